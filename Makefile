@@ -1,0 +1,41 @@
+# Meepo's tasks. `make run` sets everything up and serves the demo; `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: help venv test-deps lint test run css bench
+
+help:
+	@echo "make run   - install, build the demo catalogue (or MEEPO_STORE_URL), serve on :8000"
+	@echo "make test  - install, lint and run the whole test suite (what CI runs)"
+	@echo "make lint | css | bench"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Servers and a browser the tests drive for real; Debian packages, installed only when missing.
+TEST_DEBS := chromium nginx-light
+test-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	MEEPO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+test: venv test-deps lint
+	$(BIN)/pytest
+
+bench: venv
+	@echo "see docs/benchmarks.md: $(PY) -m bench.<name>"

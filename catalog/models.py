@@ -1,0 +1,231 @@
+"""The product catalogue: stores, products, images and per-URL crawl state.
+
+Consistency lives in database constraints (one product per store + platform id, one stored image
+per content hash, one fetch state per store + URL), so bulk pipeline writes cannot break it.
+Products are never deleted by the pipeline: a product that leaves its store becomes inactive,
+which keeps history and search-index ids valid.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Platform(models.TextChoices):
+    UNKNOWN = "", "Not detected"
+    SHOPIFY = "shopify", "Shopify"
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+    SCHEMA_ORG = "schema_org", "schema.org pages"
+
+
+class Store(TimestampedModel):
+    class OffPeakMode(models.TextChoices):
+        WAIT = "wait", "Wait for the window"
+        STOP = "stop", "Stop outside the window"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    base_url = models.URLField(max_length=500, unique=True)
+    platform = models.CharField(max_length=20, choices=Platform.choices, blank=True)
+    contact_email = models.EmailField(blank=True, help_text="Who to tell about crawl problems.")
+    is_active = models.BooleanField(default=True, help_text="Inactive stores are not crawled.")
+    crawl_delay = models.FloatField(
+        null=True, blank=True, help_text="Minimum seconds between requests; empty = site default."
+    )
+    max_products = models.PositiveIntegerField(null=True, blank=True)
+    offpeak_start = models.TimeField(null=True, blank=True, help_text="UTC; empty = any time.")
+    offpeak_end = models.TimeField(null=True, blank=True, help_text="UTC.")
+    offpeak_mode = models.CharField(
+        max_length=4, choices=OffPeakMode.choices, default=OffPeakMode.WAIT
+    )
+    last_crawled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(crawl_delay__isnull=True) | Q(crawl_delay__gte=0),
+                name="store_crawl_delay_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CrawlRun(TimestampedModel):
+    """One scrape of one store: what it did and what went wrong, for the admin."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with failures"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped (off-peak window, 401/403, circuit breaker)"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="crawl_runs")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    deactivated = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    not_modified = models.PositiveIntegerField(default=0, help_text="304 answers")
+    bytes_received = models.PositiveBigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="First failures, with reasons.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"{self.store} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ProductQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+    def in_stock(self):
+        return self.filter(availability=Product.Availability.IN_STOCK)
+
+
+class Product(TimestampedModel):
+    class Availability(models.TextChoices):
+        IN_STOCK = "in_stock", "In stock"
+        OUT_OF_STOCK = "out_of_stock", "Out of stock"
+        PREORDER = "preorder", "Pre-order"
+        UNKNOWN = "unknown", "Unknown"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
+    external_id = models.CharField(max_length=255, help_text="The platform's own product id.")
+    url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, help_text="Plain text.")
+    brand = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=300, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217")
+    availability = models.CharField(
+        max_length=12, choices=Availability.choices, default=Availability.UNKNOWN
+    )
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    is_active = models.BooleanField(default=True)
+    content_hash = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the scraped fields, to detect changes."
+    )
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["store", "title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="product_unique_per_store"
+            ),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="product_price_non_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["is_active", "availability"]),
+            models.Index(fields=["brand"]),
+            models.Index(fields=["category"]),
+            models.Index(fields=["price"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ImageAsset(TimestampedModel):
+    """One stored image, identified by the sha256 of its downloaded bytes.
+
+    Files are content-addressed (`thumbs/ab/cd/<sha256>.jpg`), so an image used by many products is
+    stored, thumbnailed and embedded once.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10, help_text="Pillow format of the original: JPEG, PNG…")
+    byte_size = models.PositiveIntegerField()
+    thumbnail = models.ImageField(max_length=200, blank=True)
+    placeholder = models.TextField(
+        blank=True, help_text="Tiny data: URI shown before the thumbnail."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} {self.width}x{self.height}"
+
+
+class ProductImage(TimestampedModel):
+    """An image of a product, as the store lists it. Its primary key is its search-index id."""
+
+    class FetchStatus(models.TextChoices):
+        PENDING = "pending", "Not downloaded yet"
+        OK = "ok", "Downloaded"
+        FAILED = "failed", "Download failed"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    source_url = models.URLField(max_length=2000)
+    position = models.PositiveSmallIntegerField(default=0)
+    asset = models.ForeignKey(
+        ImageAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="product_images"
+    )
+    is_shared = models.BooleanField(
+        default=False, help_text="Same image on many products of the store (logo, size chart)."
+    )
+    fetch_status = models.CharField(
+        max_length=8, choices=FetchStatus.choices, default=FetchStatus.PENDING
+    )
+    fetch_error = models.CharField(max_length=500, blank=True)
+    fetch_attempts = models.PositiveSmallIntegerField(default=0)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["product", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "source_url"], name="image_unique_per_product"
+            ),
+        ]
+        indexes = [models.Index(fields=["fetch_status"])]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}#{self.position}"
+
+
+class FetchState(TimestampedModel):
+    """What the crawler knows about one URL: validators for conditional requests, when to return."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="fetch_states")
+    url = models.URLField(max_length=2000)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    next_visit_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "url"], name="fetch_state_unique_per_url"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url

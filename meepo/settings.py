@@ -1,0 +1,174 @@
+"""Meepo settings: one file, every environment differs only by MEEPO_* environment variables.
+
+Defaults are safe for production (DEBUG off, no hosts allowed, no secret key). A developer's
+convenience comes from a git-ignored `.env` copied from `.env.example`, which lists every variable.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("MEEPO_DEBUG", default=False)
+SECRET_KEY = env.str("MEEPO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "MEEPO_SECRET_KEY is not set. Set it in /etc/meepo/env (production) or .env "
+            "(development; copy .env.example), or set MEEPO_DEBUG=true for local development."
+        )
+    SECRET_KEY = "insecure-development-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list("MEEPO_ALLOWED_HOSTS", default=[])
+if DEBUG and not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+CSRF_TRUSTED_ORIGINS = env.list("MEEPO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind nginx with TLS in production; off by default so a plain-HTTP demo on 127.0.0.1 works.
+MEEPO_HTTPS = env.bool("MEEPO_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = MEEPO_HTTPS
+SECURE_SSL_REDIRECT = env.bool("MEEPO_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("MEEPO_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if MEEPO_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "catalog",
+    "search",
+    "pipeline",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "meepo.urls"
+WSGI_APPLICATION = "meepo.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Everything the app writes lives under one directory, never in the checkout in production.
+MEEPO_DATA_DIR = Path(env.str("MEEPO_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+MEEPO_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": MEEPO_DATA_DIR / "db.sqlite3",
+        # A file, not :memory:, so tests see WAL and cross-process locking as production does.
+        "TEST": {"NAME": str(MEEPO_DATA_DIR / "test-db.sqlite3")},
+        "OPTIONS": {
+            # WAL lets the cron pipeline write while web workers read; IMMEDIATE takes the write
+            # lock at BEGIN so two writers queue on busy_timeout instead of failing mid-transaction
+            # with "database is locked"; synchronous=NORMAL is durable enough under WAL.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("MEEPO_DB_TIMEOUT", default=20),
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000; PRAGMA mmap_size=268435456;"
+            ),
+        },
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = MEEPO_DATA_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = MEEPO_DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Uploads for search-by-photo are read in memory and never stored.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("MEEPO_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+
+# --- CLIP encoder and index ---------------------------------------------------------------
+MEEPO_CLIP_MODEL = env.str("MEEPO_CLIP_MODEL", default="openai/clip-vit-base-patch32")
+MEEPO_CLIP_DEVICE = env.str("MEEPO_CLIP_DEVICE", default="cpu")
+MEEPO_TORCH_THREADS = env.int("MEEPO_TORCH_THREADS", default=0)
+MEEPO_INDEX_MEMORY_MB = env.int("MEEPO_INDEX_MEMORY_MB", default=600)
+MEEPO_INDEX_RECALL = env.float("MEEPO_INDEX_RECALL", default=0.95)
+MEEPO_INDEX_KEEP = env.int("MEEPO_INDEX_KEEP", default=3)
+MEEPO_INDEX_RELOAD_SECONDS = env.float("MEEPO_INDEX_RELOAD_SECONDS", default=5.0)
+
+# --- Crawler --------------------------------------------------------------------------------
+MEEPO_BOT_NAME = env.str("MEEPO_BOT_NAME", default="MeepoBot")
+MEEPO_BOT_URL = env.str("MEEPO_BOT_URL", default="https://meepo.example/bot")
+MEEPO_BOT_EMAIL = env.str("MEEPO_BOT_EMAIL", default="bot@meepo.example")
+MEEPO_CRAWL_DELAY = env.float("MEEPO_CRAWL_DELAY", default=3.0)
+MEEPO_API_DELAY = env.float("MEEPO_API_DELAY", default=1.0)
+MEEPO_REQUEST_TIMEOUT = env.float("MEEPO_REQUEST_TIMEOUT", default=30.0)
+MEEPO_MAX_RESPONSE_BYTES = env.int("MEEPO_MAX_RESPONSE_BYTES", default=10 * 1024 * 1024)
+MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
+# Refuse private, loopback and link-local targets (SSRF); only tests and the demo shop turn it on.
+MEEPO_ALLOW_PRIVATE_HOSTS = env.bool("MEEPO_ALLOW_PRIVATE_HOSTS", default=False)
+
+LOG_LEVEL = env.str("MEEPO_LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False}},
+}
