@@ -28,6 +28,12 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("MEEPO_ALLOWED_HOSTS", default=[])
 if DEBUG and not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+if not ALLOWED_HOSTS:
+    # Django would boot and answer every request with 400; failing at startup is clearer.
+    raise ImproperlyConfigured(
+        "MEEPO_ALLOWED_HOSTS is not set. List the site's host names, comma-separated, in "
+        "/etc/meepo/env (production) or .env, e.g. MEEPO_ALLOWED_HOSTS=search.example.com."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("MEEPO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # Behind nginx with TLS in production; off by default so a plain-HTTP demo on 127.0.0.1 works.
@@ -144,6 +150,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("MEEPO_MAX_UPLOAD_BYTES", default=10 * 102
 MEEPO_CLIP_MODEL = env.str("MEEPO_CLIP_MODEL", default="openai/clip-vit-base-patch32")
 MEEPO_CLIP_DEVICE = env.str("MEEPO_CLIP_DEVICE", default="cpu")
 MEEPO_TORCH_THREADS = env.int("MEEPO_TORCH_THREADS", default=0)
+MEEPO_CLIP_QUANTIZE = env.bool("MEEPO_CLIP_QUANTIZE", default=False)
+MEEPO_EMBED_BATCH = env.int("MEEPO_EMBED_BATCH", default=32)
+MEEPO_FAISS_THREADS = env.int("MEEPO_FAISS_THREADS", default=1)
 MEEPO_INDEX_MEMORY_MB = env.int("MEEPO_INDEX_MEMORY_MB", default=600)
 MEEPO_INDEX_RECALL = env.float("MEEPO_INDEX_RECALL", default=0.95)
 MEEPO_INDEX_KEEP = env.int("MEEPO_INDEX_KEEP", default=3)
@@ -166,7 +175,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+        # logfmt-style key=value lines: journald adds the time, `journalctl -u meepo-web` and grep
+        # or any log shipper can split them; the message stays last because it may hold spaces.
+        "plain": {"format": "level=%(levelname)s logger=%(name)s pid=%(process)d msg=%(message)s"},
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},

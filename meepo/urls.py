@@ -3,6 +3,9 @@
 from django.contrib import admin
 from django.urls import path
 
+from search.health import healthz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
 ]

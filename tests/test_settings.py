@@ -39,6 +39,12 @@ def test_production_defaults_refuse_to_start_without_secret_key(tmp_path):
 
 
 def test_production_defaults_are_debug_off(tmp_path):
-    result = _boot({"MEEPO_DATA_DIR": str(tmp_path), "MEEPO_SECRET_KEY": "x" * 50})
+    result = _boot(
+        {
+            "MEEPO_DATA_DIR": str(tmp_path),
+            "MEEPO_SECRET_KEY": "x" * 50,
+            "MEEPO_ALLOWED_HOSTS": "search.example.com",
+        }
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -1,0 +1,155 @@
+"""Liveness and readiness: `check_health()` and the `/healthz` view that monitors and nginx call.
+
+The check is cheap on purpose (one `SELECT`, a readlink, a JSON file): it never loads the CLIP
+model or reads the index files, so a monitor polling every few seconds costs nothing. Status:
+
+- ``ok``: the database answers and a published index matches the configured model.
+- ``degraded``: the database answers but image search cannot run (no index yet, or one built for
+  another model); keyword search still works, so the site is serving: HTTP 200.
+- ``down``: the database does not answer: HTTP 503, take the worker out of rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    ok: bool
+    detail: str
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: str  # "ok" | "degraded" | "down"
+    database: ComponentStatus
+    model: ComponentStatus
+    index: ComponentStatus
+
+    @property
+    def is_serving(self) -> bool:
+        return self.status != "down"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_health() -> HealthReport:
+    """Check the database, the configured model and the published index without loading either."""
+    database = _check_database()
+    index = _check_index()
+    model = _check_model(index)
+    if not database.ok:
+        status = "down"
+    elif index.ok and model.ok:
+        status = "ok"
+    else:
+        status = "degraded"
+    return HealthReport(status=status, database=database, model=model, index=index)
+
+
+def _check_database() -> ComponentStatus:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "not serving"; the log keeps the cause
+        logger.exception("healthz: database check failed")
+        return ComponentStatus(ok=False, detail=f"database error: {exc}")
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return ComponentStatus(ok=True, detail="answers", info={"latency_ms": elapsed_ms})
+
+
+def _read_manifest() -> tuple[Path | None, dict | None]:
+    current = Path(settings.MEEPO_DATA_DIR) / "index" / "current"
+    if not current.exists():
+        return None, None
+    target = current.resolve()
+    manifest_path = target / "manifest.json"
+    try:
+        return target, json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        logger.warning("healthz: unreadable index manifest %s", manifest_path)
+        return target, None
+
+
+def _check_index() -> ComponentStatus:
+    target, manifest = _read_manifest()
+    if target is None:
+        return ComponentStatus(ok=False, detail="no index published yet (run manage.py pipeline)")
+    if manifest is None:
+        return ComponentStatus(ok=False, detail=f"index {target.name} has no readable manifest")
+    info = {
+        "version": manifest.get("version") or target.name,
+        "model": manifest.get("model") or manifest.get("model_name"),
+        "vectors": manifest.get("count", manifest.get("ntotal")),
+        "created_at": manifest.get("created_at"),
+        "age_seconds": _age_seconds(manifest.get("created_at")),
+    }
+    if info["model"] and info["model"] != settings.MEEPO_CLIP_MODEL:
+        return ComponentStatus(
+            ok=False,
+            detail="index was built for another model; re-run manage.py pipeline",
+            info=info,
+        )
+    return ComponentStatus(ok=True, detail="published", info=info)
+
+
+def _age_seconds(created_at: str | None) -> float | None:
+    if not created_at:
+        return None
+    try:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if created.tzinfo is None:
+        return None
+    return round(time.time() - created.timestamp(), 1)
+
+
+def _check_model(index: ComponentStatus) -> ComponentStatus:
+    name = settings.MEEPO_CLIP_MODEL
+    info = {"name": name, "loaded_in_this_worker": _encoder_loaded()}
+    local = Path(name)
+    if local.is_absolute() or name.startswith("."):
+        if not (local / "config.json").is_file():
+            return ComponentStatus(
+                ok=False, detail=f"model directory {name} has no config.json", info=info
+            )
+        return ComponentStatus(ok=True, detail="local directory", info=info)
+    # A hub id: the index manifest naming it proves it was loaded and used to build the index.
+    if index.info.get("model") == name:
+        return ComponentStatus(ok=True, detail="used by the published index", info=info)
+    return ComponentStatus(ok=False, detail="not used by any published index yet", info=info)
+
+
+def _encoder_loaded() -> bool:
+    try:
+        from search.encoder import get_encoder
+    except ImportError:
+        return False
+    cache_info = getattr(get_encoder, "cache_info", None)
+    return bool(cache_info and cache_info().currsize)
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    report = check_health()
+    return JsonResponse(report.as_dict(), status=200 if report.is_serving else 503)
