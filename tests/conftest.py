@@ -9,6 +9,8 @@ os.environ.setdefault("MEEPO_LOG_LEVEL", "WARNING")
 
 import pytest
 
+pytest_plugins = ["tests.shop_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _data_dir(settings, tmp_path):

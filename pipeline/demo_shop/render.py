@@ -1,0 +1,391 @@
+"""What the demo shop answers for each flavour: Shopify-like, WooCommerce-like, plain schema.org.
+
+Pure functions from (shop state, path, query) to a `Reply`; the server adds faults, conditional
+requests, compression and the request log on top.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from pipeline.demo_shop.catalog import DemoImage, DemoProduct
+
+if TYPE_CHECKING:
+    from pipeline.demo_shop.server import DemoShop
+
+SCHEMA_AVAIL = {"in_stock": "InStock", "out_of_stock": "OutOfStock", "preorder": "PreOrder"}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    last_modified: datetime | None = None
+
+
+def not_found() -> Reply:
+    return Reply(
+        404, body=b"<html><head><title>404 Not Found</title></head><body>Not found</body></html>"
+    )
+
+
+def json_reply(data, *, last_modified=None, headers=None) -> Reply:
+    body = json.dumps(data, indent=None, separators=(",", ":")).encode()
+    return Reply(200, "application/json; charset=utf-8", body, headers or {}, last_modified)
+
+
+def html_reply(text: str, *, last_modified=None) -> Reply:
+    return Reply(200, "text/html; charset=utf-8", text.encode(), {}, last_modified)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+# --- image URLs ------------------------------------------------------------------------------
+
+
+def image_path(shop: DemoShop, image: DemoImage, width: int | None = None) -> str:
+    if shop.flavour == "shopify":
+        path = f"/cdn/shop/files/{image.name}.{image.fmt}?v=1767600000"
+        return path + (f"&width={width}" if width else "")
+    if shop.flavour == "woocommerce":
+        size = f"-{width}x{width}" if width else ""
+        return f"/wp-content/uploads/2026/01/{image.name}{size}.{image.fmt}"
+    return f"/images/{image.name}.{image.fmt}"
+
+
+def _page_path(shop: DemoShop, product: DemoProduct) -> str:
+    return {
+        "shopify": f"/products/{product.handle}",
+        "woocommerce": f"/product/{product.handle}/",
+        "schema_org": f"/p/{product.handle}",
+    }[shop.flavour]
+
+
+# --- HTML pages ------------------------------------------------------------------------------
+
+
+def _page(title: str, head: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title>{head}</head><body>{body}</body></html>"
+    )
+
+
+def _script_ld(data) -> str:
+    text = json.dumps(data, indent=1).replace("/", "\\/")  # as Shopify's json filter does
+    return f'<script type="application/ld+json">{text}</script>'
+
+
+def _availability_url(shop: DemoShop, product: DemoProduct) -> str:
+    name = SCHEMA_AVAIL[product.availability]
+    if shop.flavour != "schema_org":
+        return f"https://schema.org/{name}"
+    # Real sites spell it every way schema.org allows, and some it doesn't.
+    return [f"https://schema.org/{name}", f"http://schema.org/{name}", name, f"schema:{name}"][
+        product.id % 4
+    ]
+
+
+def _offer(shop: DemoShop, product: DemoProduct, url: str) -> dict:
+    offer: dict = {"@type": "Offer", "url": url, "availability": _availability_url(shop, product)}
+    currency = "€" if "symbol_currency" in product.quirks else product.currency
+    if "no_price" not in product.quirks:
+        price = _money(product.price)
+        if "comma_price" in product.quirks:
+            price = price.replace(".", ",")
+        if shop.flavour == "woocommerce":
+            offer["priceSpecification"] = [
+                {"@type": "UnitPriceSpecification", "price": price, "priceCurrency": currency,
+                 "valueAddedTaxIncluded": False}
+            ]  # fmt: skip
+        else:
+            offer["price"] = float(price) if product.id % 3 == 0 and "," not in price else price
+            offer["priceCurrency"] = currency
+    return offer
+
+
+def _json_ld(shop: DemoShop, product: DemoProduct) -> dict:
+    base = shop.base_url
+    url = base + _page_path(shop, product)
+    images = [base + image_path(shop, im) for im in product.images]
+    if shop.flavour == "shopify":
+        images = [u.replace("http:", "", 1) for u in images]  # protocol-relative, like Shopify
+    elif shop.flavour == "schema_org" and product.id % 2:
+        images = [image_path(shop, im) for im in product.images]  # relative
+    data: dict = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "@id": _page_path(shop, product) + "#product",
+        "name": product.title,
+        "description": product.description_text,
+        "url": url,
+        "sku": f"SKU-{product.id}",
+        "brand": {"@type": "Brand", "name": product.brand} if product.id % 2 else product.brand,
+        "category": product.category,
+        "image": images if len(images) > 1 or product.id % 5 else images[0],
+        "offers": _offer(shop, product, url),
+    }
+    if shop.flavour == "shopify" and product.variants > 1:
+        data["@type"] = "ProductGroup"
+        data["productGroupID"] = str(product.id)
+        offer = data.pop("offers")
+        data["hasVariant"] = [
+            {"@type": "Product", "name": f"{product.title} - {size}", "offers": offer}
+            for size in ("Small", "Large")
+        ]
+    return data
+
+
+def _microdata(shop: DemoShop, product: DemoProduct) -> str:
+    avail = f"https://schema.org/{SCHEMA_AVAIL[product.availability]}"
+    images = "".join(
+        f'<img itemprop="image" src="{image_path(shop, im)}" alt="">' for im in product.images
+    )
+    return (
+        '<div itemscope itemtype="https://schema.org/Product">'
+        f'<h1 itemprop="name">{html.escape(product.title)}</h1>{images}'
+        f'<div itemprop="brand" itemscope itemtype="https://schema.org/Brand">'
+        f'<span itemprop="name">{html.escape(product.brand)}</span></div>'
+        f'<div itemprop="description">{product.description_html}</div>'
+        '<div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
+        f'<span itemprop="price" content="{product.price:.2f}">{product.price}</span>'
+        f'<meta itemprop="priceCurrency" content="{product.currency}">'
+        f'<link itemprop="availability" href="{avail}"></div></div>'
+    )
+
+
+def _opengraph(shop: DemoShop, product: DemoProduct, *, prefix: str) -> str:
+    tags = [("og:type", "product"), ("og:title", product.title),
+            ("og:description", product.description_text),
+            ("og:url", shop.base_url + _page_path(shop, product))]  # fmt: skip
+    tags += [("og:image", shop.base_url + image_path(shop, im)) for im in product.images[:1]]
+    if "no_price" not in product.quirks:
+        tags += [(f"{prefix}:price:amount", _money(product.price)),
+                 (f"{prefix}:price:currency", product.currency)]  # fmt: skip
+    tags += [("product:availability", {"in_stock": "instock", "out_of_stock": "oos",
+                                        "preorder": "preorder"}[product.availability]),
+             ("product:brand", product.brand)]  # fmt: skip
+    return "".join(
+        f'<meta property="{k}" content="{html.escape(str(v))}">' for k, v in tags if v is not None
+    )
+
+
+def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
+    if "soft404" in product.quirks:
+        return html_reply(_page("Page not found", "", "<h1>Oops! We couldn't find that page.</h1>"))
+    canonical = f'<link rel="canonical" href="{shop.base_url}{_page_path(shop, product)}">'
+    blocks = []
+    if {"malformed_jsonld", "only_malformed_jsonld"} & product.quirks:
+        blocks.append(
+            '<script type="application/ld+json">{"@type": "Product", "name": "Broken",, '
+            '"offers": {"price": 1}</script>'
+        )
+    style = "jsonld"
+    if shop.flavour == "schema_org" and index % 9 == 4:
+        style = "microdata"
+    elif shop.flavour == "schema_org" and index % 9 == 7:
+        style = "opengraph"
+    if "only_malformed_jsonld" in product.quirks:
+        style = "none"
+    ld = _json_ld(shop, product)
+    if style == "jsonld":
+        if shop.flavour == "woocommerce" or (shop.flavour == "schema_org" and index % 3 == 0):
+            webpage = {"@type": "WebPage", "@id": ld["url"], "name": product.title}
+            inner = {k: v for k, v in ld.items() if k != "@context"}
+            ld = {"@context": "https://schema.org/", "@graph": [webpage, inner]}
+        blocks.append(_script_ld(ld))
+    og_prefix = "og" if shop.flavour == "shopify" else "product"
+    head = canonical + (_opengraph(shop, product, prefix=og_prefix) if style != "microdata" else "")
+    if shop.flavour == "shopify":
+        head += (
+            '<script>window.Shopify = {"shop": "demo.myshopify.com", "theme": {"id": 1}};</script>'
+        )
+    gallery = "".join(
+        f'<img src="{image_path(shop, im, 640 if shop.flavour == "shopify" else None)}" '
+        f'alt="{html.escape(product.title)}">'
+        for im in product.images
+    )
+    main = _microdata(shop, product) if style == "microdata" else (
+        f"<h1>{html.escape(product.title)}</h1>{gallery}"
+        f"<div class=description>{product.description_html}</div>"
+    )  # fmt: skip
+    body = f"<main>{main}</main>" + "".join(blocks)
+    return html_reply(_page(product.title, head, body), last_modified=product.updated_at)
+
+
+def home_page(shop: DemoShop) -> Reply:
+    links = "".join(
+        f'<li><a href="{_page_path(shop, p)}">{html.escape(p.title)}</a></li>'
+        for p in shop.products
+    )
+    head = ""
+    if shop.flavour == "shopify":
+        head = '<link rel="preconnect" href="https://cdn.shopify.com"><script>Shopify.theme = {};</script>'
+    if shop.flavour == "woocommerce":
+        head = f'<link rel="https://api.w.org/" href="{shop.base_url}/wp-json/">'
+    return html_reply(
+        _page("Demo home goods", head, f"<ul>{links}</ul>"), last_modified=shop.changed_at
+    )
+
+
+# --- sitemaps --------------------------------------------------------------------------------
+
+
+def _urlset(entries: list[tuple[str, datetime, list[str]]]) -> str:
+    items = []
+    for loc, lastmod, images in entries:
+        imgs = "".join(
+            f"<image:image><image:loc>{html.escape(i)}</image:loc></image:image>" for i in images
+        )
+        items.append(
+            f"<url><loc>{html.escape(loc)}</loc><lastmod>{_iso(lastmod)}</lastmod>{imgs}</url>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">'
+        + "".join(items)
+        + "</urlset>"
+    )
+
+
+def sitemap(shop: DemoShop, path: str) -> Reply | None:
+    xml = "application/xml; charset=utf-8"
+    product_map = {"shopify": "/sitemap_products_1.xml", "woocommerce": "/wp-sitemap-posts-product-1.xml",
+                   "schema_org": "/sitemap-products.xml"}[shop.flavour]  # fmt: skip
+    if path == "/sitemap.xml":
+        children = [product_map, "/sitemap-pages.xml"]
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            + "".join(
+                f"<sitemap><loc>{shop.base_url}{c}</loc><lastmod>{_iso(shop.changed_at)}</lastmod></sitemap>"
+                for c in children
+            )
+            + "</sitemapindex>"
+        )
+        return Reply(200, xml, body.encode(), {}, shop.changed_at)
+    if path == product_map:
+        entries = [
+            (shop.base_url + _page_path(shop, p), p.updated_at,
+             [shop.base_url + image_path(shop, p.images[0])])
+            for p in shop.products
+        ]  # fmt: skip
+        return Reply(200, xml, _urlset(entries).encode(), {}, shop.changed_at)
+    if path == "/sitemap-pages.xml":
+        body = _urlset([(shop.base_url + "/about", shop.started_at, [])])
+        return Reply(200, xml, body.encode(), {}, shop.started_at)
+    return None
+
+
+# --- platform APIs ---------------------------------------------------------------------------
+
+
+def _int_arg(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return int(query.get(name, [default])[0])
+    except ValueError:
+        return default
+
+
+def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
+    limit = max(1, min(_int_arg(query, "limit", 30), 250))
+    page = max(1, _int_arg(query, "page", 1))
+    if page * limit > 25_000:
+        return Reply(400, "application/json", b'{"errors":"Page * Limit exceeds the 25000 limit."}')
+    chunk = shop.products[(page - 1) * limit : page * limit]
+    products = []
+    for p in chunk:
+        price = None if "no_price" in p.quirks else _money(p.price)
+        variants = [
+            {"id": p.id * 10 + v, "title": ["Default Title", "Small", "Large"][v + (p.variants > 1)],
+             "price": price, "compare_at_price": None, "sku": f"SKU-{p.id}-{v}",
+             "available": p.availability == "in_stock" and not (v and p.id % 2),
+             "product_id": p.id, "updated_at": _iso(p.updated_at)}
+            for v in range(p.variants)
+        ]  # fmt: skip
+        images = [
+            {"id": p.id * 100 + i, "src": shop.base_url + image_path(shop, im), "position": i + 1,
+             "width": 1024, "height": 1024, "product_id": p.id, "variant_ids": []}
+            for i, im in enumerate(p.images)
+        ]  # fmt: skip
+        products.append({
+            "id": p.id, "title": p.title, "handle": p.handle, "body_html": p.description_html,
+            "published_at": _iso(p.created_at), "created_at": _iso(p.created_at),
+            "updated_at": _iso(p.updated_at), "vendor": p.brand,
+            "product_type": p.category.split(" > ")[-1], "tags": p.tags,
+            "variants": variants, "images": images,
+            "options": [{"name": "Title", "position": 1, "values": ["Default Title"]}],
+        })  # fmt: skip
+    last = max((p.updated_at for p in chunk), default=shop.changed_at)
+    return json_reply({"products": products}, last_modified=max(last, shop.changed_at))
+
+
+def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Reply:
+    per_page = _int_arg(query, "per_page", 10)
+    if not 1 <= per_page <= 100:
+        return Reply(400, "application/json", b'{"code":"rest_invalid_param","message":"per_page"}')
+    page = max(1, _int_arg(query, "page", 1))
+    total = len(shop.products)
+    pages = max(1, math.ceil(total / per_page))
+    chunk = shop.products[(page - 1) * per_page : page * per_page]
+    minor = 2
+    items = []
+    for p in chunk:
+        cents = "" if "no_price" in p.quirks else str(int(p.price * 100))
+        srcset = lambda im: ", ".join(  # noqa: E731
+            f"{shop.base_url}{image_path(shop, im, w)} {w}w" for w in (100, 324, 768)
+        )
+        items.append({
+            "id": p.id, "name": p.title, "slug": p.handle, "parent": 0, "type": "simple",
+            "permalink": shop.base_url + _page_path(shop, p), "sku": f"SKU-{p.id}",
+            "short_description": f"<p>{html.escape(p.title)}</p>", "description": p.description_html,
+            "on_sale": False,
+            "prices": {"price": cents, "regular_price": cents, "sale_price": cents,
+                       "currency_code": p.currency, "currency_symbol": "$", "currency_minor_unit": minor,
+                       "currency_decimal_separator": ".", "currency_thousand_separator": ",",
+                       "currency_prefix": "$", "currency_suffix": ""},
+            "images": [{"id": p.id * 100 + i, "src": shop.base_url + image_path(shop, im),
+                        "thumbnail": shop.base_url + image_path(shop, im, 324), "srcset": srcset(im),
+                        "sizes": "(max-width: 768px) 100vw, 768px", "name": im.name, "alt": ""}
+                       for i, im in enumerate(p.images)],
+            "categories": [{"id": 1, "name": p.category.split(" > ")[-1], "slug": "c", "link": ""}],
+            "tags": [{"id": 1, "name": t, "slug": t, "link": ""} for t in p.tags],
+            "brands": [{"id": 1, "name": p.brand, "slug": "b", "link": ""}],
+            "is_in_stock": p.availability == "in_stock", "is_on_backorder": p.availability == "preorder",
+            "is_purchasable": True,
+            "stock_availability": {"text": "", "class": p.availability.replace("_", "-")},
+        })  # fmt: skip
+    headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+    if page < pages:
+        nxt = f"{shop.base_url}{path}?per_page={per_page}&page={page + 1}"
+        headers["Link"] = f'<{quote(nxt, safe=":/?&=")}>; rel="next"'
+    last = max((p.updated_at for p in chunk), default=shop.changed_at)
+    return json_reply(items, last_modified=max(last, shop.changed_at), headers=headers)
+
+
+def woo_index(shop: DemoShop) -> Reply:
+    data = {"name": "Demo home goods", "url": shop.base_url,
+            "namespaces": ["oembed/1.0", "wp/v2", "wc/store/v1"]}  # fmt: skip
+    reply = json_reply(data, last_modified=shop.started_at)
+    reply.headers["Link"] = f'<{shop.base_url}/wp-json/>; rel="https://api.w.org/"'
+    return reply
+
+
+def shopify_cart(shop: DemoShop) -> Reply:
+    return json_reply({"token": "demo", "item_count": 0, "items": [], "currency": shop.currency})
