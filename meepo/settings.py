@@ -172,6 +172,8 @@ MEEPO_MAX_RESPONSE_BYTES = env.int("MEEPO_MAX_RESPONSE_BYTES", default=10 * 1024
 MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
 # Refuse private, loopback and link-local targets (SSRF); only tests and the demo shop turn it on.
 MEEPO_ALLOW_PRIVATE_HOSTS = env.bool("MEEPO_ALLOW_PRIVATE_HOSTS", default=False)
+# The store `make run` (manage.py demo) crawls when the catalogue is empty; empty = bundled demo shop.
+MEEPO_STORE_URL = env.str("MEEPO_STORE_URL", default="")
 
 LOG_LEVEL = env.str("MEEPO_LOG_LEVEL", default="INFO").upper()
 LOGGING = {

@@ -1,0 +1,73 @@
+"""gunicorn settings for Meepo. Not copied anywhere: systemd (meepo-web.service) and `make run`
+run `gunicorn -c <checkout>/deploy/gunicorn.conf.py` straight from the checkout.
+
+Sized for the reference VPS (2 CPUs, 4 GB): two worker processes, one per core, each with one
+torch/OpenMP thread so they do not fight over the cores, and a few threads each so a slow photo
+upload does not block the quick pages behind it. `preload_app` imports Django (and, in
+`when_ready`, the CLIP model) once in the master, so the workers share those pages copy-on-write.
+The faiss index is memory-mapped by each worker and shared through the page cache.
+Command-line flags win over this file (`--bind 127.0.0.1:8000` in `make run` and the tests).
+"""
+
+import logging
+import os
+
+# Before anything imports torch: one intra-op thread per process (2 workers on 2 cores).
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MEEPO_TORCH_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meepo.settings")
+
+wsgi_app = "meepo.wsgi:application"
+# Under systemd, meepo-web.socket passes the listening socket in (LISTEN_FDS) and this is ignored.
+bind = ["unix:/run/meepo/gunicorn.sock"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+preload_app = True
+
+# A text search takes milliseconds and a photo search well under a second; 30 s only catches
+# a wedged worker. graceful_timeout lets in-flight requests finish on restart.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so slow leaks (allocator fragmentation) never reach the 4 GB
+# ceiling; jitter keeps the two workers from restarting at the same moment.
+max_requests = 5000
+max_requests_jitter = 500
+# The heartbeat file on tmpfs: a busy disk must not make the master think a worker hung.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# nginx writes the access log; gunicorn's errors and Django's logs go to stderr -> journald.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("MEEPO_LOG_LEVEL", "info").lower()
+proc_name = "meepo-web"
+
+
+def when_ready(server):
+    """Load the CLIP model in the master, before the workers fork, so they share its memory.
+
+    A missing model is not fatal: keyword search still works and /healthz says what is wrong.
+    """
+    from django.conf import settings
+
+    from search.exceptions import ModelNotAvailable
+
+    try:
+        from search.encoder import get_encoder
+
+        encoder = get_encoder()
+    except (ImportError, ModelNotAvailable, OSError) as exc:
+        server.log.warning("CLIP model %s not loaded: %s", settings.MEEPO_CLIP_MODEL, exc)
+        return
+    server.log.info(
+        "CLIP model %s loaded (dim %s), shared by the workers", encoder.model_name, encoder.dim
+    )
+
+
+def post_fork(server, worker):
+    """A worker must not reuse database handles opened in the master before the fork."""
+    from django.db import connections
+
+    connections.close_all()
+    logging.getLogger("meepo.gunicorn").debug("worker %s ready", worker.pid)

@@ -1,0 +1,125 @@
+"""Set up everything and serve the site: what `make run` runs.
+
+1. migrate and collectstatic;
+2. when the catalogue is empty: crawl the bundled demo shop (served on 127.0.0.1 by this command
+   for the duration of the crawl), or the store at MEEPO_STORE_URL / --store-url, with the real
+   scraper (`add_store`, `scrape_stores`);
+3. embed the images and publish an index (`embed_images`, `build_index`); when the CLIP model
+   cannot be loaded, say what to do and carry on: the site still serves keyword search;
+4. replace this process with gunicorn (deploy/gunicorn.conf.py) on http://127.0.0.1:8000.
+
+Idempotent: with a catalogue already there, step 2 is skipped and step 3 has nothing to do.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
+
+from catalog.models import Product, Store
+from search.exceptions import ModelNotAvailable
+
+GUNICORN_CONF = Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"
+MODEL_HELP = """
+The CLIP model {model!r} could not be loaded, so image search is off for now and the site
+serves keyword search only. To turn image search on, either:
+  - on a machine with internet: `python manage.py download_model --to /path/clip`, copy the
+    directory here and run `MEEPO_CLIP_MODEL=/path/clip make run`; or
+  - for an offline smoke demo with meaningless random weights:
+    `.venv/bin/python manage.py create_random_model var/random-clip` then
+    `MEEPO_CLIP_MODEL=$PWD/var/random-clip make run`.
+Reason: {reason}
+"""
+
+
+class Command(BaseCommand):
+    help = "Migrate, build a demo catalogue when empty, embed, index and serve on 127.0.0.1:8000."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--store-url", default=settings.MEEPO_STORE_URL, help="Crawl this store instead of the bundled demo shop (default: MEEPO_STORE_URL).")  # fmt: skip
+        parser.add_argument("--products", type=int, default=48, help="Size of the bundled demo shop.")  # fmt: skip
+        parser.add_argument("--flavour", default="shopify", help="Demo shop flavour: shopify, woocommerce or schema_org.")  # fmt: skip
+        parser.add_argument("--limit", type=int, default=None, help="Crawl at most this many products of --store-url.")  # fmt: skip
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true", help="Set up, then exit instead of serving.")  # fmt: skip
+
+    def handle(self, *args, **options):
+        self._step("Preparing the database and static files")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+        store_url = options["store_url"]
+        if (
+            store_url
+            and not Store.objects.filter(base_url__startswith=store_url.rstrip("/")).exists()
+        ):
+            self._crawl(store_url, limit=options["limit"])
+        elif not Product.objects.exists():
+            self._crawl_demo_shop(flavour=options["flavour"], products=options["products"])
+        else:
+            self._step(f"Catalogue has {Product.objects.count()} products: not crawling again")
+
+        self._embed_and_index()
+        if options["no_serve"]:
+            return
+        self._serve(options["host"], options["port"])
+
+    def _step(self, text):
+        self.stdout.write(self.style.MIGRATE_HEADING(f"==> {text}"))
+        self.stdout.flush()
+
+    def _crawl_demo_shop(self, *, flavour, products):
+        from pipeline.demo_shop import DemoShop
+
+        with DemoShop(flavour=flavour, products=products, seed=0) as shop:
+            self._step(f"Serving the bundled demo shop ({products} products) on {shop.base_url}")
+            # Our own shop on loopback: allow the private address and skip the politeness delay
+            # meant for other people's servers. Nothing else in the process sees these overrides.
+            with override_settings(
+                MEEPO_ALLOW_PRIVATE_HOSTS=True, MEEPO_CRAWL_DELAY=0.0, MEEPO_API_DELAY=0.0
+            ):
+                self._crawl(shop.base_url, name="Meepo demo shop", slug="demo-shop", delay=0.0)
+
+    def _crawl(self, url, *, name=None, slug=None, limit=None, delay=None):
+        from pipeline.scrape import add_store, scrape_stores
+
+        self._step(f"Crawling {url} with the real scraper (progress below)")
+        try:
+            store = add_store(url, name=name, slug=slug)
+        except Exception as exc:
+            raise CommandError(f"Could not add the store {url}: {exc}") from exc
+        if delay is not None:
+            Store.objects.filter(pk=store.pk).update(crawl_delay=delay)
+        report = scrape_stores(store_slug=store.slug, limit=limit)
+        self.stdout.write(f"    scrape: {report}")
+        if not Product.objects.exists():
+            raise CommandError(f"The crawl of {url} found no products; see the log above.")
+
+    def _embed_and_index(self):
+        from pipeline.embed import embed_images
+        from pipeline.indexing import build_index
+
+        self._step(f"Embedding product images with {settings.MEEPO_CLIP_MODEL}")
+        try:
+            self.stdout.write(f"    embed: {embed_images()}")
+            self._step("Publishing the search index")
+            self.stdout.write(f"    index: {build_index()}")
+        except ModelNotAvailable as exc:
+            self.stderr.write(
+                self.style.WARNING(MODEL_HELP.format(model=settings.MEEPO_CLIP_MODEL, reason=exc))
+            )
+            # The web workers would otherwise retry the unreachable hub (~30 s) on each start.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+
+    def _serve(self, host, port):
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self._step(f"Serving on http://{host}:{port}/  (Ctrl+C stops)")
+        self.stdout.flush()
+        sys.stderr.flush()
+        argv = [str(gunicorn), "-c", str(GUNICORN_CONF), "--bind", f"{host}:{port}"]
+        os.execv(argv[0], argv)
