@@ -1,0 +1,204 @@
+"""Build, tune and measure faiss indexes from unit vectors (no database, no files but the ones given).
+
+Index choice by catalogue size and memory budget (see docs/pipeline.md and the vector-index notes):
+  flat     IDMap2,Flat, exact, while N <= exact_max and 4*d*N fits the budget (≈10 ms at 100 k)
+  ivf_sq8  IVF{K},SQ8 (d+8 bytes a vector), K ≈ 4√N, spherical k-means on a sample,
+           nprobe = the smallest power of two reaching the target recall@10 on held-out queries
+  ivf_pq   IVF{K},PQ{m} when even SQ8 does not fit the budget (recall is measured and reported)
+IVF indexes keep ProductImage ids as labels, so the next version can remove/add ids incrementally.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 65_536
+RECALL_QUERIES = 300
+LATENCY_QUERIES = 200
+K_EVAL = 10
+
+
+@dataclass
+class Plan:
+    index_type: str
+    factory: str
+    nlist: int = 0
+    estimated_bytes: int = 0
+
+
+@dataclass
+class Built:
+    index: Any
+    plan: Plan
+    params: dict[str, Any] = field(default_factory=dict)
+    recall_at_10: float = 1.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+def plan_index(n: int, dim: int, *, memory_mb: int, exact_max: int) -> Plan:
+    budget = memory_mb * 1024 * 1024
+    flat_bytes = n * (4 * dim + 16)
+    if n <= exact_max and flat_bytes <= budget:
+        return Plan("flat", "IDMap2,Flat", 0, flat_bytes)
+    nlist = _nlist(n)
+    sq8_bytes = n * (dim + 8) + 4 * dim * nlist
+    if sq8_bytes <= budget:
+        return Plan("ivf_sq8", f"IVF{nlist},SQ8", nlist, sq8_bytes)
+    for m in (128, 64, 32, 16, 8):
+        pq_bytes = n * (m + 8) + 4 * dim * nlist
+        if dim % m == 0 and pq_bytes <= budget:
+            return Plan("ivf_pq", f"IVF{nlist},PQ{m}", nlist, pq_bytes)
+    raise ValueError(f"{n} vectors do not fit MEEPO_INDEX_MEMORY_MB={memory_mb}")
+
+
+def _nlist(n: int) -> int:
+    # faiss guideline K ≈ 4√N, and >= 39 training points per centroid to avoid empty lists.
+    k = 2 ** round(math.log2(max(4 * math.sqrt(n), 1)))
+    while k > 1 and k * 39 > n:
+        k //= 2
+    return k
+
+
+def build_full(
+    vectors: NDArray[np.float32], ids: NDArray[np.int64], plan: Plan, *, target_recall: float
+) -> Built:
+    """A new index over all rows of `vectors` (may be a memmap), tuned and measured."""
+    import faiss
+
+    dim = vectors.shape[1]
+    index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+    if plan.index_type != "flat":
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.spherical = True  # k-means on the unit sphere for inner-product data (faiss FAQ)
+        sample = _sample_positions(len(ids), min(len(ids), max(40 * plan.nlist, 10_000)), seed=1)
+        index.train(np.ascontiguousarray(vectors[sample]))
+    add_in_chunks(index, vectors, ids)
+    return tune(index, vectors, ids, plan, target_recall=target_recall, tuned_for=len(ids))
+
+
+def add_in_chunks(index, vectors, ids, positions: NDArray[np.int64] | None = None) -> None:
+    rows = np.arange(len(ids)) if positions is None else positions
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        index.add_with_ids(np.ascontiguousarray(vectors[chunk]), np.ascontiguousarray(ids[chunk]))
+
+
+def tune(index, vectors, ids, plan: Plan, *, target_recall: float, tuned_for: int) -> Built:
+    """Pick nprobe for the target recall@10 on held-out queries; measure recall and latency."""
+    queries, truth = held_out_truth(vectors, ids)
+    params: dict[str, Any] = {"tuned_for": int(tuned_for)}
+    recall = 1.0
+    if plan.index_type != "flat":
+        params["nlist"] = plan.nlist
+        nprobe, recall = _pick_nprobe(index, queries, truth, plan.nlist, target_recall)
+        params["nprobe"] = nprobe
+        if recall < target_recall:
+            logger.warning(
+                "index %s reaches recall@10 %.3f < target %.2f", plan.factory, recall, target_recall
+            )
+    latency = measure_latency(index, queries, params)
+    return Built(index=index, plan=plan, params=params, recall_at_10=recall, latency_ms=latency)
+
+
+def _pick_nprobe(index, queries, truth, nlist: int, target: float) -> tuple[int, float]:
+    nprobe, recall = 1, 0.0
+    while True:
+        recall = recall_at_10(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
+        if recall >= target or nprobe >= nlist:
+            return nprobe, recall
+        nprobe = min(nlist, nprobe * 2)
+
+
+def search_params(params: dict[str, Any]):
+    import faiss
+
+    return faiss.SearchParametersIVF(nprobe=int(params["nprobe"])) if "nprobe" in params else None
+
+
+def recall_at_10(index, queries, truth, params: dict[str, Any]) -> float:
+    """Mean |approx top-10 ∩ exact top-10| / 10, the worse of the two query kinds.
+
+    Each self-query's own id is excluded from both lists, so it is a held-out query.
+    """
+    _, labels = index.search(queries["vectors"], K_EVAL + 1, params=search_params(params))
+    hits = np.zeros(len(truth))
+    for i, (row, own, expected) in enumerate(zip(labels, queries["ids"], truth, strict=True)):
+        got = [x for x in row if x != own and x >= 0][:K_EVAL]
+        hits[i] = len(set(got) & set(expected)) / max(1, len(expected))
+    if not len(truth):
+        return 1.0
+    kinds = queries["mixed"]
+    return float(min(hits[kinds == k].mean() for k in np.unique(kinds)))
+
+
+def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:
+    """Single-query latency with one thread, as a web worker runs it."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        sp = search_params(params)
+        times = []
+        for q in queries["vectors"][:LATENCY_QUERIES]:
+            t0 = time.perf_counter()
+            index.search(q.reshape(1, -1), K_EVAL, params=sp)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    if not times:
+        return {"p50": 0.0, "p99": 0.0}
+    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
+
+
+def held_out_truth(vectors, ids, *, n_queries: int = RECALL_QUERIES, seed: int = 7):
+    """Held-out queries and their exact top-10 (chunked scan, works on a memmap).
+
+    Two kinds: catalogue vectors searched without themselves (image queries), and normalised
+    mixes of two catalogue vectors, which fall between clusters the way text queries do.
+    """
+    pos = _sample_positions(len(ids), min(n_queries, len(ids)), seed=seed)
+    own = np.asarray(ids[pos], dtype=np.int64)
+    q = np.asarray(vectors[pos], dtype=np.float32)
+    if len(pos) > 1:
+        other = np.asarray(vectors[np.roll(pos, 1)], dtype=np.float32)
+        mix = q + other
+        mix /= np.maximum(np.linalg.norm(mix, axis=1, keepdims=True), 1e-12)
+        q = np.vstack([q, mix])
+        own = np.concatenate([own, np.full(len(pos), -1, dtype=np.int64)])
+    mixed = np.arange(len(q)) >= len(pos)
+    best_i = _exact_top(vectors, ids, q, K_EVAL + 1)
+    truth = [
+        [x for x in row if x != me and x >= 0][:K_EVAL] for row, me in zip(best_i, own, strict=True)
+    ]
+    return {"vectors": np.ascontiguousarray(q), "ids": own, "mixed": mixed}, truth
+
+
+def _exact_top(vectors, ids, q, k: int) -> NDArray[np.int64]:
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(q), k), -1, dtype=np.int64)
+    for start in range(0, len(ids), CHUNK):
+        block = np.asarray(vectors[start : start + CHUNK], dtype=np.float32)
+        scores = q @ block.T
+        cand_i = np.broadcast_to(np.asarray(ids[start : start + len(block)]), scores.shape)
+        all_s = np.concatenate([best_s, scores], axis=1)
+        all_i = np.concatenate([best_i, cand_i], axis=1)
+        top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
+        best_s = np.take_along_axis(all_s, top, axis=1)
+        best_i = np.take_along_axis(all_i, top, axis=1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_i, order, axis=1)
+
+
+def _sample_positions(n: int, size: int, *, seed: int) -> NDArray[np.int64]:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=size, replace=False)).astype(np.int64)

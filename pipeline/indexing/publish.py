@@ -1,0 +1,108 @@
+"""Write an index version directory and publish it atomically; prune old versions.
+
+A version is written under index/.tmp-<stamp>/ and renamed to index/<stamp>/ only when every file
+is complete and fsynced; `index/current` is then replaced in one os.replace of a fresh symlink.
+A crash at any point leaves `current` pointing at the previous, complete version; leftovers of a
+crashed run (.tmp-* dirs and links) are removed by the next build.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.index import CURRENT_LINK, INDEX_FILE, MANIFEST_FILE, index_root
+
+logger = logging.getLogger(__name__)
+TMP_PREFIX = ".tmp-"
+
+
+def new_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def start_version(stamp: str) -> Path:
+    root = index_root()
+    root.mkdir(parents=True, exist_ok=True)
+    work = root / f"{TMP_PREFIX}{stamp}"
+    work.mkdir()
+    return work
+
+
+def write_index_file(index, work: Path) -> None:
+    import faiss
+
+    faiss.write_index(index, str(work / INDEX_FILE))
+
+
+def write_manifest(work: Path, manifest: dict[str, Any]) -> None:
+    (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True), "utf-8")
+
+
+def open_vectors(work: Path, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    return np.lib.format.open_memmap(work / name, mode="w+", dtype=dtype, shape=shape)
+
+
+def publish(work: Path, stamp: str) -> Path:
+    """Make `work` the served version: fsync, rename into place, swap `current`."""
+    for path in work.iterdir():
+        _fsync(path)
+    final = work.parent / stamp
+    os.rename(work, final)
+    _fsync(work.parent)
+    tmp_link = work.parent / f"{TMP_PREFIX}link-{stamp}"
+    tmp_link.symlink_to(stamp)  # relative: the data directory can move
+    swap_current(tmp_link, work.parent / CURRENT_LINK)
+    _fsync(work.parent)
+    logger.info("published index version %s", stamp)
+    return final
+
+
+def swap_current(tmp_link: Path, current: Path) -> None:
+    os.replace(tmp_link, current)
+
+
+def prune(keep: int) -> list[str]:
+    """Delete crashed leftovers and all but the newest `keep` versions (never the current one)."""
+    root = index_root()
+    if not root.is_dir():
+        return []
+    current = (root / CURRENT_LINK).resolve() if (root / CURRENT_LINK).exists() else None
+    removed = []
+    for path in root.iterdir():
+        if path.name.startswith(TMP_PREFIX):
+            _remove(path)
+            removed.append(path.name)
+    versions = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    for path in versions[max(keep, 1) :]:
+        if path.resolve() != current:
+            _remove(path)
+            removed.append(path.name)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        # Workers that still have these files mmapped keep reading them: unlink is safe on POSIX.
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

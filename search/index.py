@@ -1,0 +1,235 @@
+"""The published faiss index, as the site reads it: load, hot-reload, search (filtered or not).
+
+On disk (written only by `pipeline.indexing`), one directory per version under
+MEEPO_DATA_DIR/index/<UTC stamp>/:
+  index.faiss    faiss index over inner product; its labels are ProductImage ids
+  ids.npy        int64 ProductImage ids, sorted
+  vectors.npy    float32 (n, dim) unit vectors aligned with ids.npy (exact subset scans, re-use by
+                 the next incremental build)
+  manifest.json  model, dim, count, index type and parameters, measured recall and latency, ...
+and `index/current`, a symlink to the published version, swapped atomically with os.replace.
+
+Guarantees: files are memory-mapped read-only, so all web workers share one copy in the page cache.
+A worker checks `index/current` at most every MEEPO_INDEX_RELOAD_SECONDS, loads a new version beside
+the old one and swaps the reference; searches already running keep the object they started with.
+Filtered searches never post-filter: small allowed sets are scanned exactly, larger ones are
+searched with an IDSelector inside the ANN with a wider probe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from numpy.typing import NDArray
+
+from search.exceptions import IndexNotReady
+
+logger = logging.getLogger(__name__)
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.npy"
+VECTORS_FILE = "vectors.npy"
+MANIFEST_FILE = "manifest.json"
+CURRENT_LINK = "current"
+# An allowed set this small is scanned exactly: ~0.2 µs per vector, so <= ~6 ms, and faster and
+# more accurate than a selector inside the ANN below ~2-5 % of the catalogue (vector-index notes 4.4).
+EXACT_SUBSET_MAX = 30_000
+# Filtered ANN widens its probe by 1/sqrt(selectivity), capped: fewer allowed items per list
+# means more lists to reach k of them.
+FILTER_WIDEN_MAX = 16
+
+
+def index_root() -> Path:
+    return Path(settings.MEEPO_DATA_DIR) / "index"
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    return json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def published_dir(root: Path | None = None) -> Path | None:
+    """The directory `index/current` points at, or None when nothing is published."""
+    link = (root or index_root()) / CURRENT_LINK
+    try:
+        target = link.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return None
+    return target if (target / MANIFEST_FILE).is_file() else None
+
+
+@dataclass
+class SearchIndex:
+    path: Path
+    manifest: dict[str, Any]
+    index: Any = field(repr=False)
+    ids: NDArray[np.int64] = field(repr=False)
+    vectors: NDArray[np.float32] = field(repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @classmethod
+    def load(cls, path: Path) -> SearchIndex:
+        """Open one version directory, memory-mapped and read-only."""
+        import faiss
+
+        manifest = read_manifest(path)
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+        index = faiss.read_index(str(path / INDEX_FILE), flags)
+        ids = np.load(path / IDS_FILE, mmap_mode="r")
+        vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
+        if index.ntotal != len(ids) or vectors.shape != (len(ids), manifest["dim"]):
+            raise IndexNotReady(f"index version {path.name} is inconsistent; rebuild it")
+        return cls(path=path, manifest=manifest, index=index, ids=ids, vectors=vectors)
+
+    def search(
+        self,
+        query: NDArray[np.float32],
+        k: int,
+        *,
+        allowed_ids: NDArray[np.int64] | None = None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Best k (cosine scores, ProductImage ids), best first, no padding (-1) entries."""
+        import faiss
+
+        faiss.omp_set_num_threads(max(1, settings.MEEPO_FAISS_THREADS))  # thread-local in faiss
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        k = max(0, min(int(k), self.ntotal))
+        if k == 0:
+            return _empty()
+        if allowed_ids is None:
+            scores, labels = self.index.search(q, k, params=self._params(1.0))
+            return _strip(scores[0], labels[0])
+        positions = self._positions(allowed_ids)
+        if len(positions) == 0:
+            return _empty()
+        if len(positions) <= EXACT_SUBSET_MAX or self.manifest["index_type"] == "flat":
+            return self._exact_subset(q[0], positions, k)
+        return self._filtered_ann(q, positions, k)
+
+    def _positions(self, allowed_ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        return _members(self.ids, np.unique(np.asarray(allowed_ids, dtype=np.int64)))
+
+    def _exact_subset(self, q: NDArray[np.float32], positions, k: int):
+        scores = self.vectors[positions] @ q
+        k = min(k, len(positions))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return scores[top].astype(np.float32), self.ids[positions[top]].astype(np.int64)
+
+    def _filtered_ann(self, q, positions, k: int):
+        import faiss
+
+        chosen = self.ids[positions]
+        bitmap = np.zeros(int(self.ids[-1]) // 8 + 1, dtype=np.uint8)
+        np.bitwise_or.at(bitmap, chosen >> 3, (1 << (chosen & 7)).astype(np.uint8))
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        widen = min(FILTER_WIDEN_MAX, 1 / math.sqrt(len(positions) / self.ntotal))
+        scores, labels = self.index.search(q, k, params=self._params(widen, selector))
+        del bitmap  # kept alive until here: the selector points into it
+        return _strip(scores[0], labels[0])
+
+    def _params(self, widen: float, selector=None):
+        import faiss
+
+        params = self.manifest.get("params", {})
+        if "nprobe" in params:
+            nlist = int(params.get("nlist", params["nprobe"]))
+            nprobe = min(nlist, math.ceil(params["nprobe"] * widen))
+            return faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
+        if selector is not None:
+            return faiss.SearchParameters(sel=selector)
+        return None
+
+
+def _members(sorted_ids: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Positions in `sorted_ids` of the values of sorted `wanted` that are present."""
+    pos = np.searchsorted(sorted_ids, wanted)
+    inside = pos < len(sorted_ids)
+    pos, wanted = pos[inside], wanted[inside]
+    return pos[sorted_ids[pos] == wanted].astype(np.int64)
+
+
+def _empty():
+    return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+
+
+def _strip(scores, labels):
+    keep = labels >= 0
+    return scores[keep].astype(np.float32), labels[keep].astype(np.int64)
+
+
+class _Holder:
+    """Per-process current index for one data directory; reloads when index/current moves."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.current: SearchIndex | None = None
+        self.checked_at = -math.inf
+        self.lock = threading.Lock()
+
+    def get(self) -> SearchIndex | None:
+        interval = settings.MEEPO_INDEX_RELOAD_SECONDS
+        if time.monotonic() - self.checked_at >= interval:
+            with self.lock:  # one thread loads; the others keep serving the old object
+                if time.monotonic() - self.checked_at >= interval:
+                    self._refresh()
+                    self.checked_at = time.monotonic()
+        return self.current
+
+    def _refresh(self) -> None:
+        target = published_dir(self.root)
+        if target is None or (self.current is not None and self.current.path == target):
+            return
+        try:
+            loaded = SearchIndex.load(target)
+        except Exception:
+            # A broken new version must not take the site down; the old one keeps serving.
+            logger.exception("could not load index version %s; keeping the previous one", target)
+            return
+        logger.info("loaded index version %s (%d vectors)", target.name, loaded.ntotal)
+        self.current = loaded
+
+
+_holders: dict[Path, _Holder] = {}
+_holders_lock = threading.Lock()
+
+
+def get_index() -> SearchIndex:
+    """This process's published index (hot-reloaded); IndexNotReady when none fits the model."""
+    root = index_root()
+    with _holders_lock:
+        holder = _holders.get(root) or _holders.setdefault(root, _Holder(root))
+    index = holder.get()
+    if index is None:
+        raise IndexNotReady("No search index is published yet; run `manage.py pipeline`.")
+    if index.manifest.get("model") != settings.MEEPO_CLIP_MODEL:
+        raise IndexNotReady(
+            f"The published index was built for {index.manifest.get('model')!r}, not "
+            f"{settings.MEEPO_CLIP_MODEL!r}; run `manage.py embed` and `manage.py build_index`."
+        )
+    return index
+
+
+def reset_index_cache() -> None:
+    """Forget loaded indexes (tests; a worker never needs it)."""
+    with _holders_lock:
+        _holders.clear()
