@@ -170,6 +170,23 @@ MEEPO_CRAWL_DELAY = env.float("MEEPO_CRAWL_DELAY", default=3.0)
 MEEPO_API_DELAY = env.float("MEEPO_API_DELAY", default=1.0)
 MEEPO_REQUEST_TIMEOUT = env.float("MEEPO_REQUEST_TIMEOUT", default=30.0)
 MEEPO_MAX_RESPONSE_BYTES = env.int("MEEPO_MAX_RESPONSE_BYTES", default=10 * 1024 * 1024)
+# Politeness knobs (docs/scraping.md): jitter only lengthens gaps; AutoThrottle waits
+# latency/target; 429/503 without Retry-After back off exponentially; a host that asks for a
+# longer pause than MEEPO_MAX_PARK_SECONDS is left alone until the next run.
+MEEPO_CRAWL_JITTER = env.float("MEEPO_CRAWL_JITTER", default=0.5)
+MEEPO_AUTOTHROTTLE_TARGET = env.float("MEEPO_AUTOTHROTTLE_TARGET", default=0.5)
+MEEPO_AUTOTHROTTLE_MAX_DELAY = env.float("MEEPO_AUTOTHROTTLE_MAX_DELAY", default=60.0)
+MEEPO_MAX_RETRIES = env.int("MEEPO_MAX_RETRIES", default=2)
+MEEPO_BACKOFF_BASE = env.float("MEEPO_BACKOFF_BASE", default=30.0)
+MEEPO_BACKOFF_MAX = env.float("MEEPO_BACKOFF_MAX", default=1800.0)
+MEEPO_MAX_PARK_SECONDS = env.float("MEEPO_MAX_PARK_SECONDS", default=900.0)
+MEEPO_CIRCUIT_BREAKER_FAILURES = env.int("MEEPO_CIRCUIT_BREAKER_FAILURES", default=5)
+MEEPO_MAX_REDIRECTS = env.int("MEEPO_MAX_REDIRECTS", default=5)
+MEEPO_MAX_IMAGE_BYTES = env.int("MEEPO_MAX_IMAGE_BYTES", default=15 * 1024 * 1024)
+# Width asked of image CDNs that can resize (Shopify ?width=, WooCommerce srcset); CLIP sees 224.
+MEEPO_IMAGE_WIDTH = env.int("MEEPO_IMAGE_WIDTH", default=640)
+# An image (by content hash) on at least this many products of one store is a size chart or logo.
+MEEPO_SHARED_IMAGE_MIN_PRODUCTS = env.int("MEEPO_SHARED_IMAGE_MIN_PRODUCTS", default=3)
 MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
 # Refuse private, loopback and link-local targets (SSRF); only tests and the demo shop turn it on.
 MEEPO_ALLOW_PRIVATE_HOSTS = env.bool("MEEPO_ALLOW_PRIVATE_HOSTS", default=False)
