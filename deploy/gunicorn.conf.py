@@ -9,11 +9,11 @@ The faiss index is memory-mapped by each worker and shared through the page cach
 Command-line flags win over this file (`--bind 127.0.0.1:8000` in `make run` and the tests).
 """
 
-import logging
 import os
+import sys
 
 # Before anything imports torch: one intra-op thread per process (2 workers on 2 cores).
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MEEPO_TORCH_THREADS"):
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meepo.settings")
 
@@ -44,15 +44,25 @@ loglevel = os.environ.get("MEEPO_LOG_LEVEL", "info").lower()
 proc_name = "meepo-web"
 
 
+# torch threads for each worker; the master must not start torch's thread pool (see when_ready).
+_torch_threads = 1
+
+
 def when_ready(server):
     """Load the CLIP model in the master, before the workers fork, so they share its memory.
 
-    A missing model is not fatal: keyword search still works and /healthz says what is wrong.
+    torch's intra-op thread pool does not survive a fork ("Invalid thread pool!" in the
+    workers), so the master loads the model without setting its threads and each worker sets
+    them in post_fork. A missing model is not fatal: keyword search still works and /healthz
+    says what is wrong.
     """
+    global _torch_threads
     from django.conf import settings
 
     from search.exceptions import ModelNotAvailable
 
+    _torch_threads = settings.MEEPO_TORCH_THREADS or 1
+    settings.MEEPO_TORCH_THREADS = 0
     try:
         from search.encoder import get_encoder
 
@@ -60,14 +70,13 @@ def when_ready(server):
     except (ImportError, ModelNotAvailable, OSError) as exc:
         server.log.warning("CLIP model %s not loaded: %s", settings.MEEPO_CLIP_MODEL, exc)
         return
-    server.log.info(
-        "CLIP model %s loaded (dim %s), shared by the workers", encoder.model_name, encoder.dim
-    )
+    server.log.info("CLIP model %s loaded in the master (dim %s)", encoder.model_name, encoder.dim)
 
 
 def post_fork(server, worker):
-    """A worker must not reuse database handles opened in the master before the fork."""
+    """Per worker: its own torch threads, and no database handle inherited from the master."""
     from django.db import connections
 
     connections.close_all()
-    logging.getLogger("meepo.gunicorn").debug("worker %s ready", worker.pid)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_torch_threads)

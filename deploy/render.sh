@@ -22,7 +22,7 @@ for template in nginx/meepo.conf systemd/meepo-web.socket \
     crontab logrotate; do
     envsubst "$shell_format" <"$here/$template" >"$out/$(basename "$template")"
 done
-if grep -l '\${MEEPO_' "$out"/* >&2; then
+if grep -l '\${MEEPO_[A-Z]' "$out"/* >&2; then
     echo "render.sh: unreplaced placeholders in the files above" >&2
     exit 1
 fi

@@ -1,0 +1,23 @@
+"""Fixtures for the deployment tests: a prepared data directory and the nginx + gunicorn stack."""
+
+import pytest
+
+from tests.deploy.stack import Stack, app_env, manage
+
+
+@pytest.fixture(scope="module")
+def stack_data(tmp_path_factory, tiny_clip_dir):
+    """A migrated data directory with collected static files, used by a server pair."""
+    data = tmp_path_factory.mktemp("stack-data")
+    env = app_env(data, MEEPO_CLIP_MODEL=str(tiny_clip_dir))
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput", "--ignore", "src/*.css")
+    return data, env
+
+
+@pytest.fixture(scope="module")
+def stack(stack_data):
+    data, env = stack_data
+    running = Stack(data_dir=data, env=env).start()
+    yield running
+    running.stop()
