@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # Servers and a browser the tests drive for real; Debian packages, installed only when missing.
-TEST_DEBS := chromium nginx-light
+TEST_DEBS := chromium nginx-light wrk gettext-base
 test-deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +36,17 @@ lint: venv
 
 test: venv test-deps lint
 	$(BIN)/pytest
+
+# The demo runs in production mode (DEBUG off, gunicorn, whitenoise) with a secret key of its own,
+# generated once into the git-ignored var/; exported MEEPO_* variables win. PORT=8001 make run
+PORT ?= 8000
+RUN_SECRET := var/.run-secret-key
+run: venv
+	@mkdir -p var && test -s $(RUN_SECRET) || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $(RUN_SECRET)
+	@MEEPO_SECRET_KEY="$${MEEPO_SECRET_KEY:-$$(cat $(RUN_SECRET))}" \
+	MEEPO_ALLOWED_HOSTS="$${MEEPO_ALLOWED_HOSTS:-localhost,127.0.0.1}" \
+	MEEPO_SERVE_MEDIA="$${MEEPO_SERVE_MEDIA:-true}" \
+	$(PY) manage.py demo --port $(PORT)
 
 bench: venv
 	@echo "see docs/benchmarks.md: $(PY) -m bench.<name>"
