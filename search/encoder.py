@@ -290,6 +290,10 @@ def get_encoder() -> ClipEncoder:
     )
 
 
+# Whether a model is loaded in this process (the health check reads it without loading one).
+get_encoder.cache_info = load_encoder.cache_info  # type: ignore[attr-defined]
+
+
 @functools.lru_cache(maxsize=2048)
 def _cached_text_vector(model_name: str, text: str) -> NDArray[np.float32]:
     vector = get_encoder().encode_texts([text])[0]
