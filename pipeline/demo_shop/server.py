@@ -66,6 +66,13 @@ class Fault:
     hits: int = 0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """Clients hanging up mid-answer is part of the test plan (caps, deadlines): stay quiet."""
+
+
 def _http_date(dt: datetime) -> str:
     return email.utils.format_datetime(dt.astimezone(UTC), usegmt=True)
 
@@ -100,8 +107,7 @@ class DemoShop:
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> DemoShop:
-        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((self.host, self.port), _make_handler(self))
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

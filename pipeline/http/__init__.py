@@ -1,0 +1,28 @@
+"""Polite HTTP for the crawler: `Fetcher` (robots, delays, back-off, caps) and its errors."""
+
+from pipeline.http.client import (
+    DeadlineExceeded,
+    Fetcher,
+    FetchResult,
+    HostBlocked,
+    HttpError,
+    ResponseTooLarge,
+    WrongContentType,
+    user_agent,
+)
+from pipeline.http.safety import UnsafeURL
+from pipeline.robots import RobotsDisallowed, RobotsUnavailable
+
+__all__ = [
+    "DeadlineExceeded",
+    "FetchResult",
+    "Fetcher",
+    "HostBlocked",
+    "HttpError",
+    "ResponseTooLarge",
+    "RobotsDisallowed",
+    "RobotsUnavailable",
+    "UnsafeURL",
+    "WrongContentType",
+    "user_agent",
+]

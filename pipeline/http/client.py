@@ -1,0 +1,416 @@
+"""The polite fetcher: every request Meepo sends to a store goes through `Fetcher.get`.
+
+For each URL and each redirect hop it checks the scheme and address (SSRF), obeys robots.txt for
+our bot token, waits its turn on the host (minimum gap + additive jitter + AutoThrottle +
+Retry-After parking), sends a contact User-Agent and From header, asks for gzip/br only for
+text, streams the body under a decoded-size cap and a total wall-clock deadline, and turns
+429/503/5xx into back-off, 401/403 into a stop for the host, and repeated failures into an
+open circuit. Sequential by design: one request at a time, so one at a time per host.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.structures import CaseInsensitiveDict
+
+from pipeline.exceptions import FetchError
+from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
+from pipeline.http.safety import check_url
+from pipeline.robots import (
+    ROBOTS_MAX_BYTES,
+    RobotsDisallowed,
+    RobotsRules,
+    RobotsUnavailable,
+    rules_from_response,
+)
+
+logger = logging.getLogger(__name__)
+
+BOT_VERSION = "1.0"
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+TEXT_KINDS = {"page", "api", "sitemap", "robots"}
+ACCEPT = {
+    "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+    "api": "application/json",
+    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
+    "robots": "text/plain,*/*;q=0.5",
+    "image": "image/jpeg,image/png,image/webp,image/gif;q=0.9",
+}
+
+
+class HttpError(FetchError):
+    def __init__(self, status: int, url: str) -> None:
+        super().__init__(f"HTTP {status} for {url[:300]}")
+        self.status = status
+
+
+class HostBlocked(FetchError):
+    """The host told us to go away (401/403), asked for a long pause, or its circuit is open."""
+
+
+class ResponseTooLarge(FetchError):
+    pass
+
+
+class WrongContentType(FetchError):
+    pass
+
+
+class DeadlineExceeded(FetchError):
+    pass
+
+
+class _TransportError(Exception):
+    """Connection refused/reset or timeout: retryable."""
+
+
+@dataclass
+class FetchResult:
+    url: str  # the final URL after redirects
+    status: int  # 200-ish or 304
+    headers: CaseInsensitiveDict
+    body: bytes  # decoded (decompressed)
+    elapsed: float  # seconds until the headers arrived
+    wire_bytes: int
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    @property
+    def etag(self) -> str:
+        return self.headers.get("ETag", "")
+
+    @property
+    def last_modified(self) -> str:
+        return self.headers.get("Last-Modified", "")
+
+    def text(self) -> str:
+        charset = "utf-8"
+        for part in self.headers.get("Content-Type", "").split(";")[1:]:
+            name, _, value = part.strip().partition("=")
+            if name.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class FetchStats:
+    requests: int = 0
+    not_modified: int = 0
+    bytes_received: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def user_agent() -> str:
+    return f"{settings.MEEPO_BOT_NAME}/{BOT_VERSION} (+{settings.MEEPO_BOT_URL}; {settings.MEEPO_BOT_EMAIL})"
+
+
+class Fetcher:
+    """Polite HTTP GETs. `delay` overrides the settings' page/API delays (Store.crawl_delay)."""
+
+    def __init__(self, *, delay: float | None = None, allow_private: bool | None = None,
+                 rng: random.Random | None = None) -> None:  # fmt: skip
+        self.delay = delay
+        self.allow_private = (
+            settings.MEEPO_ALLOW_PRIVATE_HOSTS if allow_private is None else allow_private
+        )
+        self.rng = rng or random.Random()
+        self.token = settings.MEEPO_BOT_NAME
+        self.stats = FetchStats()
+        self.hosts: dict[str, HostState] = {}
+        self._robots: dict[str, RobotsRules] = {}
+        self.session = requests.Session()
+        self.session.trust_env = False  # no surprise proxies or .netrc credentials
+        self.session.headers.update({"User-Agent": user_agent(), "From": settings.MEEPO_BOT_EMAIL})
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- public -----------------------------------------------------------------------------
+    def get(self, url: str, *, kind: str = "page", etag: str = "", last_modified: str = "",
+            accept_types: Iterable[str] | None = None, max_bytes: int | None = None) -> FetchResult:  # fmt: skip
+        """GET `url` politely, following at most MEEPO_MAX_REDIRECTS redirects hop by hop.
+
+        Raises FetchError (or a subclass) with a human-readable reason for anything that is not
+        a usable 2xx/304 answer.
+        """
+        conditional = {}
+        if etag:
+            conditional["If-None-Match"] = etag
+        if last_modified:
+            conditional["If-Modified-Since"] = last_modified
+        seen: list[str] = []
+        current = url
+        for _hop in range(settings.MEEPO_MAX_REDIRECTS + 1):
+            check_url(current, allow_private=self.allow_private)
+            if current in seen:
+                raise FetchError(f"redirect loop: {' -> '.join([*seen, current])[:400]}")
+            seen.append(current)
+            rules = self.robots_rules(current)
+            if not rules.can_fetch(current, self.token):
+                if rules.status == "disallow_all":
+                    raise RobotsUnavailable(f"{rules.reason} ({current[:200]})")
+                raise RobotsDisallowed(f"robots.txt disallows {current[:300]}")
+            result = self._request(current, kind, conditional if len(seen) == 1 else {},
+                                   accept_types, max_bytes)  # fmt: skip
+            if result.status in REDIRECT_STATUSES:
+                location = result.headers.get("Location")
+                if not location:
+                    raise FetchError(f"redirect without Location from {current[:300]}")
+                current = urljoin(current, location.strip())
+                continue
+            if result.status == 304:
+                self.stats.not_modified += 1
+            elif not 200 <= result.status < 300:
+                raise HttpError(result.status, current)
+            return result
+        raise FetchError(f"more than {settings.MEEPO_MAX_REDIRECTS} redirects from {url[:300]}")
+
+    def robots_rules(self, url: str) -> RobotsRules:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc.lower()}"
+        rules = self._robots.get(origin)
+        if rules is None or rules.expires_at <= time.monotonic():
+            rules = self._fetch_robots(origin)
+            self._robots[origin] = rules
+            self._host(url).robots_delay = rules.min_gap(self.token)
+            logger.info("robots %s: %s (min gap %.2fs)", origin, rules.reason,
+                        self._host(url).robots_delay)  # fmt: skip
+        return rules
+
+    # --- robots -----------------------------------------------------------------------------
+    def _fetch_robots(self, origin: str) -> RobotsRules:
+        current = origin + "/robots.txt"
+        try:
+            for _hop in range(5):  # RFC 9309: follow at least five redirects
+                check_url(current, allow_private=self.allow_private)
+                result = self._request(current, "robots", {}, None, ROBOTS_MAX_BYTES, truncate=True)
+                if result.status in REDIRECT_STATUSES and result.headers.get("Location"):
+                    current = urljoin(current, result.headers["Location"])
+                    continue
+                return rules_from_response(result.status, result.body, now=time.monotonic())
+        except HostBlocked:
+            raise
+        except FetchError as exc:
+            logger.warning("robots.txt for %s unavailable: %s", origin, exc)
+            return rules_from_response(None, b"", now=time.monotonic())
+        return rules_from_response(300, b"", now=time.monotonic())
+
+    # --- scheduling and retries -------------------------------------------------------------
+    def _host(self, url: str) -> HostState:
+        key = urlsplit(url).netloc.lower()
+        if key not in self.hosts:
+            self.hosts[key] = HostState(key)
+        return self.hosts[key]
+
+    def _kind_delay(self, kind: str) -> float:
+        if self.delay is not None:
+            return self.delay
+        return settings.MEEPO_CRAWL_DELAY if kind == "page" else settings.MEEPO_API_DELAY
+
+    def _wait_turn(self, host: HostState, kind: str) -> None:
+        wait = host.wait_seconds(self._kind_delay(kind), settings.MEEPO_CRAWL_JITTER, self.rng,
+                                 time.monotonic())  # fmt: skip
+        if wait > 0:
+            time.sleep(wait)
+
+    def _request(self, url: str, kind: str, conditional: dict[str, str],
+                 accept_types: Iterable[str] | None, max_bytes: int | None, *,
+                 truncate: bool = False) -> FetchResult:  # fmt: skip
+        host = self._host(url)
+        retries = settings.MEEPO_MAX_RETRIES
+        for attempt in range(retries + 1):
+            if host.blocked_reason:
+                raise HostBlocked(host.blocked_reason)
+            self._wait_turn(host, kind)
+            try:
+                result = self._send(url, kind, conditional, accept_types, max_bytes, truncate)
+            except _TransportError as exc:
+                host.last_done = time.monotonic()
+                self._count_failure(host, str(exc))
+                if attempt == retries:
+                    raise FetchError(f"{exc} ({url[:300]})") from exc
+                self._park(host, backoff_seconds(attempt, settings.MEEPO_BACKOFF_BASE,
+                                                 settings.MEEPO_BACKOFF_MAX, self.rng), str(exc))  # fmt: skip
+                continue
+            except DeadlineExceeded as exc:
+                host.last_done = time.monotonic()
+                self._count_failure(host, str(exc))
+                raise
+            host.last_done = time.monotonic()
+            if kind != "image":  # big downloads must not slow the HTML/API pace
+                host.observe_latency(result.elapsed, result.status, floor=0.0,
+                                     target=settings.MEEPO_AUTOTHROTTLE_TARGET,
+                                     max_delay=settings.MEEPO_AUTOTHROTTLE_MAX_DELAY)  # fmt: skip
+            # RFC 9309: a 401/403 robots.txt means "no rules", so only real pages stop the host.
+            if result.status in (401, 403) and kind != "robots":
+                host.blocked_reason = (
+                    f"{host.host} answered {result.status} to {url[:200]}: stopped crawling this "
+                    "host (we do not work around access controls)"
+                )
+                raise HostBlocked(host.blocked_reason)
+            if result.status not in RETRY_STATUSES:
+                host.record_success()
+                return result
+            self._count_failure(host, f"HTTP {result.status}")
+            wait = parse_retry_after(result.headers.get("Retry-After"))
+            if result.status in (429, 503):
+                host.slow_down(host.floor(self._kind_delay(kind)))
+            if wait is None:
+                wait = backoff_seconds(attempt, settings.MEEPO_BACKOFF_BASE,
+                                       settings.MEEPO_BACKOFF_MAX, self.rng)  # fmt: skip
+            if attempt == retries:
+                self._park(host, wait, f"HTTP {result.status}")
+                return result
+            self._park(host, wait, f"HTTP {result.status}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _park(self, host: HostState, seconds: float, why: str) -> None:
+        if seconds > settings.MEEPO_MAX_PARK_SECONDS:
+            host.blocked_reason = (
+                f"{host.host} asked us to wait {seconds:.0f}s ({why}), longer than "
+                f"MEEPO_MAX_PARK_SECONDS; resuming on the next run"
+            )
+            raise HostBlocked(host.blocked_reason)
+        logger.info("parking %s for %.2fs (%s)", host.host, seconds, why)
+        host.parked_until = max(host.parked_until, time.monotonic() + seconds)
+
+    def _count_failure(self, host: HostState, why: str) -> None:
+        if host.record_failure() >= settings.MEEPO_CIRCUIT_BREAKER_FAILURES:
+            host.blocked_reason = (
+                f"circuit open for {host.host} after {host.consecutive_failures} consecutive "
+                f"failures (last: {why})"
+            )
+            raise HostBlocked(host.blocked_reason)
+
+    # --- one HTTP exchange ------------------------------------------------------------------
+    def _headers(self, kind: str, conditional: dict[str, str]) -> dict[str, str]:
+        return {
+            "Accept": ACCEPT.get(kind, "*/*"),
+            # Images are already compressed; asking for gzip only burns the shop's CPU.
+            "Accept-Encoding": "gzip, br" if kind in TEXT_KINDS else "identity",
+            **conditional,
+        }
+
+    def _send(self, url: str, kind: str, conditional: dict[str, str],
+              accept_types: Iterable[str] | None, max_bytes: int | None,
+              truncate: bool) -> FetchResult:  # fmt: skip
+        deadline = settings.MEEPO_REQUEST_TIMEOUT
+        limit = max_bytes or (
+            settings.MEEPO_MAX_IMAGE_BYTES if kind == "image" else settings.MEEPO_MAX_RESPONSE_BYTES
+        )
+        started = time.monotonic()
+        try:
+            resp = self.session.get(url, headers=self._headers(kind, conditional), stream=True,
+                                    allow_redirects=False,
+                                    timeout=(min(6.05, deadline), min(20.0, deadline)))  # fmt: skip
+        except requests.Timeout as exc:
+            raise _TransportError(f"timed out: {exc.__class__.__name__}") from exc
+        except requests.ConnectionError as exc:
+            raise _TransportError(f"connection failed: {exc.__class__.__name__}") from exc
+        except requests.RequestException as exc:
+            raise FetchError(f"bad request to {url[:200]}: {exc}") from exc
+        self.stats.requests += 1
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+        with resp, _Watchdog(resp, deadline - (time.monotonic() - started)) as dog:
+            try:
+                body = self._read_body(resp, url, limit, accept_types, truncate)
+            except (requests.RequestException, OSError) as exc:
+                if dog.fired:
+                    raise DeadlineExceeded(
+                        f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
+                    ) from exc
+                raise _TransportError(f"broken response: {exc.__class__.__name__}") from exc
+            if dog.fired:
+                raise DeadlineExceeded(f"no complete answer within {deadline:.1f}s: {url[:200]}")
+            wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
+        self.stats.bytes_received += wire
+        return FetchResult(url, resp.status_code, resp.headers, body,
+                           resp.elapsed.total_seconds(), wire)  # fmt: skip
+
+    def _read_body(self, resp: requests.Response, url: str, limit: int,
+                   accept_types: Iterable[str] | None, truncate: bool) -> bytes:  # fmt: skip
+        if resp.status_code != 200:
+            # Error pages, redirects and 304s: their body is not worth our or their bandwidth.
+            return (
+                resp.raw.read(64 * 1024, decode_content=False) if resp.status_code >= 400 else b""
+            )
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if accept_types and not any(ctype.startswith(t) for t in accept_types):
+            raise WrongContentType(f"unexpected content type {ctype or '(none)'!r} for {url[:200]}")
+        length = resp.headers.get("Content-Length")
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if not truncate and length and length.isdigit() and not encoded and int(length) > limit:
+            raise ResponseTooLarge(
+                f"response of {int(length)} bytes is over the {limit} byte cap: {url[:200]}"
+            )
+        chunks, size = [], 0
+        # iter_content yields *decoded* bytes, so a gzip bomb hits the cap like a huge body.
+        for chunk in resp.iter_content(chunk_size=16384):
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    chunks.append(chunk[: limit - (size - len(chunk))])
+                    break
+                raise ResponseTooLarge(f"response over the {limit} byte cap (decoded): {url[:200]}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class _Watchdog:
+    """Enforces a total deadline: shuts the socket down if the body has not arrived in time.
+
+    requests' read timeout is per socket read, so a server trickling a byte every few seconds
+    would never trip it; closing the socket from a timer thread is what makes the deadline total.
+    """
+
+    def __init__(self, resp: requests.Response, seconds: float) -> None:
+        self.resp, self.seconds, self.fired = resp, max(0.0, seconds), False
+        self.timer = threading.Timer(self.seconds, self._fire)
+        self.timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        conn = getattr(self.resp.raw, "connection", None) or getattr(
+            self.resp.raw, "_connection", None
+        )
+        sock = getattr(conn, "sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                self.resp.raw.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> _Watchdog:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()

@@ -1,0 +1,113 @@
+"""Per-host politeness state: minimum gap with additive jitter, AutoThrottle, parking, breaker.
+
+One `HostState` per host:port. The crawler is sequential, so "one request at a time per host"
+holds by construction; this module decides how long to wait before the next one.
+
+Gap before a request = max(floor, throttle) x uniform(1, 1 + jitter), measured from the end of
+the previous response, where floor = max(the kind's delay (store override or settings),
+robots Crawl-delay, robots Request-rate seconds/requests, the back-off floor). Jitter therefore
+only ever lengthens the gap (Scrapy's uniform(0.5, 1.5) can halve it; robots delays are floors).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+@dataclass
+class HostState:
+    host: str
+    robots_delay: float = 0.0  # from Crawl-delay / Request-rate; only ever raises the floor
+    throttle: float = 0.0  # AutoThrottle's current delay
+    backoff_floor: float = 0.0  # doubled on 429/503 (AIMD), decays after successes
+    last_done: float | None = None  # monotonic end of the previous response
+    parked_until: float = 0.0  # monotonic; Retry-After or back-off
+    consecutive_failures: int = 0
+    successes_since_backoff: int = 0
+    blocked_reason: str = ""  # 401/403 or an open circuit: no more requests this run
+
+    def floor(self, kind_delay: float) -> float:
+        return max(kind_delay, self.robots_delay, self.backoff_floor)
+
+    def wait_seconds(
+        self, kind_delay: float, jitter: float, rng: random.Random, now: float
+    ) -> float:
+        """Seconds to sleep before the next request may be sent."""
+        gap = max(self.floor(kind_delay), self.throttle)
+        if gap > 0 and jitter > 0:
+            gap *= rng.uniform(1.0, 1.0 + jitter)
+        ready = self.parked_until
+        if self.last_done is not None:
+            ready = max(ready, self.last_done + gap)
+        return max(0.0, ready - now)
+
+    def observe_latency(self, latency: float, status: int, *, floor: float, target: float,
+                        max_delay: float) -> None:  # fmt: skip
+        """Scrapy's AutoThrottle: move towards latency/target, jump up at once, errors never speed up."""
+        target_delay = latency / target
+        new = max(target_delay, (self.throttle + target_delay) / 2)
+        new = min(max(new, floor), max_delay)
+        if status != 200 and new <= self.throttle:
+            return
+        self.throttle = new
+
+    def record_success(self) -> None:
+        self.consecutive_failures = 0
+        if self.backoff_floor:
+            self.successes_since_backoff += 1
+            if self.successes_since_backoff >= 20:  # slow recovery after being told to slow down
+                self.backoff_floor /= 2
+                self.successes_since_backoff = 0
+                if self.backoff_floor < 0.05:
+                    self.backoff_floor = 0.0
+
+    def record_failure(self) -> int:
+        self.consecutive_failures += 1
+        return self.consecutive_failures
+
+    def slow_down(self, current_gap: float) -> None:
+        """429/503: double the floor (multiplicative decrease of our request rate)."""
+        self.backoff_floor = min(max(current_gap, 0.5) * 2, 600.0)
+        self.successes_since_backoff = 0
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: integer or fractional seconds, or an HTTP date.
+
+    Returns None for a missing or unusable value (negative, NaN, garbage); a date in the past
+    means 0. Fractional values are accepted because real servers send them (Shopify: "2.0").
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        return max(0.0, seconds)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential back-off base x 2^attempt, capped, with jitter that only adds (up to 50 %)."""
+    delay = min(cap, base * (2**attempt))
+    return delay * rng.uniform(1.0, 1.5)
+
+
+def monotonic() -> float:
+    return time.monotonic()
