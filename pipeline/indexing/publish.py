@@ -58,8 +58,15 @@ def publish(work: Path, stamp: str) -> Path:
     os.rename(work, final)
     _fsync(work.parent)
     tmp_link = work.parent / f"{TMP_PREFIX}link-{stamp}"
-    tmp_link.symlink_to(stamp)  # relative: the data directory can move
-    swap_current(tmp_link, work.parent / CURRENT_LINK)
+    try:
+        tmp_link.symlink_to(stamp)  # relative: the data directory can move
+        swap_current(tmp_link, work.parent / CURRENT_LINK)
+    except BaseException:
+        # Not published: drop the orphan so it never counts as a kept version.
+        if (work.parent / CURRENT_LINK).resolve() != final.resolve():
+            shutil.rmtree(final, ignore_errors=True)
+        tmp_link.unlink(missing_ok=True)
+        raise
     _fsync(work.parent)
     logger.info("published index version %s", stamp)
     return final
