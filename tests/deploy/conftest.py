@@ -17,7 +17,11 @@ def stack_data(tmp_path_factory, tiny_clip_dir):
 
 @pytest.fixture(scope="module")
 def stack(stack_data):
+    """nginx + gunicorn over a small synthetic catalogue with a published index."""
     data, env = stack_data
+    add = "from tests.deploy.catalogue import add_products; add_products(200)"
+    manage(env, "shell", "-c", add)
+    manage(env, "build_index")
     running = Stack(data_dir=data, env=env).start()
     yield running
     running.stop()

@@ -93,6 +93,21 @@ def http(url: str, *, method: str = "GET", data: bytes | None = None,
         return error.code, error.headers, error.read()
 
 
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]):
+    """(body, content type) of a multipart/form-data request, as a browser sends a form."""
+    boundary = secrets.token_hex(16)
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    for name, (filename, data, content_type) in files.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+        parts.append(head.encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
 @dataclass
 class Stack:
     data_dir: Path

@@ -1,13 +1,14 @@
 """nginx (deploy/nginx/meepo.conf) in front of gunicorn (deploy/gunicorn.conf.py), for real."""
 
 import gzip
+import io
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.deploy.stack import http
+from tests.deploy.stack import http, multipart
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +74,50 @@ def test_unknown_hosts_are_refused(stack):
     status, _, _ = http(f"{stack.base_url}/admin/login/", headers={"Host": "evil.example"})
 
     assert status == 400
+
+
+def test_text_search_through_nginx_lists_products(stack):
+    status, headers, body = http(f"{stack.base_url}/search?q=red+chair")
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert len(re.findall(rb'href="/products/\d+"', body)) >= 10
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+def _jpeg():
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 40, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_photo_upload_through_nginx_finds_similar_products(stack):
+    # The HTML form: CSRF cookie and token from the page, then the multipart POST.
+    status, headers, page = http(f"{stack.base_url}/search/image")
+    assert status == 200
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+    body, content_type = multipart(
+        {"csrfmiddlewaretoken": token}, {"image": ("photo.jpg", _jpeg(), "image/jpeg")}
+    )
+
+    status, _, html = http(f"{stack.base_url}/search/image", method="POST", data=body,
+                           headers={"Content-Type": content_type, "Cookie": cookie})  # fmt: skip
+
+    assert status == 200, html[:2000]
+    assert len(re.findall(rb'href="/products/\d+"', html)) >= 10
+
+
+def test_photo_upload_to_the_json_api_through_nginx(stack):
+    body, content_type = multipart({"limit": "5"}, {"image": ("p.jpg", _jpeg(), "image/jpeg")})
+
+    status, _, answer = http(f"{stack.base_url}/api/search/image", method="POST", data=body,
+                             headers={"Content-Type": content_type})  # fmt: skip
+
+    assert status == 200, answer[:2000]
+    assert len(json.loads(answer)["results"]) == 5
 
 
 # Last in the module: it spends the rate limit's burst allowance for 127.0.0.1.
