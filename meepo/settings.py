@@ -132,6 +132,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = MEEPO_DATA_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = MEEPO_DATA_DIR / "media"
+# Serve MEDIA_ROOT (thumbnails) from Django itself: the demo, tests and a box without nginx.
+MEEPO_SERVE_MEDIA = env.bool("MEEPO_SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,130 @@
+"""JSON API over the same search service as the pages.
+
+GET  /api/search?q=&store=&brand=&category=&min_price=&max_price=&in_stock=&page=&limit=
+POST /api/search/image   multipart: image (+ the same filters, limit)
+GET  /api/products/<id>/similar?page=&limit= (+ filters)
+
+A bad parameter answers 400 with {"error": ..., "errors": {"<parameter>": [messages]}}; a search
+that needs the index when none is ready answers 503 with {"error": ...}. The API takes no cookies
+and changes nothing, so it is CSRF-exempt.
+"""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from search import selectors, services
+from search.exceptions import IndexNotReady, ModelNotAvailable
+from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
+
+
+def _bad_request(form) -> JsonResponse:
+    errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    names = ", ".join(errors)
+    return JsonResponse({"error": f"invalid parameter: {names}", "errors": errors}, status=400)
+
+
+def _unavailable(exc: Exception) -> JsonResponse:
+    return JsonResponse({"error": f"search index not ready: {exc}"}, status=503)
+
+
+def _timed_json(payload: dict, page: services.SearchPage, status: int = 200) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in page.timings.items())
+    return response
+
+
+def serialize_hit(request, hit: services.SearchHit) -> dict:
+    product = hit.product
+    thumb = ""
+    if hit.image is not None and hit.image.asset.thumbnail:
+        thumb = request.build_absolute_uri(hit.image.asset.thumbnail.url)
+    return {
+        "id": product.pk,
+        "title": product.title,
+        "url": product.url,
+        "page": request.build_absolute_uri(reverse("search:product", args=[product.pk])),
+        "store": {"slug": product.store.slug, "name": product.store.name},
+        "brand": product.brand,
+        "category": product.category,
+        "price": str(product.price) if product.price is not None else None,
+        "currency": product.currency,
+        "availability": product.availability,
+        "image_id": hit.image.pk if hit.image is not None else None,
+        "thumbnail": thumb,
+        "placeholder": hit.image.asset.placeholder if hit.image is not None else "",
+        "score": round(hit.score, 6),
+        "visual_score": None if hit.visual_score is None else round(hit.visual_score, 6),
+        "keyword_score": None if hit.keyword_score is None else round(hit.keyword_score, 6),
+        "signals": hit.signals,
+    }
+
+
+def serialize_page(request, page: services.SearchPage) -> dict:
+    return {
+        "mode": page.mode,
+        "query": page.query,
+        "offset": page.offset,
+        "limit": page.limit,
+        "has_more": page.has_more,
+        "visual_status": page.visual_status,
+        "notice": page.notice,
+        "cached": page.cached,
+        "results": [serialize_hit(request, h) for h in page.hits],
+        "facets": {
+            name: [{"value": v, "label": label, "count": n} for v, label, n in rows]
+            for name, rows in page.facets.items()
+        },
+        "timings_ms": {k: round(v, 3) for k, v in page.timings.items()},
+    }
+
+
+@require_GET
+def search(request):
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(form)
+    offset, limit = form.offset_limit()
+    page = services.search_products(
+        query=form.cleaned_data["q"], filters=form.filters(), offset=offset, limit=limit
+    )
+    return _timed_json(serialize_page(request, page), page)
+
+
+@csrf_exempt
+@require_POST
+def search_image(request):
+    request.upload_handlers = [CappedMemoryUploadHandler(request)]
+    form = ImageQueryForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _bad_request(form)
+    try:
+        page = services.search_by_image(
+            image=form.cleaned_data["image"],
+            filters=form.filters(),
+            limit=form.cleaned_data.get("limit") or 24,
+        )
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        return _unavailable(exc)
+    return _timed_json(serialize_page(request, page), page)
+
+
+@require_GET
+def similar(request, pk: int):
+    product = selectors.get_product(pk)
+    if product is None:
+        return JsonResponse({"error": f"no product with id {pk}"}, status=404)
+    form = SimilarForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(form)
+    offset, limit = form.offset_limit(default_limit=12)
+    try:
+        page = services.find_similar_products(
+            product=product, filters=form.filters(), offset=offset, limit=limit
+        )
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        return _unavailable(exc)
+    return _timed_json(serialize_page(request, page), page)

@@ -1,0 +1,153 @@
+"""Input validation for search pages and the JSON API: queries, filters, paging and photo uploads.
+
+Queries are never rejected for their content (a 10,000-character paste, emoji, RTL text or SQL all
+search normally); only malformed parameters (a price that is not a number, a negative page) are
+errors, reported under the parameter's own name.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+
+from search.exceptions import UnsupportedImage
+from search.images import open_image
+from search.selectors import SearchFilters
+
+MAX_FILTER_VALUES = 20
+MAX_FILTER_CHARS = 300
+# Magic numbers of the upload formats we accept: the browser's content type is not trusted.
+_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+class StringListField(forms.Field):
+    """A repeated query parameter (`?brand=a&brand=b`), each value short and non-empty."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        values = [v.strip() for v in (value or []) if v and v.strip()]
+        if len(values) > MAX_FILTER_VALUES:
+            raise forms.ValidationError(f"at most {MAX_FILTER_VALUES} values")
+        if any(len(v) > MAX_FILTER_CHARS for v in values):
+            raise forms.ValidationError(f"values must be at most {MAX_FILTER_CHARS} characters")
+        return tuple(dict.fromkeys(values))
+
+
+class FilterForm(forms.Form):
+    store = StringListField(required=False)
+    brand = StringListField(required=False)
+    category = StringListField(required=False)
+    min_price = forms.DecimalField(
+        required=False, min_value=0, max_digits=12, decimal_places=2, label="Minimum price"
+    )
+    max_price = forms.DecimalField(
+        required=False, min_value=0, max_digits=12, decimal_places=2, label="Maximum price"
+    )
+    in_stock = forms.BooleanField(required=False, label="In stock only")
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_price", "must not be below the minimum price")
+        return data
+
+    def filters(self) -> SearchFilters:
+        data = self.cleaned_data
+        return SearchFilters(
+            stores=data.get("store") or (),
+            brands=data.get("brand") or (),
+            categories=data.get("category") or (),
+            min_price=data.get("min_price"),
+            max_price=data.get("max_price"),
+            in_stock=bool(data.get("in_stock")),
+        )
+
+
+class SearchForm(FilterForm):
+    q = forms.CharField(required=False, strip=True, label="Search products")
+    page = forms.IntegerField(required=False, min_value=1, max_value=100)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=100)
+
+    field_order = ["q"]
+
+    def offset_limit(self, default_limit: int = 24) -> tuple[int, int]:
+        limit = self.cleaned_data.get("limit") or default_limit
+        return ((self.cleaned_data.get("page") or 1) - 1) * limit, limit
+
+
+class SimilarForm(FilterForm):
+    page = forms.IntegerField(required=False, min_value=1, max_value=100)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=100)
+
+    offset_limit = SearchForm.offset_limit
+
+
+def sniff_format(head: bytes) -> str | None:
+    for magic, name in _SIGNATURES.items():
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+class ImageQueryForm(FilterForm):
+    image = forms.FileField(
+        label="Photo", help_text="A JPEG, PNG or WebP photo of what you are looking for."
+    )
+    limit = forms.IntegerField(required=False, min_value=1, max_value=100)
+
+    def clean_image(self):
+        upload = self.cleaned_data["image"]
+        max_bytes = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+        if getattr(upload, "too_large", False) or upload.size > max_bytes:
+            raise forms.ValidationError(
+                f"This photo is too large: the limit is {max_bytes // (1024 * 1024)} MB."
+            )
+        data = upload.read()
+        if sniff_format(data[:16]) is None:
+            raise forms.ValidationError("This file is not a JPEG, PNG or WebP image.")
+        try:
+            return open_image(data)
+        except UnsupportedImage as exc:
+            raise forms.ValidationError(f"This image cannot be used: {exc}.") from exc
+
+
+class CappedMemoryUploadHandler(FileUploadHandler):
+    """Keeps an uploaded photo in memory only (it is never written to disk) and stops keeping
+    bytes past MEEPO_MAX_UPLOAD_BYTES, flagging the file `too_large` so the form can say so."""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.buffer = bytearray()
+        self.too_large = False
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            self.too_large = True
+            self.buffer = bytearray()
+        elif len(self.buffer) + len(raw_data) <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            self.buffer += raw_data
+        if self.received > 4 * settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            raise StopUpload(connection_reset=True)  # someone is streaming garbage at us
+
+    def file_complete(self, file_size):
+        import io
+
+        upload = InMemoryUploadedFile(
+            file=io.BytesIO(bytes(self.buffer)),
+            field_name=self.field_name,
+            name=self.file_name,
+            content_type=self.content_type,
+            size=file_size,
+            charset=self.charset,
+            content_type_extra=self.content_type_extra,
+        )
+        upload.too_large = self.too_large
+        return upload

@@ -1,0 +1,295 @@
+"""Reads for search: keyword hits (FTS5/BM25), the filtered id sets handed to the vector index,
+facet counts, and hydration of hits into products in a constant number of queries.
+
+Every function here takes a `SearchFilters` and applies it *inside* its query, so a selective
+filter narrows the candidates before ranking instead of throwing ranked results away afterwards.
+Shopper text never reaches FTS5's query syntax: `fts_match_expression` keeps only word tokens and
+quotes each one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Prefetch
+from numpy.typing import NDArray
+
+from catalog.models import Product, ProductImage, Store
+from search.models import Embedding
+
+# BM25 column weights, in FTS column order: title, brand, category, tags, description. A word in
+# the title says far more about a product than the same word somewhere in a long description.
+BM25_WEIGHTS = (10.0, 6.0, 3.0, 3.0, 1.0)
+MAX_QUERY_TOKENS = 12
+MAX_TOKEN_CHARS = 40
+# Allowed-id sets are reused for this long: shoppers repeat the same few filters, and the catalogue
+# changes only when the pipeline runs (hourly at most).
+ALLOWED_IDS_TTL_SECONDS = 60.0
+ALLOWED_IDS_CACHE_SIZE = 32
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a shopper narrowed the search to. Empty tuples and None mean "any"."""
+
+    stores: tuple[str, ...] = ()  # store slugs
+    brands: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.stores
+            or self.brands
+            or self.categories
+            or self.min_price is not None
+            or self.max_price is not None
+            or self.in_stock
+        )
+
+    def sql(self, alias: str = "p") -> tuple[str, list]:
+        """A WHERE fragment over catalog_product `alias` (active products only) and its params."""
+        clauses = [f"{alias}.is_active"]
+        params: list = []
+        if self.stores:
+            marks = ",".join("%s" for _ in self.stores)
+            clauses.append(
+                f"{alias}.store_id IN (SELECT id FROM catalog_store WHERE slug IN ({marks}))"
+            )
+            params += list(self.stores)
+        for column, values in (("brand", self.brands), ("category", self.categories)):
+            if values:
+                clauses.append(f"{alias}.{column} IN ({','.join('%s' for _ in values)})")
+                params += list(values)
+        if self.min_price is not None:
+            clauses.append(f"{alias}.price >= %s")
+            params.append(float(self.min_price))
+        if self.max_price is not None:
+            clauses.append(f"{alias}.price <= %s")
+            params.append(float(self.max_price))
+        if self.in_stock:
+            clauses.append(f"{alias}.availability = %s")
+            params.append(Product.Availability.IN_STOCK)
+        return " AND ".join(clauses), params
+
+    def queryset(self):
+        """The same filter as an ORM queryset of active products."""
+        qs = Product.objects.active()
+        if self.stores:
+            qs = qs.filter(store__slug__in=self.stores)
+        if self.brands:
+            qs = qs.filter(brand__in=self.brands)
+        if self.categories:
+            qs = qs.filter(category__in=self.categories)
+        if self.min_price is not None:
+            qs = qs.filter(price__gte=self.min_price)
+        if self.max_price is not None:
+            qs = qs.filter(price__lte=self.max_price)
+        if self.in_stock:
+            qs = qs.in_stock()
+        return qs
+
+
+def fts_match_expression(query: str, *, prefix_last: bool = True) -> str:
+    """An FTS5 MATCH expression that can only mean "any of these words", or "" for no words.
+
+    Each word is double-quoted, so FTS5 operators (AND, NEAR, *, ^, column:) and quotes typed by a
+    shopper are plain text. The last word also matches as a prefix while the shopper is typing.
+    """
+    tokens = [t[:MAX_TOKEN_CHARS] for t in _WORD.findall(query)][:MAX_QUERY_TOKENS]
+    if not tokens:
+        return ""
+    terms = [f'"{t}"' for t in tokens]
+    if prefix_last and not query[-1:].isspace() and len(tokens[-1]) >= 2:
+        terms[-1] += "*"
+    return " OR ".join(terms)
+
+
+def keyword_hits(*, query: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
+    """(product id, bm25 score; lower is better) for products matching `query`, best first."""
+    match = fts_match_expression(query)
+    if not match:
+        return []
+    where, params = filters.sql("p")
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    sql = (
+        f"SELECT p.id, bm25(catalog_product_fts, {weights}) AS score "
+        "FROM catalog_product_fts JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
+        f"WHERE catalog_product_fts MATCH %s AND {where} ORDER BY score LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [match, *params, limit])
+        return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
+
+
+def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:
+    """Products whose SKU/platform id or whole title equals the query: these go first."""
+    text = query.strip()
+    if not text or len(text) > 300:
+        return []
+    where, params = filters.sql("p")
+    sql = (
+        "SELECT p.id FROM catalog_product p "
+        f"WHERE (p.external_id = %s OR p.title = %s COLLATE NOCASE) AND {where} "
+        "ORDER BY p.id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [text, text, *params, limit])
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+class _TTLCache:
+    """A tiny thread-safe LRU with expiry, per process (gunicorn threads share it)."""
+
+    def __init__(self, size: int, ttl: float):
+        self.size, self.ttl = size, ttl
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or time.monotonic() - item[0] > self.ttl:
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_allowed_ids_cache = _TTLCache(ALLOWED_IDS_CACHE_SIZE, ALLOWED_IDS_TTL_SECONDS)
+
+
+def allowed_image_ids(*, filters: SearchFilters) -> NDArray[np.int64] | None:
+    """ProductImage ids (faiss ids) of the products that pass `filters`; None means "all".
+
+    Handed to `SearchIndex.search(allowed_ids=...)`, which searches exactly that subset, so the
+    page is full of the best filtered matches however selective the filter is.
+    """
+    if filters.is_empty:
+        return None
+    cached = _allowed_ids_cache.get(filters)
+    if cached is not None:
+        return cached
+    where, params = filters.sql("p")
+    sql = (
+        "SELECT i.id FROM catalog_productimage i JOIN catalog_product p ON p.id = i.product_id "
+        f"WHERE i.asset_id IS NOT NULL AND NOT i.is_shared AND {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
+    ids.sort()
+    _allowed_ids_cache.put(filters, ids)
+    return ids
+
+
+def image_products(image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+    """{image id: (product id, asset id)} for index hits of active products, in one query.
+
+    A product deactivated since the index was built drops out here, not at the next rebuild.
+    """
+    if not image_ids:
+        return {}
+    rows = ProductImage.objects.filter(pk__in=image_ids, product__is_active=True).values_list(
+        "pk", "product_id", "asset_id"
+    )
+    return {pk: (product_id, asset_id) for pk, product_id, asset_id in rows}
+
+
+def product_vectors(*, product_id: int, model_name: str, limit: int = 4) -> NDArray[np.float32]:
+    """The stored vectors of a product's own images for `model_name`, main image first."""
+    rows = (
+        Embedding.objects.filter(
+            model_name=model_name,
+            asset__product_images__product_id=product_id,
+            asset__product_images__is_shared=False,
+        )
+        .order_by("asset__product_images__position")
+        .values_list("vector", "dim")[:limit]
+    )
+    vectors = [np.frombuffer(bytes(vec), dtype="<f4", count=dim) for vec, dim in rows]
+    if not vectors:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(vectors).astype(np.float32)
+
+
+def hydrate_products(product_ids: list[int]) -> dict[int, Product]:
+    """{id: Product} with store and images (+assets) loaded: two queries whatever the count."""
+    if not product_ids:
+        return {}
+    images = Prefetch(
+        "images",
+        queryset=ProductImage.objects.filter(asset__isnull=False)
+        .select_related("asset")
+        .order_by("position", "pk"),
+        to_attr="ready_images",
+    )
+    products = Product.objects.filter(pk__in=product_ids).select_related("store")
+    return {p.pk: p for p in products.prefetch_related(images)}
+
+
+def get_product(product_id: int) -> Product | None:
+    """One active or inactive product with its store and ready images, or None."""
+    return hydrate_products([product_id]).get(product_id)
+
+
+def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> dict[str, list[tuple]]:
+    """Counts per store, brand and category among the current query's candidates.
+
+    With no query (`product_ids` empty and browsing), the counts cover every product that passes
+    the filters. A constant four queries.
+    """
+    qs = filters.queryset()
+    if product_ids:
+        qs = qs.filter(pk__in=product_ids)
+    stores = dict(
+        qs.values_list("store_id").annotate(n=Count("id")).order_by().values_list("store_id", "n")
+    )
+    store_rows = sorted(
+        (
+            (slug, name, stores[pk])
+            for pk, slug, name in Store.objects.filter(pk__in=stores).values_list(
+                "pk", "slug", "name"
+            )
+        ),
+        key=lambda r: (-r[2], r[1]),
+    )
+
+    def column(name: str) -> list[tuple]:
+        rows = (
+            qs.exclude(**{name: ""})
+            .values_list(name)
+            .annotate(n=Count("id"))
+            .order_by("-n", name)
+            .values_list(name, "n")[:20]
+        )
+        return [(value, value, n) for value, n in rows]
+
+    return {"store": store_rows, "brand": column("brand"), "category": column("category")}
+
+
+def browse_product_ids(*, filters: SearchFilters, limit: int, offset: int) -> list[int]:
+    """Products passing `filters` with no query: newest first."""
+    qs = filters.queryset().order_by("-last_seen_at", "-pk").values_list("pk", flat=True)
+    return list(qs[offset : offset + limit])

@@ -1,0 +1,423 @@
+"""The search core under every page and API: text, photo and similar-product search.
+
+Text: query -> CLIP text vector (cached per process) -> ANN over image vectors (filters pushed into
+the index as allowed ids) -> one result per product (its best image) -> reciprocal-rank fusion with
+FTS5/BM25 keyword hits (same filters in SQL) and exact title/SKU matches -> hydrated in a constant
+number of queries. Every hit says which signals matched and with what score.
+
+When the model or index is missing, text search degrades to keyword results and says so
+(`SearchPage.visual_status`); photo and similar searches, which need the index, raise
+`IndexNotReady` (or `ModelNotAvailable`) for the caller to answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from numpy.typing import NDArray
+
+from catalog.models import Product, ProductImage
+from search import selectors
+from search.exceptions import IndexNotReady, ModelNotAvailable
+from search.selectors import SearchFilters
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+# Reciprocal-rank fusion: score = sum(weight / (RRF_K + rank)). K = 60 is the constant from
+# Cormack et al. (2009) that Marqo and Weaviate also default to; it keeps one list's top hit from
+# drowning the other list.
+RRF_K = 60
+VISUAL_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+# Added to an exact title or SKU match: more than any fused score can reach (2 / 61), so a shopper
+# who types a product's exact name or SKU finds it first.
+EXACT_BOOST = 1.0
+# Candidates ranked per list. Pages are cut from a list this deep, so page 2 follows page 1
+# without gaps or repeats; going past it deepens the list in the same steps.
+CANDIDATE_DEPTH = 240
+# Images fetched from the index per wanted product: products have a few images each, and images
+# of one product must collapse to one result without leaving the page short.
+IMAGES_PER_PRODUCT = 3
+MAX_QUERY_CHARS = 200
+RESULT_CACHE_SIZE = 512
+RESULT_CACHE_TTL_SECONDS = 60.0
+
+_result_cache = selectors._TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
+
+
+@dataclass
+class Candidate:
+    product_id: int
+    image_id: int | None = None
+    score: float = 0.0
+    visual_score: float | None = None
+    visual_rank: int | None = None
+    keyword_score: float | None = None
+    keyword_rank: int | None = None
+    exact: bool = False
+
+
+@dataclass
+class SearchHit:
+    product: Product
+    image: ProductImage | None
+    score: float
+    visual_score: float | None
+    keyword_score: float | None
+    exact: bool
+
+    @property
+    def signals(self) -> list[str]:
+        found = ["exact"] if self.exact else []
+        if self.visual_score is not None:
+            found.append("visual")
+        if self.keyword_score is not None:
+            found.append("keyword")
+        return found
+
+
+@dataclass
+class SearchPage:
+    mode: str  # "text", "browse", "image", "similar" or "empty"
+    query: str = ""
+    hits: list[SearchHit] = field(default_factory=list)
+    offset: int = 0
+    limit: int = 24
+    has_more: bool = False
+    facets: dict[str, list[tuple]] = field(default_factory=dict)
+    visual_status: str = "ok"  # "ok", "not_ready" or "unused"
+    notice: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    cached: bool = False
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + self.limit
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def normalise_query(query: str) -> str:
+    """Collapse whitespace and cap the length: a 10,000-character paste is searched by its start."""
+    return " ".join(query.split())[:MAX_QUERY_CHARS]
+
+
+def _depth(offset: int, limit: int) -> int:
+    steps = -(-(offset + limit) // CANDIDATE_DEPTH)
+    return max(1, steps) * CANDIDATE_DEPTH
+
+
+def _index_version() -> str | None:
+    from search.index import get_index
+
+    try:
+        return str(get_index().version)
+    except (IndexNotReady, ModelNotAvailable):
+        return None
+
+
+def _visual_candidates(
+    vectors: NDArray[np.float32],
+    *,
+    filters: SearchFilters,
+    depth: int,
+    timings: dict[str, float],
+    exclude_product: int | None = None,
+    exclude_assets: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Best image per product for one or more query vectors, best first, at most `depth`."""
+    from search.index import get_index
+
+    index = get_index()
+    with _timed(timings, "db"):
+        allowed = selectors.allowed_image_ids(filters=filters)
+    k = depth * IMAGES_PER_PRODUCT
+    if allowed is not None:
+        k = min(k, len(allowed))
+    if k == 0:
+        return []
+    scores, ids = [], []
+    with _timed(timings, "ann"):
+        for vector in np.atleast_2d(vectors):
+            s, i = index.search(
+                np.ascontiguousarray(vector, dtype=np.float32), k, allowed_ids=allowed
+            )
+            scores.append(s)
+            ids.append(i)
+    all_scores, all_ids = np.concatenate(scores), np.concatenate(ids)
+    order = np.argsort(-all_scores, kind="stable")
+    with _timed(timings, "db"):
+        owners = selectors.image_products([int(i) for i in np.unique(all_ids)])
+    return _collapse(
+        all_scores[order], all_ids[order], owners, depth, exclude_product, exclude_assets
+    )
+
+
+def _collapse(scores, ids, owners, depth, exclude_product, exclude_assets) -> list[Candidate]:
+    """One candidate per product (its best image); an image file already shown is not repeated.
+
+    The same photo listed on several products (variants, re-listings) is a near-duplicate: only
+    its best-ranked product stays, so duplicates cannot fill a page.
+    """
+    seen_products: set[int] = set()
+    seen_assets: set[int] = set(exclude_assets)
+    found: list[Candidate] = []
+    for score, image_id in zip(scores.tolist(), ids.tolist(), strict=True):
+        owner = owners.get(image_id)
+        if owner is None:
+            continue
+        product_id, asset_id = owner
+        if product_id == exclude_product or product_id in seen_products or asset_id in seen_assets:
+            continue
+        seen_products.add(product_id)
+        seen_assets.add(asset_id)
+        found.append(Candidate(product_id, image_id, visual_score=score, visual_rank=len(found)))
+        if len(found) >= depth:
+            break
+    return found
+
+
+def fuse(
+    visual: list[Candidate], keyword: list[tuple[int, float]], exact: list[int]
+) -> list[Candidate]:
+    """Reciprocal-rank fusion of the visual and keyword lists, exact matches first."""
+    merged: dict[int, Candidate] = {c.product_id: c for c in visual}
+    for rank, (product_id, bm25) in enumerate(keyword):
+        cand = merged.setdefault(product_id, Candidate(product_id))
+        # FTS5's bm25() is negative, lower = better; flip it so every score reads "higher = better".
+        cand.keyword_score, cand.keyword_rank = -bm25, rank
+    for product_id in exact:
+        merged.setdefault(product_id, Candidate(product_id)).exact = True
+    for cand in merged.values():
+        cand.score = (
+            (VISUAL_WEIGHT / (RRF_K + cand.visual_rank + 1) if cand.visual_rank is not None else 0)
+            + (
+                KEYWORD_WEIGHT / (RRF_K + cand.keyword_rank + 1)
+                if cand.keyword_rank is not None
+                else 0
+            )
+            + (EXACT_BOOST if cand.exact else 0)
+        )
+    return sorted(merged.values(), key=lambda c: (-c.score, c.product_id))
+
+
+def _text_candidates(
+    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
+) -> tuple[list[Candidate], str]:
+    from search.encoder import encode_text
+    from search.index import get_index
+
+    status = "ok"
+    visual: list[Candidate] = []
+    try:
+        get_index()  # cheap, and fails fast before the model is loaded for nothing
+        with _timed(timings, "encode"):
+            vector = encode_text(query)
+        visual = _visual_candidates(vector, filters=filters, depth=depth, timings=timings)
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        logger.info("visual search unavailable, keyword results only: %s", exc)
+        status = "not_ready"
+    with _timed(timings, "db"):
+        keyword = selectors.keyword_hits(query=query, filters=filters, limit=depth)
+        exact = selectors.exact_match_ids(query=query, filters=filters)
+    return fuse(visual, keyword, exact), status
+
+
+def _hits(window: list[Candidate], timings: dict[str, float]) -> list[SearchHit]:
+    """Hydrate ranked candidates into hits: two queries for any page size."""
+    with _timed(timings, "db"):
+        products = selectors.hydrate_products([c.product_id for c in window])
+    hits = []
+    for cand in window:
+        product = products.get(cand.product_id)
+        if product is None:
+            continue
+        images = product.ready_images
+        image = next((i for i in images if i.pk == cand.image_id), images[0] if images else None)
+        hits.append(
+            SearchHit(product, image, cand.score, cand.visual_score, cand.keyword_score, cand.exact)
+        )
+    return hits
+
+
+def _page(
+    mode: str,
+    candidates: list[Candidate],
+    *,
+    offset: int,
+    limit: int,
+    filters: SearchFilters,
+    timings: dict[str, float],
+    facets: bool = True,
+    **extra,
+) -> SearchPage:
+    """Cut one page from ranked candidates, hydrate it, count facets over all candidates."""
+    hits = _hits(candidates[offset : offset + limit], timings)
+    facet_rows = {}
+    if facets and candidates:
+        with _timed(timings, "db"):
+            facet_rows = selectors.facet_counts(
+                product_ids=[c.product_id for c in candidates], filters=filters
+            )
+    return SearchPage(
+        mode=mode,
+        hits=hits,
+        offset=offset,
+        limit=limit,
+        has_more=len(candidates) > offset + limit,
+        facets=facet_rows,
+        timings=timings,
+        **extra,
+    )
+
+
+def search_products(
+    *, query: str, filters: SearchFilters | None = None, offset: int = 0, limit: int = 24
+) -> SearchPage:
+    """Text search (or browsing by filters when the query is empty), one page of it."""
+    filters = filters or SearchFilters()
+    query = normalise_query(query)
+    timings: dict[str, float] = {}
+    if not query:
+        if filters.is_empty:
+            return SearchPage(mode="empty", offset=offset, limit=limit, visual_status="unused")
+        return _browse(filters=filters, offset=offset, limit=limit, timings=timings)
+    depth = _depth(offset, limit)
+    key = ("text", query, filters, depth, _index_version())
+    cached = _result_cache.get(key)
+    from_cache = cached is not None
+    if cached is None:
+        cached = _text_candidates(query, filters, depth, timings)
+        _result_cache.put(key, cached)
+    candidates, status = cached
+    notice = (
+        "Visual search is not ready yet (no index has been built for this model), so these "
+        "are keyword matches only."
+        if status == "not_ready"
+        else ""
+    )
+    return _page(
+        "text",
+        candidates,
+        offset=offset,
+        limit=limit,
+        filters=filters,
+        timings=timings,
+        query=query,
+        visual_status=status,
+        notice=notice,
+        cached=from_cache,
+    )
+
+
+def _browse(*, filters: SearchFilters, offset: int, limit: int, timings) -> SearchPage:
+    """No query but some filters: the newest matching products, with facets over all of them."""
+    with _timed(timings, "db"):
+        ids = selectors.browse_product_ids(filters=filters, limit=limit + 1, offset=offset)
+    hits = _hits([Candidate(pid) for pid in ids[:limit]], timings)
+    with _timed(timings, "db"):
+        facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
+    return SearchPage(
+        mode="browse",
+        hits=hits,
+        offset=offset,
+        limit=limit,
+        has_more=len(ids) > limit,
+        facets=facet_rows,
+        timings=timings,
+        visual_status="unused",
+    )
+
+
+def search_by_image(
+    *, image: Image.Image, filters: SearchFilters | None = None, limit: int = 24
+) -> SearchPage:
+    """Products that look like an uploaded photo. Raises IndexNotReady/ModelNotAvailable."""
+    from search.encoder import get_encoder
+
+    filters = filters or SearchFilters()
+    timings: dict[str, float] = {}
+    with _timed(timings, "encode"):
+        vector = get_encoder().encode_images([image])[0]
+    candidates = _visual_candidates(
+        vector, filters=filters, depth=_depth(0, limit), timings=timings
+    )
+    return _page("image", candidates, offset=0, limit=limit, filters=filters, timings=timings)
+
+
+def find_similar_products(
+    *,
+    product: Product,
+    filters: SearchFilters | None = None,
+    offset: int = 0,
+    limit: int = 12,
+    fallback_to_keywords: bool = False,
+) -> SearchPage:
+    """Products that look like `product`, from its own stored image vectors (no CLIP run).
+
+    Raises IndexNotReady when no index can serve it, unless `fallback_to_keywords`, in which case
+    products sharing words with its title are returned and `visual_status` says "not_ready".
+    """
+    filters = filters or SearchFilters()
+    timings: dict[str, float] = {}
+    try:
+        with _timed(timings, "db"):
+            vectors = selectors.product_vectors(
+                product_id=product.pk, model_name=settings.MEEPO_CLIP_MODEL
+            )
+            own_assets = frozenset(i.asset_id for i in getattr(product, "ready_images", []))
+        if not len(vectors):
+            raise IndexNotReady(f"product {product.pk} has no image vectors for this model yet")
+        candidates = _visual_candidates(
+            vectors,
+            filters=filters,
+            depth=_depth(offset, limit),
+            timings=timings,
+            exclude_product=product.pk,
+            exclude_assets=own_assets,
+        )
+        status, notice = "ok", ""
+    except IndexNotReady:
+        if not fallback_to_keywords:
+            raise
+        with _timed(timings, "db"):
+            keyword = selectors.keyword_hits(
+                query=product.title, filters=filters, limit=_depth(offset, limit) + 1
+            )
+        candidates = fuse([], [k for k in keyword if k[0] != product.pk], [])
+        status = "not_ready"
+        notice = "Visual similarity is not ready yet; these products share words with this one."
+    return _page(
+        "similar",
+        candidates,
+        offset=offset,
+        limit=limit,
+        filters=filters,
+        timings=timings,
+        facets=False,
+        visual_status=status,
+        notice=notice,
+    )
+
+
+def clear_caches() -> None:
+    """Forget cached result lists and filter id sets (tests; a worker after a catalogue change)."""
+    _result_cache.clear()
+    selectors._allowed_ids_cache.clear()

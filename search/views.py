@@ -1,0 +1,181 @@
+"""Search pages: home, results (full page or htmx fragment), product, search by photo.
+
+Thin views: a form validates, one service call searches, a template renders. Every page works
+without JavaScript; with htmx the same URLs return only the part of the page that changes
+(`HX-Request`), and `Vary: HX-Request` keeps caches from mixing the two. `Server-Timing` reports
+where the time went (encode, ann, db, render) so the browser's devtools and the benchmark can see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.static import serve
+
+from search import selectors, services
+from search.exceptions import IndexNotReady, ModelNotAvailable
+from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
+
+EXAMPLE_QUERIES = ["fork", "fluffy striped salmon pillow", "red running shoes", "wooden chair"]
+FACET_LABELS = {"store": "Store", "brand": "Brand", "category": "Category"}
+
+
+def facet_groups(page, filters) -> list[dict]:
+    """Facet options for the template: counts for this query, chosen values always listed."""
+    chosen = {"store": filters.stores, "brand": filters.brands, "category": filters.categories}
+    groups = []
+    for name, label in FACET_LABELS.items():
+        rows = list((page.facets if page else {}).get(name, []))
+        listed = {value for value, _, _ in rows}
+        rows += [(value, value, 0) for value in chosen[name] if value not in listed]
+        options = [
+            {
+                "value": value,
+                "label": text,
+                "count": count,
+                "checked": value in chosen[name],
+                # Stable per value, so htmx can give focus back to the same box after a swap.
+                "id": f"f-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}",
+            }
+            for value, text, count in rows
+        ]
+        if options:
+            groups.append({"name": name, "label": label, "options": options})
+    return groups
+
+
+def render_timed(request, template, context, *, status=200, timings=None) -> HttpResponse:
+    """Render and add a Server-Timing header with the service's stages plus rendering."""
+    start = time.perf_counter()
+    response = render(request, template, context, status=status)
+    stages = dict(timings or {})
+    stages["render"] = (time.perf_counter() - start) * 1000
+    response["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in stages.items())
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _is_fragment(request: HttpRequest) -> bool:
+    # A history restore asks for the whole page even though htmx sent it.
+    return request.headers.get("HX-Request") == "true" and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+
+
+def unavailable(request, exc: Exception, *, status: int = 503) -> HttpResponse:
+    return render(request, "search/unavailable.html", {"reason": str(exc)}, status=status)
+
+
+@require_GET
+def home(request):
+    return render_timed(
+        request,
+        "search/home.html",
+        {"form": SearchForm(), "examples": EXAMPLE_QUERIES},
+    )
+
+
+@require_GET
+def results(request):
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        template = "search/_search_body.html" if _is_fragment(request) else "search/results.html"
+        return render_timed(
+            request, template, {"form": form, "page": None, "examples": EXAMPLE_QUERIES}, status=400
+        )
+    offset, limit = form.offset_limit()
+    filters = form.filters()
+    page = services.search_products(
+        query=form.cleaned_data["q"], filters=filters, offset=offset, limit=limit
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "filters": filters,
+        "facet_groups": facet_groups(page, filters),
+        "examples": EXAMPLE_QUERIES,
+        "more_url": _more_url(request, page),
+    }
+    if request.GET.get("fragment") == "more" and _is_fragment(request):
+        template = "search/_more.html"
+    elif _is_fragment(request):
+        template = "search/_search_body.html"
+    else:
+        template = "search/results.html"
+    return render_timed(request, template, context, timings=page.timings)
+
+
+def _more_url(request, page) -> str:
+    if not page.has_more:
+        return ""
+    params = request.GET.copy()
+    params.pop("fragment", None)
+    params["page"] = str(page.next_offset // page.limit + 1)
+    return "?" + params.urlencode()
+
+
+@require_GET
+def product_detail(request, pk: int):
+    product = selectors.get_product(pk)
+    if product is None:
+        raise Http404("No such product")
+    similar = services.find_similar_products(product=product, fallback_to_keywords=True)
+    return render_timed(
+        request,
+        "search/product_detail.html",
+        {"product": product, "similar": similar},
+        timings=similar.timings,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def image_search(request):
+    # Upload handlers must be set before anything reads request.POST, CSRF included.
+    request.upload_handlers = [CappedMemoryUploadHandler(request)]
+    return _image_search(request)
+
+
+@csrf_protect
+def _image_search(request):
+    context = {"max_upload_mb": settings.FILE_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)}
+    if request.method == "GET":
+        return render_timed(
+            request, "search/image_search.html", {**context, "form": ImageQueryForm()}
+        )
+    form = ImageQueryForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render_timed(
+            request, "search/image_search.html", {**context, "form": form}, status=400
+        )
+    try:
+        page = services.search_by_image(
+            image=form.cleaned_data["image"],
+            filters=form.filters(),
+            limit=form.cleaned_data.get("limit") or 24,
+        )
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        return unavailable(request, exc)
+    return render_timed(
+        request,
+        "search/image_search.html",
+        {**context, "form": ImageQueryForm(), "page": page, "filters": form.filters()},
+        timings=page.timings,
+    )
+
+
+def serve_media(request, path: str):
+    """Thumbnails from MEDIA_ROOT when no nginx is in front (demo, tests); 404 otherwise."""
+    if not settings.MEEPO_SERVE_MEDIA:
+        raise Http404("Media are served by the web server")
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    # Thumbnails are content-addressed (named by sha256): they never change.
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -1,0 +1,212 @@
+"""Search pages through Django's test client: status codes, parsed HTML, query counts."""
+
+import pytest
+from bs4 import BeautifulSoup
+
+from catalog.models import Product
+from search import services
+from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _plain_static(settings):
+    # The manifest storage needs collectstatic; pages under test only need {% static %} URLs.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    services.clear_caches()
+
+
+def soup(response):
+    return BeautifulSoup(response.content, "html.parser")
+
+
+@pytest.fixture
+def catalogue():
+    shop = StoreFactory(name="Cosy Home", slug="cosy")
+    other = StoreFactory(name="Kitchen Co", slug="kitchen")
+    pillow = ProductFactory(
+        store=shop, title="Fluffy striped salmon pillow", brand="Dreamy", category="Bedroom"
+    )
+    fork = ProductFactory(
+        store=other,
+        title="Steel dinner fork",
+        brand="Forged",
+        category="Kitchen",
+        external_id="SKU-FORK-1",
+    )
+    spoon = ProductFactory(
+        store=other,
+        title="Steel soup spoon",
+        brand="Forged",
+        category="Kitchen",
+        availability=Product.Availability.OUT_OF_STOCK,
+    )
+    for product in (pillow, fork, spoon):
+        ProductImageFactory(product=product)
+    return {"pillow": pillow, "fork": fork, "spoon": spoon}
+
+
+def test_home_has_labelled_search_box_and_examples(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = soup(response)
+    box = page.select_one("input#q")
+    assert page.select_one('label[for="q"]') is not None
+    assert box["name"] == "q"
+    assert page.select('nav[aria-label="Example searches"] a')
+
+
+def test_results_find_keyword_match_and_explain_it(client, catalogue):
+    response = client.get("/search", {"q": "pillow"})
+    assert response.status_code == 200
+    page = soup(response)
+    cards = page.select("#result-list article")
+    assert [c["data-product-id"] for c in cards] == [str(catalogue["pillow"].pk)]
+    assert cards[0].select_one('[data-signal="keyword"]') is not None
+    assert "Server-Timing" in response
+    assert "HX-Request" in response["Vary"]
+
+
+def test_results_without_index_say_visual_search_is_not_ready(client, catalogue):
+    page = soup(client.get("/search", {"q": "fork"}))
+    assert page.select_one('[data-state="not-ready"]') is not None
+    assert page.select("#result-list article")
+
+
+def test_exact_sku_ranks_first(client, catalogue):
+    page = soup(client.get("/search", {"q": "SKU-FORK-1"}))
+    first = page.select_one("#result-list article")
+    assert first["data-product-id"] == str(catalogue["fork"].pk)
+    assert first.select_one('[data-signal="exact"]') is not None
+
+
+def test_filters_apply_and_facets_count_current_query(client, catalogue):
+    response = client.get("/search", {"q": "steel", "in_stock": "on"})
+    page = soup(response)
+    ids = [c["data-product-id"] for c in page.select("#result-list article")]
+    assert ids == [str(catalogue["fork"].pk)]
+    brand_box = page.select_one('[data-facet="brand"] input[value="Forged"]')
+    assert brand_box is not None
+
+
+def test_store_filter_checkbox_is_checked_and_filters(client, catalogue):
+    page = soup(client.get("/search", {"q": "steel", "store": "cosy"}))
+    assert page.select_one('[data-state="no-results"]') is not None
+    assert page.select_one('[data-facet="store"] input[value="cosy"]').has_attr("checked")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "x" * 10_000,
+        "🛋️🍴 pillow 😀",
+        "وسادة مخططة",
+        "'; DROP TABLE catalog_product; --",
+        '"unbalanced AND OR NEAR( title: * ^',
+        "<script>alert(1)</script>",
+        "   ",
+    ],
+)
+def test_hostile_queries_render_normal_escaped_page(client, catalogue, query):
+    response = client.get("/search", {"q": query})
+    assert response.status_code == 200
+    assert b"<script>alert(1)</script>" not in response.content
+    assert Product.objects.count() == 3
+
+
+def test_bad_price_is_400_naming_the_field(client, catalogue):
+    response = client.get("/search", {"q": "fork", "min_price": "cheap"})
+    assert response.status_code == 400
+    assert "min_price" in soup(response).select_one('[role="alert"]').text
+
+
+def test_htmx_request_gets_fragment_with_oob_facets(client, catalogue):
+    response = client.get("/search", {"q": "steel"}, headers={"HX-Request": "true"})
+    page = soup(response)
+    assert page.select_one("html") is None
+    assert page.select_one("section#results") is not None
+    assert page.select_one("aside#facets")["hx-swap-oob"] == "true"
+
+
+def test_history_restore_gets_full_page(client, catalogue):
+    response = client.get(
+        "/search",
+        {"q": "steel"},
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    assert soup(response).select_one("html") is not None
+
+
+def test_more_link_pages_through_results_without_repeats(client):
+    store = StoreFactory()
+    for n in range(30):
+        ProductImageFactory(product=ProductFactory(store=store, title=f"Blue mug {n}"))
+    first = soup(client.get("/search", {"q": "mug"}))
+    more = first.select_one("#more a")
+    assert more is not None
+    assert "page=2" in more["href"]
+    second = soup(client.get("/search" + more["href"]))
+    ids1 = {c["data-product-id"] for c in first.select("#result-list article")}
+    ids2 = {c["data-product-id"] for c in second.select("#result-list article")}
+    assert len(ids1) == 24
+    assert len(ids2) == 6
+    assert not ids1 & ids2
+    fragment = client.get(
+        "/search" + more["href"] + "&fragment=more", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert fragment.count("<article") == 6
+    assert 'hx-swap-oob="beforeend:#result-list"' in fragment
+
+
+def test_results_page_query_count_is_constant(client, django_assert_max_num_queries):
+    store = StoreFactory()
+    for n in range(40):
+        ProductImageFactory(product=ProductFactory(store=store, title=f"Green lamp {n}"))
+    with django_assert_max_num_queries(12):
+        response = client.get("/search", {"q": "lamp"})
+    assert len(soup(response).select("#result-list article")) == 24
+
+
+def test_card_has_placeholder_and_fixed_box(client, catalogue):
+    image = catalogue["pillow"].images.get()
+    image.asset.placeholder = "data:image/jpeg;base64,AAAA"
+    image.asset.save()
+    card = soup(client.get("/search", {"q": "pillow"})).select_one("#result-list article")
+    figure = card.select_one("figure")
+    assert "aspect-square" in figure["class"]
+    placeholder, thumb = figure.select("img")
+    assert placeholder["src"].startswith("data:image/")
+    assert thumb["alt"] == "Fluffy striped salmon pillow"
+    assert thumb["loading"] == "lazy"
+
+
+def test_product_page_shows_details_and_similar_fallback(client, catalogue):
+    response = client.get(f"/products/{catalogue['fork'].pk}")
+    assert response.status_code == 200
+    page = soup(response)
+    assert page.select_one("h1").text == "Steel dinner fork"
+    assert page.select_one(f'a[href="{catalogue["fork"].url}"]') is not None
+    similar = page.select_one("#similar")
+    assert similar.select_one('[data-state="not-ready"]') is not None
+    assert [c["data-product-id"] for c in similar.select("article")] == [str(catalogue["spoon"].pk)]
+
+
+def test_unknown_product_is_404_page(client):
+    response = client.get("/products/999999")
+    assert response.status_code == 404
+    assert b"find that page" in response.content
+
+
+def test_empty_query_shows_examples(client):
+    page = soup(client.get("/search", {"q": ""}))
+    assert page.select_one('[data-state="empty"]') is not None
+
+
+def test_browse_by_filter_without_query(client, catalogue):
+    page = soup(client.get("/search", {"brand": "Forged"}))
+    ids = {c["data-product-id"] for c in page.select("#result-list article")}
+    assert ids == {str(catalogue["fork"].pk), str(catalogue["spoon"].pk)}
