@@ -239,3 +239,55 @@ def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started)
         },
         "catalogue": state.summary(),
     }
+
+
+def publish_arrays(
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    model: str,
+    memory_mb: int | None = None,
+    exact_max: int | None = None,
+    target_recall: float | None = None,
+) -> tuple[Path, faiss_build.Built, float]:
+    """Build and publish a version from in-memory arrays, by the same code as build_index.
+
+    For benchmarks and tests that plant vectors without a database. Returns (version dir,
+    built index, build seconds including writing the files).
+    """
+    started = time.monotonic()
+    order = np.argsort(ids, kind="stable")
+    ids = np.ascontiguousarray(ids[order], dtype=np.int64)
+    plan = faiss_build.plan_index(
+        len(ids),
+        vectors.shape[1],
+        memory_mb=memory_mb if memory_mb is not None else settings.MEEPO_INDEX_MEMORY_MB,
+        exact_max=exact_max if exact_max is not None else settings.MEEPO_INDEX_EXACT_MAX,
+    )
+    stamp = publish.new_stamp()
+    work = publish.start_version(stamp)
+    np.save(work / IDS_FILE, ids)
+    out = publish.open_vectors(work, VECTORS_FILE, vectors.shape, np.float32)
+    for start in range(0, len(ids), faiss_build.CHUNK):
+        out[start : start + faiss_build.CHUNK] = vectors[order[start : start + faiss_build.CHUNK]]
+    out.flush()
+    target = target_recall if target_recall is not None else settings.MEEPO_INDEX_RECALL
+    built = faiss_build.build_full(out, ids, plan, target_recall=target)
+    publish.write_index_file(built.index, work)
+    manifest = {
+        "format": FORMAT,
+        "version": stamp,
+        "created_at": datetime.now(UTC).isoformat(),
+        "model": model,
+        "dim": int(vectors.shape[1]),
+        "count": len(ids),
+        "index_type": plan.index_type,
+        "factory": plan.factory,
+        "params": built.params,
+        "recall_at_10": round(built.recall_at_10, 4),
+        "latency_ms": built.latency_ms,
+        "catalogue": {"images": len(ids), "digest": "", "max_embedding_updated_at": None},
+    }
+    publish.write_manifest(work, manifest)
+    final = publish.publish(work, stamp)
+    return final, built, time.monotonic() - started

@@ -79,6 +79,7 @@ def build_full(
     if plan.index_type != "flat":
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.spherical = True  # k-means on the unit sphere for inner-product data (faiss FAQ)
+        ivf.cp.niter = 10  # 25 (default) costs 2.5x the time for no recall gain on CLIP-like data
         sample = _sample_positions(len(ids), min(len(ids), max(40 * plan.nlist, 10_000)), seed=1)
         index.train(np.ascontiguousarray(vectors[sample]))
     add_in_chunks(index, vectors, ids)

@@ -168,3 +168,19 @@ def test_broken_new_version_keeps_the_old_one_serving(settings):
     broken = publish_vectors(np.arange(20, dtype=np.int64), clustered(20))
     (broken / "index.faiss").write_bytes(b"garbage")
     assert get_index() is first
+
+
+@pytest.mark.parametrize("fraction", [0.9, 0.5, 0.1, 0.01])
+@pytest.mark.parametrize("prefix", [True, False])
+def test_filtered_flat_search_is_exact(fraction, prefix, monkeypatch):
+    if not prefix:  # the selector scan behind the exact-prefix shortcut
+        monkeypatch.setattr(SearchIndex, "_exact_prefix", lambda *a: None)
+    vectors = clustered(3000)
+    ids = np.arange(3000, dtype=np.int64) * 5 + 1
+    index = SearchIndex.load(publish_vectors(ids, vectors))
+    allowed = np.random.default_rng(4).choice(ids, size=int(3000 * fraction), replace=False)
+    for q in clustered(10, seed=8):
+        scores, got = index.search(q, 10, allowed_ids=allowed)
+        exp_scores, expected = exact(vectors, ids, q, 10, allowed)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_allclose(scores, exp_scores, rtol=1e-5)

@@ -1,0 +1,282 @@
+"""Index benchmark: Meepo's production index path vs exact flat search, on synthetic CLIP-like data.
+
+    python -m bench.index --sizes 10000 100000 1000000 [--json out.json]
+
+Data (512-d unit vectors, not uniform noise): z ~ N(0, diag(i^-1.3)) under a random rotation,
+normalised, plus a common mean direction (mean cosine ≈ 0.35 between unrelated items); 30 % of
+items are near-duplicate variants of another item (product variants). Two query sets, neither
+in the index: image-like (fresh items from the same process) and text-like (the same, shifted by
+one fixed offset vector: the CLIP modality gap). Ground truth is exact inner-product search.
+
+For each size it builds the index exactly as `build_index` does (type by size and memory budget,
+nprobe tuned to MEEPO_INDEX_RECALL), publishes it, loads it memory-mapped in a fresh process to
+measure resident memory, and measures single-query latency through `SearchIndex.search` with one
+thread, filtered queries at 50/10/1/0.1 % selectivity, and exact flat search beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from bench.common import (
+    emit_json,
+    machine,
+    memory_kb,
+    percentiles,
+    print_table,
+    setup_django,
+    stopwatch,
+    time_each,
+)
+
+DIM = 512
+K = 10
+SELECTIVITIES = (0.5, 0.1, 0.01, 0.001)
+
+
+class ClipLike:
+    """Generator of CLIP-shaped vectors (fixed rotation, mean and modality-gap offset)."""
+
+    def __init__(self, dim: int = DIM, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.dim = dim
+        self.scale = (np.arange(1, dim + 1) ** -0.65).astype(np.float32)  # std: variance i^-1.3
+        self.rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
+        self.mean = _unit(rng.normal(size=dim)).astype(np.float32) * 0.7
+        self.gap = _unit(rng.normal(size=dim)).astype(np.float32) * 0.6
+
+    def items(self, n: int, rng: np.random.Generator, *, dup_fraction: float = 0.3) -> np.ndarray:
+        out = np.empty((n, self.dim), dtype=np.float32)
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            z = rng.standard_normal((m, self.dim), dtype=np.float32) * self.scale
+            x = _unit(z @ self.rotation) + self.mean
+            out[start : start + m] = _unit(x)
+        # Variants: copies of a random earlier item with a small perturbation.
+        dups = rng.choice(n, size=int(n * dup_fraction), replace=False)
+        base = rng.integers(0, n, size=len(dups))
+        noise = rng.standard_normal((len(dups), self.dim), dtype=np.float32) * self.scale
+        out[dups] = _unit(out[base] + 0.35 * _unit(noise @ self.rotation))
+        return out
+
+    def text_queries(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _unit(self.items(n, rng, dup_fraction=0) + self.gap)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def exact_topk(vectors, queries, k=K, mask=None, chunk=100_000):
+    """Exact top-k positions by chunked matmul (optionally only where mask is True)."""
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(vectors), chunk):
+        scores = queries @ vectors[start : start + chunk].T
+        if mask is not None:
+            scores[:, ~mask[start : start + chunk]] = -np.inf
+        cand = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        all_s, all_i = np.hstack([best_s, scores]), np.hstack([best_i, cand])
+        top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
+    order = np.argsort(-best_s, axis=1)
+    return np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1)
+
+
+def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
+    hits = [
+        len(set(f.tolist()) & set(t[t >= 0].tolist())) / max(1, (t >= 0).sum())
+        for f, t in zip(found, truth, strict=True)
+    ]
+    return float(np.mean(hits))
+
+
+def data_stats(vectors, queries, rng) -> dict:
+    a = vectors[rng.integers(0, len(vectors), 2000)]
+    b = vectors[rng.integers(0, len(vectors), 2000)]
+    _, nn_s = exact_topk(vectors, queries[:200], k=1)
+    return {
+        "mean_cos_random_pair": float(np.mean(np.sum(a * b, axis=1))),
+        "mean_cos_query_nn": float(nn_s.mean()),
+    }
+
+
+def bench_exact_flat(vectors, queries) -> dict:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    with stopwatch() as t:
+        flat = faiss.IndexFlatIP(DIM)
+        flat.add(vectors)
+    n = 30 if len(vectors) >= 500_000 else 100
+    ms = time_each(lambda q: flat.search(q.reshape(1, -1), K), queries[:n])
+    flat.reset()  # free the copy before the next build
+    return {"build_s": t(), **percentiles(ms)}
+
+
+def resident_memory(version_dir) -> dict:
+    """Load the published version in a fresh process (as a web worker does) and run queries."""
+    code = (
+        "import sys, numpy as np\n"
+        "from bench.common import setup_django, memory_kb\n"
+        "setup_django(sys.argv[2])\n"
+        "from search.index import SearchIndex\n"
+        "before = memory_kb()\n"
+        "idx = SearchIndex.load(__import__('pathlib').Path(sys.argv[1]))\n"
+        "rng = np.random.default_rng(0)\n"
+        "for _ in range(300):\n"
+        "    q = rng.normal(size=idx.dim).astype('float32'); idx.search(q / np.linalg.norm(q), 10)\n"
+        "after = memory_kb()\n"
+        "print(after['RssAnon'] - before['RssAnon'], after['RssFile'] - before['RssFile'])\n"
+    )
+    data_dir = version_dir.parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(version_dir), str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    files = sum(p.stat().st_size for p in version_dir.iterdir())
+    index_file = (version_dir / "index.faiss").stat().st_size
+    return {
+        "private_mb": int(out[0]) / 1024,
+        "shared_file_mb": int(out[1]) / 1024,
+        "index_file_mb": index_file / 2**20,
+        "version_dir_mb": files / 2**20,
+    }
+
+
+def bench_size(n: int, gen: ClipLike, args) -> dict:
+    from django.conf import settings
+
+    from pipeline.indexing import publish_arrays
+    from search.index import SearchIndex
+
+    rng = np.random.default_rng(n)
+    with stopwatch() as t_gen:
+        vectors = gen.items(n, rng)
+        image_q = gen.items(args.queries, rng, dup_fraction=0)
+        text_q = gen.text_queries(args.queries, rng)
+    ids = np.arange(1, n + 1, dtype=np.int64) * 3  # ProductImage pks: sparse, not positions
+    result: dict = {"n": n, "generate_s": t_gen(), **data_stats(vectors, image_q, rng)}
+    with stopwatch() as t_truth:
+        truth_img, _ = exact_topk(vectors, image_q)
+        truth_txt, _ = exact_topk(vectors, text_q)
+    result["ground_truth_s"] = t_truth()
+    result["exact_flat"] = bench_exact_flat(vectors, image_q)
+
+    rss0 = memory_kb()["VmRSS"]
+    version, built, build_s = publish_arrays(
+        ids,
+        vectors,
+        model="bench",
+        exact_max=args.exact_max,
+        memory_mb=settings.MEEPO_INDEX_MEMORY_MB,
+    )
+    result["build"] = {
+        "seconds": build_s,
+        "index_type": built.plan.index_type,
+        "factory": built.plan.factory,
+        "params": built.params,
+        "tuned_recall": built.recall_at_10,
+        "builder_rss_growth_mb": (memory_kb()["VmRSS"] - rss0) / 1024,
+    }
+    del built
+    result["memory"] = resident_memory(version)
+    index = SearchIndex.load(version)
+
+    def run(queries, allowed=None):
+        found, ms = [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            _, got = index.search(q, K, allowed_ids=allowed)
+            ms.append((time.perf_counter() - t0) * 1000)
+            found.append(got // 3 - 1)  # back to positions
+        return found, ms
+
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    for name, queries, truth in (("image", image_q, truth_img), ("text", text_q, truth_txt)):
+        found, ms = run(queries)
+        result[f"{name}_queries"] = {"recall_at_10": recall(found, truth), **percentiles(ms)}
+    result["filtered"] = bench_filtered(
+        index, vectors, ids, text_q[: args.filter_queries], rng, run
+    )
+
+    return result
+
+
+def bench_filtered(index, vectors, ids, queries, rng, run) -> list[dict]:
+    rows = []
+    for sel in SELECTIVITIES:
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[rng.choice(len(ids), size=max(1, int(len(ids) * sel)), replace=False)] = True
+        truth, _ = exact_topk(vectors, queries, mask=mask)
+        found, ms = run(queries, ids[mask])
+        sub = np.flatnonzero(mask)
+        exact_ms = time_each(
+            lambda q, sub=sub: np.argpartition(-(vectors[sub] @ q), min(K, len(sub)) - 1),
+            queries[:30],
+        )
+        rows.append(
+            {
+                "selectivity": sel,
+                "allowed": int(mask.sum()),
+                "recall_at_10": recall(found, truth),
+                **percentiles(ms),
+                "exact_subset_p50": percentiles(exact_ms)["p50"],
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=300, help="queries per set")
+    parser.add_argument("--filter-queries", type=int, default=100)
+    parser.add_argument(
+        "--exact-max", type=int, default=None, help="override MEEPO_INDEX_EXACT_MAX"
+    )
+    parser.add_argument("--json", help="also write the JSON result here")
+    args = parser.parse_args()
+    setup_django()
+    gen = ClipLike()
+    results = []
+    for n in args.sizes:
+        res = bench_size(n, gen, args)
+        results.append(res)
+        print_table([summary_row(res)])
+        print_table(res["filtered"])
+        print(flush=True)
+    print_table([summary_row(r) for r in results])
+    emit_json({"machine": machine(), "results": results}, args.json)
+
+
+def summary_row(r: dict) -> dict:
+    return {
+        "n": r["n"],
+        "index": r["build"]["factory"],
+        "nprobe": r["build"]["params"].get("nprobe", "-"),
+        "build_s": r["build"]["seconds"],
+        "R@10 img": r["image_queries"]["recall_at_10"],
+        "R@10 txt": r["text_queries"]["recall_at_10"],
+        "p50 ms": r["image_queries"]["p50"],
+        "p99 ms": r["image_queries"]["p99"],
+        "txt p99": r["text_queries"]["p99"],
+        "flat p50": r["exact_flat"]["p50"],
+        "flat p99": r["exact_flat"]["p99"],
+        "private MB": r["memory"]["private_mb"],
+        "shared MB": r["memory"]["shared_file_mb"],
+        "index MB": r["memory"]["index_file_mb"],
+    }
+
+
+if __name__ == "__main__":
+    main()
