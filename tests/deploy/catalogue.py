@@ -3,6 +3,7 @@ image each, and stored embeddings (clustered random unit vectors) for the config
 `build_index` can publish an index without running CLIP over N images. Optionally some images
 carry a real thumbnail file and no embedding, so `embed` has real work to do.
 
+Models are imported inside the functions so `queries()` works before Django is set up.
 Run inside a configured Django process, e.g.
     manage.py shell -c "from tests.deploy.catalogue import add_products; add_products(1000)"
 """
@@ -20,9 +21,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import ImageAsset, Product, ProductImage, Store
-from search.models import Embedding
-
 COLOURS = ["red", "blue", "green", "black", "white", "striped", "yellow", "pink", "grey", "navy",
            "salmon", "golden", "wooden", "leather", "fluffy", "linen", "velvet", "denim"]  # fmt: skip
 THINGS = ["chair", "lamp", "pillow", "shirt", "dress", "sneaker", "mug", "table", "sofa", "rug",
@@ -39,6 +37,8 @@ def queries() -> list[str]:
 def add_products(n: int, *, with_thumbnails: int = 0, seed: int | None = None) -> int:
     """Add n products (one image each) to the "synthetic" store; the last `with_thumbnails` of
     them get a real JPEG thumbnail and no embedding (work for `embed`). Returns the store's size."""
+    from catalog.models import Product, Store
+
     model, dim = settings.MEEPO_CLIP_MODEL, _model_dim()
     store, _ = Store.objects.get_or_create(slug="synthetic", defaults={"name": "Synthetic", "base_url": "https://synthetic.example"})  # fmt: skip
     rng = np.random.default_rng(seed if seed is not None else time.time_ns() % 2**32)
@@ -55,6 +55,9 @@ def add_products(n: int, *, with_thumbnails: int = 0, seed: int | None = None) -
 
 
 def _add_batch(store, numbers, embed, rng, centres, model, dim) -> None:
+    from catalog.models import ImageAsset, Product, ProductImage
+    from search.models import Embedding
+
     now = timezone.now()
     products = Product.objects.bulk_create([_product(store, i, now, rng) for i in numbers])
     assets = ImageAsset.objects.bulk_create(
@@ -75,7 +78,9 @@ def _add_batch(store, numbers, embed, rng, centres, model, dim) -> None:
     )
 
 
-def _product(store, i, now, rng) -> Product:
+def _product(store, i, now, rng):
+    from catalog.models import Product
+
     colour, thing, style = COLOURS[rng.integers(len(COLOURS))], THINGS[rng.integers(len(THINGS))], STYLES[rng.integers(len(STYLES))]  # fmt: skip
     return Product(
         store=store, external_id=f"syn-{i}", url=f"https://synthetic.example/p/{i}",
@@ -85,7 +90,9 @@ def _product(store, i, now, rng) -> Product:
     )  # fmt: skip
 
 
-def _asset(key: str, *, thumb: bool) -> ImageAsset:
+def _asset(key: str, *, thumb: bool):
+    from catalog.models import ImageAsset
+
     sha = hashlib.sha256(f"{key}-{time.time_ns()}".encode()).hexdigest()
     name = ""
     if thumb:
