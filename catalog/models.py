@@ -221,6 +221,11 @@ class FetchState(TimestampedModel):
     next_visit_at = models.DateTimeField(null=True, blank=True)
     failures = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True)
+    items = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What this URL listed last time (product ids, sitemap entries), reused on 304.",
+    )
 
     class Meta:
         constraints = [

@@ -1,0 +1,267 @@
+"""Catalogue writes. The pipeline calls these; the admin and commands never write around them.
+
+Upserts rely on the database's unique constraints (INSERT ... ON CONFLICT DO UPDATE), so a
+re-run or a duplicate in a listing cannot create a second product or a second stored image.
+Each function is one short transaction (a listing page, one image), never a whole crawl, so the
+site keeps reading while the pipeline writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from catalog.models import CrawlRun, FetchState, ImageAsset, Product, ProductImage, Store
+
+PRODUCT_FIELDS = ("url", "title", "description", "brand", "category", "tags", "price", "currency",
+                  "availability")  # fmt: skip
+MAX_RUN_ERRORS = 50
+
+
+@dataclass
+class ProductData:
+    """One product as a store lists it, already normalised by the pipeline."""
+
+    external_id: str
+    url: str
+    title: str
+    description: str = ""
+    brand: str = ""
+    category: str = ""
+    tags: list[str] = field(default_factory=list)
+    price: Decimal | None = None
+    currency: str = ""
+    availability: str = Product.Availability.UNKNOWN
+    image_urls: list[str] = field(default_factory=list)
+
+    def content_hash(self) -> str:
+        data = {name: getattr(self, name) for name in (*PRODUCT_FIELDS, "image_urls")}
+        data["price"] = None if self.price is None else f"{self.price:.2f}"
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    created_ids: list[str] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)
+
+
+def classify_products(*, store: Store, items: Sequence[ProductData]) -> UpsertCounts:
+    """What upsert_products would do, without writing (for --dry-run)."""
+    existing = dict(
+        Product.objects.filter(store=store, external_id__in=[i.external_id for i in items])
+        .values_list("external_id", "content_hash")
+    )  # fmt: skip
+    counts = UpsertCounts()
+    for item in _dedupe(items):
+        old = existing.get(item.external_id)
+        if old is None:
+            counts.created += 1
+            counts.created_ids.append(item.external_id)
+        elif old != item.content_hash():
+            counts.updated += 1
+            counts.updated_ids.append(item.external_id)
+        else:
+            counts.unchanged += 1
+    return counts
+
+
+def _dedupe(items: Iterable[ProductData]) -> list[ProductData]:
+    # Some stores repeat a product across pages; the last copy wins, as it would in the DB.
+    return list({i.external_id: i for i in items}.values())
+
+
+def upsert_products(
+    *, store: Store, items: Sequence[ProductData], seen_at: datetime
+) -> UpsertCounts:
+    """Create or update one listing page of products and their image lists, in one transaction."""
+    items = _dedupe(items)
+    with transaction.atomic():
+        existing = {
+            ext: (pk, chash, active)
+            for ext, pk, chash, active in Product.objects.filter(
+                store=store, external_id__in=[i.external_id for i in items]
+            ).values_list("external_id", "id", "content_hash", "is_active")
+        }
+        counts = UpsertCounts()
+        changed: list[ProductData] = []
+        for item in items:
+            old = existing.get(item.external_id)
+            if old is None:
+                counts.created += 1
+                counts.created_ids.append(item.external_id)
+            elif old[1] != item.content_hash() or not old[2]:
+                counts.updated += 1
+                counts.updated_ids.append(item.external_id)
+            else:
+                counts.unchanged += 1
+                continue
+            changed.append(item)
+        _write_products(store, changed, seen_at)
+        changed_ids = {i.external_id for i in changed}
+        unchanged_ids = [i.external_id for i in items if i.external_id not in changed_ids]
+        Product.objects.filter(store=store, external_id__in=unchanged_ids).update(
+            last_seen_at=seen_at
+        )
+        ids = dict(
+            Product.objects.filter(store=store, external_id__in=[i.external_id for i in changed])
+            .values_list("external_id", "id")
+        )  # fmt: skip
+        for item in changed:
+            _sync_images(ids[item.external_id], item.image_urls)
+    return counts
+
+
+def _write_products(store: Store, items: Sequence[ProductData], seen_at: datetime) -> None:
+    if not items:
+        return
+    rows = [
+        Product(store=store, external_id=i.external_id, first_seen_at=seen_at, last_seen_at=seen_at,
+                is_active=True, content_hash=i.content_hash(),
+                **{name: getattr(i, name) for name in PRODUCT_FIELDS})
+        for i in items
+    ]  # fmt: skip
+    Product.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["store", "external_id"],
+        update_fields=[*PRODUCT_FIELDS, "last_seen_at", "is_active", "content_hash", "updated_at"],
+    )
+
+
+def _sync_images(product_id: int, urls: Sequence[str]) -> None:
+    """Make the product's ProductImage rows match `urls` (order = position); keeps known rows."""
+    urls = list(dict.fromkeys(u for u in urls if u))[:20]
+    current = {img.source_url: img for img in ProductImage.objects.filter(product_id=product_id)}
+    ProductImage.objects.filter(product_id=product_id).exclude(source_url__in=urls).delete()
+    new = [ProductImage(product_id=product_id, source_url=u, position=pos)
+           for pos, u in enumerate(urls) if u not in current]  # fmt: skip
+    ProductImage.objects.bulk_create(new, ignore_conflicts=True)
+    moved = []
+    for pos, url in enumerate(urls):
+        img = current.get(url)
+        if img is not None and img.position != pos:
+            img.position = pos
+            moved.append(img)
+    ProductImage.objects.bulk_update(moved, ["position"])
+
+
+def touch_products(*, store: Store, external_ids: Iterable[str], seen_at: datetime) -> int:
+    """Products a listing showed as unchanged (304, same hash): seen now, still active."""
+    ids = list(set(external_ids))
+    return Product.objects.filter(store=store, external_id__in=ids).update(
+        last_seen_at=seen_at, is_active=True
+    )
+
+
+def deactivate_missing_products(*, store: Store, seen_since: datetime) -> int:
+    """Products not seen since `seen_since` left the store: inactive, never deleted."""
+    return Product.objects.filter(store=store, is_active=True, last_seen_at__lt=seen_since).update(
+        is_active=False, updated_at=timezone.now()
+    )
+
+
+def record_fetch_states(*, store: Store, records: Iterable[dict], fetched_at: datetime) -> None:
+    """Remember validators and listed items per URL (dicts with FetchState field names)."""
+    rows = []
+    for r in records:
+        failed = bool(r.get("error"))
+        rows.append(FetchState(
+            store=store, url=r["url"][:2000], etag=r.get("etag", "")[:500],
+            last_modified=r.get("last_modified", "")[:100], body_sha256=r.get("body_sha256", ""),
+            status_code=r.get("status"), fetched_at=fetched_at, items=r.get("items", []),
+            error=r.get("error", "")[:500], failures=1 if failed else 0,
+        ))  # fmt: skip
+    if not rows:
+        return
+    FetchState.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["store", "url"],
+        update_fields=["etag", "last_modified", "body_sha256", "status_code", "fetched_at", "items",
+                       "error", "failures", "updated_at"],
+    )  # fmt: skip
+
+
+def start_crawl_run(*, store: Store) -> CrawlRun:
+    return CrawlRun.objects.create(store=store, started_at=timezone.now())
+
+
+def finish_crawl_run(
+    *, run: CrawlRun, status: str, errors: Sequence[dict], **counts: int
+) -> CrawlRun:
+    for name, value in counts.items():
+        setattr(run, name, value)
+    run.status = status
+    run.errors = list(errors)[:MAX_RUN_ERRORS]
+    run.finished_at = timezone.now()
+    with transaction.atomic():
+        run.save()
+        if status in (CrawlRun.Status.SUCCEEDED, CrawlRun.Status.PARTIAL):
+            Store.objects.filter(pk=run.store_id).update(last_crawled_at=run.finished_at)
+    return run
+
+
+def create_store(*, name: str, slug: str, base_url: str, platform: str, **extra: object) -> Store:
+    store = Store(name=name, slug=slug, base_url=base_url, platform=platform, **extra)
+    store.full_clean()
+    store.save()
+    return store
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def get_or_create_asset(*, sha256: str, width: int, height: int, format: str, byte_size: int,
+                        thumbnail_name: str, placeholder: str) -> ImageAsset:  # fmt: skip
+    """One ImageAsset per content hash (the unique constraint decides, not a lookup race)."""
+    ImageAsset.objects.bulk_create(
+        [ImageAsset(sha256=sha256, width=width, height=height, format=format, byte_size=byte_size,
+                    thumbnail=thumbnail_name, placeholder=placeholder)],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    return ImageAsset.objects.get(sha256=sha256)
+
+
+def mark_image_downloaded(*, image: ProductImage, asset: ImageAsset) -> None:
+    ProductImage.objects.filter(pk=image.pk).update(
+        asset=asset, fetch_status=ProductImage.FetchStatus.OK, fetch_error="",
+        fetch_attempts=image.fetch_attempts + 1, last_fetched_at=timezone.now(),
+        updated_at=timezone.now(),
+    )  # fmt: skip
+
+
+def mark_image_failed(*, image: ProductImage, reason: str) -> None:
+    ProductImage.objects.filter(pk=image.pk).update(
+        fetch_status=ProductImage.FetchStatus.FAILED, fetch_error=reason[:500],
+        fetch_attempts=image.fetch_attempts + 1, last_fetched_at=timezone.now(),
+        updated_at=timezone.now(),
+    )  # fmt: skip
+
+
+def flag_shared_images(*, store: Store, min_products: int) -> int:
+    """Flag images whose asset appears on >= min_products products of the store (size charts,
+    logos); they stay stored but out of search. Returns how many rows are flagged now."""
+    shared_assets = (
+        ProductImage.objects.filter(product__store=store, asset__isnull=False)
+        .values("asset_id")
+        .annotate(n=Count("product_id", distinct=True))
+        .filter(n__gte=min_products)
+        .values_list("asset_id", flat=True)
+    )
+    in_store = ProductImage.objects.filter(product__store=store)
+    with transaction.atomic():
+        in_store.filter(is_shared=True).exclude(asset_id__in=shared_assets).update(is_shared=False)
+        in_store.filter(asset_id__in=shared_assets, is_shared=False).update(is_shared=True)
+    return in_store.filter(is_shared=True).count()

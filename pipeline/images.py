@@ -1,0 +1,152 @@
+"""Download product images politely and store each distinct picture once.
+
+`download_images` takes ProductImages that are pending (or failed, after a back-off of 1, 2, 4…
+hours, at most 5 attempts), fetches them through the polite fetcher (identity encoding, image
+content types only, size cap), decodes them safely (search.images.open_image: format allow-list,
+bomb and truncation checks), and links them to an ImageAsset keyed by the sha256 of the bytes,
+with a content-addressed thumbnail (MEDIA_ROOT/thumbs/ab/cd/<sha>.jpg) and a tiny placeholder.
+A picture used by many products of one store (a size chart) is flagged `is_shared`.
+Re-running is safe: downloaded images are never fetched again; one bad image is only counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from tqdm import tqdm
+
+from catalog import selectors, services
+from catalog.models import ImageAsset, ProductImage, Store
+from pipeline.exceptions import FetchError
+from pipeline.http import Fetcher, HostBlocked, RobotsUnavailable
+from search.exceptions import UnsupportedImage
+from search.images import make_placeholder, make_thumbnail, open_image
+
+logger = logging.getLogger(__name__)
+IMAGE_TYPES = ["image/"]
+
+
+@dataclass
+class ImageReport:
+    downloaded: int = 0
+    reused: int = 0  # same URL or same bytes as an image we already had: no new file
+    failed: int = 0
+    skipped: int = 0  # left pending (host stopped us, dry run)
+    shared: int = 0
+
+    def merge(self, other: ImageReport) -> None:
+        for name in ("downloaded", "reused", "failed", "skipped", "shared"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> str:
+        return (f"images: {self.downloaded} downloaded, {self.reused} reused, {self.failed} failed, "
+                f"{self.skipped} skipped, {self.shared} shared")  # fmt: skip
+
+
+def thumbnail_name(sha256: str) -> str:
+    return f"thumbs/{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+
+
+def _write_once(name: str, data: bytes) -> None:
+    path = Path(settings.MEDIA_ROOT) / name
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)  # readers never see half a thumbnail
+
+
+def store_image(data: bytes) -> ImageAsset:
+    """Decode, thumbnail and record `data`; the same bytes always give the same asset."""
+    sha = hashlib.sha256(data).hexdigest()
+    existing = ImageAsset.objects.filter(sha256=sha).first()
+    if existing is not None:
+        return existing
+    img = open_image(data)
+    name = thumbnail_name(sha)
+    _write_once(name, make_thumbnail(img))
+    return services.get_or_create_asset(
+        sha256=sha, width=img.width, height=img.height, format=img.format or "",
+        byte_size=len(data), thumbnail_name=name, placeholder=make_placeholder(img),
+    )  # fmt: skip
+
+
+def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
+    """'downloaded' | 'reused' | 'failed'; raises only for errors that stop the whole host."""
+    twin = (
+        ProductImage.objects.filter(source_url=image.source_url, fetch_status=ProductImage.FetchStatus.OK,
+                                    asset__isnull=False)
+        .exclude(pk=image.pk).select_related("asset").first()
+    )  # fmt: skip
+    if twin is not None:  # the same URL elsewhere in the catalogue: URLs with ?v= are immutable
+        services.mark_image_downloaded(image=image, asset=twin.asset)
+        return "reused"
+    try:
+        result = fetcher.get(image.source_url, kind="image", accept_types=IMAGE_TYPES)
+        before = ImageAsset.objects.filter(sha256=hashlib.sha256(result.body).hexdigest()).exists()
+        asset = store_image(result.body)
+    except (HostBlocked, RobotsUnavailable):
+        raise
+    except (FetchError, UnsupportedImage) as exc:
+        logger.warning("image %s of product %s failed: %s", image.pk, image.product_id, exc)
+        services.mark_image_failed(image=image, reason=str(exc))
+        return "failed"
+    services.mark_image_downloaded(image=image, asset=asset)
+    return "reused" if before else "downloaded"
+
+
+def _download_store(
+    store: Store, images: list[ProductImage], fetcher: Fetcher | None
+) -> ImageReport:
+    report = ImageReport()
+    own = fetcher is None
+    fetcher = fetcher or Fetcher(delay=store.crawl_delay)
+    try:
+        for n, image in enumerate(
+            tqdm(images, desc=f"images {store.slug}", disable=None, leave=False)
+        ):
+            try:
+                outcome = _download_one(fetcher, image)
+            except (HostBlocked, RobotsUnavailable) as exc:
+                logger.warning("store %s: images stopped: %s", store.slug, exc)
+                report.skipped += len(images) - n
+                break
+            setattr(report, outcome, getattr(report, outcome) + 1)
+    finally:
+        if own:
+            fetcher.close()
+    report.shared = services.flag_shared_images(
+        store=store, min_products=settings.MEEPO_SHARED_IMAGE_MIN_PRODUCTS
+    )
+    return report
+
+
+def download_images(*, store_slug: str | None = None, limit: int | None = None, dry_run: bool = False,
+                    retry_failed: bool = True, fetcher: Fetcher | None = None) -> ImageReport:  # fmt: skip
+    """Fetch due images (see module doc). `fetcher` lets a scrape reuse its host state."""
+    images = list(selectors.images_to_download(store_slug=store_slug, now=timezone.now(),
+                                               retry_failed=retry_failed, limit=limit))  # fmt: skip
+    report = ImageReport()
+    if dry_run:
+        report.skipped = len(images)
+        return report
+    for _store_id, group in groupby(images, key=lambda im: im.product.store_id):
+        batch = list(group)
+        report.merge(_download_store(batch[0].product.store, batch, fetcher))
+    if store_slug and not images:
+        store = Store.objects.filter(slug=store_slug).first()
+        if store is not None:
+            report.shared = services.flag_shared_images(
+                store=store, min_products=settings.MEEPO_SHARED_IMAGE_MIN_PRODUCTS
+            )
+    return report

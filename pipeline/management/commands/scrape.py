@@ -1,0 +1,57 @@
+"""Crawl stores into the catalogue (stage 1 of the pipeline).
+
+    manage.py scrape [--store SLUG] [--limit N] [--dry-run] [--force] [--max-failures N]
+
+Prints one line per store and a summary: created / updated / unchanged / failed. Exit code 0
+when it ran (stores that stopped us politely are not errors), 1 when a store failed outright or
+failures exceed --max-failures, 2 for unusable arguments.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.models import CrawlRun
+from pipeline.exceptions import ScrapeFailed
+from pipeline.scrape import scrape_stores
+
+
+class Command(BaseCommand):
+    help = "Crawl active stores politely and update the catalogue."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--store", help="Only this store slug.")
+        parser.add_argument(
+            "--limit", type=int, help="At most N products per store (no deactivation)."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Fetch and parse, write nothing."
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Ignore ETag/lastmod; re-read everything."
+        )
+        parser.add_argument("--max-failures", type=int, default=None,
+                            help="Exit 1 when more items than this failed.")  # fmt: skip
+
+    def handle(self, *args, store, limit, dry_run, force, max_failures, **options):
+        if limit is not None and limit < 1:
+            raise CommandError("--limit must be >= 1", returncode=2)
+        try:
+            report = scrape_stores(store_slug=store, limit=limit, dry_run=dry_run, force=force)
+        except ScrapeFailed as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        for s in report.stores:
+            line = (f"{s.store}: {s.status}, {s.created} created, {s.updated} updated, "
+                    f"{s.unchanged} unchanged, {s.failed} failed, {s.deactivated} deactivated; "
+                    f"{s.images.summary()}; {s.requests} requests")  # fmt: skip
+            if s.message:
+                line += f" ({s.message})"
+            if options["verbosity"] >= 1:
+                self.stdout.write(line)
+            if options["verbosity"] >= 2:
+                for err in s.errors:
+                    self.stdout.write(f"  {err['url']}: {err['reason']}")
+        style = self.style.SUCCESS if not report.failed else self.style.WARNING
+        self.stdout.write(style(report.summary()))
+        if any(s.status == CrawlRun.Status.FAILED for s in report.stores):
+            raise CommandError("at least one store failed; see the log and the admin's crawl runs")
+        if max_failures is not None and report.failed > max_failures:
+            raise CommandError(f"{report.failed} failures > --max-failures {max_failures}")

@@ -1,0 +1,174 @@
+"""What every platform parser produces, and the normalisation they share.
+
+A platform module turns a store into `Listing`s: one per fetched listing URL (an API page, a
+sitemap, a product page), each with the products it parsed, the ids it knows are unchanged
+(304, same body hash, sitemap lastmod) and per-item failures with a reason. Values are
+normalised here once: Decimal prices (> 0, comma decimals), ISO 4217 currencies, one
+availability vocabulary, absolute http(s) URLs, plain-text descriptions of bounded length.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urljoin, urlsplit
+
+TITLE_MAX = 500
+DESCRIPTION_MAX = 20_000
+CURRENCY_SYMBOLS = {
+    "€": "EUR",
+    "$": "USD",
+    "US$": "USD",
+    "£": "GBP",
+    "¥": "JPY",
+    "CHF": "CHF",
+    "kr": "SEK",
+}
+AVAILABILITY = {
+    "instock": "in_stock", "in_stock": "in_stock", "onlineonly": "in_stock",
+    "instoreonly": "in_stock", "limitedavailability": "in_stock", "available": "in_stock",
+    "true": "in_stock", "in stock": "in_stock",
+    "outofstock": "out_of_stock", "out_of_stock": "out_of_stock", "soldout": "out_of_stock",
+    "discontinued": "out_of_stock", "oos": "out_of_stock", "false": "out_of_stock",
+    "out of stock": "out_of_stock",
+    "preorder": "preorder", "presale": "preorder", "backorder": "preorder",
+    "pending": "preorder",
+}  # fmt: skip
+
+
+@dataclass
+class ScrapedProduct:
+    external_id: str
+    url: str
+    title: str
+    description: str = ""
+    brand: str = ""
+    category: str = ""
+    tags: list[str] = field(default_factory=list)
+    price: Decimal | None = None
+    currency: str = ""
+    availability: str = "unknown"
+    image_urls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Failure:
+    ref: str  # URL or product id
+    reason: str
+
+
+@dataclass
+class FetchRecord:
+    """What to remember about a fetched URL (becomes a FetchState row)."""
+
+    url: str
+    status: int
+    etag: str = ""
+    last_modified: str = ""
+    body_sha256: str = ""
+    items: list = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class Listing:
+    url: str
+    products: list[ScrapedProduct] = field(default_factory=list)
+    unchanged_ids: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    records: list[FetchRecord] = field(default_factory=list)
+    # Ids to keep alive although this URL failed for now (a 5xx product page is not a removal).
+    kept_ids: list[str] = field(default_factory=list)
+    complete: bool = True  # False when part of the store could not be listed
+
+
+def parse_price(value: object) -> Decimal | None:
+    """A positive Decimal from 12.5, "12.50", "12,50", "1.299,00", "1,299.00", "€ 12"; else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    text = re.sub(r"[^\d.,\-]", "", text)
+    if not text or text.startswith("-"):
+        return None
+    if "," in text and "." in text:
+        # Whichever separator comes last is the decimal one.
+        if text.rfind(",") > text.rfind("."):
+            text = text.replace(".", "").replace(",", ".")
+        else:
+            text = text.replace(",", "")
+    elif "," in text:
+        head, _, tail = text.rpartition(",")
+        text = f"{head.replace(',', '')}.{tail}" if len(tail) != 3 else text.replace(",", "")
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not price.is_finite() or price <= 0 or price >= Decimal("1e10"):
+        return None
+    return price.quantize(Decimal("0.01"))
+
+
+def normalize_currency(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    if text in CURRENCY_SYMBOLS:
+        return CURRENCY_SYMBOLS[text]
+    text = text.upper()
+    return text if re.fullmatch(r"[A-Z]{3}", text) else ""
+
+
+def normalize_availability(value: object) -> str:
+    if isinstance(value, bool):
+        return "in_stock" if value else "out_of_stock"
+    if not isinstance(value, str) or not value.strip():
+        return "unknown"
+    key = value.strip().rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower()
+    return AVAILABILITY.get(key, AVAILABILITY.get(key.replace("_", ""), "unknown"))
+
+
+def plain_text(value: object, limit: int = DESCRIPTION_MAX) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", value, flags=re.S | re.I)
+    text = re.sub(r"<br\s*/?>|</p>|</li>|</h\d>", "\n", text, flags=re.I)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r"\s*\n\s*", "\n", text).strip()
+    return text[:limit]
+
+
+def absolute_url(value: object, base: str) -> str:
+    """Resolve relative and protocol-relative URLs; only http(s) results survive."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    url = urljoin(base, value.strip())
+    return url if urlsplit(url).scheme in ("http", "https") and len(url) <= 2000 else ""
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        if v and v not in seen:
+            seen[v] = None
+    return list(seen)
+
+
+def validate(product: ScrapedProduct) -> str | None:
+    """Why a scraped product cannot be stored, or None when it can."""
+    if not product.external_id:
+        return "no product id"
+    if not product.title:
+        return "no title"
+    if not product.url:
+        return "no usable product URL"
+    product.title = plain_text(product.title, TITLE_MAX)
+    product.brand = product.brand[:200]
+    product.category = product.category[:300]
+    product.tags = [t[:100] for t in product.tags[:50]]
+    if product.price is not None and not product.currency:
+        return None  # a price without a currency is still worth keeping; currency stays blank
+    return None

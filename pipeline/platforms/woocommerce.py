@@ -1,0 +1,144 @@
+"""WooCommerce stores: the public Store API (/wp-json/wc/store/v1/products), 100 per request.
+
+Prices come in minor units with the currency and its minor unit ("1105", 2 = 11.05); images
+are taken from the srcset entry closest above MEEPO_IMAGE_WIDTH rather than the full original.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+
+from pipeline.exceptions import FetchError
+from pipeline.platforms.base import (
+    Failure,
+    Listing,
+    ScrapedProduct,
+    absolute_url,
+    normalize_currency,
+    plain_text,
+    unique,
+)
+from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
+
+API = "/wp-json/wc/store/v1/products"
+PAGE_SIZE = 100
+MAX_PAGES = 500
+JSON = ["application/json"]
+
+
+def detect(ctx: CrawlContext) -> bool:
+    try:
+        result = ctx.fetcher.get(f"{ctx.base_url}{API}?per_page=1", kind="api", accept_types=JSON)
+        data = json.loads(result.body)
+    except STOP_ERRORS:
+        raise
+    except (FetchError, ValueError):
+        return False
+    return isinstance(data, list)
+
+
+def _price(prices: dict) -> Decimal | None:
+    raw = str(prices.get("price") or "").strip()
+    try:
+        minor = int(prices.get("currency_minor_unit", 2))
+        value = Decimal(raw) / (Decimal(10) ** minor)
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    if not value.is_finite() or value <= 0:
+        return None
+    return value.quantize(Decimal("0.01"))
+
+
+def _image_url(image: dict, base_url: str, width: int) -> str:
+    """The smallest srcset candidate at least `width` wide, else the full-size src."""
+    candidates = []
+    for part in str(image.get("srcset") or "").split(","):
+        bits = part.strip().split()
+        if len(bits) == 2 and bits[1].endswith("w") and bits[1][:-1].isdigit():
+            candidates.append((int(bits[1][:-1]), bits[0]))
+    big_enough = sorted(c for c in candidates if c[0] >= width)
+    chosen = big_enough[0][1] if big_enough else image.get("src")
+    return absolute_url(chosen, base_url)
+
+
+def _names(values: object) -> list[str]:
+    items = values if isinstance(values, list) else []
+    return [plain_text(v.get("name"), 200) for v in items if isinstance(v, dict) and v.get("name")]
+
+
+def parse_product(item: dict, base_url: str) -> ScrapedProduct:
+    prices = item.get("prices") if isinstance(item.get("prices"), dict) else {}
+    if item.get("is_in_stock"):
+        availability = "in_stock"
+    elif item.get("is_on_backorder"):
+        availability = "preorder"
+    elif "is_in_stock" in item:
+        availability = "out_of_stock"
+    else:
+        availability = "unknown"
+    width = settings.MEEPO_IMAGE_WIDTH
+    images = [
+        _image_url(im, base_url, width) for im in item.get("images") or [] if isinstance(im, dict)
+    ]
+    return ScrapedProduct(
+        external_id=str(item.get("id") or ""),
+        url=absolute_url(item.get("permalink"), base_url),
+        title=plain_text(item.get("name"), 500),
+        description=plain_text(item.get("description") or item.get("short_description")),
+        brand=", ".join(_names(item.get("brands"))),
+        category=", ".join(_names(item.get("categories"))),
+        tags=_names(item.get("tags")),
+        price=_price(prices),
+        currency=normalize_currency(prices.get("currency_code")),
+        availability=availability,
+        image_urls=unique(images),
+    )
+
+
+def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
+    total_pages = None
+    for page in range(1, MAX_PAGES + 1):
+        if ctx.limit_reached() or (total_pages is not None and page > total_pages):
+            return
+        url = f"{ctx.base_url}{API}?per_page={PAGE_SIZE}&page={page}"
+        listing = Listing(url)
+        try:
+            got = fetch(ctx, url, kind="api", accept_types=JSON)
+        except STOP_ERRORS:
+            raise
+        except FetchError as exc:
+            listing.failures.append(Failure(url, str(exc)))
+            listing.complete = False
+            yield listing
+            return
+        listing.records.append(got.record)
+        if got.unchanged:
+            listing.unchanged_ids = got.record.items = ctx.previous_items(url)
+            yield listing
+            if len(listing.unchanged_ids) < PAGE_SIZE:
+                return
+            continue
+        header = got.result.headers.get("X-WP-TotalPages", "")
+        total_pages = int(header) if header.isdigit() else None
+        try:
+            items = json.loads(got.result.body)
+            if not isinstance(items, list):
+                raise ValueError("expected a JSON list of products")
+        except ValueError as exc:
+            listing.failures.append(Failure(url, f"unreadable Store API page: {exc}"))
+            listing.complete = False
+            yield listing
+            return
+        for item in items:
+            if isinstance(item, dict):
+                listing.products.append(parse_product(item, ctx.base_url))
+            else:
+                listing.failures.append(Failure(url, "product entry is not an object"))
+        got.record.items = [p.external_id for p in listing.products]
+        yield listing
+        if len(items) < PAGE_SIZE and total_pages is None:
+            return

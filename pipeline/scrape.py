@@ -1,0 +1,257 @@
+"""Stage 1: register stores and crawl them into the catalogue, politely.
+
+`add_store(url)` detects the platform (Shopify API, WooCommerce Store API, else sitemaps +
+schema.org pages) and records it. `scrape_stores()` crawls each active store: listing pages are
+fetched conditionally (ETag/Last-Modified, sitemap lastmod, body hash), each page is written in
+its own short transaction, products missing from a complete listing become inactive, and images
+are downloaded through the same polite fetcher. Re-running changes nothing when the stores have
+not changed. A store that stops us (robots.txt, 401/403, long Retry-After, open circuit, off-peak
+window) ends as "stopped" without failing the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog import selectors, services
+from catalog.models import CrawlRun, Store
+from pipeline.exceptions import FetchError, ScrapeFailed
+from pipeline.http import Fetcher
+from pipeline.images import ImageReport, download_images
+from pipeline.platforms import PLATFORMS, detect_platform
+from pipeline.platforms.base import Failure, Listing, validate
+from pipeline.platforms.context import STOP_ERRORS, CrawlContext
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StoreReport:
+    store: str
+    status: str = CrawlRun.Status.SUCCEEDED
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    deactivated: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    bytes_received: int = 0
+    message: str = ""
+    errors: list[dict] = field(default_factory=list)
+    images: ImageReport = field(default_factory=ImageReport)
+
+
+@dataclass
+class ScrapeReport:
+    stores: list[StoreReport] = field(default_factory=list)
+    dry_run: bool = False
+
+    def total(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.stores)
+
+    @property
+    def created(self) -> int:
+        return self.total("created")
+
+    @property
+    def updated(self) -> int:
+        return self.total("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self.total("unchanged")
+
+    @property
+    def failed(self) -> int:
+        return self.total("failed")
+
+    def summary(self) -> str:
+        n = len(self.stores)
+        prefix = "dry run, " if self.dry_run else ""
+        kib = self.total("bytes_received") / 1024
+        return (
+            f"{prefix}{n} store{'s' * (n != 1)}: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.failed} failed, {self.total('deactivated')} deactivated"
+            f" ({self.total('requests')} requests, {self.total('not_modified')} not modified, "
+            f"{kib:.1f} KiB)"
+        )
+
+
+# --- add_store -------------------------------------------------------------------------------
+
+
+def add_store(url: str, *, name: str | None = None, slug: str | None = None,
+              crawl_delay: float | None = None, contact_email: str = "",
+              platform: str | None = None) -> Store:  # fmt: skip
+    """Register a store, detecting its platform unless given. Raises ScrapeFailed."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ScrapeFailed(f"not an http(s) store URL: {url!r}")
+    base_url = f"{parts.scheme}://{parts.netloc.lower()}"
+    if Store.objects.filter(base_url=base_url).exists():
+        raise ScrapeFailed(f"a store with base URL {base_url} already exists")
+    store = Store(name=name or parts.hostname, slug=slug or slugify(parts.netloc)[:100],
+                  base_url=base_url, crawl_delay=crawl_delay)  # fmt: skip
+    if platform is None:
+        with Fetcher(delay=crawl_delay) as fetcher:
+            try:
+                platform = detect_platform(CrawlContext(fetcher, store))
+            except STOP_ERRORS as exc:
+                raise ScrapeFailed(f"{base_url} cannot be crawled: {exc}") from exc
+        if not platform:
+            raise ScrapeFailed(
+                f"{base_url}: no products.json, no Store API, no sitemap or home page"
+            )
+    try:
+        return services.create_store(name=store.name, slug=store.slug, base_url=base_url,
+                                     platform=platform, crawl_delay=crawl_delay,
+                                     contact_email=contact_email)  # fmt: skip
+    except ValidationError as exc:
+        raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc
+    except IntegrityError as exc:
+        raise ScrapeFailed(f"cannot save store: {exc}") from exc
+
+
+# --- off-peak window -------------------------------------------------------------------------
+
+
+def seconds_until_window(store: Store, now: datetime) -> float:
+    """0 inside the store's off-peak window (or when it has none), else seconds until it opens."""
+    start, end = store.offpeak_start, store.offpeak_end
+    if start is None or end is None:
+        return 0.0
+    t = now.timetz().replace(tzinfo=None)
+    inside = start <= t < end if start <= end else (t >= start or t < end)
+    if inside:
+        return 0.0
+    opens = now.replace(hour=start.hour, minute=start.minute, second=start.second, microsecond=0)
+    if opens <= now:
+        opens += timedelta(days=1)
+    return (opens - now).total_seconds()
+
+
+# --- scrape ------------------------------------------------------------------------------------
+
+
+def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry_run: bool) -> None:
+    items = []
+    for product in listing.products:
+        if reason := validate(product):
+            listing.failures.append(
+                Failure(product.url or product.external_id or listing.url, reason)
+            )
+            continue
+        items.append(services.ProductData(**asdict(product)))
+    if ctx.limit is not None:
+        room = max(0, ctx.limit - ctx.seen)
+        items = items[:room]
+        listing.unchanged_ids = listing.unchanged_ids[: max(0, room - len(items))]
+    ctx.seen += len(items) + len(listing.unchanged_ids)
+    now = timezone.now()
+    if dry_run:
+        counts = services.classify_products(store=ctx.store, items=items)
+        report.unchanged += len(listing.unchanged_ids)
+    else:
+        counts = services.upsert_products(store=ctx.store, items=items, seen_at=now)
+        report.unchanged += services.touch_products(store=ctx.store, external_ids=listing.unchanged_ids,
+                                                    seen_at=now)  # fmt: skip
+        services.touch_products(store=ctx.store, external_ids=listing.kept_ids, seen_at=now)
+        services.record_fetch_states(store=ctx.store, records=[asdict(r) for r in listing.records],
+                                     fetched_at=now)  # fmt: skip
+    report.created += counts.created
+    report.updated += counts.updated
+    report.unchanged += counts.unchanged
+    for failure in listing.failures:
+        logger.warning("store %s: skipped %s: %s", ctx.store.slug, failure.ref, failure.reason)
+        report.failed += 1
+        report.errors.append({"url": failure.ref[:500], "reason": failure.reason[:500]})
+
+
+def _crawl(ctx: CrawlContext, report: StoreReport, dry_run: bool) -> bool:
+    """Walk the store's listings; True when the listing was complete (safe to deactivate)."""
+    module = PLATFORMS.get(ctx.store.platform)
+    if module is None:
+        raise ScrapeFailed(f"store {ctx.store.slug} has no detected platform; run add_store again")
+    complete = True
+    for listing in module.iter_listings(ctx):
+        _apply_listing(ctx, listing, report, dry_run)
+        complete &= listing.complete
+        if seconds_until_window(ctx.store, timezone.now()) > 0:
+            report.status, report.message = CrawlRun.Status.STOPPED, "off-peak window closed"
+            return False
+    return complete and not ctx.limit_reached() and ctx.limit is None
+
+
+def scrape_store(store: Store, *, limit: int | None = None, dry_run: bool = False,
+                 force: bool = False) -> StoreReport:  # fmt: skip
+    report = StoreReport(store.slug)
+    wait = seconds_until_window(store, timezone.now())
+    if wait and store.offpeak_mode == Store.OffPeakMode.STOP:
+        report.status, report.message = CrawlRun.Status.STOPPED, "outside the off-peak window"
+        return report
+    if wait:
+        logger.info("store %s: waiting %.0fs for its off-peak window", store.slug, wait)
+        time.sleep(wait)
+    run = None if dry_run else services.start_crawl_run(store=store)
+    started = timezone.now()
+    with Fetcher(delay=store.crawl_delay) as fetcher:
+        ctx = CrawlContext(
+            fetcher, store, selectors.fetch_states_for_store(store=store), force, limit
+        )
+        try:
+            complete = _crawl(ctx, report, dry_run)
+        except STOP_ERRORS as exc:
+            complete = False
+            report.status, report.message = CrawlRun.Status.STOPPED, str(exc)
+        except (ScrapeFailed, FetchError) as exc:
+            complete = False
+            report.status, report.message = CrawlRun.Status.FAILED, str(exc)
+        if report.message:
+            logger.warning("store %s: %s", store.slug, report.message)
+            report.errors.insert(0, {"url": store.base_url, "reason": report.message[:500]})
+        if complete and not dry_run and report.status == CrawlRun.Status.SUCCEEDED:
+            report.deactivated = services.deactivate_missing_products(
+                store=store, seen_since=started
+            )
+        if report.status != CrawlRun.Status.STOPPED:
+            report.images = download_images(store_slug=store.slug, dry_run=dry_run, fetcher=fetcher)
+        stats = fetcher.stats
+        report.requests, report.not_modified = stats.requests, stats.not_modified
+        report.bytes_received = stats.bytes_received
+    if report.status == CrawlRun.Status.SUCCEEDED and (report.failed or report.images.failed):
+        report.status = CrawlRun.Status.PARTIAL
+    if run is not None:
+        services.finish_crawl_run(
+            run=run, status=report.status, errors=report.errors, created=report.created,
+            updated=report.updated, unchanged=report.unchanged,
+            failed=report.failed + report.images.failed, deactivated=report.deactivated,
+            requests=report.requests, not_modified=report.not_modified,
+            bytes_received=report.bytes_received,
+        )  # fmt: skip
+    return report
+
+
+def scrape_stores(*, store_slug: str | None = None, limit: int | None = None, dry_run: bool = False,
+                  force: bool = False) -> ScrapeReport:  # fmt: skip
+    """Crawl every active store (or one). Raises ScrapeFailed for an unknown --store slug."""
+    stores = list(selectors.list_stores_to_crawl(slug=store_slug))
+    if store_slug and not stores:
+        raise ScrapeFailed(f"no store with slug {store_slug!r}")
+    report = ScrapeReport(dry_run=dry_run)
+    for store in stores:
+        store_report = scrape_store(store, limit=limit, dry_run=dry_run, force=force)
+        logger.info(
+            "store %s: %s, %s", store.slug, store_report.status, store_report.images.summary()
+        )
+        report.stores.append(store_report)
+    return report
