@@ -21,8 +21,9 @@ def fetch_states_for_store(*, store: Store) -> dict[str, FetchState]:
     return {fs.url: fs for fs in FetchState.objects.filter(store=store)}
 
 
-def images_to_download(*, store_slug: str | None, now: datetime, retry_failed: bool,
-                       limit: int | None = None) -> QuerySet[ProductImage]:  # fmt: skip
+def images_to_download(
+    *, store_slug: str | None, now: datetime, retry_failed: bool, limit: int | None = None
+) -> QuerySet[ProductImage]:
     """Pending images of active products, plus failed ones whose back-off has passed."""
     due = Q(fetch_status=ProductImage.FetchStatus.PENDING)
     if retry_failed:

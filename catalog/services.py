@@ -21,8 +21,17 @@ from django.utils import timezone
 
 from catalog.models import CrawlRun, FetchState, ImageAsset, Product, ProductImage, Store
 
-PRODUCT_FIELDS = ("url", "title", "description", "brand", "category", "tags", "price", "currency",
-                  "availability")  # fmt: skip
+PRODUCT_FIELDS = (
+    "url",
+    "title",
+    "description",
+    "brand",
+    "category",
+    "tags",
+    "price",
+    "currency",
+    "availability",
+)
 MAX_RUN_ERRORS = 50
 
 
@@ -60,9 +69,10 @@ class UpsertCounts:
 def classify_products(*, store: Store, items: Sequence[ProductData]) -> UpsertCounts:
     """What upsert_products would do, without writing (for --dry-run)."""
     existing = dict(
-        Product.objects.filter(store=store, external_id__in=[i.external_id for i in items])
-        .values_list("external_id", "content_hash")
-    )  # fmt: skip
+        Product.objects.filter(
+            store=store, external_id__in=[i.external_id for i in items]
+        ).values_list("external_id", "content_hash")
+    )
     counts = UpsertCounts()
     for item in _dedupe(items):
         old = existing.get(item.external_id)
@@ -115,9 +125,10 @@ def upsert_products(
             last_seen_at=seen_at
         )
         ids = dict(
-            Product.objects.filter(store=store, external_id__in=[i.external_id for i in changed])
-            .values_list("external_id", "id")
-        )  # fmt: skip
+            Product.objects.filter(
+                store=store, external_id__in=[i.external_id for i in changed]
+            ).values_list("external_id", "id")
+        )
         for item in changed:
             _sync_images(ids[item.external_id], item.image_urls)
     return counts
@@ -127,11 +138,17 @@ def _write_products(store: Store, items: Sequence[ProductData], seen_at: datetim
     if not items:
         return
     rows = [
-        Product(store=store, external_id=i.external_id, first_seen_at=seen_at, last_seen_at=seen_at,
-                is_active=True, content_hash=i.content_hash(),
-                **{name: getattr(i, name) for name in PRODUCT_FIELDS})
+        Product(
+            store=store,
+            external_id=i.external_id,
+            first_seen_at=seen_at,
+            last_seen_at=seen_at,
+            is_active=True,
+            content_hash=i.content_hash(),
+            **{name: getattr(i, name) for name in PRODUCT_FIELDS},
+        )
         for i in items
-    ]  # fmt: skip
+    ]
     Product.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -145,8 +162,11 @@ def _sync_images(product_id: int, urls: Sequence[str]) -> None:
     urls = list(dict.fromkeys(u for u in urls if u))[:20]
     current = {img.source_url: img for img in ProductImage.objects.filter(product_id=product_id)}
     ProductImage.objects.filter(product_id=product_id).exclude(source_url__in=urls).delete()
-    new = [ProductImage(product_id=product_id, source_url=u, position=pos)
-           for pos, u in enumerate(urls) if u not in current]  # fmt: skip
+    new = [
+        ProductImage(product_id=product_id, source_url=u, position=pos)
+        for pos, u in enumerate(urls)
+        if u not in current
+    ]
     ProductImage.objects.bulk_create(new, ignore_conflicts=True)
     moved = []
     for pos, url in enumerate(urls):
@@ -177,21 +197,38 @@ def record_fetch_states(*, store: Store, records: Iterable[dict], fetched_at: da
     rows = []
     for r in records:
         failed = bool(r.get("error"))
-        rows.append(FetchState(
-            store=store, url=r["url"][:2000], etag=r.get("etag", "")[:500],
-            last_modified=r.get("last_modified", "")[:100], body_sha256=r.get("body_sha256", ""),
-            status_code=r.get("status"), fetched_at=fetched_at, items=r.get("items", []),
-            error=r.get("error", "")[:500], failures=1 if failed else 0,
-        ))  # fmt: skip
+        rows.append(
+            FetchState(
+                store=store,
+                url=r["url"][:2000],
+                etag=r.get("etag", "")[:500],
+                last_modified=r.get("last_modified", "")[:100],
+                body_sha256=r.get("body_sha256", ""),
+                status_code=r.get("status"),
+                fetched_at=fetched_at,
+                items=r.get("items", []),
+                error=r.get("error", "")[:500],
+                failures=1 if failed else 0,
+            )
+        )
     if not rows:
         return
     FetchState.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["store", "url"],
-        update_fields=["etag", "last_modified", "body_sha256", "status_code", "fetched_at", "items",
-                       "error", "failures", "updated_at"],
-    )  # fmt: skip
+        update_fields=[
+            "etag",
+            "last_modified",
+            "body_sha256",
+            "status_code",
+            "fetched_at",
+            "items",
+            "error",
+            "failures",
+            "updated_at",
+        ],
+    )
 
 
 def start_crawl_run(*, store: Store) -> CrawlRun:
@@ -223,31 +260,53 @@ def create_store(*, name: str, slug: str, base_url: str, platform: str, **extra:
 # --- images ---------------------------------------------------------------------------------
 
 
-def get_or_create_asset(*, sha256: str, width: int, height: int, format: str, byte_size: int,
-                        thumbnail_name: str, placeholder: str) -> ImageAsset:  # fmt: skip
+def get_or_create_asset(
+    *,
+    sha256: str,
+    width: int,
+    height: int,
+    format: str,
+    byte_size: int,
+    thumbnail_name: str,
+    placeholder: str,
+) -> ImageAsset:
     """One ImageAsset per content hash (the unique constraint decides, not a lookup race)."""
     ImageAsset.objects.bulk_create(
-        [ImageAsset(sha256=sha256, width=width, height=height, format=format, byte_size=byte_size,
-                    thumbnail=thumbnail_name, placeholder=placeholder)],
+        [
+            ImageAsset(
+                sha256=sha256,
+                width=width,
+                height=height,
+                format=format,
+                byte_size=byte_size,
+                thumbnail=thumbnail_name,
+                placeholder=placeholder,
+            )
+        ],
         ignore_conflicts=True,
-    )  # fmt: skip
+    )
     return ImageAsset.objects.get(sha256=sha256)
 
 
 def mark_image_downloaded(*, image: ProductImage, asset: ImageAsset) -> None:
     ProductImage.objects.filter(pk=image.pk).update(
-        asset=asset, fetch_status=ProductImage.FetchStatus.OK, fetch_error="",
-        fetch_attempts=image.fetch_attempts + 1, last_fetched_at=timezone.now(),
+        asset=asset,
+        fetch_status=ProductImage.FetchStatus.OK,
+        fetch_error="",
+        fetch_attempts=image.fetch_attempts + 1,
+        last_fetched_at=timezone.now(),
         updated_at=timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def mark_image_failed(*, image: ProductImage, reason: str) -> None:
     ProductImage.objects.filter(pk=image.pk).update(
-        fetch_status=ProductImage.FetchStatus.FAILED, fetch_error=reason[:500],
-        fetch_attempts=image.fetch_attempts + 1, last_fetched_at=timezone.now(),
+        fetch_status=ProductImage.FetchStatus.FAILED,
+        fetch_error=reason[:500],
+        fetch_attempts=image.fetch_attempts + 1,
+        last_fetched_at=timezone.now(),
         updated_at=timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def flag_shared_images(*, store: Store, min_products: int) -> int:

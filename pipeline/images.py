@@ -47,8 +47,10 @@ class ImageReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def summary(self) -> str:
-        return (f"images: {self.downloaded} downloaded, {self.reused} reused, {self.failed} failed, "
-                f"{self.skipped} skipped, {self.shared} shared")  # fmt: skip
+        return (
+            f"images: {self.downloaded} downloaded, {self.reused} reused, {self.failed} failed, "
+            f"{self.skipped} skipped, {self.shared} shared"
+        )
 
 
 def thumbnail_name(sha256: str) -> str:
@@ -76,18 +78,28 @@ def store_image(data: bytes) -> ImageAsset:
     name = thumbnail_name(sha)
     _write_once(name, make_thumbnail(img))
     return services.get_or_create_asset(
-        sha256=sha, width=img.width, height=img.height, format=img.format or "",
-        byte_size=len(data), thumbnail_name=name, placeholder=make_placeholder(img),
-    )  # fmt: skip
+        sha256=sha,
+        width=img.width,
+        height=img.height,
+        format=img.format or "",
+        byte_size=len(data),
+        thumbnail_name=name,
+        placeholder=make_placeholder(img),
+    )
 
 
 def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
     """'downloaded' | 'reused' | 'failed'; raises only for errors that stop the whole host."""
     twin = (
-        ProductImage.objects.filter(source_url=image.source_url, fetch_status=ProductImage.FetchStatus.OK,
-                                    asset__isnull=False)
-        .exclude(pk=image.pk).select_related("asset").first()
-    )  # fmt: skip
+        ProductImage.objects.filter(
+            source_url=image.source_url,
+            fetch_status=ProductImage.FetchStatus.OK,
+            asset__isnull=False,
+        )
+        .exclude(pk=image.pk)
+        .select_related("asset")
+        .first()
+    )
     if twin is not None:  # the same URL elsewhere in the catalogue: URLs with ?v= are immutable
         services.mark_image_downloaded(image=image, asset=twin.asset)
         return "reused"
@@ -131,11 +143,20 @@ def _download_store(
     return report
 
 
-def download_images(*, store_slug: str | None = None, limit: int | None = None, dry_run: bool = False,
-                    retry_failed: bool = True, fetcher: Fetcher | None = None) -> ImageReport:  # fmt: skip
+def download_images(
+    *,
+    store_slug: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    retry_failed: bool = True,
+    fetcher: Fetcher | None = None,
+) -> ImageReport:
     """Fetch due images (see module doc). `fetcher` lets a scrape reuse its host state."""
-    images = list(selectors.images_to_download(store_slug=store_slug, now=timezone.now(),
-                                               retry_failed=retry_failed, limit=limit))  # fmt: skip
+    images = list(
+        selectors.images_to_download(
+            store_slug=store_slug, now=timezone.now(), retry_failed=retry_failed, limit=limit
+        )
+    )
     report = ImageReport()
     if dry_run:
         report.skipped = len(images)

@@ -63,9 +63,10 @@ def rules_from_response(status: int | None, body: bytes, *, now: float) -> Robot
     if status is None or status >= 500:
         what = "unreachable" if status is None else f"answered {status}"
         return RobotsRules(
-            "disallow_all", f"robots.txt {what}: site treated as closed, retry later",
+            "disallow_all",
+            f"robots.txt {what}: site treated as closed, retry later",
             now + ROBOTS_RETRY_SECONDS,
-        )  # fmt: skip
+        )
     if 400 <= status < 500:
         return RobotsRules(
             "allow_all", f"robots.txt answered {status}: no rules", now + ROBOTS_CACHE_SECONDS

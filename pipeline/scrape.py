@@ -90,9 +90,15 @@ class ScrapeReport:
 # --- add_store -------------------------------------------------------------------------------
 
 
-def add_store(url: str, *, name: str | None = None, slug: str | None = None,
-              crawl_delay: float | None = None, contact_email: str = "",
-              platform: str | None = None) -> Store:  # fmt: skip
+def add_store(
+    url: str,
+    *,
+    name: str | None = None,
+    slug: str | None = None,
+    crawl_delay: float | None = None,
+    contact_email: str = "",
+    platform: str | None = None,
+) -> Store:
     """Register a store, detecting its platform unless given. Raises ScrapeFailed."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -100,8 +106,12 @@ def add_store(url: str, *, name: str | None = None, slug: str | None = None,
     base_url = f"{parts.scheme}://{parts.netloc.lower()}"
     if Store.objects.filter(base_url=base_url).exists():
         raise ScrapeFailed(f"a store with base URL {base_url} already exists")
-    store = Store(name=name or parts.hostname, slug=slug or slugify(parts.netloc)[:100],
-                  base_url=base_url, crawl_delay=crawl_delay)  # fmt: skip
+    store = Store(
+        name=name or parts.hostname,
+        slug=slug or slugify(parts.netloc)[:100],
+        base_url=base_url,
+        crawl_delay=crawl_delay,
+    )
     if platform is None:
         with Fetcher(delay=crawl_delay) as fetcher:
             try:
@@ -113,9 +123,14 @@ def add_store(url: str, *, name: str | None = None, slug: str | None = None,
                 f"{base_url}: no products.json, no Store API, no sitemap or home page"
             )
     try:
-        return services.create_store(name=store.name, slug=store.slug, base_url=base_url,
-                                     platform=platform, crawl_delay=crawl_delay,
-                                     contact_email=contact_email)  # fmt: skip
+        return services.create_store(
+            name=store.name,
+            slug=store.slug,
+            base_url=base_url,
+            platform=platform,
+            crawl_delay=crawl_delay,
+            contact_email=contact_email,
+        )
     except ValidationError as exc:
         raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc
     except IntegrityError as exc:
@@ -163,11 +178,13 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
         report.unchanged += len(listing.unchanged_ids)
     else:
         counts = services.upsert_products(store=ctx.store, items=items, seen_at=now)
-        report.unchanged += services.touch_products(store=ctx.store, external_ids=listing.unchanged_ids,
-                                                    seen_at=now)  # fmt: skip
+        report.unchanged += services.touch_products(
+            store=ctx.store, external_ids=listing.unchanged_ids, seen_at=now
+        )
         services.touch_products(store=ctx.store, external_ids=listing.kept_ids, seen_at=now)
-        services.record_fetch_states(store=ctx.store, records=[asdict(r) for r in listing.records],
-                                     fetched_at=now)  # fmt: skip
+        services.record_fetch_states(
+            store=ctx.store, records=[asdict(r) for r in listing.records], fetched_at=now
+        )
     report.created += counts.created
     report.updated += counts.updated
     report.unchanged += counts.unchanged
@@ -192,8 +209,9 @@ def _crawl(ctx: CrawlContext, report: StoreReport, dry_run: bool) -> bool:
     return complete and not ctx.limit_reached() and ctx.limit is None
 
 
-def scrape_store(store: Store, *, limit: int | None = None, dry_run: bool = False,
-                 force: bool = False) -> StoreReport:  # fmt: skip
+def scrape_store(
+    store: Store, *, limit: int | None = None, dry_run: bool = False, force: bool = False
+) -> StoreReport:
     report = StoreReport(store.slug)
     wait = seconds_until_window(store, timezone.now())
     if wait and store.offpeak_mode == Store.OffPeakMode.STOP:
@@ -232,17 +250,28 @@ def scrape_store(store: Store, *, limit: int | None = None, dry_run: bool = Fals
         report.status = CrawlRun.Status.PARTIAL
     if run is not None:
         services.finish_crawl_run(
-            run=run, status=report.status, errors=report.errors, created=report.created,
-            updated=report.updated, unchanged=report.unchanged,
-            failed=report.failed + report.images.failed, deactivated=report.deactivated,
-            requests=report.requests, not_modified=report.not_modified,
+            run=run,
+            status=report.status,
+            errors=report.errors,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            failed=report.failed + report.images.failed,
+            deactivated=report.deactivated,
+            requests=report.requests,
+            not_modified=report.not_modified,
             bytes_received=report.bytes_received,
-        )  # fmt: skip
+        )
     return report
 
 
-def scrape_stores(*, store_slug: str | None = None, limit: int | None = None, dry_run: bool = False,
-                  force: bool = False) -> ScrapeReport:  # fmt: skip
+def scrape_stores(
+    *,
+    store_slug: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> ScrapeReport:
     """Crawl every active store (or one). Raises ScrapeFailed for an unknown --store slug."""
     stores = list(selectors.list_stores_to_crawl(slug=store_slug))
     if store_slug and not stores:

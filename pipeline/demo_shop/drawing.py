@@ -98,8 +98,19 @@ def _teapot(d: ImageDraw.ImageDraw) -> None:
 
 
 def _vase(d: ImageDraw.ImageDraw) -> None:
-    d.polygon([(430, 150), (594, 150), (560, 300), (720, 600), (620, 880), (404, 880),
-               (304, 600), (464, 300)], fill=255)  # fmt: skip
+    d.polygon(
+        [
+            (430, 150),
+            (594, 150),
+            (560, 300),
+            (720, 600),
+            (620, 880),
+            (404, 880),
+            (304, 600),
+            (464, 300),
+        ],
+        fill=255,
+    )
 
 
 def _lamp(d: ImageDraw.ImageDraw) -> None:
@@ -120,11 +131,23 @@ def _candle(d: ImageDraw.ImageDraw) -> None:
 
 
 SHAPES: dict[str, Callable[[ImageDraw.ImageDraw], None]] = {
-    "pillow": _pillow, "blanket": _blanket, "towel": _towel, "rug": _rug, "curtain": _curtain,
-    "fork": _fork, "spoon": _spoon, "knife": _knife, "mug": _mug, "plate": _plate,
-    "bowl": _bowl, "teapot": _teapot, "vase": _vase, "lamp": _lamp, "clock": _clock,
+    "pillow": _pillow,
+    "blanket": _blanket,
+    "towel": _towel,
+    "rug": _rug,
+    "curtain": _curtain,
+    "fork": _fork,
+    "spoon": _spoon,
+    "knife": _knife,
+    "mug": _mug,
+    "plate": _plate,
+    "bowl": _bowl,
+    "teapot": _teapot,
+    "vase": _vase,
+    "lamp": _lamp,
+    "clock": _clock,
     "candle": _candle,
-}  # fmt: skip
+}
 
 
 def _pattern_layer(product: DemoProduct, scale: int) -> Image.Image:
@@ -146,8 +169,10 @@ def _pattern_layer(product: DemoProduct, scale: int) -> Image.Image:
                     d.rectangle((x, y, x + step, y + step), fill=ink)
     elif product.pattern == "zigzag":
         for y in range(0, SIDE + step, step):
-            pts = [(x, y + (step // 3 if (x // (step // 2)) % 2 else 0))
-                   for x in range(0, SIDE + step, step // 2)]  # fmt: skip
+            pts = [
+                (x, y + (step // 3 if (x // (step // 2)) % 2 else 0))
+                for x in range(0, SIDE + step, step // 2)
+            ]
             d.line(pts, fill=ink, width=max(6, step // 6))
     if product.shape in ("fork", "spoon", "knife", "plate", "bowl", "vase", "teapot"):
         # A highlight so metal and glazes read as shiny rather than flat paper.
@@ -166,8 +191,12 @@ def draw_product_image(product: DemoProduct, image: DemoImage) -> Image.Image:
         box = (256, 256, 768, 768)
         layer = layer.crop(box).resize((SIDE, SIDE))
         mask = mask.crop(box).resize((SIDE, SIDE))
-    canvas.paste(_shade(product.rgb, 0.8), mask=mask.point(lambda v: v // 3).transform(
-        mask.size, Image.Transform.AFFINE, (1, 0, -14, 0, 1, -14)))  # fmt: skip
+    canvas.paste(
+        _shade(product.rgb, 0.8),
+        mask=mask.point(lambda v: v // 3).transform(
+            mask.size, Image.Transform.AFFINE, (1, 0, -14, 0, 1, -14)
+        ),
+    )
     canvas.paste(layer, mask=mask)
     if image.kind == "scene":
         canvas = canvas.rotate(rng.uniform(-12, 12), fillcolor=background)
@@ -180,8 +209,13 @@ def draw_size_chart() -> Image.Image:
     d = ImageDraw.Draw(img)
     d.rectangle((0, 0, 900, 90), fill=(40, 40, 40))
     d.text((30, 30), "SIZE GUIDE", fill=(255, 255, 255), font_size=36)
-    rows = [("Size", "Width", "Length"), ("S", "40 cm", "40 cm"), ("M", "50 cm", "50 cm"),
-            ("L", "60 cm", "60 cm"), ("XL", "130 cm", "170 cm")]  # fmt: skip
+    rows = [
+        ("Size", "Width", "Length"),
+        ("S", "40 cm", "40 cm"),
+        ("M", "50 cm", "50 cm"),
+        ("L", "60 cm", "60 cm"),
+        ("XL", "130 cm", "170 cm"),
+    ]
     for r, row in enumerate(rows):
         y = 120 + r * 90
         d.line((30, y + 80, 870, y + 80), fill=(200, 200, 200), width=2)

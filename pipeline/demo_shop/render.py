@@ -110,9 +110,13 @@ def _offer(shop: DemoShop, product: DemoProduct, url: str) -> dict:
             price = price.replace(".", ",")
         if shop.flavour == "woocommerce":
             offer["priceSpecification"] = [
-                {"@type": "UnitPriceSpecification", "price": price, "priceCurrency": currency,
-                 "valueAddedTaxIncluded": False}
-            ]  # fmt: skip
+                {
+                    "@type": "UnitPriceSpecification",
+                    "price": price,
+                    "priceCurrency": currency,
+                    "valueAddedTaxIncluded": False,
+                }
+            ]
         else:
             offer["price"] = float(price) if product.id % 3 == 0 and "," not in price else price
             offer["priceCurrency"] = currency
@@ -170,16 +174,27 @@ def _microdata(shop: DemoShop, product: DemoProduct) -> str:
 
 
 def _opengraph(shop: DemoShop, product: DemoProduct, *, prefix: str) -> str:
-    tags = [("og:type", "product"), ("og:title", product.title),
-            ("og:description", product.description_text),
-            ("og:url", shop.base_url + _page_path(shop, product))]  # fmt: skip
+    tags = [
+        ("og:type", "product"),
+        ("og:title", product.title),
+        ("og:description", product.description_text),
+        ("og:url", shop.base_url + _page_path(shop, product)),
+    ]
     tags += [("og:image", shop.base_url + image_path(shop, im)) for im in product.images[:1]]
     if "no_price" not in product.quirks:
-        tags += [(f"{prefix}:price:amount", _money(product.price)),
-                 (f"{prefix}:price:currency", product.currency)]  # fmt: skip
-    tags += [("product:availability", {"in_stock": "instock", "out_of_stock": "oos",
-                                        "preorder": "preorder"}[product.availability]),
-             ("product:brand", product.brand)]  # fmt: skip
+        tags += [
+            (f"{prefix}:price:amount", _money(product.price)),
+            (f"{prefix}:price:currency", product.currency),
+        ]
+    tags += [
+        (
+            "product:availability",
+            {"in_stock": "instock", "out_of_stock": "oos", "preorder": "preorder"}[
+                product.availability
+            ],
+        ),
+        ("product:brand", product.brand),
+    ]
     return "".join(
         f'<meta property="{k}" content="{html.escape(str(v))}">' for k, v in tags if v is not None
     )
@@ -220,10 +235,14 @@ def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
         f'alt="{html.escape(product.title)}">'
         for im in product.images
     )
-    main = _microdata(shop, product) if style == "microdata" else (
-        f"<h1>{html.escape(product.title)}</h1>{gallery}"
-        f"<div class=description>{product.description_html}</div>"
-    )  # fmt: skip
+    main = (
+        _microdata(shop, product)
+        if style == "microdata"
+        else (
+            f"<h1>{html.escape(product.title)}</h1>{gallery}"
+            f"<div class=description>{product.description_html}</div>"
+        )
+    )
     body = f"<main>{main}</main>" + "".join(blocks)
     return html_reply(_page(product.title, head, body), last_modified=product.updated_at)
 
@@ -266,8 +285,11 @@ def _urlset(entries: list[tuple[str, datetime, list[str]]]) -> str:
 
 def sitemap(shop: DemoShop, path: str) -> Reply | None:
     xml = "application/xml; charset=utf-8"
-    product_map = {"shopify": "/sitemap_products_1.xml", "woocommerce": "/wp-sitemap-posts-product-1.xml",
-                   "schema_org": "/sitemap-products.xml"}[shop.flavour]  # fmt: skip
+    product_map = {
+        "shopify": "/sitemap_products_1.xml",
+        "woocommerce": "/wp-sitemap-posts-product-1.xml",
+        "schema_org": "/sitemap-products.xml",
+    }[shop.flavour]
     if path == "/sitemap.xml":
         children = [product_map, "/sitemap-pages.xml"]
         body = (
@@ -282,10 +304,13 @@ def sitemap(shop: DemoShop, path: str) -> Reply | None:
         return Reply(200, xml, body.encode(), {}, shop.changed_at)
     if path == product_map:
         entries = [
-            (shop.base_url + _page_path(shop, p), p.updated_at,
-             [shop.base_url + image_path(shop, p.images[0])])
+            (
+                shop.base_url + _page_path(shop, p),
+                p.updated_at,
+                [shop.base_url + image_path(shop, p.images[0])],
+            )
             for p in shop.products
-        ]  # fmt: skip
+        ]
         return Reply(200, xml, _urlset(entries).encode(), {}, shop.changed_at)
     if path == "/sitemap-pages.xml":
         body = _urlset([(shop.base_url + "/about", shop.started_at, [])])
@@ -313,25 +338,47 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
     for p in chunk:
         price = None if "no_price" in p.quirks else _money(p.price)
         variants = [
-            {"id": p.id * 10 + v, "title": ["Default Title", "Small", "Large"][v + (p.variants > 1)],
-             "price": price, "compare_at_price": None, "sku": f"SKU-{p.id}-{v}",
-             "available": p.availability == "in_stock" and not (v and p.id % 2),
-             "product_id": p.id, "updated_at": _iso(p.updated_at)}
+            {
+                "id": p.id * 10 + v,
+                "title": ["Default Title", "Small", "Large"][v + (p.variants > 1)],
+                "price": price,
+                "compare_at_price": None,
+                "sku": f"SKU-{p.id}-{v}",
+                "available": p.availability == "in_stock" and not (v and p.id % 2),
+                "product_id": p.id,
+                "updated_at": _iso(p.updated_at),
+            }
             for v in range(p.variants)
-        ]  # fmt: skip
+        ]
         images = [
-            {"id": p.id * 100 + i, "src": shop.base_url + image_path(shop, im), "position": i + 1,
-             "width": 1024, "height": 1024, "product_id": p.id, "variant_ids": []}
+            {
+                "id": p.id * 100 + i,
+                "src": shop.base_url + image_path(shop, im),
+                "position": i + 1,
+                "width": 1024,
+                "height": 1024,
+                "product_id": p.id,
+                "variant_ids": [],
+            }
             for i, im in enumerate(p.images)
-        ]  # fmt: skip
-        products.append({
-            "id": p.id, "title": p.title, "handle": p.handle, "body_html": p.description_html,
-            "published_at": _iso(p.created_at), "created_at": _iso(p.created_at),
-            "updated_at": _iso(p.updated_at), "vendor": p.brand,
-            "product_type": p.category.split(" > ")[-1], "tags": p.tags,
-            "variants": variants, "images": images,
-            "options": [{"name": "Title", "position": 1, "values": ["Default Title"]}],
-        })  # fmt: skip
+        ]
+        products.append(
+            {
+                "id": p.id,
+                "title": p.title,
+                "handle": p.handle,
+                "body_html": p.description_html,
+                "published_at": _iso(p.created_at),
+                "created_at": _iso(p.created_at),
+                "updated_at": _iso(p.updated_at),
+                "vendor": p.brand,
+                "product_type": p.category.split(" > ")[-1],
+                "tags": p.tags,
+                "variants": variants,
+                "images": images,
+                "options": [{"name": "Title", "position": 1, "values": ["Default Title"]}],
+            }
+        )
     last = max((p.updated_at for p in chunk), default=shop.changed_at)
     return json_reply({"products": products}, last_modified=max(last, shop.changed_at))
 
@@ -351,26 +398,53 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
         srcset = lambda im: ", ".join(  # noqa: E731
             f"{shop.base_url}{image_path(shop, im, w)} {w}w" for w in (100, 324, 768)
         )
-        items.append({
-            "id": p.id, "name": p.title, "slug": p.handle, "parent": 0, "type": "simple",
-            "permalink": shop.base_url + _page_path(shop, p), "sku": f"SKU-{p.id}",
-            "short_description": f"<p>{html.escape(p.title)}</p>", "description": p.description_html,
-            "on_sale": False,
-            "prices": {"price": cents, "regular_price": cents, "sale_price": cents,
-                       "currency_code": p.currency, "currency_symbol": "$", "currency_minor_unit": minor,
-                       "currency_decimal_separator": ".", "currency_thousand_separator": ",",
-                       "currency_prefix": "$", "currency_suffix": ""},
-            "images": [{"id": p.id * 100 + i, "src": shop.base_url + image_path(shop, im),
-                        "thumbnail": shop.base_url + image_path(shop, im, 324), "srcset": srcset(im),
-                        "sizes": "(max-width: 768px) 100vw, 768px", "name": im.name, "alt": ""}
-                       for i, im in enumerate(p.images)],
-            "categories": [{"id": 1, "name": p.category.split(" > ")[-1], "slug": "c", "link": ""}],
-            "tags": [{"id": 1, "name": t, "slug": t, "link": ""} for t in p.tags],
-            "brands": [{"id": 1, "name": p.brand, "slug": "b", "link": ""}],
-            "is_in_stock": p.availability == "in_stock", "is_on_backorder": p.availability == "preorder",
-            "is_purchasable": True,
-            "stock_availability": {"text": "", "class": p.availability.replace("_", "-")},
-        })  # fmt: skip
+        items.append(
+            {
+                "id": p.id,
+                "name": p.title,
+                "slug": p.handle,
+                "parent": 0,
+                "type": "simple",
+                "permalink": shop.base_url + _page_path(shop, p),
+                "sku": f"SKU-{p.id}",
+                "short_description": f"<p>{html.escape(p.title)}</p>",
+                "description": p.description_html,
+                "on_sale": False,
+                "prices": {
+                    "price": cents,
+                    "regular_price": cents,
+                    "sale_price": cents,
+                    "currency_code": p.currency,
+                    "currency_symbol": "$",
+                    "currency_minor_unit": minor,
+                    "currency_decimal_separator": ".",
+                    "currency_thousand_separator": ",",
+                    "currency_prefix": "$",
+                    "currency_suffix": "",
+                },
+                "images": [
+                    {
+                        "id": p.id * 100 + i,
+                        "src": shop.base_url + image_path(shop, im),
+                        "thumbnail": shop.base_url + image_path(shop, im, 324),
+                        "srcset": srcset(im),
+                        "sizes": "(max-width: 768px) 100vw, 768px",
+                        "name": im.name,
+                        "alt": "",
+                    }
+                    for i, im in enumerate(p.images)
+                ],
+                "categories": [
+                    {"id": 1, "name": p.category.split(" > ")[-1], "slug": "c", "link": ""}
+                ],
+                "tags": [{"id": 1, "name": t, "slug": t, "link": ""} for t in p.tags],
+                "brands": [{"id": 1, "name": p.brand, "slug": "b", "link": ""}],
+                "is_in_stock": p.availability == "in_stock",
+                "is_on_backorder": p.availability == "preorder",
+                "is_purchasable": True,
+                "stock_availability": {"text": "", "class": p.availability.replace("_", "-")},
+            }
+        )
     headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
     if page < pages:
         nxt = f"{shop.base_url}{path}?per_page={per_page}&page={page + 1}"
@@ -380,8 +454,11 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
 
 
 def woo_index(shop: DemoShop) -> Reply:
-    data = {"name": "Demo home goods", "url": shop.base_url,
-            "namespaces": ["oembed/1.0", "wp/v2", "wc/store/v1"]}  # fmt: skip
+    data = {
+        "name": "Demo home goods",
+        "url": shop.base_url,
+        "namespaces": ["oembed/1.0", "wp/v2", "wc/store/v1"],
+    }
     reply = json_reply(data, last_modified=shop.started_at)
     reply.headers["Link"] = f'<{shop.base_url}/wp-json/>; rel="https://api.w.org/"'
     return reply

@@ -84,8 +84,16 @@ def _now() -> datetime:
 class DemoShop:
     """A fixture shop. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, flavour: str = "shopify", products: int = 60, seed: int = 0, *,
-                 host: str = "127.0.0.1", port: int = 0, currency: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        flavour: str = "shopify",
+        products: int = 60,
+        seed: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        currency: str | None = None,
+    ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}")
         self.flavour = flavour
@@ -227,8 +235,9 @@ class DemoShop:
             if self.robots_txt is None:
                 return render.not_found()
             text = self.robots_txt.replace("{base}", self.base_url)
-            return Reply(self.robots_status, "text/plain; charset=utf-8", text.encode(), {},
-                         self.started_at)  # fmt: skip
+            return Reply(
+                self.robots_status, "text/plain; charset=utf-8", text.encode(), {}, self.started_at
+            )
         if path == "/":
             return render.home_page(self)
         if reply := render.sitemap(self, path):
@@ -325,8 +334,12 @@ def _make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
-            record = RecordedRequest(time.monotonic(), self.command, self.path,
-                                     {k.lower(): v for k, v in self.headers.items()})  # fmt: skip
+            record = RecordedRequest(
+                time.monotonic(),
+                self.command,
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+            )
             with shop._lock:
                 shop.requests.append(record)
             fault = shop._take_fault(self.path)
@@ -358,8 +371,15 @@ def _make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
             headers["Content-Type"] = reply.content_type
             self._write(reply.status, headers, body, record, drip=drip)
 
-        def _write(self, status: int, headers: dict[str, str], body: bytes,
-                   record: RecordedRequest, *, drip: dict | None = None) -> None:  # fmt: skip
+        def _write(
+            self,
+            status: int,
+            headers: dict[str, str],
+            body: bytes,
+            record: RecordedRequest,
+            *,
+            drip: dict | None = None,
+        ) -> None:
             record.status = status
             try:
                 self.send_response(status)
@@ -407,8 +427,12 @@ def _make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
 def _apply_fault(handler, shop: DemoShop, fault: Fault, reply: Reply, record) -> None:
     p = fault.params
     if fault.kind == "status":
-        reply = Reply(p.get("status", 503), p.get("content_type", "text/html"),
-                      p.get("body", b"<html><body>Error</body></html>"), dict(p.get("headers", {})))  # fmt: skip
+        reply = Reply(
+            p.get("status", 503),
+            p.get("content_type", "text/html"),
+            p.get("body", b"<html><body>Error</body></html>"),
+            dict(p.get("headers", {})),
+        )
     elif fault.kind == "retry_after":
         headers = {"Retry-After": str(p["value"])} if "value" in p else {}
         reply = Reply(p.get("status", 429), "text/plain", b"Too many requests", headers)
@@ -436,11 +460,18 @@ def _apply_fault(handler, shop: DemoShop, fault: Fault, reply: Reply, record) ->
         location = p["location"].replace("{base}", shop.base_url)
         reply = Reply(p.get("status", 302), "text/html", b"", {"Location": location})
     elif fault.kind == "wrong_type":
-        reply = Reply(200, p.get("content_type", "text/html; charset=utf-8"),
-                      p.get("body", b"<html><body>Please log in</body></html>"))  # fmt: skip
+        reply = Reply(
+            200,
+            p.get("content_type", "text/html; charset=utf-8"),
+            p.get("body", b"<html><body>Please log in</body></html>"),
+        )
     elif fault.kind == "truncate":
-        reply = Reply(reply.status, reply.content_type,
-                      reply.body[: int(len(reply.body) * p.get("fraction", 0.5))], reply.headers)  # fmt: skip
+        reply = Reply(
+            reply.status,
+            reply.content_type,
+            reply.body[: int(len(reply.body) * p.get("fraction", 0.5))],
+            reply.headers,
+        )
     elif fault.kind == "bomb":
         reply = Reply(200, "image/png", _bomb())
     elif fault.kind == "soft404":

@@ -127,8 +127,13 @@ def user_agent() -> str:
 class Fetcher:
     """Polite HTTP GETs. `delay` overrides the settings' page/API delays (Store.crawl_delay)."""
 
-    def __init__(self, *, delay: float | None = None, allow_private: bool | None = None,
-                 rng: random.Random | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        delay: float | None = None,
+        allow_private: bool | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.delay = delay
         self.allow_private = (
             settings.MEEPO_ALLOW_PRIVATE_HOSTS if allow_private is None else allow_private
@@ -152,8 +157,16 @@ class Fetcher:
         self.close()
 
     # --- public -----------------------------------------------------------------------------
-    def get(self, url: str, *, kind: str = "page", etag: str = "", last_modified: str = "",
-            accept_types: Iterable[str] | None = None, max_bytes: int | None = None) -> FetchResult:  # fmt: skip
+    def get(
+        self,
+        url: str,
+        *,
+        kind: str = "page",
+        etag: str = "",
+        last_modified: str = "",
+        accept_types: Iterable[str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
         """GET `url` politely, following at most MEEPO_MAX_REDIRECTS redirects hop by hop.
 
         Raises FetchError (or a subclass) with a human-readable reason for anything that is not
@@ -176,8 +189,9 @@ class Fetcher:
                 if rules.status == "disallow_all":
                     raise RobotsUnavailable(f"{rules.reason} ({current[:200]})")
                 raise RobotsDisallowed(f"robots.txt disallows {current[:300]}")
-            result = self._request(current, kind, conditional if len(seen) == 1 else {},
-                                   accept_types, max_bytes)  # fmt: skip
+            result = self._request(
+                current, kind, conditional if len(seen) == 1 else {}, accept_types, max_bytes
+            )
             if result.status in REDIRECT_STATUSES:
                 location = result.headers.get("Location")
                 if not location:
@@ -199,8 +213,9 @@ class Fetcher:
             rules = self._fetch_robots(origin)
             self._robots[origin] = rules
             self._host(url).robots_delay = rules.min_gap(self.token)
-            logger.info("robots %s: %s (min gap %.2fs)", origin, rules.reason,
-                        self._host(url).robots_delay)  # fmt: skip
+            logger.info(
+                "robots %s: %s (min gap %.2fs)", origin, rules.reason, self._host(url).robots_delay
+            )
         return rules
 
     # --- robots -----------------------------------------------------------------------------
@@ -234,14 +249,22 @@ class Fetcher:
         return settings.MEEPO_CRAWL_DELAY if kind == "page" else settings.MEEPO_API_DELAY
 
     def _wait_turn(self, host: HostState, kind: str) -> None:
-        wait = host.wait_seconds(self._kind_delay(kind), settings.MEEPO_CRAWL_JITTER, self.rng,
-                                 time.monotonic())  # fmt: skip
+        wait = host.wait_seconds(
+            self._kind_delay(kind), settings.MEEPO_CRAWL_JITTER, self.rng, time.monotonic()
+        )
         if wait > 0:
             time.sleep(wait)
 
-    def _request(self, url: str, kind: str, conditional: dict[str, str],
-                 accept_types: Iterable[str] | None, max_bytes: int | None, *,
-                 truncate: bool = False) -> FetchResult:  # fmt: skip
+    def _request(
+        self,
+        url: str,
+        kind: str,
+        conditional: dict[str, str],
+        accept_types: Iterable[str] | None,
+        max_bytes: int | None,
+        *,
+        truncate: bool = False,
+    ) -> FetchResult:
         host = self._host(url)
         retries = settings.MEEPO_MAX_RETRIES
         for attempt in range(retries + 1):
@@ -255,8 +278,13 @@ class Fetcher:
                 self._count_failure(host, str(exc))
                 if attempt == retries:
                     raise FetchError(f"{exc} ({url[:300]})") from exc
-                self._park(host, backoff_seconds(attempt, settings.MEEPO_BACKOFF_BASE,
-                                                 settings.MEEPO_BACKOFF_MAX, self.rng), str(exc))  # fmt: skip
+                self._park(
+                    host,
+                    backoff_seconds(
+                        attempt, settings.MEEPO_BACKOFF_BASE, settings.MEEPO_BACKOFF_MAX, self.rng
+                    ),
+                    str(exc),
+                )
                 continue
             except DeadlineExceeded as exc:
                 host.last_done = time.monotonic()
@@ -264,9 +292,13 @@ class Fetcher:
                 raise
             host.last_done = time.monotonic()
             if kind != "image":  # big downloads must not slow the HTML/API pace
-                host.observe_latency(result.elapsed, result.status, floor=0.0,
-                                     target=settings.MEEPO_AUTOTHROTTLE_TARGET,
-                                     max_delay=settings.MEEPO_AUTOTHROTTLE_MAX_DELAY)  # fmt: skip
+                host.observe_latency(
+                    result.elapsed,
+                    result.status,
+                    floor=0.0,
+                    target=settings.MEEPO_AUTOTHROTTLE_TARGET,
+                    max_delay=settings.MEEPO_AUTOTHROTTLE_MAX_DELAY,
+                )
             # RFC 9309: a 401/403 robots.txt means "no rules", so only real pages stop the host.
             if result.status in (401, 403) and kind != "robots":
                 host.blocked_reason = (
@@ -282,8 +314,9 @@ class Fetcher:
             if result.status in (429, 503):
                 host.slow_down(host.floor(self._kind_delay(kind)))
             if wait is None:
-                wait = backoff_seconds(attempt, settings.MEEPO_BACKOFF_BASE,
-                                       settings.MEEPO_BACKOFF_MAX, self.rng)  # fmt: skip
+                wait = backoff_seconds(
+                    attempt, settings.MEEPO_BACKOFF_BASE, settings.MEEPO_BACKOFF_MAX, self.rng
+                )
             if attempt == retries:
                 self._park(host, wait, f"HTTP {result.status}")
                 return result
@@ -317,18 +350,28 @@ class Fetcher:
             **conditional,
         }
 
-    def _send(self, url: str, kind: str, conditional: dict[str, str],
-              accept_types: Iterable[str] | None, max_bytes: int | None,
-              truncate: bool) -> FetchResult:  # fmt: skip
+    def _send(
+        self,
+        url: str,
+        kind: str,
+        conditional: dict[str, str],
+        accept_types: Iterable[str] | None,
+        max_bytes: int | None,
+        truncate: bool,
+    ) -> FetchResult:
         deadline = settings.MEEPO_REQUEST_TIMEOUT
         limit = max_bytes or (
             settings.MEEPO_MAX_IMAGE_BYTES if kind == "image" else settings.MEEPO_MAX_RESPONSE_BYTES
         )
         started = time.monotonic()
         try:
-            resp = self.session.get(url, headers=self._headers(kind, conditional), stream=True,
-                                    allow_redirects=False,
-                                    timeout=(min(6.05, deadline), min(20.0, deadline)))  # fmt: skip
+            resp = self.session.get(
+                url,
+                headers=self._headers(kind, conditional),
+                stream=True,
+                allow_redirects=False,
+                timeout=(min(6.05, deadline), min(20.0, deadline)),
+            )
         except requests.Timeout as exc:
             raise _TransportError(f"timed out: {exc.__class__.__name__}") from exc
         except requests.ConnectionError as exc:
@@ -350,11 +393,18 @@ class Fetcher:
                 raise DeadlineExceeded(f"no complete answer within {deadline:.1f}s: {url[:200]}")
             wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
         self.stats.bytes_received += wire
-        return FetchResult(url, resp.status_code, resp.headers, body,
-                           resp.elapsed.total_seconds(), wire)  # fmt: skip
+        return FetchResult(
+            url, resp.status_code, resp.headers, body, resp.elapsed.total_seconds(), wire
+        )
 
-    def _read_body(self, resp: requests.Response, url: str, limit: int,
-                   accept_types: Iterable[str] | None, truncate: bool) -> bytes:  # fmt: skip
+    def _read_body(
+        self,
+        resp: requests.Response,
+        url: str,
+        limit: int,
+        accept_types: Iterable[str] | None,
+        truncate: bool,
+    ) -> bytes:
         if resp.status_code != 200:
             # Error pages, redirects and 304s: their body is not worth our or their bandwidth.
             return (

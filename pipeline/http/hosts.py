@@ -46,8 +46,9 @@ class HostState:
             ready = max(ready, self.last_done + gap)
         return max(0.0, ready - now)
 
-    def observe_latency(self, latency: float, status: int, *, floor: float, target: float,
-                        max_delay: float) -> None:  # fmt: skip
+    def observe_latency(
+        self, latency: float, status: int, *, floor: float, target: float, max_delay: float
+    ) -> None:
         """Scrapy's AutoThrottle: move towards latency/target, jump up at once, errors never speed up."""
         target_delay = latency / target
         new = max(target_delay, (self.throttle + target_delay) / 2)

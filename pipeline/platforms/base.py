@@ -28,15 +28,26 @@ CURRENCY_SYMBOLS = {
     "kr": "SEK",
 }
 AVAILABILITY = {
-    "instock": "in_stock", "in_stock": "in_stock", "onlineonly": "in_stock",
-    "instoreonly": "in_stock", "limitedavailability": "in_stock", "available": "in_stock",
-    "true": "in_stock", "in stock": "in_stock",
-    "outofstock": "out_of_stock", "out_of_stock": "out_of_stock", "soldout": "out_of_stock",
-    "discontinued": "out_of_stock", "oos": "out_of_stock", "false": "out_of_stock",
+    "instock": "in_stock",
+    "in_stock": "in_stock",
+    "onlineonly": "in_stock",
+    "instoreonly": "in_stock",
+    "limitedavailability": "in_stock",
+    "available": "in_stock",
+    "true": "in_stock",
+    "in stock": "in_stock",
+    "outofstock": "out_of_stock",
+    "out_of_stock": "out_of_stock",
+    "soldout": "out_of_stock",
+    "discontinued": "out_of_stock",
+    "oos": "out_of_stock",
+    "false": "out_of_stock",
     "out of stock": "out_of_stock",
-    "preorder": "preorder", "presale": "preorder", "backorder": "preorder",
+    "preorder": "preorder",
+    "presale": "preorder",
+    "backorder": "preorder",
     "pending": "preorder",
-}  # fmt: skip
+}
 
 
 @dataclass

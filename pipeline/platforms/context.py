@@ -51,12 +51,20 @@ def fetch(
     """Conditional GET through the polite fetcher; `unchanged` when nothing new came back."""
     state = None if ctx.force else ctx.previous(url)
     result = ctx.fetcher.get(
-        url, kind=kind, accept_types=accept_types,
-        etag=state.etag if state else "", last_modified=state.last_modified if state else "",
-    )  # fmt: skip
+        url,
+        kind=kind,
+        accept_types=accept_types,
+        etag=state.etag if state else "",
+        last_modified=state.last_modified if state else "",
+    )
     if result.not_modified and state is not None:
-        record = FetchRecord(url, 304, result.etag or state.etag,
-                             result.last_modified or state.last_modified, state.body_sha256)  # fmt: skip
+        record = FetchRecord(
+            url,
+            304,
+            result.etag or state.etag,
+            result.last_modified or state.last_modified,
+            state.body_sha256,
+        )
         return Fetched(result, True, record)
     digest = hashlib.sha256(result.body).hexdigest()
     record = FetchRecord(url, result.status, result.etag, result.last_modified, digest)

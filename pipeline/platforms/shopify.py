@@ -93,9 +93,13 @@ def parse_product(item: dict, base_url: str, currency: str) -> ScrapedProduct:
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",")]
     width = settings.MEEPO_IMAGE_WIDTH
-    images = [sized_image_url(absolute_url(im.get("src"), base_url), width)
-              for im in sorted((i for i in item.get("images") or [] if isinstance(i, dict)),
-                               key=lambda i: i.get("position") or 0)]  # fmt: skip
+    images = [
+        sized_image_url(absolute_url(im.get("src"), base_url), width)
+        for im in sorted(
+            (i for i in item.get("images") or [] if isinstance(i, dict)),
+            key=lambda i: i.get("position") or 0,
+        )
+    ]
     handle = str(item.get("handle") or "")
     return ScrapedProduct(
         external_id=str(item.get("id") or ""),

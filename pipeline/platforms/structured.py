@@ -224,9 +224,12 @@ def _from_opengraph(tree, page_url: str, external_id: str) -> list[ScrapedProduc
         "url": meta.get("og:url"),
         "image": [v for k, v in meta.items() if k == "og:image"],
         "brand": meta.get("product:brand"),
-        "offers": {"price": price, "priceCurrency": currency,
-                   "availability": meta.get("product:availability")},
-    }  # fmt: skip
+        "offers": {
+            "price": price,
+            "priceCurrency": currency,
+            "availability": meta.get("product:availability"),
+        },
+    }
     return [product_from_node(node, page_url, external_id)]
 
 

@@ -300,8 +300,12 @@ def test_wrong_content_type_is_refused_before_reading(polite, shopify_shop):
 def test_conditional_request_gets_304(polite, shopify_shop):
     with Fetcher() as f:
         first = f.get(shopify_shop.base_url + "/products.json", kind="api")
-        again = f.get(shopify_shop.base_url + "/products.json", kind="api", etag=first.etag,
-                      last_modified=first.last_modified)  # fmt: skip
+        again = f.get(
+            shopify_shop.base_url + "/products.json",
+            kind="api",
+            etag=first.etag,
+            last_modified=first.last_modified,
+        )
     assert again.not_modified
     assert again.body == b""
     assert shopify_shop.requests[-1].header("If-None-Match") == first.etag

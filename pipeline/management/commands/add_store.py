@@ -20,17 +20,26 @@ class Command(BaseCommand):
             "--crawl-delay", type=float, help="Seconds between requests (default: settings)."
         )
         parser.add_argument("--contact-email", default="")
-        parser.add_argument("--platform", choices=["shopify", "woocommerce", "schema_org"],
-                            help="Skip detection.")  # fmt: skip
+        parser.add_argument(
+            "--platform", choices=["shopify", "woocommerce", "schema_org"], help="Skip detection."
+        )
 
     def handle(self, *args, url, name, slug, crawl_delay, contact_email, platform, **options):
         if crawl_delay is not None and crawl_delay < 0:
             raise CommandError("--crawl-delay must be >= 0", returncode=2)
         try:
-            store = add_store(url, name=name, slug=slug, crawl_delay=crawl_delay,
-                              contact_email=contact_email, platform=platform)  # fmt: skip
+            store = add_store(
+                url,
+                name=name,
+                slug=slug,
+                crawl_delay=crawl_delay,
+                contact_email=contact_email,
+                platform=platform,
+            )
         except ScrapeFailed as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"added store {store.slug!r} ({store.get_platform_display()}) at {store.base_url}"
-        ))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"added store {store.slug!r} ({store.get_platform_display()}) at {store.base_url}"
+            )
+        )

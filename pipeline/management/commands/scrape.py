@@ -28,8 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Ignore ETag/lastmod; re-read everything."
         )
-        parser.add_argument("--max-failures", type=int, default=None,
-                            help="Exit 1 when more items than this failed.")  # fmt: skip
+        parser.add_argument(
+            "--max-failures",
+            type=int,
+            default=None,
+            help="Exit 1 when more items than this failed.",
+        )
 
     def handle(self, *args, store, limit, dry_run, force, max_failures, **options):
         if limit is not None and limit < 1:
@@ -39,9 +43,11 @@ class Command(BaseCommand):
         except ScrapeFailed as exc:
             raise CommandError(str(exc), returncode=2) from exc
         for s in report.stores:
-            line = (f"{s.store}: {s.status}, {s.created} created, {s.updated} updated, "
-                    f"{s.unchanged} unchanged, {s.failed} failed, {s.deactivated} deactivated; "
-                    f"{s.images.summary()}; {s.requests} requests")  # fmt: skip
+            line = (
+                f"{s.store}: {s.status}, {s.created} created, {s.updated} updated, "
+                f"{s.unchanged} unchanged, {s.failed} failed, {s.deactivated} deactivated; "
+                f"{s.images.summary()}; {s.requests} requests"
+            )
             if s.message:
                 line += f" ({s.message})"
             if options["verbosity"] >= 1:

@@ -1,0 +1,242 @@
+"""Django admin for the catalogue: stores with their crawl history and errors, products,
+images (with thumbnails), stored image assets and per-URL fetch state.
+
+Crawl runs and fetch states are written by the pipeline only, so they are read-only here.
+"""
+
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils.html import format_html, format_html_join
+
+from catalog.models import CrawlRun, FetchState, ImageAsset, Product, ProductImage, Store
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CrawlRunInline(ReadOnlyInline):
+    model = CrawlRun
+    fields = (
+        "started_at",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "deactivated",
+        "requests",
+        "not_modified",
+        "first_error",
+    )
+    readonly_fields = fields
+    ordering = ("-started_at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-started_at")
+
+    @admin.display(description="First error")
+    def first_error(self, run):
+        return run.errors[0]["reason"][:120] if run.errors else ""
+
+
+def _errors_html(errors):
+    if not errors:
+        return "—"
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join(
+            "",
+            "<li><code>{}</code>: {}</li>",
+            ((e.get("url", ""), e.get("reason", "")) for e in errors),
+        ),
+    )
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "platform",
+        "is_active",
+        "crawl_delay",
+        "product_count",
+        "last_crawled_at",
+        "last_status",
+    )
+    list_filter = ("platform", "is_active", "offpeak_mode")
+    search_fields = ("name", "slug", "base_url")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("last_crawled_at", "created_at", "updated_at", "last_errors")
+    inlines = [CrawlRunInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "base_url", "platform", "is_active", "contact_email")}),
+        (
+            "Crawling",
+            {
+                "fields": (
+                    "crawl_delay",
+                    "max_products",
+                    "offpeak_start",
+                    "offpeak_end",
+                    "offpeak_mode",
+                    "last_crawled_at",
+                    "last_errors",
+                )
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_products=Count("products", filter=Q(products__is_active=True)))
+        )
+
+    @admin.display(description="Active products", ordering="_products")
+    def product_count(self, store):
+        return store._products
+
+    @admin.display(description="Last crawl")
+    def last_status(self, store):
+        run = store.crawl_runs.order_by("-started_at").first()
+        return run.get_status_display() if run else "never"
+
+    @admin.display(description="Errors of the last crawl")
+    def last_errors(self, store):
+        run = store.crawl_runs.order_by("-started_at").first()
+        return _errors_html(run.errors if run else [])
+
+
+@admin.register(CrawlRun)
+class CrawlRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "store",
+        "started_at",
+        "finished_at",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "deactivated",
+        "requests",
+        "not_modified",
+    )
+    list_filter = ("status", "store")
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in CrawlRun._meta.fields if f.name != "errors"] + ["error_list"]
+    exclude = ("errors",)
+    list_select_related = ("store",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Errors")
+    def error_list(self, run):
+        return _errors_html(run.errors)
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    extra = 0
+    fields = ("preview", "position", "source_url", "fetch_status", "fetch_error", "is_shared")
+    readonly_fields = ("preview", "fetch_status", "fetch_error")
+
+    @admin.display(description="")
+    def preview(self, image):
+        return _thumb(image.asset, 64)
+
+
+def _thumb(asset, size):
+    if asset is None or not asset.thumbnail:
+        return "—"
+    return format_html(
+        '<img src="{}" width="{}" style="object-fit:contain" alt="">', asset.thumbnail.url, size
+    )
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "store",
+        "brand",
+        "category",
+        "price",
+        "currency",
+        "availability",
+        "is_active",
+        "last_seen_at",
+    )
+    list_filter = ("is_active", "availability", "store", "currency", "category")
+    search_fields = ("title", "brand", "category", "external_id", "url")
+    list_select_related = ("store",)
+    readonly_fields = ("first_seen_at", "last_seen_at", "content_hash", "created_at", "updated_at")
+    inlines = [ProductImageInline]
+    list_per_page = 50
+
+
+@admin.register(ProductImage)
+class ProductImageAdmin(admin.ModelAdmin):
+    list_display = (
+        "preview",
+        "product",
+        "position",
+        "fetch_status",
+        "is_shared",
+        "fetch_attempts",
+        "last_fetched_at",
+    )
+    list_filter = ("fetch_status", "is_shared", "product__store")
+    search_fields = ("source_url", "product__title", "fetch_error")
+    list_select_related = ("product", "asset")
+    raw_id_fields = ("product", "asset")
+    readonly_fields = ("fetch_attempts", "last_fetched_at", "fetch_error")
+
+    @admin.display(description="")
+    def preview(self, image):
+        return _thumb(image.asset, 48)
+
+
+@admin.register(ImageAsset)
+class ImageAssetAdmin(admin.ModelAdmin):
+    list_display = ("preview", "sha256", "width", "height", "format", "byte_size", "uses")
+    list_filter = ("format",)
+    search_fields = ("sha256",)
+    readonly_fields = [f.name for f in ImageAsset._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_uses=Count("product_images"))
+
+    @admin.display(description="Used by", ordering="_uses")
+    def uses(self, asset):
+        return asset._uses
+
+    @admin.display(description="")
+    def preview(self, asset):
+        return _thumb(asset, 48)
+
+
+@admin.register(FetchState)
+class FetchStateAdmin(admin.ModelAdmin):
+    list_display = ("url", "store", "status_code", "fetched_at", "etag", "failures", "error")
+    list_filter = ("store", "status_code")
+    search_fields = ("url", "error")
+    list_select_related = ("store",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in FetchState._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
