@@ -46,6 +46,7 @@ run: venv
 	@MEEPO_SECRET_KEY="$${MEEPO_SECRET_KEY:-$$(cat $(RUN_SECRET))}" \
 	MEEPO_ALLOWED_HOSTS="$${MEEPO_ALLOWED_HOSTS:-localhost,127.0.0.1}" \
 	MEEPO_SERVE_MEDIA="$${MEEPO_SERVE_MEDIA:-true}" \
+	MEEPO_LOG_LEVEL="$${MEEPO_LOG_LEVEL:-WARNING}" \
 	$(PY) manage.py demo --port $(PORT)
 
 bench: venv

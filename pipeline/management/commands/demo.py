@@ -27,11 +27,12 @@ GUNICORN_CONF = Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"
 MODEL_HELP = """
 The CLIP model {model!r} could not be loaded, so image search is off for now and the site
 serves keyword search only. To turn image search on, either:
-  - on a machine with internet: `python manage.py download_model --to /path/clip`, copy the
-    directory here and run `MEEPO_CLIP_MODEL=/path/clip make run`; or
+  - on a machine with internet:
+      MEEPO_DEBUG=1 .venv/bin/python manage.py download_model --to clip-model
+    copy the clip-model directory here and run `MEEPO_CLIP_MODEL=$PWD/clip-model make run`; or
   - for an offline smoke demo with meaningless random weights:
-    `.venv/bin/python manage.py create_random_model var/random-clip` then
-    `MEEPO_CLIP_MODEL=$PWD/var/random-clip make run`.
+      MEEPO_DEBUG=1 .venv/bin/python manage.py create_random_model var/random-clip
+      MEEPO_CLIP_MODEL=$PWD/var/random-clip make run
 Reason: {reason}
 """
 
@@ -91,13 +92,11 @@ class Command(BaseCommand):
 
         self._step(f"Crawling {url} with the real scraper (progress below)")
         try:
-            store = add_store(url, name=name, slug=slug)
+            store = add_store(url, name=name, slug=slug, crawl_delay=delay)
         except Exception as exc:
             raise CommandError(f"Could not add the store {url}: {exc}") from exc
-        if delay is not None:
-            Store.objects.filter(pk=store.pk).update(crawl_delay=delay)
         report = scrape_stores(store_slug=store.slug, limit=limit)
-        self.stdout.write(f"    scrape: {report}")
+        self.stdout.write(f"    {_summary(report)}")
         if not Product.objects.exists():
             raise CommandError(f"The crawl of {url} found no products; see the log above.")
 
@@ -105,11 +104,15 @@ class Command(BaseCommand):
         from pipeline.embed import embed_images
         from pipeline.indexing import build_index
 
-        self._step(f"Embedding product images with {settings.MEEPO_CLIP_MODEL}")
+        model = settings.MEEPO_CLIP_MODEL
+        where = (
+            "" if Path(model).is_dir() else " (downloads it once; up to a minute without internet)"
+        )
+        self._step(f"Embedding product images with {model}{where}")
         try:
-            self.stdout.write(f"    embed: {embed_images()}")
+            self.stdout.write(f"    {_summary(embed_images())}")
             self._step("Publishing the search index")
-            self.stdout.write(f"    index: {build_index()}")
+            self.stdout.write(f"    {_summary(build_index())}")
         except ModelNotAvailable as exc:
             self.stderr.write(
                 self.style.WARNING(MODEL_HELP.format(model=settings.MEEPO_CLIP_MODEL, reason=exc))
@@ -124,3 +127,8 @@ class Command(BaseCommand):
         sys.stderr.flush()
         argv = [str(gunicorn), "-c", str(GUNICORN_CONF), "--bind", f"{host}:{port}"]
         os.execv(argv[0], argv)
+
+
+def _summary(report) -> str:
+    summary = getattr(report, "summary", None)
+    return summary() if callable(summary) else str(report)
