@@ -10,7 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadhandler import FileUploadHandler
 
 from search.exceptions import UnsupportedImage
 from search.images import open_image
@@ -119,7 +119,8 @@ class ImageQueryForm(FilterForm):
 
 class CappedMemoryUploadHandler(FileUploadHandler):
     """Keeps an uploaded photo in memory only (it is never written to disk) and stops keeping
-    bytes past MEEPO_MAX_UPLOAD_BYTES, flagging the file `too_large` so the form can say so."""
+    bytes past MEEPO_MAX_UPLOAD_BYTES, flagging the file `too_large` so the form can say so.
+    The rest of an oversized body is read and dropped (nginx's client_max_body_size bounds it)."""
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
@@ -134,8 +135,6 @@ class CappedMemoryUploadHandler(FileUploadHandler):
             self.buffer = bytearray()
         elif len(self.buffer) + len(raw_data) <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
             self.buffer += raw_data
-        if self.received > 4 * settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
-            raise StopUpload(connection_reset=True)  # someone is streaming garbage at us
 
     def file_complete(self, file_size):
         import io

@@ -351,9 +351,11 @@ def search_by_image(
 ) -> SearchPage:
     """Products that look like an uploaded photo. Raises IndexNotReady/ModelNotAvailable."""
     from search.encoder import get_encoder
+    from search.index import get_index
 
     filters = filters or SearchFilters()
     timings: dict[str, float] = {}
+    get_index()  # no index: fail fast, before loading the model for nothing
     with _timed(timings, "encode"):
         vector = get_encoder().encode_images([image])[0]
     candidates = _visual_candidates(
