@@ -184,3 +184,13 @@ def test_filtered_flat_search_is_exact(fraction, prefix, monkeypatch):
         exp_scores, expected = exact(vectors, ids, q, 10, allowed)
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_allclose(scores, exp_scores, rtol=1e-5)
+
+
+def test_filtered_search_with_sparse_ids_uses_binary_search():
+    vectors = clustered(500)
+    ids = np.arange(500, dtype=np.int64) * 1000 + 7  # too sparse for the id -> row table
+    index = SearchIndex.load(publish_vectors(ids, vectors))
+    assert index._lookup is None
+    allowed = np.array([ids[3], ids[3], ids[400], 99, -5], dtype=np.int64)
+    _, got = index.search(vectors[3], 10, allowed_ids=allowed)
+    assert got.tolist() == [ids[3], ids[400]]
