@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: help venv test-deps lint test run css bench
+.PHONY: help venv test-deps lint test run css css-check bench
 
 help:
 	@echo "make run   - install, build the demo catalogue (or MEEPO_STORE_URL), serve on :8000"
@@ -34,8 +34,20 @@ lint: venv
 	$(BIN)/ruff format --check .
 	MEEPO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
-test: venv test-deps lint
+test: venv test-deps lint css-check
 	$(BIN)/pytest
+
+# The stylesheet (Tailwind CSS 4 + DaisyUI 5) and vendored htmx, built from package-lock.json's
+# exact versions into static/; the built files are committed so a Python-only box serves the site.
+# `npm ci` refuses a lock file that lacks other platforms' optional Tailwind binaries (a registry
+# mirror that serves only this platform's); `npm install` then installs the same locked versions.
+css:
+	npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+	npm run build
+
+# CI fails when the committed build is stale (a template uses a class the committed CSS lacks).
+css-check: css
+	git diff --exit-code --stat static/dist/app.css static/vendor/htmx.min.js
 
 # The demo runs in production mode (DEBUG off, gunicorn, whitenoise) with a secret key of its own,
 # generated once into the git-ignored var/; exported MEEPO_* variables win. PORT=8001 make run
