@@ -111,12 +111,24 @@ def tune(index, vectors, ids, plan: Plan, *, target_recall: float, tuned_for: in
 
 
 def _pick_nprobe(index, queries, truth, nlist: int, target: float) -> tuple[int, float]:
-    nprobe, recall = 1, 0.0
-    while True:
-        recall = recall_at_10(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
-        if recall >= target or nprobe >= nlist:
-            return nprobe, recall
-        nprobe = min(nlist, nprobe * 2)
+    """Smallest nprobe reaching `target`: doubling, then a bisection between the last two."""
+
+    def measure(nprobe: int) -> float:
+        return recall_at_10(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
+
+    hi, hi_recall = 1, measure(1)
+    while hi_recall < target and hi < nlist:
+        hi = min(nlist, hi * 2)
+        hi_recall = measure(hi)
+    lo = hi // 2  # known (or assumed, for hi == 1) to miss the target
+    while hi_recall >= target and hi - lo > max(1, hi // 16):
+        mid = (lo + hi) // 2
+        mid_recall = measure(mid)
+        if mid_recall >= target:
+            hi, hi_recall = mid, mid_recall
+        else:
+            lo = mid
+    return hi, hi_recall
 
 
 def search_params(params: dict[str, Any]):
