@@ -48,5 +48,6 @@ def fast_crawl(settings):
     settings.MEEPO_CRAWL_DELAY = 0.0
     settings.MEEPO_API_DELAY = 0.0
     settings.MEEPO_REQUEST_TIMEOUT = 5.0
+    settings.MEEPO_BACKOFF_BASE = 0.05
     settings.MEEPO_ALLOW_PRIVATE_HOSTS = True
     return settings

@@ -225,7 +225,9 @@ def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
             ld = {"@context": "https://schema.org/", "@graph": [webpage, inner]}
         blocks.append(_script_ld(ld))
     og_prefix = "og" if shop.flavour == "shopify" else "product"
-    head = canonical + (_opengraph(shop, product, prefix=og_prefix) if style != "microdata" else "")
+    head = canonical + (
+        _opengraph(shop, product, prefix=og_prefix) if style not in ("microdata", "none") else ""
+    )
     if shop.flavour == "shopify":
         head += (
             '<script>window.Shopify = {"shop": "demo.myshopify.com", "theme": {"id": 1}};</script>'
