@@ -115,3 +115,12 @@ def test_quantized_mode_falls_back_to_fp32_when_parity_fails(settings, tiny_clip
     settings.MEEPO_CLIP_QUANTIZE = True
     assert get_encoder().mode == "fp32"
     encoder_module.load_encoder.cache_clear()
+
+
+def test_auto_device_picks_cpu_without_cuda(settings, tiny_clip):
+    import torch
+
+    settings.MEEPO_CLIP_DEVICE = "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert get_encoder().device == expected
+    assert get_encoder().encode_texts(["x"]).dtype == np.float32
