@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from tests.deploy.stack import Stack, app_env, http  # noqa: E402  (needs ROOT on sys.path)
+from bench.common import emit_json, machine, print_table  # noqa: E402  (needs ROOT on sys.path)
+from tests.deploy.stack import Stack, app_env, http  # noqa: E402
 
 LUA = """
 local queries = {%s}
@@ -57,6 +58,7 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--fresh-images", type=int, default=200, help="new images the concurrent pipeline embeds")  # fmt: skip
+    parser.add_argument("--json", help="also write the JSON result here")
     parser.add_argument("--no-pipeline", action="store_true", help="load only, no concurrent pipeline run")  # fmt: skip
     return parser.parse_args()
 
@@ -229,15 +231,15 @@ def _wrk(stack, args) -> dict:
 
 def main():
     args = parse_args()
-    result = run(args)
+    result = {**run(args), "machine": machine()}
     load, memory = result["load"], result["memory_peak"]
     print()
-    print("| products | conn | req/s | p50 ms | p90 ms | p99 ms | errors | peak RSS MB | peak PSS MB |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.products:,} | {args.connections} | {load['requests_per_s']} | {load['p50_ms']} | "
-          f"{load['p90_ms']} | {load['p99_ms']} | {load['errors']} | {memory['rss_mb']} | {memory['pss_mb']} |")  # fmt: skip
-    print(json.dumps(result, indent=2))
-    (OUT / f"load-{args.products}.json").write_text(json.dumps(result, indent=2))
+    print_table([{
+        "products": args.products, "connections": args.connections, "req/s": load["requests_per_s"],
+        "p50 ms": load["p50_ms"], "p90 ms": load["p90_ms"], "p99 ms": load["p99_ms"],
+        "errors": load["errors"], "peak RSS MB": memory["rss_mb"], "peak PSS MB": memory["pss_mb"],
+    }])  # fmt: skip
+    emit_json(result, args.json or str(OUT / f"load-{args.products}.json"))
     if load["errors"]:
         sys.exit(f"{load['errors']} failed requests")
 
