@@ -71,7 +71,7 @@ def _loads(text: str) -> object | None:
 
 def _cleanup(text: str) -> str:
     text = re.sub(r"^\s*(<!--|<!\[CDATA\[|//[^\n]*\n)+", "", text)
-    text = re.sub(r"(-->|\]\]>|;)\s*$", "", text.strip())
+    text = re.sub(r"(?:\s*(?:-->|\]\]>|;))+\s*$", "", text.strip())
     return re.sub(r",\s*([}\]])", r"\1", text)  # trailing commas
 
 

@@ -1,0 +1,58 @@
+"""The admin shows stores with crawl history and errors, products, images and fetch state."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import CrawlRun, FetchState
+from tests.factories import ProductImageFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(admin_client, settings):
+    # The manifest storage needs collectstatic; these tests are about the admin, not assets.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    store = StoreFactory(name="Demo shop")
+    CrawlRun.objects.create(
+        store=store,
+        started_at=timezone.now(),
+        status=CrawlRun.Status.PARTIAL,
+        created=5,
+        failed=1,
+        errors=[{"url": "https://x/p/1", "reason": "soft 404"}],
+    )
+    ProductImageFactory(product__store=store, product__title="Striped salmon pillow")
+    FetchState.objects.create(store=store, url="https://x/sitemap.xml", status_code=304)
+    return admin_client, store
+
+
+@pytest.mark.parametrize(
+    "model", ["store", "crawlrun", "product", "productimage", "imageasset", "fetchstate"]
+)
+def test_admin_changelists_render(staff, model):
+    client, _ = staff
+    response = client.get(reverse(f"admin:catalog_{model}_changelist"))
+    assert response.status_code == 200
+
+
+def test_store_page_shows_crawl_history_and_errors(staff):
+    client, store = staff
+    html = client.get(reverse("admin:catalog_store_change", args=[store.pk])).content.decode()
+    assert "Finished with failures" in html
+    assert "soft 404" in html
+
+
+def test_product_search_and_filters(staff):
+    client, _ = staff
+    url = reverse("admin:catalog_product_changelist")
+    assert "Striped salmon pillow" in client.get(url, {"q": "salmon"}).content.decode()
+    assert "Striped salmon pillow" not in client.get(url, {"q": "fork"}).content.decode()
+    assert (
+        client.get(url, {"is_active__exact": "1", "availability__exact": "in_stock"}).status_code
+        == 200
+    )
