@@ -101,8 +101,8 @@ class SearchFilters:
         return qs
 
 
-def fts_match_expression(query: str, *, prefix_last: bool = True) -> str:
-    """An FTS5 MATCH expression that can only mean "any of these words", or "" for no words.
+def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: bool = True) -> str:
+    """An FTS5 MATCH expression meaning "all of these words" (or any, with `any_word`), or "".
 
     Each word is double-quoted, so FTS5 operators (AND, NEAR, *, ^, column:) and quotes typed by a
     shopper are plain text. The last word also matches as a prefix while the shopper is typing.
@@ -113,12 +113,18 @@ def fts_match_expression(query: str, *, prefix_last: bool = True) -> str:
     terms = [f'"{t}"' for t in tokens]
     if prefix_last and not query[-1:].isspace() and len(tokens[-1]) >= 2:
         terms[-1] += "*"
-    return " OR ".join(terms)
+    return (" OR " if any_word else " AND ").join(terms)
 
 
-def keyword_hits(*, query: str, filters: SearchFilters, limit: int) -> list[tuple[int, float]]:
-    """(product id, bm25 score; lower is better) for products matching `query`, best first."""
-    match = fts_match_expression(query)
+def keyword_hits(
+    *, query: str, filters: SearchFilters, limit: int, any_word: bool = False
+) -> list[tuple[int, float]]:
+    """(product id, bm25 score; lower is better) for products matching `query`, best first.
+
+    All words must match by default: that is the precise signal (names, brands, SKUs) and it stays
+    cheap on a big catalogue, where "any word" scores a large share of all products with BM25.
+    """
+    match = fts_match_expression(query, any_word=any_word)
     if not match:
         return []
     where, params = filters.sql("p")

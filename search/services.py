@@ -236,6 +236,11 @@ def _text_candidates(
         status = "not_ready"
     with _timed(timings, "db"):
         keyword = selectors.keyword_hits(query=query, filters=filters, limit=depth)
+        if not keyword and status != "ok":
+            # Without the visual side, "any of the words" is better than nothing at all.
+            keyword = selectors.keyword_hits(
+                query=query, filters=filters, limit=depth, any_word=True
+            )
         exact = selectors.exact_match_ids(query=query, filters=filters)
     return fuse(visual, keyword, exact), status
 
@@ -401,7 +406,7 @@ def find_similar_products(
             raise
         with _timed(timings, "db"):
             keyword = selectors.keyword_hits(
-                query=product.title, filters=filters, limit=_depth(offset, limit) + 1
+                query=product.title, filters=filters, limit=_depth(offset, limit) + 1, any_word=True
             )
         candidates = fuse([], [k for k in keyword if k[0] != product.pk], [])
         status = "not_ready"

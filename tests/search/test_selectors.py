@@ -1,0 +1,91 @@
+"""Keyword search (FTS5/BM25), filter id sets, facets and hydration."""
+
+import pytest
+
+from catalog.models import Product
+from search import selectors
+from search.selectors import SearchFilters, fts_match_expression
+from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    selectors._allowed_ids_cache.clear()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("red chair", '"red" AND "chair"*'),
+        ("red chair ", '"red" AND "chair"'),
+        (
+            'title:x OR "y" NEAR(z) ^a',
+            '"title" AND "x" AND "OR" AND "y" AND "NEAR" AND "z" AND "a"',
+        ),
+        ("🙂 !!", ""),
+        ("وسادة", '"وسادة"*'),
+    ],
+)
+def test_fts_expression_quotes_every_word(query, expected):
+    assert fts_match_expression(query) == expected
+
+
+def test_keyword_hits_rank_title_above_description():
+    in_title = ProductFactory(title="Walnut bowl")
+    in_text = ProductFactory(title="Serving set", description="Comes with a walnut tray")
+    hits = selectors.keyword_hits(query="walnut", filters=SearchFilters(), limit=10)
+    assert [pid for pid, _ in hits] == [in_title.pk, in_text.pk]
+
+
+def test_keyword_hits_stem_and_fold_accents():
+    crepe = ProductFactory(title="Crêpe pans")
+    assert [p for p, _ in selectors.keyword_hits(query="crepe pan", filters=SearchFilters(), limit=5)] == [crepe.pk]  # fmt: skip
+
+
+def test_keyword_hits_apply_every_filter_in_sql():
+    shop = StoreFactory(slug="shop")
+    keep = ProductFactory(
+        store=shop, title="Oak table", brand="Woody", category="Dining", price=100
+    )
+    ProductFactory(store=shop, title="Oak table two", brand="Other", category="Dining", price=100)
+    ProductFactory(store=shop, title="Oak table dear", brand="Woody", category="Dining", price=900)
+    ProductFactory(store=shop, title="Oak table gone", brand="Woody", category="Dining", price=100, is_active=False)  # fmt: skip
+    ProductFactory(store=shop, title="Oak table none", brand="Woody", category="Dining", price=50, availability=Product.Availability.OUT_OF_STOCK)  # fmt: skip
+    ProductFactory(title="Oak table elsewhere", brand="Woody", category="Dining", price=100)
+    filters = SearchFilters(
+        stores=("shop",), brands=("Woody",), categories=("Dining",), max_price=200, in_stock=True
+    )
+    assert [p for p, _ in selectors.keyword_hits(query="oak", filters=filters, limit=10)] == [
+        keep.pk
+    ]
+
+
+def test_allowed_image_ids_skip_shared_and_unfetched_images():
+    shop = StoreFactory(slug="s")
+    product = ProductFactory(store=shop)
+    ok = ProductImageFactory(product=product)
+    ProductImageFactory(product=product, is_shared=True)
+    ProductImageFactory(product=product, asset=None)
+    ProductImageFactory(product=ProductFactory())  # other store
+    assert selectors.allowed_image_ids(filters=SearchFilters()) is None
+    assert selectors.allowed_image_ids(filters=SearchFilters(stores=("s",))).tolist() == [ok.pk]
+
+
+def test_facets_count_candidates_only():
+    a, b = StoreFactory(slug="a", name="A"), StoreFactory(slug="b", name="B")
+    p1 = ProductFactory(store=a, brand="X", category="C1")
+    p2 = ProductFactory(store=a, brand="Y", category="C1")
+    ProductFactory(store=b, brand="X", category="C2")
+    facets = selectors.facet_counts(product_ids=[p1.pk, p2.pk], filters=SearchFilters())
+    assert facets["store"] == [("a", "A", 2)]
+    assert sorted(facets["brand"]) == [("X", "X", 1), ("Y", "Y", 1)]
+    assert facets["category"] == [("C1", "C1", 2)]
+
+
+def test_hydrate_is_two_queries_for_any_count(django_assert_num_queries):
+    ids = [ProductImageFactory().product_id for _ in range(30)]
+    with django_assert_num_queries(2):
+        products = selectors.hydrate_products(ids)
+        assert all(p.store.name and p.ready_images[0].asset.sha256 for p in products.values())
