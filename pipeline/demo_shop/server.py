@@ -50,6 +50,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     status: int = 0
     bytes_sent: int = 0  # body bytes on the wire (after compression)
+    finished: float = 0.0  # time.monotonic() when the answer was written (0: never)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -402,6 +403,7 @@ def _make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
                     record.bytes_sent = len(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up; that is its right
+            record.finished = time.monotonic()
 
         def stream(self, status: int, headers: dict[str, str], size: int, record) -> None:
             record.status = status

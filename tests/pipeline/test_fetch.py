@@ -320,3 +320,12 @@ def test_autothrottle_slows_down_for_a_slow_server(polite, shopify_shop):
     gaps = _gaps(shopify_shop, "/sitemap.xml")
     # target concurrency 0.5: wait about twice the latency after each answer
     assert min(gaps) >= 0.3 + 0.5
+
+
+def test_one_request_at_a_time_per_host(polite, shopify_shop):
+    shopify_shop.add_fault("/sitemap.xml", "delay", seconds=0.2)
+    with Fetcher(delay=0.0) as f:
+        for _ in range(3):
+            f.get(shopify_shop.base_url + "/sitemap.xml", kind="sitemap")
+    recs = shopify_shop.requests
+    assert all(b.time >= a.finished > 0 for a, b in itertools.pairwise(recs))

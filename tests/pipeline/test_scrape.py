@@ -253,3 +253,20 @@ def test_scrape_command_max_failures(fast_crawl, schema_shop, caplog):
     with caplog.at_level(logging.WARNING), pytest.raises(CommandError, match="max-failures"):
         call_command("scrape", "--max-failures", "0")
     assert Product.objects.count() == 7
+
+
+def test_off_peak_window_wait_mode_waits_for_the_window(fast_crawl, shopify_shop):
+    import datetime as dt
+    import time
+
+    from django.utils import timezone
+
+    store = add_store(shopify_shop.base_url, crawl_delay=0.0)
+    now = timezone.now()
+    store.offpeak_start = (now + dt.timedelta(seconds=2.5)).time()
+    store.offpeak_end = (now + dt.timedelta(hours=1)).time()
+    store.save()
+    start = time.monotonic()
+    report = scrape_stores()
+    assert time.monotonic() - start >= 1.0
+    assert report.created == 8
