@@ -149,7 +149,9 @@ def seconds_until_window(store: Store, now: datetime) -> float:
     inside = start <= t < end if start <= end else (t >= start or t < end)
     if inside:
         return 0.0
-    opens = now.replace(hour=start.hour, minute=start.minute, second=start.second, microsecond=0)
+    opens = now.replace(
+        hour=start.hour, minute=start.minute, second=start.second, microsecond=start.microsecond
+    )
     if opens <= now:
         opens += timedelta(days=1)
     return (opens - now).total_seconds()
@@ -219,7 +221,7 @@ def scrape_store(
         return report
     if wait:
         logger.info("store %s: waiting %.0fs for its off-peak window", store.slug, wait)
-        time.sleep(wait)
+        time.sleep(wait + 0.01)
     run = None if dry_run else services.start_crawl_run(store=store)
     started = timezone.now()
     with Fetcher(delay=store.crawl_delay) as fetcher:
