@@ -188,7 +188,9 @@ def _collapse(scores, ids, owners, depth, exclude_product, exclude_assets) -> li
             continue
         seen_products.add(product_id)
         seen_assets.add(asset_id)
-        found.append(Candidate(product_id, image_id, visual_score=score, visual_rank=len(found)))
+        found.append(
+            Candidate(product_id, image_id, score, visual_score=score, visual_rank=len(found))
+        )
         if len(found) >= depth:
             break
     return found

@@ -210,3 +210,14 @@ def test_works_without_javascript(browser, live_server, site_settings, catalogue
     assert card_titles(page)[0] == "Crimson glass vase"
     shot(page, "no-js-results")
     context.close()
+
+
+def test_dark_mode_follows_the_system_setting(browser, live_server, site_settings, catalogue):
+    context = browser.new_context(color_scheme="dark", base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/search?q=vase")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    channels = [float(c) for c in re.findall(r"[\d.]+", background)[:3]]
+    assert max(channels) < 80 or "oklch(0." in background  # a dark base colour
+    shot(page, "results-dark")
+    context.close()

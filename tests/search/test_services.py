@@ -75,6 +75,7 @@ def test_similar_products_rank_by_stored_vectors_and_exclude_itself():
     assert ids[0] == near.pk
     assert query.pk not in ids
     assert page.hits[0].signals == ["visual"]
+    assert page.hits[0].score == page.hits[0].visual_score
     assert page.hits[0].visual_score > page.hits[-1].visual_score
 
 

@@ -210,3 +210,10 @@ def test_browse_by_filter_without_query(client, catalogue):
     page = soup(client.get("/search", {"brand": "Forged"}))
     ids = {c["data-product-id"] for c in page.select("#result-list article")}
     assert ids == {str(catalogue["fork"].pk), str(catalogue["spoon"].pk)}
+
+
+def test_500_page_renders_without_request_context():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong" in html
