@@ -108,7 +108,7 @@ def add_store(
         raise ScrapeFailed(f"a store with base URL {base_url} already exists")
     store = Store(
         name=name or parts.hostname,
-        slug=slug or slugify(parts.netloc)[:100],
+        slug=slug or _default_slug(parts.netloc),
         base_url=base_url,
         crawl_delay=crawl_delay,
     )
@@ -135,6 +135,12 @@ def add_store(
         raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc
     except IntegrityError as exc:
         raise ScrapeFailed(f"cannot save store: {exc}") from exc
+
+
+def _default_slug(netloc: str) -> str:
+    """shop.example.com -> shop-example-com; 127.0.0.1:8001 -> 127-0-0-1-8001."""
+    host = netloc.lower().removeprefix("www.")
+    return slugify(host.replace(".", "-").replace(":", "-"))[:100] or "store"
 
 
 # --- off-peak window -------------------------------------------------------------------------
