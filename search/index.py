@@ -129,7 +129,7 @@ class SearchIndex:
         if self.manifest["index_type"] == "flat":
             return self._filtered_flat(q, positions, k)
         if len(positions) <= EXACT_SUBSET_MAX:
-            return self._exact_subset(q[0], positions, k)
+            return self._exact_subset(q, positions, k)
         return self._filtered_ann(q, positions, k)
 
     def _positions(self, allowed_ids: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -190,11 +190,16 @@ class SearchIndex:
         return scores[keep][:k], labels[keep][:k]
 
     def _exact_subset(self, q: NDArray[np.float32], positions, k: int):
-        scores = self.vectors[positions] @ q
-        k = min(k, len(positions))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return scores[top].astype(np.float32), self.ids[positions[top]].astype(np.int64)
+        import faiss
+
+        # faiss.knn, not numpy's matmul: one query uses faiss's single-threaded SIMD scan, while
+        # OpenBLAS would wake its thread pool and stall for milliseconds on a busy 2-core box.
+        subset = np.ascontiguousarray(self.vectors[positions])
+        scores, rows = faiss.knn(
+            q.reshape(1, -1), subset, min(k, len(positions)), metric=faiss.METRIC_INNER_PRODUCT
+        )
+        scores, rows = _strip(scores[0], rows[0])
+        return scores, self.ids[positions[rows]].astype(np.int64)
 
     def _filtered_ann(self, q, positions, k: int):
         import faiss

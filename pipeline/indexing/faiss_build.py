@@ -25,6 +25,7 @@ CHUNK = 65_536
 RECALL_QUERIES = 300
 LATENCY_QUERIES = 200
 K_EVAL = 10
+BETWEEN_SLACK = 0.05
 
 
 @dataclass
@@ -40,7 +41,8 @@ class Built:
     index: Any
     plan: Plan
     params: dict[str, Any] = field(default_factory=dict)
-    recall_at_10: float = 1.0
+    recall_at_10: float = 1.0  # image-like held-out queries
+    recall_between: float = 1.0  # queries between clusters (text-like proxy)
     latency_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,34 +99,41 @@ def tune(index, vectors, ids, plan: Plan, *, target_recall: float, tuned_for: in
     """Pick nprobe for the target recall@10 on held-out queries; measure recall and latency."""
     queries, truth = held_out_truth(vectors, ids)
     params: dict[str, Any] = {"tuned_for": int(tuned_for)}
-    recall = 1.0
+    recall = {"image": 1.0, "between": 1.0}
     if plan.index_type != "flat":
         params["nlist"] = plan.nlist
         nprobe, recall = _pick_nprobe(index, queries, truth, plan.nlist, target_recall)
         params["nprobe"] = nprobe
-        if recall < target_recall:
+        if not meets_target(recall, target_recall):
             logger.warning(
-                "index %s reaches recall@10 %.3f < target %.2f", plan.factory, recall, target_recall
+                "index %s misses recall target %.2f: %s", plan.factory, target_recall, recall
             )
     latency = measure_latency(index, queries, params)
-    return Built(index=index, plan=plan, params=params, recall_at_10=recall, latency_ms=latency)
+    return Built(
+        index=index,
+        plan=plan,
+        params=params,
+        recall_at_10=recall["image"],
+        recall_between=recall["between"],
+        latency_ms=latency,
+    )
 
 
-def _pick_nprobe(index, queries, truth, nlist: int, target: float) -> tuple[int, float]:
-    """Smallest nprobe reaching `target`: doubling, then a bisection between the last two."""
+def _pick_nprobe(index, queries, truth, nlist: int, target: float):
+    """Smallest nprobe meeting the target: doubling, then a bisection between the last two."""
 
-    def measure(nprobe: int) -> float:
-        return recall_at_10(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
+    def measure(nprobe: int) -> dict[str, float]:
+        return recall_by_kind(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
 
     hi, hi_recall = 1, measure(1)
-    while hi_recall < target and hi < nlist:
+    while not meets_target(hi_recall, target) and hi < nlist:
         hi = min(nlist, hi * 2)
         hi_recall = measure(hi)
     lo = hi // 2  # known (or assumed, for hi == 1) to miss the target
-    while hi_recall >= target and hi - lo > max(1, hi // 16):
+    while meets_target(hi_recall, target) and hi - lo > max(1, hi // 16):
         mid = (lo + hi) // 2
         mid_recall = measure(mid)
-        if mid_recall >= target:
+        if meets_target(mid_recall, target):
             hi, hi_recall = mid, mid_recall
         else:
             lo = mid
@@ -137,20 +146,28 @@ def search_params(params: dict[str, Any]):
     return faiss.SearchParametersIVF(nprobe=int(params["nprobe"])) if "nprobe" in params else None
 
 
-def recall_at_10(index, queries, truth, params: dict[str, Any]) -> float:
-    """Mean |approx top-10 ∩ exact top-10| / 10, the worse of the two query kinds.
+def recall_by_kind(index, queries, truth, params: dict[str, Any]) -> dict[str, float]:
+    """Mean |approx top-10 ∩ exact top-10| / 10 per query kind ("image", "between").
 
-    Each self-query's own id is excluded from both lists, so it is a held-out query.
+    Each image query's own id is excluded from both lists, so it is a held-out query.
     """
+    if not len(truth):
+        return {"image": 1.0, "between": 1.0}
     _, labels = index.search(queries["vectors"], K_EVAL + 1, params=search_params(params))
     hits = np.zeros(len(truth))
     for i, (row, own, expected) in enumerate(zip(labels, queries["ids"], truth, strict=True)):
         got = [x for x in row if x != own and x >= 0][:K_EVAL]
         hits[i] = len(set(got) & set(expected)) / max(1, len(expected))
-    if not len(truth):
-        return 1.0
-    kinds = queries["mixed"]
-    return float(min(hits[kinds == k].mean() for k in np.unique(kinds)))
+    mixed = queries["mixed"]
+    out = {"image": float(hits[~mixed].mean())}
+    out["between"] = float(hits[mixed].mean()) if mixed.any() else out["image"]
+    return out
+
+
+def meets_target(recall: dict[str, float], target: float) -> bool:
+    # Text queries sit between image clusters (the modality gap); the issue asks 0.95 for image
+    # queries and 0.90 for text ones, so the between-cluster proxy gets the same 0.05 slack.
+    return recall["image"] >= target and recall["between"] >= target - BETWEEN_SLACK
 
 
 def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:
@@ -176,8 +193,8 @@ def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:
 def held_out_truth(vectors, ids, *, n_queries: int = RECALL_QUERIES, seed: int = 7):
     """Held-out queries and their exact top-10 (chunked scan, works on a memmap).
 
-    Two kinds: catalogue vectors searched without themselves (image queries), and normalised
-    mixes of two catalogue vectors, which fall between clusters the way text queries do.
+    Two kinds: catalogue vectors searched without themselves ("image"), and normalised mixes of
+    two catalogue vectors ("between"), which fall between clusters the way text queries do.
     """
     pos = _sample_positions(len(ids), min(n_queries, len(ids)), seed=seed)
     own = np.asarray(ids[pos], dtype=np.int64)
