@@ -51,11 +51,15 @@ class EmbedReport:
 
     def summary(self) -> str:
         if self.dry_run:
-            return f"embed (dry run): {self.candidates} images to embed with {self.model}"
-        return (
-            f"embed: {self.embedded} embedded, {self.failed} failed of {self.candidates} "
-            f"with {self.model} in {self.seconds:.1f} s ({self.images_per_second:.1f} images/s)"
-        )
+            line = f"embed (dry run): {self.candidates} images to embed with {self.model}"
+        else:
+            line = (
+                f"embed: {self.embedded} embedded, {self.failed} failed of {self.candidates} "
+                f"with {self.model} in {self.seconds:.1f} s ({self.images_per_second:.1f} images/s)"
+            )
+        if self.downloaded is not None and hasattr(self.downloaded, "summary"):
+            line += f"; {self.downloaded.summary()}"
+        return line
 
 
 def pending_assets(model: str, *, force: bool = False):
