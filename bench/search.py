@@ -56,6 +56,8 @@ def parse_args():
     parser.add_argument("--repeat", type=int, default=400, help="requests re-using 40 queries")
     parser.add_argument("--filtered", type=int, default=400, help="unique queries with filters")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--single", type=int, default=200, help="unique queries from 1 client")
+    parser.add_argument("--quantize", action="store_true", help="MEEPO_CLIP_QUANTIZE=true (int8)")
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -267,6 +269,7 @@ def main() -> None:
     model = _model_dir()
     data = OUT / f"search-{args.products}"
     env = app_env(data, model)
+    env["MEEPO_CLIP_QUANTIZE"] = "true" if args.quantize else "false"
     info = prepare(args.products, data, env)
     port = random.randint(20000, 40000)
     server = start_gunicorn(env, port)
@@ -275,7 +278,9 @@ def main() -> None:
 
         warm = [f"/search?{urlencode({'q': q})}" for q in unique_queries(40, seed=99)]
         load(port, warm, args.clients)  # model, index and DB pages in every worker
-        queries = unique_queries(args.requests + args.filtered, seed=1)
+        queries = unique_queries(args.requests + args.filtered + args.single, seed=1)
+        single = [f"/search?{urlencode({'q': q})}" for q in queries[-args.single :]]
+        queries = queries[: args.requests + args.filtered]
         unique = [f"/search?{urlencode({'q': q})}" for q in queries[: args.requests]]
         repeat_set = queries[:40]
         repeated = [f"/search?{urlencode({'q': repeat_set[i % 40]})}" for i in range(args.repeat)]
@@ -285,7 +290,8 @@ def main() -> None:
             for q in queries[args.requests :]
         ]
         phases = {
-            "unique": load(port, unique, args.clients),
+            "unique, 1 client (no queueing)": load(port, single, 1),
+            f"unique, {args.clients} clients": load(port, unique, args.clients),
             "repeated (cache)": load(port, repeated, args.clients),
             "filtered (brand + in stock)": load(port, filtered, args.clients),
         }
@@ -300,9 +306,9 @@ def main() -> None:
         }
         for name, r in phases.items()
     ]
-    print(f"search bench: {args.products} products, {args.clients} clients, catalogue {info}")
+    print(f"search bench: {args.products} products, quantize={args.quantize}, catalogue {info}")
     print_table(rows)
-    emit_json({"bench": "search", "products": args.products, "clients": args.clients, "catalogue": info, "phases": phases, "machine": machine()}, args.json)  # fmt: skip
+    emit_json({"bench": "search", "products": args.products, "clients": args.clients, "quantize": args.quantize, "catalogue": info, "phases": phases, "machine": machine()}, args.json)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -140,18 +140,33 @@ def keyword_hits(
 
 
 def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:
-    """Products whose SKU/platform id or whole title equals the query: these go first."""
+    """Products whose SKU/platform id or whole title equals the query: these go first.
+
+    Both lookups use an index, never a scan of the catalogue: the SKU through the
+    (store, external_id) unique index, one probe per store; the title through an FTS5 phrase
+    query on the title column, then an exact, case-insensitive comparison.
+    """
     text = query.strip()
     if not text or len(text) > 300:
         return []
     where, params = filters.sql("p")
+    tokens = _WORD.findall(text)[:MAX_QUERY_TOKENS]
+    phrase = 'title : "' + " ".join(tokens) + '"' if tokens else None
     sql = (
         "SELECT p.id FROM catalog_product p "
-        f"WHERE (p.external_id = %s OR p.title = %s COLLATE NOCASE) AND {where} "
-        "ORDER BY p.id LIMIT %s"
+        "WHERE p.store_id IN (SELECT id FROM catalog_store) AND p.external_id = %s "
+        f"AND {where}"
     )
+    args = [text, *params]
+    if phrase:
+        sql += (
+            " UNION SELECT p.id FROM catalog_product_fts "
+            "JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
+            f"WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE AND {where}"
+        )
+        args += [phrase, text, *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [text, text, *params, limit])
+        cursor.execute(f"SELECT id FROM ({sql}) ORDER BY id LIMIT %s", [*args, limit])
         return [int(row[0]) for row in cursor.fetchall()]
 
 

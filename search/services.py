@@ -44,10 +44,10 @@ KEYWORD_WEIGHT = 1.0
 EXACT_BOOST = 1.0
 # Candidates ranked per list. Pages are cut from a list this deep, so page 2 follows page 1
 # without gaps or repeats; going past it deepens the list in the same steps.
-CANDIDATE_DEPTH = 240
+CANDIDATE_DEPTH = 120
 # Images fetched from the index per wanted product: products have a few images each, and images
 # of one product must collapse to one result without leaving the page short.
-IMAGES_PER_PRODUCT = 3
+IMAGES_PER_PRODUCT = 2
 MAX_QUERY_CHARS = 200
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
