@@ -126,9 +126,13 @@ class Stack:
         return self.workdir / "gunicorn.sock"  # short: unix socket paths are limited to 108 bytes
 
     def start(self) -> Stack:
-        self._start_gunicorn()
-        self._start_nginx()
-        self.wait_until_ready()
+        try:
+            self._start_gunicorn()
+            self._start_nginx()
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()  # never leave a half-started pair running after a failed start
+            raise
         return self
 
     def _start_gunicorn(self) -> None:
