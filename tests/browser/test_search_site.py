@@ -221,3 +221,19 @@ def test_dark_mode_follows_the_system_setting(browser, live_server, site_setting
     assert max(channels) < 80 or "oklch(0." in background  # a dark base colour
     shot(page, "results-dark")
     context.close()
+
+
+def test_more_results_load_on_scroll_and_not_ready_notice(page):
+    services.clear_caches()
+    reset_index_cache()
+    store = StoreFactory()
+    for n in range(30):
+        ProductImageFactory(product=ProductFactory(store=store, title=f"Blue mug {n}"))
+    page.goto("/search?q=mug")
+    assert page.locator('[data-state="not-ready"]').is_visible()  # no index in this test
+    assert page.locator("#result-list article").count() == 24
+    page.locator("#more a").scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelectorAll('#result-list article').length === 30")
+    assert page.locator("#more a").count() == 0
+    assert "page=" not in page.url  # appending does not change the shareable URL
+    shot(page, "results-scrolled")
