@@ -214,7 +214,8 @@ def _crawl(ctx: CrawlContext, report: StoreReport, dry_run: bool) -> bool:
         if seconds_until_window(ctx.store, timezone.now()) > 0:
             report.status, report.message = CrawlRun.Status.STOPPED, "off-peak window closed"
             return False
-    return complete and not ctx.limit_reached() and ctx.limit is None
+    # A capped crawl that hit its cap has not seen the whole store: deactivate nothing then.
+    return complete and not ctx.limit_reached()
 
 
 def scrape_store(
@@ -231,9 +232,9 @@ def scrape_store(
     run = None if dry_run else services.start_crawl_run(store=store)
     started = timezone.now()
     with Fetcher(delay=store.crawl_delay) as fetcher:
-        ctx = CrawlContext(
-            fetcher, store, selectors.fetch_states_for_store(store=store), force, limit
-        )
+        caps = [n for n in (limit, store.max_products) if n]
+        states = selectors.fetch_states_for_store(store=store)
+        ctx = CrawlContext(fetcher, store, states, force, min(caps) if caps else None)
         try:
             complete = _crawl(ctx, report, dry_run)
         except STOP_ERRORS as exc:

@@ -270,3 +270,13 @@ def test_off_peak_window_wait_mode_waits_for_the_window(fast_crawl, shopify_shop
     report = scrape_stores()
     assert time.monotonic() - start >= 1.0
     assert report.created == 8
+
+
+def test_store_max_products_caps_the_crawl(fast_crawl, make_shop):
+    shop = make_shop("woocommerce", products=4)
+    store = add_store(shop.base_url, crawl_delay=0.0)
+    store.max_products = 3
+    store.save()
+    report = scrape_stores()
+    assert report.created == 3
+    assert report.stores[0].deactivated == 0

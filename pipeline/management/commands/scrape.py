@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--store", help="Only this store slug.")
         parser.add_argument(
-            "--limit", type=int, help="At most N products per store (no deactivation)."
+            "--limit",
+            type=int,
+            help="At most N products per store (deactivates nothing when the cap is hit).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Fetch and parse, write nothing."
