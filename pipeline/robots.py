@@ -60,7 +60,8 @@ class RobotsRules:
 
 def rules_from_response(status: int | None, body: bytes, *, now: float) -> RobotsRules:
     """Turn a robots.txt fetch outcome into rules. `status` None means unreachable."""
-    if status is None or status >= 500:
+    # 429 is "slow down", not "no robots.txt": treat it like a server error, as Google does.
+    if status is None or status >= 500 or status == 429:
         what = "unreachable" if status is None else f"answered {status}"
         return RobotsRules(
             "disallow_all",

@@ -35,7 +35,8 @@ def test_other_bots_rules_do_not_apply():
 
 
 @pytest.mark.parametrize(
-    ("status", "allowed"), [(404, True), (403, True), (500, False), (503, False), (None, False)]
+    ("status", "allowed"),
+    [(404, True), (403, True), (429, False), (500, False), (503, False), (None, False)],
 )
 def test_status_handling(status, allowed):
     rules = rules_from_response(status, b"User-agent: *\nDisallow: /\n", now=100)
