@@ -449,7 +449,8 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
         )
     headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
     if page < pages:
-        nxt = f"{shop.base_url}{path}?per_page={per_page}&page={page + 1}"
+        sep = "&" if "?" in path else "?"
+        nxt = f"{shop.base_url}{path}{sep}per_page={per_page}&page={page + 1}"
         headers["Link"] = f'<{quote(nxt, safe=":/?&=")}>; rel="next"'
     last = max((p.updated_at for p in chunk), default=shop.changed_at)
     return json_reply(items, last_modified=max(last, shop.changed_at), headers=headers)

@@ -94,12 +94,15 @@ class DemoShop:
         host: str = "127.0.0.1",
         port: int = 0,
         currency: str | None = None,
+        plain_permalinks: bool = False,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}")
         self.flavour = flavour
         self.seed = seed
         self.currency = currency or ("USD" if flavour == "woocommerce" else "EUR")
+        # WordPress on "plain" permalinks: no /wp-json/, only /?rest_route=.
+        self.plain_permalinks = plain_permalinks
         self.host, self.port = host, port
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
@@ -239,6 +242,8 @@ class DemoShop:
             return Reply(
                 self.robots_status, "text/plain; charset=utf-8", text.encode(), {}, self.started_at
             )
+        if self.flavour == "woocommerce" and query.get("rest_route") == ["/wc/store/v1/products"]:
+            return render.woo_products(self, query, "/?rest_route=/wc/store/v1/products")
         if path == "/":
             return render.home_page(self)
         if reply := render.sitemap(self, path):
@@ -257,6 +262,8 @@ class DemoShop:
             if path.startswith("/products/") and path[10:] in handles:
                 return render.product_page(self, handles[path[10:]][1], handles[path[10:]][0])
         if self.flavour == "woocommerce":
+            if path.startswith("/wp-json/") and self.plain_permalinks:
+                return render.not_found()
             if path == "/wp-json/":
                 return render.woo_index(self)
             if path == "/wp-json/wc/store/v1/products":

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 
 from pipeline.exceptions import FetchError
+from pipeline.http import HttpError
 from pipeline.platforms.base import (
     Failure,
     Listing,
@@ -24,21 +25,28 @@ from pipeline.platforms.base import (
 )
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
 
-API = "/wp-json/wc/store/v1/products"
+# Pretty permalinks give /wp-json/...; sites on "plain" permalinks only answer ?rest_route=.
+API_FORMS = ("/wp-json/wc/store/v1/products?", "/?rest_route=/wc/store/v1/products&")
 PAGE_SIZE = 100
 MAX_PAGES = 500
 JSON = ["application/json"]
 
 
+def _page_url(ctx: CrawlContext, form: str, page: int, per_page: int = PAGE_SIZE) -> str:
+    return f"{ctx.base_url}{form}per_page={per_page}&page={page}"
+
+
 def detect(ctx: CrawlContext) -> bool:
-    try:
-        result = ctx.fetcher.get(f"{ctx.base_url}{API}?per_page=1", kind="api", accept_types=JSON)
-        data = json.loads(result.body)
-    except STOP_ERRORS:
-        raise
-    except (FetchError, ValueError):
-        return False
-    return isinstance(data, list)
+    for form in API_FORMS:
+        try:
+            result = ctx.fetcher.get(_page_url(ctx, form, 1, 1), kind="api", accept_types=JSON)
+            if isinstance(json.loads(result.body), list):
+                return True
+        except STOP_ERRORS:
+            raise
+        except (FetchError, ValueError):
+            continue
+    return False
 
 
 def _price(prices: dict) -> Decimal | None:
@@ -101,15 +109,35 @@ def parse_product(item: dict, base_url: str) -> ScrapedProduct:
 
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
     total_pages = None
+    # Start with the form that worked last time (its page 1 has a FetchState).
+    form = API_FORMS[1] if ctx.previous(_page_url(ctx, API_FORMS[1], 1)) else API_FORMS[0]
     for page in range(1, MAX_PAGES + 1):
         if ctx.limit_reached() or (total_pages is not None and page > total_pages):
             return
-        url = f"{ctx.base_url}{API}?per_page={PAGE_SIZE}&page={page}"
+        url = _page_url(ctx, form, page)
         listing = Listing(url)
         try:
             got = fetch(ctx, url, kind="api", accept_types=JSON)
         except STOP_ERRORS:
             raise
+        except HttpError as exc:
+            if page == 1 and exc.status == 404 and form == API_FORMS[0]:
+                form = API_FORMS[1]
+                url = listing.url = _page_url(ctx, form, page)
+                try:
+                    got = fetch(ctx, url, kind="api", accept_types=JSON)
+                except STOP_ERRORS:
+                    raise
+                except FetchError as retry_exc:
+                    listing.failures.append(Failure(url, str(retry_exc)))
+                    listing.complete = False
+                    yield listing
+                    return
+            else:
+                listing.failures.append(Failure(url, str(exc)))
+                listing.complete = False
+                yield listing
+                return
         except FetchError as exc:
             listing.failures.append(Failure(url, str(exc)))
             listing.complete = False

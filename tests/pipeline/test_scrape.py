@@ -280,3 +280,16 @@ def test_store_max_products_caps_the_crawl(fast_crawl, make_shop):
     report = scrape_stores()
     assert report.created == 3
     assert report.stores[0].deactivated == 0
+
+
+def test_woocommerce_on_plain_permalinks_uses_rest_route(fast_crawl, make_shop):
+    shop = make_shop("woocommerce", products=3, plain_permalinks=True)
+    store = add_store(shop.base_url, crawl_delay=0.0)
+    assert store.platform == "woocommerce"
+    assert scrape_stores().created == 3
+    shop.clear_requests()
+    assert scrape_stores().unchanged == 3
+    assert [r.path.split("&")[0] for r in shop.requests] == [
+        "/robots.txt",
+        "/?rest_route=/wc/store/v1/products",
+    ]
