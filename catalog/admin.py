@@ -89,6 +89,7 @@ class StoreAdmin(admin.ModelAdmin):
                     "offpeak_start",
                     "offpeak_end",
                     "offpeak_mode",
+                    "paused_until",
                     "last_crawled_at",
                     "last_errors",
                 )

@@ -46,6 +46,11 @@ class Store(TimestampedModel):
         max_length=4, choices=OffPeakMode.choices, default=OffPeakMode.WAIT
     )
     last_crawled_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The site asked us (Retry-After) not to return before this.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -324,3 +324,9 @@ def flag_shared_images(*, store: Store, min_products: int) -> int:
         in_store.filter(is_shared=True).exclude(asset_id__in=shared_assets).update(is_shared=False)
         in_store.filter(asset_id__in=shared_assets, is_shared=False).update(is_shared=True)
     return in_store.filter(is_shared=True).count()
+
+
+def pause_store(*, store: Store, until: datetime | None) -> None:
+    """Remember (or clear) a site's request to be left alone until `until`."""
+    Store.objects.filter(pk=store.pk).update(paused_until=until)
+    store.paused_until = until

@@ -9,6 +9,7 @@ token become a minimum gap between requests (the fetcher only ever lets them slo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 
 from protego import Protego
 
@@ -53,6 +54,14 @@ class RobotsRules:
         if rate and rate.requests:
             gap = max(gap, rate.seconds / rate.requests)
         return gap
+
+    def in_visit_time(self, token: str, now: time) -> bool:
+        """False outside a `Visit-time: HHMM-HHMM` (UTC) window the site gave our token."""
+        window = self.parser.visit_time(token) if self.parser is not None else None
+        if window is None:
+            return True
+        start, end = window.start_time, window.end_time
+        return start <= now < end if start <= end else (now >= start or now < end)
 
     def sitemaps(self) -> list[str]:
         return list(self.parser.sitemaps) if self.parser is not None else []

@@ -222,6 +222,10 @@ def scrape_store(
     store: Store, *, limit: int | None = None, dry_run: bool = False, force: bool = False
 ) -> StoreReport:
     report = StoreReport(store.slug)
+    if store.paused_until and store.paused_until > timezone.now() and not force:
+        report.status = CrawlRun.Status.STOPPED
+        report.message = f"the site asked us to wait until {store.paused_until:%Y-%m-%d %H:%M} UTC"
+        return report
     wait = seconds_until_window(store, timezone.now())
     if wait and store.offpeak_mode == Store.OffPeakMode.STOP:
         report.status, report.message = CrawlRun.Status.STOPPED, "outside the off-peak window"
@@ -240,6 +244,10 @@ def scrape_store(
         except STOP_ERRORS as exc:
             complete = False
             report.status, report.message = CrawlRun.Status.STOPPED, str(exc)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after and not dry_run:
+                until = timezone.now() + timedelta(seconds=retry_after)
+                services.pause_store(store=store, until=until)
         except (ScrapeFailed, FetchError) as exc:
             complete = False
             report.status, report.message = CrawlRun.Status.FAILED, str(exc)

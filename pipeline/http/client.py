@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -56,7 +57,15 @@ class HttpError(FetchError):
 
 
 class HostBlocked(FetchError):
-    """The host told us to go away (401/403), asked for a long pause, or its circuit is open."""
+    """The host told us to go away (401/403), asked for a long pause, or its circuit is open.
+
+    `retry_after` (seconds) is set when the host said when to come back, so the next runs can
+    leave it alone until then.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ResponseTooLarge(FetchError):
@@ -185,6 +194,8 @@ class Fetcher:
                 raise FetchError(f"redirect loop: {' -> '.join([*seen, current])[:400]}")
             seen.append(current)
             rules = self.robots_rules(current)
+            if not rules.in_visit_time(self.token, datetime.now(UTC).time()):
+                raise HostBlocked(f"robots.txt Visit-time for {self.token} excludes now (UTC)")
             if not rules.can_fetch(current, self.token):
                 if rules.status == "disallow_all":
                     raise RobotsUnavailable(f"{rules.reason} ({current[:200]})")
@@ -329,7 +340,7 @@ class Fetcher:
                 f"{host.host} asked us to wait {seconds:.0f}s ({why}), longer than "
                 f"MEEPO_MAX_PARK_SECONDS; resuming on the next run"
             )
-            raise HostBlocked(host.blocked_reason)
+            raise HostBlocked(host.blocked_reason, retry_after=seconds)
         logger.info("parking %s for %.2fs (%s)", host.host, seconds, why)
         host.parked_until = max(host.parked_until, time.monotonic() + seconds)
 

@@ -329,3 +329,14 @@ def test_one_request_at_a_time_per_host(polite, shopify_shop):
             f.get(shopify_shop.base_url + "/sitemap.xml", kind="sitemap")
     recs = shopify_shop.requests
     assert all(b.time >= a.finished > 0 for a, b in itertools.pairwise(recs))
+
+
+def test_robots_visit_time_outside_now_stops_the_host(polite, shopify_shop):
+    from datetime import UTC, datetime, timedelta
+
+    later = datetime.now(UTC) + timedelta(hours=3)
+    end = later + timedelta(hours=1)
+    shopify_shop.set_robots(f"User-agent: MeepoBot\nVisit-time: {later:%H%M}-{end:%H%M}\n")
+    with Fetcher() as f, pytest.raises(HostBlocked, match="Visit-time"):
+        f.get(shopify_shop.base_url + "/products.json", kind="api")
+    assert _paths(shopify_shop) == ["/robots.txt"]

@@ -293,3 +293,16 @@ def test_woocommerce_on_plain_permalinks_uses_rest_route(fast_crawl, make_shop):
         "/robots.txt",
         "/?rest_route=/wc/store/v1/products",
     ]
+
+
+def test_long_retry_after_pauses_the_store_for_later_runs(fast_crawl, shopify_shop):
+    store = add_store(shopify_shop.base_url, crawl_delay=0.0)
+    shopify_shop.add_fault("/products.json*", "retry_after", value="7200")
+    first = scrape_stores().stores[0]
+    assert first.status == CrawlRun.Status.STOPPED
+    store.refresh_from_db()
+    assert store.paused_until is not None
+    shopify_shop.clear_requests()
+    second = scrape_stores().stores[0]
+    assert "asked us to wait until" in second.message
+    assert shopify_shop.requests == []
