@@ -9,6 +9,7 @@ where the time went (encode, ann, db, render) so the browser's devtools and the 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from django.views.static import serve
 from search import selectors, services
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
+
+logger = logging.getLogger(__name__)
 
 EXAMPLE_QUERIES = ["fork", "fluffy striped salmon pillow", "red running shoes", "wooden chair"]
 FACET_LABELS = {"store": "Store", "brand": "Brand", "category": "Category"}
@@ -69,8 +72,12 @@ def _is_fragment(request: HttpRequest) -> bool:
     )
 
 
-def unavailable(request, exc: Exception, *, status: int = 503) -> HttpResponse:
-    return render(request, "search/unavailable.html", {"reason": str(exc)}, status=status)
+def unavailable(request, exc: Exception) -> HttpResponse:
+    """503: the index (or model) this request needs is not ready; the reason goes to the log."""
+    logger.warning("search unavailable: %s", exc)
+    response = render(request, "search/unavailable.html", status=503)
+    response["Retry-After"] = "120"  # an index build or model download takes minutes
+    return response
 
 
 @require_GET

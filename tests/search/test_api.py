@@ -105,6 +105,7 @@ def test_api_image_search_without_index_is_503(client):
 def test_photo_page_without_index_is_503_page(client):
     response = client.post("/search/image", {"image": upload(image_bytes())})
     assert response.status_code == 503
+    assert response["Retry-After"] == "120"
     assert b"not ready" in response.content
 
 
