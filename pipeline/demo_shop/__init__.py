@@ -7,6 +7,7 @@ of every request it received. Used by the tests and by `manage.py serve_demo_sho
 """
 
 from pipeline.demo_shop.catalog import DemoImage, DemoProduct
-from pipeline.demo_shop.server import FLAVOURS, DemoShop, Fault, RecordedRequest
+from pipeline.demo_shop.handler import Fault, RecordedRequest
+from pipeline.demo_shop.server import FLAVOURS, DemoShop
 
 __all__ = ["FLAVOURS", "DemoImage", "DemoProduct", "DemoShop", "Fault", "RecordedRequest"]

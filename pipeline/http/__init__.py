@@ -1,8 +1,8 @@
 """Polite HTTP for the crawler: `Fetcher` (robots, delays, back-off, caps) and its errors."""
 
-from pipeline.http.client import (
+from pipeline.http.client import Fetcher
+from pipeline.http.results import (
     DeadlineExceeded,
-    Fetcher,
     FetchResult,
     HostBlocked,
     HttpError,

@@ -16,16 +16,25 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from requests.structures import CaseInsensitiveDict
 
 from pipeline.exceptions import FetchError
 from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
+from pipeline.http.results import (
+    DeadlineExceeded,
+    FetchResult,
+    FetchStats,
+    HostBlocked,
+    HttpError,
+    ResponseTooLarge,
+    TransportError,
+    WrongContentType,
+    user_agent,
+)
 from pipeline.http.safety import check_url
 from pipeline.robots import (
     ROBOTS_MAX_BYTES,
@@ -37,7 +46,6 @@ from pipeline.robots import (
 
 logger = logging.getLogger(__name__)
 
-BOT_VERSION = "1.0"
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 TEXT_KINDS = {"page", "api", "sitemap", "robots"}
@@ -48,89 +56,6 @@ ACCEPT = {
     "robots": "text/plain,*/*;q=0.5",
     "image": "image/jpeg,image/png,image/webp,image/gif;q=0.9",
 }
-
-
-class HttpError(FetchError):
-    def __init__(self, status: int, url: str) -> None:
-        super().__init__(f"HTTP {status} for {url[:300]}")
-        self.status = status
-
-
-class HostBlocked(FetchError):
-    """The host told us to go away (401/403), asked for a long pause, or its circuit is open.
-
-    `retry_after` (seconds) is set when the host said when to come back, so the next runs can
-    leave it alone until then.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ResponseTooLarge(FetchError):
-    pass
-
-
-class WrongContentType(FetchError):
-    pass
-
-
-class DeadlineExceeded(FetchError):
-    pass
-
-
-class _TransportError(Exception):
-    """Connection refused/reset or timeout: retryable."""
-
-
-@dataclass
-class FetchResult:
-    url: str  # the final URL after redirects
-    status: int  # 200-ish or 304
-    headers: CaseInsensitiveDict
-    body: bytes  # decoded (decompressed)
-    elapsed: float  # seconds until the headers arrived
-    wire_bytes: int
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-    @property
-    def etag(self) -> str:
-        return self.headers.get("ETag", "")
-
-    @property
-    def last_modified(self) -> str:
-        return self.headers.get("Last-Modified", "")
-
-    def text(self) -> str:
-        charset = "utf-8"
-        for part in self.headers.get("Content-Type", "").split(";")[1:]:
-            name, _, value = part.strip().partition("=")
-            if name.lower() == "charset" and value:
-                charset = value.strip('"')
-        try:
-            return self.body.decode(charset, errors="replace")
-        except LookupError:
-            return self.body.decode("utf-8", errors="replace")
-
-
-@dataclass
-class FetchStats:
-    requests: int = 0
-    not_modified: int = 0
-    bytes_received: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-
-
-def user_agent() -> str:
-    return f"{settings.MEEPO_BOT_NAME}/{BOT_VERSION} (+{settings.MEEPO_BOT_URL}; {settings.MEEPO_BOT_EMAIL})"
 
 
 class Fetcher:
@@ -284,7 +209,7 @@ class Fetcher:
             self._wait_turn(host, kind)
             try:
                 result = self._send(url, kind, conditional, accept_types, max_bytes, truncate)
-            except _TransportError as exc:
+            except TransportError as exc:
                 host.last_done = time.monotonic()
                 self._count_failure(host, str(exc))
                 if attempt == retries:
@@ -384,9 +309,9 @@ class Fetcher:
                 timeout=(min(6.05, deadline), min(20.0, deadline)),
             )
         except requests.Timeout as exc:
-            raise _TransportError(f"timed out: {exc.__class__.__name__}") from exc
+            raise TransportError(f"timed out: {exc.__class__.__name__}") from exc
         except requests.ConnectionError as exc:
-            raise _TransportError(f"connection failed: {exc.__class__.__name__}") from exc
+            raise TransportError(f"connection failed: {exc.__class__.__name__}") from exc
         except requests.RequestException as exc:
             raise FetchError(f"bad request to {url[:200]}: {exc}") from exc
         self.stats.requests += 1
@@ -399,7 +324,7 @@ class Fetcher:
                     raise DeadlineExceeded(
                         f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
                     ) from exc
-                raise _TransportError(f"broken response: {exc.__class__.__name__}") from exc
+                raise TransportError(f"broken response: {exc.__class__.__name__}") from exc
             if dog.fired:
                 raise DeadlineExceeded(f"no complete answer within {deadline:.1f}s: {url[:200]}")
             wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
