@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -175,24 +175,30 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
             )
             continue
         items.append(services.ProductData(**asdict(product)))
+    truncated = False
     if ctx.limit is not None:
         room = max(0, ctx.limit - ctx.seen)
+        before = len(items) + len(listing.unchanged_ids)
         items = items[:room]
         listing.unchanged_ids = listing.unchanged_ids[: max(0, room - len(items))]
+        truncated = len(items) + len(listing.unchanged_ids) < before
     ctx.seen += len(items) + len(listing.unchanged_ids)
     now = timezone.now()
     if dry_run:
         counts = services.classify_products(store=ctx.store, items=items)
         report.unchanged += len(listing.unchanged_ids)
     else:
-        counts = services.upsert_products(store=ctx.store, items=items, seen_at=now)
-        report.unchanged += services.touch_products(
-            store=ctx.store, external_ids=listing.unchanged_ids, seen_at=now
-        )
-        services.touch_products(store=ctx.store, external_ids=listing.kept_ids, seen_at=now)
-        services.record_fetch_states(
-            store=ctx.store, records=[asdict(r) for r in listing.records], fetched_at=now
-        )
+        # One short transaction per listing page: products, seen marks and validators together.
+        with transaction.atomic():
+            counts = services.upsert_products(store=ctx.store, items=items, seen_at=now)
+            report.unchanged += services.touch_products(
+                store=ctx.store, external_ids=listing.unchanged_ids, seen_at=now
+            )
+            services.touch_products(store=ctx.store, external_ids=listing.kept_ids, seen_at=now)
+            if not truncated:  # a page cut short by --limit must be read in full next time
+                services.record_fetch_states(
+                    store=ctx.store, records=[asdict(r) for r in listing.records], fetched_at=now
+                )
     report.created += counts.created
     report.updated += counts.updated
     report.unchanged += counts.unchanged

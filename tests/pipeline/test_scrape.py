@@ -145,6 +145,7 @@ def test_limit_caps_products_and_skips_deactivation(fast_crawl, make_shop):
     assert report.created == 2
     assert report.stores[0].deactivated == 0
     assert Product.objects.count() == 2
+    assert scrape_stores().created == 4  # the capped run left no "unchanged" marks behind
 
 
 @pytest.mark.slow
