@@ -123,25 +123,25 @@ class SearchIndex:
         if allowed_ids is None:
             scores, labels = self.index.search(q, k, params=self._params(1.0))
             return _strip(scores[0], labels[0])
-        positions = self._positions(allowed_ids)
-        if len(positions) == 0:
+        allowed = self._allowed(allowed_ids)
+        if allowed.count == 0:
             return _empty()
         if self.manifest["index_type"] == "flat":
-            return self._filtered_flat(q, positions, k)
-        if len(positions) <= EXACT_SUBSET_MAX:
-            return self._exact_subset(q, positions, k)
-        return self._filtered_ann(q, positions, k)
+            return self._filtered_flat(q, allowed, k)
+        if allowed.count <= EXACT_SUBSET_MAX:
+            return self._exact_subset(q, allowed.positions, k)
+        return self._filtered_ann(q, allowed, k)
 
-    def _positions(self, allowed_ids: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Sorted unique positions (rows of ids.npy) of the allowed ids that are indexed."""
-        allowed = np.asarray(allowed_ids, dtype=np.int64)
+    def _allowed(self, allowed_ids: NDArray[np.int64]) -> _Allowed:
+        """The allowed ids that are in this index (unknown ids and duplicates are ignored)."""
+        allowed = np.asarray(allowed_ids, dtype=np.int64).ravel()
         if self._lookup is None:
-            return _members(self.ids, np.sort(allowed))
-        allowed = allowed[(allowed >= 0) & (allowed < len(self._lookup))]
-        hit = np.zeros(self.ntotal, dtype=bool)
-        pos = self._lookup[allowed]
-        hit[pos[pos >= 0]] = True  # also drops duplicates, without a sort
-        return np.flatnonzero(hit)
+            return _Allowed(self, None, _members(self.ids, np.sort(allowed)))
+        # A boolean mask over the id space: O(allowed) scatter, no sort, ~1 ms for 500 k ids.
+        mask = np.zeros(len(self._lookup), dtype=bool)
+        mask[allowed[(allowed >= 0) & (allowed < len(mask))]] = True
+        mask &= self._lookup >= 0
+        return _Allowed(self, mask, None)
 
     @functools.cached_property
     def _lookup(self) -> NDArray[np.int32] | None:
@@ -155,16 +155,17 @@ class SearchIndex:
         table[self.ids] = np.arange(self.ntotal, dtype=np.int32)
         return table
 
-    def _filtered_flat(self, q, positions, k: int):
+    def _filtered_flat(self, q, allowed: _Allowed, k: int):
         """Exact: the flat index's rows are in ids.npy order, so selectors work on positions."""
         import faiss
 
         flat = faiss.downcast_index(self.index.index)  # IDMap2's inner IndexFlatIP
-        if len(positions) * 8 < self.ntotal:
+        positions = allowed.positions
+        if allowed.count * 8 < self.ntotal:
             # IDSelectorArray makes IndexFlat scan only those rows (~0.25 µs each).
             selector = faiss.IDSelectorArray(positions)
         else:
-            found = self._exact_prefix(q, positions, k)
+            found = self._exact_prefix(q, allowed, k)
             if found is not None:
                 return found
             bitmap = _bitmap(positions, self.ntotal)
@@ -173,7 +174,7 @@ class SearchIndex:
         scores, labels = _strip(scores[0], labels[0])
         return scores, self.ids[labels].astype(np.int64)
 
-    def _exact_prefix(self, q, positions, k: int):
+    def _exact_prefix(self, q, allowed: _Allowed, k: int):
         """Large allowed sets on a flat index: the exact ranking's first k/selectivity*4 rows.
 
         Exact search ranks every vector, so if that prefix holds k allowed rows they are exactly
@@ -181,11 +182,11 @@ class SearchIndex:
         fast path is ~3x quicker than a scan that tests a selector on every row. None when the
         prefix holds fewer than k (rare): the caller then scans with a selector.
         """
-        depth = min(self.ntotal, math.ceil(4 * k * self.ntotal / len(positions)) + 10)
+        depth = min(self.ntotal, math.ceil(4 * k * self.ntotal / allowed.count) + 10)
         scores, labels = self.index.search(q, depth)
         scores, labels = _strip(scores[0], labels[0])
-        keep = np.isin(labels, self.ids[positions], assume_unique=True)
-        if keep.sum() < min(k, len(positions)):
+        keep = allowed.contains(labels)
+        if keep.sum() < min(k, allowed.count):
             return None
         return scores[keep][:k], labels[keep][:k]
 
@@ -201,12 +202,12 @@ class SearchIndex:
         scores, rows = _strip(scores[0], rows[0])
         return scores, self.ids[positions[rows]].astype(np.int64)
 
-    def _filtered_ann(self, q, positions, k: int):
+    def _filtered_ann(self, q, allowed: _Allowed, k: int):
         import faiss
 
-        bitmap = _bitmap(self.ids[positions], int(self.ids[-1]) + 1)
+        bitmap = allowed.id_bitmap()
         selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-        widen = min(FILTER_WIDEN_MAX, 1 / math.sqrt(len(positions) / self.ntotal))
+        widen = min(FILTER_WIDEN_MAX, 1 / math.sqrt(allowed.count / self.ntotal))
         scores, labels = self.index.search(q, k, params=self._params(widen, selector))
         del bitmap  # kept alive until here: the selector points into it
         return _strip(scores[0], labels[0])
@@ -222,6 +223,31 @@ class SearchIndex:
         if selector is not None:
             return faiss.SearchParameters(sel=selector)
         return None
+
+
+class _Allowed:
+    """The allowed ids present in an index: a mask over the id space (dense ids) or positions."""
+
+    def __init__(self, index: SearchIndex, mask, positions) -> None:
+        self.index, self.mask, self._positions = index, mask, positions
+        self.count = int(np.count_nonzero(mask)) if mask is not None else len(positions)
+
+    @functools.cached_property
+    def positions(self) -> NDArray[np.int64]:
+        """Sorted rows of ids.npy (ids are sorted, so the lookup keeps the order)."""
+        if self._positions is not None:
+            return self._positions
+        return self.index._lookup[np.flatnonzero(self.mask)].astype(np.int64)
+
+    def contains(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
+        if self.mask is not None:
+            return self.mask[ids]
+        return np.isin(ids, self.index.ids[self.positions])
+
+    def id_bitmap(self) -> NDArray[np.uint8]:
+        if self.mask is not None:
+            return np.packbits(self.mask, bitorder="little")
+        return _bitmap(self.index.ids[self.positions], int(self.index.ids[-1]) + 1)
 
 
 def _members(sorted_ids: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.int64]:
