@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.stack import ROOT, free_port, http
+from tests.deploy.stack import ROOT, app_env, free_port, http, manage
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +64,20 @@ def test_make_run_crawls_the_demo_shop_indexes_it_and_serves_search(make_run):
     assert "Crawling http://127.0.0.1:" in output
     assert "Serving on http://127.0.0.1:" in output
     assert Path(ROOT / "var" / ".run-secret-key").is_file()
+
+
+def test_demo_crawls_meepo_store_url_and_explains_a_missing_model(tmp_path):
+    from pipeline.demo_shop import DemoShop
+
+    env = app_env(tmp_path / "data", MEEPO_CLIP_MODEL=str(tmp_path / "no-model"),
+                  MEEPO_ALLOW_PRIVATE_HOSTS="true", MEEPO_CRAWL_DELAY="0", MEEPO_API_DELAY="0")  # fmt: skip
+    with DemoShop(flavour="woocommerce", products=6, seed=3) as shop:
+        env["MEEPO_STORE_URL"] = shop.base_url
+
+        result = manage(env, "demo", "--no-serve")
+
+    assert f"Crawling {shop.base_url}" in result.stdout
+    assert "first 200 products" in result.stdout
+    assert "could not be loaded" in result.stderr
+    assert "create_random_model" in result.stderr
+    assert any(r.path.startswith("/wp-json/") for r in shop.requests)

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--store-url", default=settings.MEEPO_STORE_URL, help="Crawl this store instead of the bundled demo shop (default: MEEPO_STORE_URL).")  # fmt: skip
         parser.add_argument("--products", type=int, default=48, help="Size of the bundled demo shop.")  # fmt: skip
         parser.add_argument("--flavour", default="shopify", help="Demo shop flavour: shopify, woocommerce or schema_org.")  # fmt: skip
-        parser.add_argument("--limit", type=int, default=None, help="Crawl at most this many products of --store-url.")  # fmt: skip
+        parser.add_argument("--limit", type=int, default=200, help="Crawl at most this many products of --store-url (first run only; default 200).")  # fmt: skip
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-serve", action="store_true", help="Set up, then exit instead of serving.")  # fmt: skip
@@ -90,7 +90,8 @@ class Command(BaseCommand):
     def _crawl(self, url, *, name=None, slug=None, limit=None, delay=None):
         from pipeline.scrape import add_store, scrape_stores
 
-        self._step(f"Crawling {url} with the real scraper (progress below)")
+        first = f" (first {limit} products; `manage.py pipeline` crawls the rest)" if limit else ""
+        self._step(f"Crawling {url} with the real scraper{first}")
         try:
             store = add_store(url, name=name, slug=slug, crawl_delay=delay)
         except Exception as exc:
