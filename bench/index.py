@@ -17,9 +17,12 @@ thread, filtered queries at 50/10/1/0.1 % selectivity, and exact flat search bes
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -170,25 +173,39 @@ def bench_size(n: int, gen: ClipLike, args) -> dict:
     result["ground_truth_s"] = t_truth()
     result["exact_flat"] = bench_exact_flat(vectors, image_q)
 
-    rss0 = memory_kb()["VmRSS"]
-    version, built, build_s = publish_arrays(
-        ids,
-        vectors,
-        model="bench",
-        exact_max=args.exact_max,
-        memory_mb=settings.MEEPO_INDEX_MEMORY_MB,
-    )
-    result["build"] = {
-        "seconds": build_s,
-        "index_type": built.plan.index_type,
-        "factory": built.plan.factory,
-        "params": built.params,
-        "tuned_recall": built.recall_at_10,
-        "tuned_recall_between": built.recall_between,
-        "builder_rss_growth_mb": (memory_kb()["VmRSS"] - rss0) / 1024,
-    }
-    built_type = built.plan.index_type
-    del built
+    if args.reuse_index:
+        # Search-only re-run on an index this benchmark built before (same data and seed).
+        version = Path(args.reuse_index).resolve()
+        manifest = json.loads((version / "manifest.json").read_text())
+        assert manifest["count"] == n, "the reused index was built for another size"
+        result["build"] = {
+            "reused": str(version),
+            "index_type": manifest["index_type"],
+            "factory": manifest["factory"],
+            "params": manifest["params"],
+            "tuned_recall": manifest["recall_at_10"],
+        }
+        built_type = manifest["index_type"]
+    else:
+        rss0 = memory_kb()["VmRSS"]
+        version, built, build_s = publish_arrays(
+            ids,
+            vectors,
+            model="bench",
+            exact_max=args.exact_max,
+            memory_mb=settings.MEEPO_INDEX_MEMORY_MB,
+        )
+        result["build"] = {
+            "seconds": build_s,
+            "index_type": built.plan.index_type,
+            "factory": built.plan.factory,
+            "params": built.params,
+            "tuned_recall": built.recall_at_10,
+            "tuned_recall_between": built.recall_between,
+            "builder_rss_growth_mb": (memory_kb()["VmRSS"] - rss0) / 1024,
+        }
+        built_type = built.plan.index_type
+        del built
     result["memory"] = resident_memory(version)
     index = SearchIndex.load(version)
 
@@ -260,8 +277,12 @@ def main() -> None:
         "--exact-max", type=int, default=None, help="override MEEPO_INDEX_EXACT_MAX"
     )
     parser.add_argument("--json", help="also write the JSON result here")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir (index files)")
+    parser.add_argument(
+        "--reuse-index", metavar="VERSION_DIR", help="search-only: an index built by a previous run"
+    )
     args = parser.parse_args()
-    setup_django()
+    data = setup_django()
     gen = ClipLike()
     results = []
     for n in args.sizes:
@@ -272,6 +293,8 @@ def main() -> None:
         print(flush=True)
     print_table([summary_row(r) for r in results])
     emit_json({"machine": machine(), "results": results}, args.json)
+    if not args.keep:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def summary_row(r: dict) -> dict:
@@ -279,7 +302,7 @@ def summary_row(r: dict) -> dict:
         "n": r["n"],
         "index": r["build"]["factory"],
         "nprobe": r["build"]["params"].get("nprobe", "-"),
-        "build_s": r["build"]["seconds"],
+        "build_s": r["build"].get("seconds", "reused"),
         "R@10 img": r["image_queries"]["recall_at_10"],
         "R@10 txt": r["text_queries"]["recall_at_10"],
         "p50 ms": r["image_queries"]["p50"],

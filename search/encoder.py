@@ -11,6 +11,7 @@ agree with fp32 (cosine >= PARITY_MIN); otherwise the encoder logs a warning and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -137,6 +138,7 @@ class ClipEncoder:
             producer.join(timeout=10)
 
     def _prepare_batches(self, items, load, batch_size, ready, stop) -> None:
+        _lower_thread_priority()
         try:
             while not stop.is_set():
                 ok_items, pixels, failures = [], [], []
@@ -154,6 +156,14 @@ class ClipEncoder:
         except BaseException as exc:  # surfaces in the consumer instead of dying silently
             _put(ready, exc, stop)
         _put(ready, None, stop)
+
+
+def _lower_thread_priority() -> None:
+    """Nice this thread only (Linux threads are tasks): on a 2-core box torch's two threads must
+    not be preempted mid parallel-region by preprocessing, which would stall both at the
+    barrier; the preprocessing runs in their gaps and stays a batch ahead."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux / not permitted: only slower
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _put(q: queue.Queue, value, stop: threading.Event) -> None:
