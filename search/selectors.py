@@ -149,24 +149,26 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     text = query.strip()
     if not text or len(text) > 300:
         return []
-    where, params = filters.sql("p")
     tokens = _WORD.findall(text)[:MAX_QUERY_TOKENS]
     phrase = 'title : "' + " ".join(tokens) + '"' if tokens else None
-    sql = (
+    found = (
         "SELECT p.id FROM catalog_product p "
-        "WHERE p.store_id IN (SELECT id FROM catalog_store) AND p.external_id = %s "
-        f"AND {where}"
+        "WHERE p.store_id IN (SELECT id FROM catalog_store) AND p.external_id = %s"
     )
-    args = [text, *params]
+    args = [text]
     if phrase:
-        sql += (
+        found += (
             " UNION SELECT p.id FROM catalog_product_fts "
             "JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-            f"WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE AND {where}"
+            "WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE"
         )
-        args += [phrase, text, *params]
+        args += [phrase, text]
+    # The few rows found are checked against the filters afterwards, so a filter's own index
+    # (brand, price...) never replaces the lookups above with a scan.
+    where, params = filters.sql("p")
+    sql = f"SELECT p.id FROM catalog_product p WHERE p.id IN ({found}) AND {where} ORDER BY p.id LIMIT %s"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM ({sql}) ORDER BY id LIMIT %s", [*args, limit])
+        cursor.execute(sql, [*args, *params, limit])
         return [int(row[0]) for row in cursor.fetchall()]
 
 
