@@ -173,6 +173,8 @@ def test_broken_new_version_keeps_the_old_one_serving(settings):
 @pytest.mark.parametrize("fraction", [0.9, 0.5, 0.1, 0.01])
 @pytest.mark.parametrize("prefix", [True, False])
 def test_filtered_flat_search_is_exact(fraction, prefix, monkeypatch):
+    # Allowed sets above 4 * EXACT_SUBSET_MAX are handled as a mask over the id space.
+    monkeypatch.setattr(index_module, "EXACT_SUBSET_MAX", 100)
     if not prefix:  # the selector scan behind the exact-prefix shortcut
         monkeypatch.setattr(SearchIndex, "_exact_prefix", lambda *a: None)
     vectors = clustered(3000)
