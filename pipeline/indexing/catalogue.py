@@ -51,12 +51,15 @@ class CatalogueState:
         }
 
 
-def eligible_images(model: str):
+def eligible_images(model: str, **embedding_filters):
+    # One filter() call, so every condition on the embedding applies to the same (this model's)
+    # row; a second call would join the multi-valued relation again and match other models.
     return ProductImage.objects.filter(
         product__is_active=True,
         is_shared=False,
         asset__isnull=False,
         asset__embeddings__model_name=model,
+        **{f"asset__embeddings__{k}": v for k, v in embedding_filters.items()},
     )
 
 
@@ -65,7 +68,9 @@ def load_state(model: str) -> CatalogueState:
     flat = np.fromiter(
         (x for row in rows.iterator(chunk_size=10_000) for x in row), dtype=np.int64
     ).reshape(-1, 2)
-    agg = Embedding.objects.filter(pk__in=eligible_images(model).values("asset__embeddings__pk"))
+    agg = Embedding.objects.filter(
+        model_name=model, pk__in=eligible_images(model).values("asset__embeddings__pk")
+    )
     stats = agg.aggregate(latest=Max("updated_at"), dim=Max("dim"))
     return CatalogueState(
         model=model,
@@ -78,7 +83,7 @@ def load_state(model: str) -> CatalogueState:
 
 def embeddings_updated_after(model: str, when: datetime) -> NDArray[np.int64]:
     """Image ids whose embedding was rewritten after `when` (re-embedded with --force)."""
-    qs = eligible_images(model).filter(asset__embeddings__updated_at__gt=when)
+    qs = eligible_images(model, updated_at__gt=when)
     return np.fromiter(qs.values_list("pk", flat=True), dtype=np.int64)
 
 

@@ -193,3 +193,31 @@ def test_dry_run_and_force(capsys):
     assert forced.version != first.version
     call_command("build_index")
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_asset_with_vectors_for_two_models_is_indexed_once_per_model(settings):
+    images = add_images(3)
+    for image, vector in images:
+        Embedding.objects.create(
+            asset=image.asset, model_name="other", dim=DIM, vector=(vector * -1).tobytes()
+        )
+    report = build_index()
+    assert report.count == 3
+    assert sorted(get_index().ids.tolist()) == sorted(i.pk for i, _ in images)
+    image, vector = images[1]
+    assert top_id(vector) == image.pk
+    other = Embedding.objects.get(asset=images[0][0].asset, model_name="other")
+    other.save()  # another model's vector changing is no change for this index
+    assert build_index().status == "nothing to do"
+
+
+def test_index_is_published_empty_when_every_image_leaves():
+    images = add_images(3)
+    build_index()
+    for image, _ in images:
+        image.product.is_active = False
+        image.product.save()
+    report = build_index()
+    assert (report.status, report.count, report.removed) == ("published", 0, 3)
+    assert get_index().ntotal == 0
+    assert len(get_index().search(images[0][1], 5)[1]) == 0
