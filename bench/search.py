@@ -159,6 +159,7 @@ def planted_vectors(clusters: np.ndarray) -> np.ndarray:
 def prepare(n: int, data: Path, env: dict[str, str]) -> dict:
     done = data / "catalogue.json"
     if done.is_file():
+        _manage(env, "migrate", "--noinput")  # the code may have moved on since it was built
         return json.loads(done.read_text())
     data.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
