@@ -196,3 +196,35 @@ def test_filtered_search_with_sparse_ids_uses_binary_search():
     allowed = np.array([ids[3], ids[3], ids[400], 99, -5], dtype=np.int64)
     _, got = index.search(vectors[3], 10, allowed_ids=allowed)
     assert got.tolist() == [ids[3], ids[400]]
+
+
+def test_searches_never_fail_while_versions_are_published_and_pruned(settings):
+    import threading
+
+    settings.MEEPO_CLIP_MODEL = "m"
+    settings.MEEPO_INDEX_KEEP = 1
+    publish_vectors(np.arange(50, dtype=np.int64), clustered(50, seed=0))
+    errors, seen, stop = [], set(), threading.Event()
+    query = clustered(1, seed=99)[0]
+
+    def worker():
+        while not stop.is_set():
+            try:
+                index = get_index()
+                _, got = index.search(query, 5)
+                assert len(got) == 5
+                seen.add(index.version)
+            except Exception as exc:  # any failure is a failed request
+                errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        for seed in range(1, 6):
+            publish_vectors(np.arange(50, dtype=np.int64), clustered(50, seed=seed))
+            publish.prune(settings.MEEPO_INDEX_KEEP)  # deletes files a worker may still map
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert get_index().version in seen or len(seen) >= 2
