@@ -4,8 +4,8 @@ On disk (written only by `pipeline.indexing`), one directory per version under
 MEEPO_DATA_DIR/index/<UTC stamp>/:
   index.faiss    faiss index over inner product; its labels are ProductImage ids
   ids.npy        int64 ProductImage ids, sorted
-  vectors.npy    float32 (n, dim) unit vectors aligned with ids.npy (exact subset scans, re-use by
-                 the next incremental build)
+  vectors.npy    (n, dim) unit vectors aligned with ids.npy, float32 for a flat index, float16 for
+                 an ANN one (exact subset scans, re-use by the next incremental build)
   manifest.json  model, dim, count, index type and parameters, measured recall and latency, ...
 and `index/current`, a symlink to the published version, swapped atomically with os.replace.
 
@@ -74,7 +74,7 @@ class SearchIndex:
     manifest: dict[str, Any]
     index: Any = field(repr=False)
     ids: NDArray[np.int64] = field(repr=False)
-    vectors: NDArray[np.float32] = field(repr=False)
+    vectors: NDArray[np.floating] = field(repr=False)  # float16 for ANN versions
 
     @property
     def version(self) -> str:
@@ -199,7 +199,7 @@ class SearchIndex:
 
         # faiss.knn, not numpy's matmul: one query uses faiss's single-threaded SIMD scan, while
         # OpenBLAS would wake its thread pool and stall for milliseconds on a busy 2-core box.
-        subset = np.ascontiguousarray(self.vectors[positions])
+        subset = np.ascontiguousarray(self.vectors[positions], dtype=np.float32)
         scores, rows = faiss.knn(
             q.reshape(1, -1), subset, min(k, len(positions)), metric=faiss.METRIC_INNER_PRODUCT
         )

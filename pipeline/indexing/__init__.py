@@ -3,12 +3,19 @@
 Idempotent: when the catalogue state (eligible image ids, their embedding rows and the latest
 embedding update) matches the published manifest, it does nothing. Otherwise it writes a new
 version directory (never touching the served one) and swaps `index/current`:
-  incremental  the previous version's vectors are reused, only new/changed vectors are read from
-               the database; an IVF index gets remove_ids/add_with_ids on a copy of the old one
+  incremental  the previous version's vectors file is copied in-kernel (copy_file_range), only
+               new/changed vectors are read from the database; an IVF index gets
+               remove_ids/add_with_ids on a private copy of the old one, and keeps its nprobe
+               when recall over all N (re-measured) still meets the target
   full         train and tune from scratch: first build, model/dimension change, --force, a
                different index type for the new size, or the catalogue outgrew (x2) or shrank
                (/2) the size the index was tuned for, or recall after an update fell below target
 A crash at any point leaves the previous version serving; the next run cleans up and redoes it.
+
+Memory is bounded whatever N: vectors stream from the database into vectors.npy one chunk at a
+time, the index is trained on a sample and filled chunk by chunk from that file, and the held-out
+ground truth is a running top-k over chunks (pipeline.indexing.vectors). At 1 M x 512 the peak is
+the IVF-SQ8 index itself (~520 MB) plus one chunk, not the 2 GB matrix.
 """
 
 from __future__ import annotations
@@ -29,15 +36,16 @@ from pipeline.indexing import faiss_build, publish
 from pipeline.indexing.catalogue import (
     CatalogueState,
     embeddings_updated_after,
-    fill_vectors,
+    iter_vectors,
     load_state,
 )
+from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir, read_manifest
 
 logger = logging.getLogger(__name__)
 
 EMBEDDING_IDS_FILE = "embedding_ids.npy"
-FORMAT = 1
+FORMAT = 2  # 2: vectors.npy is float16 for ANN versions, written in chunks
 
 
 @dataclass
@@ -164,7 +172,7 @@ def _build(work: Path, state: CatalogueState, plan, diff: _Diff, report: IndexRe
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # a batch job: use every core to build
-    vectors = _write_vectors(work, state, diff)
+    vectors = _write_vectors(work, state, plan, diff)
     target = settings.MEEPO_INDEX_RECALL
     if diff.incremental and plan.index_type != "flat":
         built = _update_ivf(diff, vectors, state, plan, target)
@@ -176,41 +184,58 @@ def _build(work: Path, state: CatalogueState, plan, diff: _Diff, report: IndexRe
     return faiss_build.build_full(vectors, state.ids, plan, target_recall=target)
 
 
-def _update_ivf(diff: _Diff, vectors, state: CatalogueState, plan, target: float):
+def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, target: float):
     import faiss
 
     index = faiss.read_index(str(diff.old_dir / INDEX_FILE))  # a private copy, not the served mmap
     if len(diff.removed):
         index.remove_ids(np.ascontiguousarray(diff.removed, dtype=np.int64))
     faiss_build.add_in_chunks(index, vectors, state.ids, np.searchsorted(state.ids, diff.fresh))
-    plan.nlist = int(diff.old_manifest["params"]["nlist"])
+    params = diff.old_manifest["params"]
+    plan.nlist = int(params["nlist"])
     return faiss_build.tune(
         index,
         vectors,
         state.ids,
         plan,
         target_recall=target,
-        tuned_for=diff.old_manifest["params"]["tuned_for"],
+        tuned_for=params["tuned_for"],
+        start_nprobe=int(params.get("nprobe", 1)),
     )
 
 
-def _write_vectors(work: Path, state: CatalogueState, diff: _Diff) -> np.ndarray:
-    """ids.npy, embedding_ids.npy and vectors.npy for the new version, reusing old vectors."""
+def vectors_dtype(plan) -> np.dtype:
+    # A flat index scores exactly, so its vectors stay float32; an ANN version only uses them for
+    # exact subset scans and the next build, where float16 (half the disk and page cache) ranks
+    # the same (tests/pipeline/test_indexing_chunked.py) and SQ8 error dominates anyway.
+    return np.dtype(np.float32 if plan.index_type == "flat" else np.float16)
+
+
+def _write_vectors(work: Path, state: CatalogueState, plan, diff: _Diff) -> VectorFile:
+    """ids.npy, embedding_ids.npy and vectors.npy for the new version, in bounded memory.
+
+    Rows kept from the previous version are copied file to file in runs (an append-only update
+    is one run: the kernel copies it, nothing passes through Python); only `diff.fresh` rows are
+    read from the database, one chunk at a time.
+    """
     np.save(work / IDS_FILE, state.ids)
     np.save(work / EMBEDDING_IDS_FILE, state.embedding_ids)
-    vectors = publish.open_vectors(work, VECTORS_FILE, (state.count, state.dim), np.float32)
-    if diff.old_dir is not None:
-        old_ids = np.load(diff.old_dir / IDS_FILE, mmap_mode="r")
-        old_vectors = np.load(diff.old_dir / VECTORS_FILE, mmap_mode="r")
-        kept = np.setdiff1d(state.ids, diff.fresh)
-        src, dst = np.searchsorted(old_ids, kept), np.searchsorted(state.ids, kept)
-        for start in range(0, len(kept), faiss_build.CHUNK):
-            part = slice(start, start + faiss_build.CHUNK)
-            vectors[dst[part]] = old_vectors[src[part]]
-    rows = np.searchsorted(state.ids, diff.fresh)
-    fill_vectors(vectors, rows, state.embedding_ids[rows])
-    vectors.flush()
-    return vectors
+    dtype = vectors_dtype(plan)
+    fresh = diff.fresh
+    old = VectorFile(diff.old_dir / VECTORS_FILE) if diff.old_dir is not None else None
+    if old is not None and (old.dtype != dtype or old.dim != state.dim):
+        old, fresh = None, state.ids  # index type changed across the flat/ANN line: re-read all
+    with VectorWriter(work / VECTORS_FILE, (state.count, state.dim), dtype) as out:
+        if old is not None:
+            old_ids = np.load(diff.old_dir / IDS_FILE, mmap_mode="r")
+            kept = np.setdiff1d(state.ids, fresh, assume_unique=True)
+            src, dst = np.searchsorted(old_ids, kept), np.searchsorted(state.ids, kept)
+            for src_start, dst_start, count in copy_runs(src, dst):
+                out.copy_rows(old, src_start, dst_start, count)
+        rows = np.searchsorted(state.ids, fresh)
+        for start, block in iter_vectors(state.embedding_ids[rows], state.dim):
+            out.write_rows(rows[start : start + len(block)], block)
+    return VectorFile(work / VECTORS_FILE)
 
 
 def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started) -> dict:
@@ -231,6 +256,7 @@ def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started)
         "recall_at_10_between": round(built.recall_between, 4),
         "recall_queries": faiss_build.RECALL_QUERIES,
         "latency_ms": {k: round(v, 3) for k, v in built.latency_ms.items()},
+        "vectors_dtype": vectors_dtype(built.plan).name,
         "build": {
             "mode": report.mode,
             "added": report.added,
@@ -267,12 +293,13 @@ def publish_arrays(
     stamp = publish.new_stamp()
     work = publish.start_version(stamp)
     np.save(work / IDS_FILE, ids)
-    out = publish.open_vectors(work, VECTORS_FILE, vectors.shape, np.float32)
-    for start in range(0, len(ids), faiss_build.CHUNK):
-        out[start : start + faiss_build.CHUNK] = vectors[order[start : start + faiss_build.CHUNK]]
-    out.flush()
+    with VectorWriter(work / VECTORS_FILE, vectors.shape, vectors_dtype(plan)) as out:
+        for start in range(0, len(ids), CHUNK):
+            rows = np.arange(start, min(len(ids), start + CHUNK))
+            out.write_rows(rows, vectors[order[rows]])
     target = target_recall if target_recall is not None else settings.MEEPO_INDEX_RECALL
-    built = faiss_build.build_full(out, ids, plan, target_recall=target)
+    source = VectorFile(work / VECTORS_FILE)
+    built = faiss_build.build_full(source, ids, plan, target_recall=target)
     publish.write_index_file(built.index, work)
     manifest = {
         "format": FORMAT,
@@ -286,6 +313,7 @@ def publish_arrays(
         "params": built.params,
         "recall_at_10": round(built.recall_at_10, 4),
         "latency_ms": built.latency_ms,
+        "vectors_dtype": vectors_dtype(plan).name,
         "catalogue": {"images": len(ids), "digest": "", "max_embedding_updated_at": None},
     }
     publish.write_manifest(work, manifest)

@@ -9,6 +9,7 @@ published version.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,21 +88,22 @@ def embeddings_updated_after(model: str, when: datetime) -> NDArray[np.int64]:
     return np.fromiter(qs.values_list("pk", flat=True), dtype=np.int64)
 
 
-def fill_vectors(
-    out: np.ndarray, rows: NDArray[np.int64], embedding_ids: NDArray[np.int64]
-) -> None:
-    """out[rows[i]] = vector of embedding_ids[i], read from the database in chunks."""
-    dim = out.shape[1]
-    for start in range(0, len(rows), FETCH_CHUNK):
-        chunk_rows = rows[start : start + FETCH_CHUNK]
+def iter_vectors(
+    embedding_ids: NDArray[np.int64], dim: int
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """(start, float32 block) for embedding_ids[start:start + FETCH_CHUNK], in that order.
+
+    One query per chunk, so memory stays at one chunk of blobs whatever the catalogue size.
+    """
+    for start in range(0, len(embedding_ids), FETCH_CHUNK):
         chunk_emb = embedding_ids[start : start + FETCH_CHUNK]
         blobs = dict(
             Embedding.objects.filter(pk__in=set(chunk_emb.tolist())).values_list("pk", "vector")
         )
-        block = np.empty((len(chunk_rows), dim), dtype=np.float32)
+        block = np.empty((len(chunk_emb), dim), dtype=np.float32)
         for i, emb in enumerate(chunk_emb.tolist()):
             vector = np.frombuffer(bytes(blobs[emb]), dtype=np.float32)
             if vector.shape != (dim,):
                 raise ValueError(f"embedding {emb} has {vector.size} values, expected {dim}")
             block[i] = vector
-        out[chunk_rows] = block
+        yield start, block

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.indexing import vectors as vector_files
+
 logger = logging.getLogger(__name__)
 
-CHUNK = 65_536
 RECALL_QUERIES = 300
 LATENCY_QUERIES = 200
 K_EVAL = 10
@@ -70,39 +71,63 @@ def _nlist(n: int) -> int:
     return k
 
 
-def build_full(
-    vectors: NDArray[np.float32], ids: NDArray[np.int64], plan: Plan, *, target_recall: float
-) -> Built:
-    """A new index over all rows of `vectors` (may be a memmap), tuned and measured."""
+def build_full(vectors, ids: NDArray[np.int64], plan: Plan, *, target_recall: float) -> Built:
+    """A new index over all rows of `vectors` (an array or a VectorSource), tuned and measured.
+
+    Memory: the training sample (<= 40 * nlist rows) while training, then one chunk at a time
+    while adding; never the whole matrix (unless the caller passed it in memory).
+    """
     import faiss
 
-    dim = vectors.shape[1]
+    vectors = vector_files.as_source(vectors)
+    dim = vectors.dim
     index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
     if plan.index_type != "flat":
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.spherical = True  # k-means on the unit sphere for inner-product data (faiss FAQ)
         ivf.cp.niter = 10  # 25 (default) costs 2.5x the time for no recall gain on CLIP-like data
         sample = _sample_positions(len(ids), min(len(ids), max(40 * plan.nlist, 10_000)), seed=1)
-        index.train(np.ascontiguousarray(vectors[sample]))
+        training = vectors.take(sample)
+        index.train(training)
+        del training  # 330 MB at nlist 4096: gone before the index fills up
     add_in_chunks(index, vectors, ids)
     return tune(index, vectors, ids, plan, target_recall=target_recall, tuned_for=len(ids))
 
 
 def add_in_chunks(index, vectors, ids, positions: NDArray[np.int64] | None = None) -> None:
-    rows = np.arange(len(ids)) if positions is None else positions
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        index.add_with_ids(np.ascontiguousarray(vectors[chunk]), np.ascontiguousarray(ids[chunk]))
+    """Add rows `positions` (default: all) of `vectors` with their ids, one chunk at a time."""
+    vectors = vector_files.as_source(vectors)
+    if positions is None:
+        for start, block in vectors.chunks():
+            index.add_with_ids(block, np.ascontiguousarray(ids[start : start + len(block)]))
+        return
+    for start in range(0, len(positions), vector_files.CHUNK):
+        chunk = positions[start : start + vector_files.CHUNK]
+        index.add_with_ids(vectors.take(chunk), np.ascontiguousarray(ids[chunk]))
 
 
-def tune(index, vectors, ids, plan: Plan, *, target_recall: float, tuned_for: int) -> Built:
-    """Pick nprobe for the target recall@10 on held-out queries; measure recall and latency."""
+def tune(
+    index,
+    vectors,
+    ids,
+    plan: Plan,
+    *,
+    target_recall: float,
+    tuned_for: int,
+    start_nprobe: int = 1,
+) -> Built:
+    """Pick nprobe for the target recall@10 on held-out queries; measure recall and latency.
+
+    `start_nprobe` (an update of a tuned index): keep it if it still meets the target.
+    """
     queries, truth = held_out_truth(vectors, ids)
     params: dict[str, Any] = {"tuned_for": int(tuned_for)}
     recall = {"image": 1.0, "between": 1.0}
     if plan.index_type != "flat":
         params["nlist"] = plan.nlist
-        nprobe, recall = _pick_nprobe(index, queries, truth, plan.nlist, target_recall)
+        nprobe, recall = _pick_nprobe(
+            index, queries, truth, plan.nlist, target_recall, start=start_nprobe
+        )
         params["nprobe"] = nprobe
         if not meets_target(recall, target_recall):
             logger.warning(
@@ -119,13 +144,20 @@ def tune(index, vectors, ids, plan: Plan, *, target_recall: float, tuned_for: in
     )
 
 
-def _pick_nprobe(index, queries, truth, nlist: int, target: float):
-    """Smallest nprobe meeting the target: doubling, then a bisection between the last two."""
+def _pick_nprobe(index, queries, truth, nlist: int, target: float, *, start: int = 1):
+    """Smallest nprobe meeting the target: doubling, then a bisection between the last two.
+
+    From `start` > 1 (an updated index): kept as is when it still meets the target, which saves
+    an incremental build the whole search; otherwise doubled from there.
+    """
 
     def measure(nprobe: int) -> dict[str, float]:
         return recall_by_kind(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
 
-    hi, hi_recall = 1, measure(1)
+    hi = min(nlist, max(1, start))
+    hi_recall = measure(hi)
+    if hi > 1 and meets_target(hi_recall, target):
+        return hi, hi_recall
     while not meets_target(hi_recall, target) and hi < nlist:
         hi = min(nlist, hi * 2)
         hi_recall = measure(hi)
@@ -191,16 +223,17 @@ def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:
 
 
 def held_out_truth(vectors, ids, *, n_queries: int = RECALL_QUERIES, seed: int = 7):
-    """Held-out queries and their exact top-10 (chunked scan, works on a memmap).
+    """Held-out queries and their exact top-10 (a chunked scan of `vectors`, any size).
 
     Two kinds: catalogue vectors searched without themselves ("image"), and normalised mixes of
     two catalogue vectors ("between"), which fall between clusters the way text queries do.
     """
+    vectors = vector_files.as_source(vectors)
     pos = _sample_positions(len(ids), min(n_queries, len(ids)), seed=seed)
     own = np.asarray(ids[pos], dtype=np.int64)
-    q = np.asarray(vectors[pos], dtype=np.float32)
+    q = vectors.take(pos)
     if len(pos) > 1:
-        other = np.asarray(vectors[np.roll(pos, 1)], dtype=np.float32)
+        other = vectors.take(np.roll(pos, 1))
         mix = q + other
         mix /= np.maximum(np.linalg.norm(mix, axis=1, keepdims=True), 1e-12)
         q = np.vstack([q, mix])
@@ -214,14 +247,20 @@ def held_out_truth(vectors, ids, *, n_queries: int = RECALL_QUERIES, seed: int =
 
 
 def _exact_top(vectors, ids, q, k: int) -> NDArray[np.int64]:
+    """Exact top-k ids for each query: a running merge of each chunk's top-k (memory: 1 chunk).
+
+    faiss.knn keeps only k results per query for each chunk, where a full score matrix with its
+    argpartition indices cost ~1.5 GB for 600 queries x 65 k rows.
+    """
+    import faiss
+
     best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
     best_i = np.full((len(q), k), -1, dtype=np.int64)
-    for start in range(0, len(ids), CHUNK):
-        block = np.asarray(vectors[start : start + CHUNK], dtype=np.float32)
-        scores = q @ block.T
-        cand_i = np.broadcast_to(np.asarray(ids[start : start + len(block)]), scores.shape)
+    for start, block in vector_files.as_source(vectors).chunks():
+        scores, rows = faiss.knn(q, block, min(k, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+        labels = np.where(rows >= 0, np.asarray(ids)[start + np.maximum(rows, 0)], -1)
         all_s = np.concatenate([best_s, scores], axis=1)
-        all_i = np.concatenate([best_i, cand_i], axis=1)
+        all_i = np.concatenate([best_i, labels], axis=1)
         top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
         best_s = np.take_along_axis(all_s, top, axis=1)
         best_i = np.take_along_axis(all_i, top, axis=1)

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from search.index import CURRENT_LINK, INDEX_FILE, MANIFEST_FILE, index_root
 
 logger = logging.getLogger(__name__)
@@ -44,10 +42,6 @@ def write_index_file(index, work: Path) -> None:
 
 def write_manifest(work: Path, manifest: dict[str, Any]) -> None:
     (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True), "utf-8")
-
-
-def open_vectors(work: Path, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    return np.lib.format.open_memmap(work / name, mode="w+", dtype=dtype, shape=shape)
 
 
 def publish(work: Path, stamp: str) -> Path:
