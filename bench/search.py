@@ -164,7 +164,7 @@ def prepare(n: int, data: Path, env: dict[str, str]) -> dict:
     data.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     _manage(env, "migrate", "--noinput")
-    _manage(env, "collectstatic", "--noinput", "--ignore", "src/*.css")
+    _manage(env, "collectstatic", "--noinput")
     clusters = write_catalogue(data / "db.sqlite3", n)
     t1 = time.monotonic()
     code = (

@@ -5,6 +5,7 @@ Crawl runs and fetch states are written by the pipeline only, so they are read-o
 """
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 
@@ -63,6 +64,8 @@ def _errors_html(errors):
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
+    # A URL typed without a scheme is https (Django 6's default, chosen explicitly now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "name",
         "slug",
@@ -169,6 +172,7 @@ def _thumb(asset, size):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "title",
         "store",
@@ -190,6 +194,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(ProductImage)
 class ProductImageAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "preview",
         "product",

@@ -55,7 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "meepo.apps.MeepoStaticFilesConfig",  # staticfiles, minus the Tailwind source
     "catalog",
     "search",
     "pipeline",

@@ -11,7 +11,7 @@ def stack_data(tmp_path_factory, tiny_clip_dir):
     data = tmp_path_factory.mktemp("stack-data")
     env = app_env(data, MEEPO_CLIP_MODEL=str(tiny_clip_dir))
     manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput", "--ignore", "src/*.css")
+    manage(env, "collectstatic", "--noinput")
     return data, env
 
 

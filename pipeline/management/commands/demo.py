@@ -52,8 +52,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self._step("Preparing the database and static files")
         call_command("migrate", interactive=False, verbosity=0)
-        # The Tailwind source (src/*.css) is an input to `make css`, not a file to serve.
-        call_command("collectstatic", interactive=False, verbosity=0, ignore_patterns=["src/*.css"])
+        call_command("collectstatic", interactive=False, verbosity=0)
 
         store_url = options["store_url"]
         if (
