@@ -1,6 +1,12 @@
 """Index benchmark: Meepo's production index path vs exact flat search, on synthetic CLIP-like data.
 
     python -m bench.index --sizes 10000 100000 1000000 [--json out.json]
+    python -m bench.index --build-db DATA_DIR [--add 500] [--json out.json]
+
+The second form measures `manage.py build_index` itself on a catalogue database (e.g. a copy of
+bench/out/load-1000000/data made by bench/load.py; it writes index versions there): a full
+build (--force), then, after adding --add products, an incremental one, each in a child process
+whose RSS (anonymous and file-backed) is sampled every 0.25 s.
 
 Data (512-d unit vectors, not uniform noise): z ~ N(0, diag(i^-1.3)) under a random rotation,
 normalised, plus a common mean direction (mean cosine ≈ 0.35 between unrelated items); 30 % of
@@ -268,6 +274,53 @@ def bench_filtered(index, vectors, ids, queries, rng, run) -> list[dict]:
     return rows
 
 
+def sampled_run(cmd: list[str], env: dict[str, str]) -> dict:
+    """Run cmd; its wall time, exit code, peak RSS / RssAnon / RssFile (MB) and last line."""
+    from bench.common import memory_kb
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+    while proc.poll() is None:
+        try:
+            now = memory_kb(proc.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        peak = {k: max(v, now.get(k, 0)) for k, v in peak.items()}
+        time.sleep(0.25)
+    out = proc.communicate()[0].decode().strip().splitlines()
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "exit": proc.returncode,
+        "peak_rss_mb": peak["VmRSS"] // 1024,
+        "peak_anon_mb": peak["RssAnon"] // 1024,
+        "peak_file_mb": peak["RssFile"] // 1024,
+        "summary": out[-1] if out else "",
+    }
+
+
+def bench_build_db(data_dir: Path, add: int) -> list[dict]:
+    """Full and incremental `build_index` on an existing catalogue, with the builder's RSS."""
+    import os
+
+    env = {**os.environ, "MEEPO_DATA_DIR": str(data_dir), "MEEPO_DEBUG": "true"}
+    env.setdefault("MEEPO_LOG_LEVEL", "WARNING")
+    manage = [sys.executable, "manage.py"]
+
+    def build(label: str, *flags: str) -> dict:
+        row = {"run": label, **sampled_run([*manage, "build_index", *flags], env)}
+        manifest = json.loads((data_dir / "index" / "current" / "manifest.json").read_text())
+        row["phases_s"] = manifest.get("build", {}).get("phases_s", {})
+        return row
+
+    rows = [build("full (--force)", "--force")]
+    if add:
+        code = f"from tests.deploy.catalogue import add_products; add_products({add}, seed=5)"
+        subprocess.run([*manage, "shell", "-c", code], env=env, check=True)
+        rows.append(build(f"incremental (+{add})"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -281,7 +334,16 @@ def main() -> None:
     parser.add_argument(
         "--reuse-index", metavar="VERSION_DIR", help="search-only: an index built by a previous run"
     )
+    parser.add_argument(
+        "--build-db", metavar="DATA_DIR", help="time build_index on this catalogue (see above)"
+    )
+    parser.add_argument("--add", type=int, default=500, help="with --build-db: products to add")
     args = parser.parse_args()
+    if args.build_db:
+        rows = bench_build_db(Path(args.build_db).resolve(), args.add)
+        print_table([{k: v for k, v in r.items() if k != "phases_s"} for r in rows])
+        emit_json({"machine": machine(), "build_db": rows}, args.json)
+        return
     data = setup_django()
     gen = ClipLike()
     results = []

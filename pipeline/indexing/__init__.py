@@ -45,6 +45,7 @@ from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir, read
 logger = logging.getLogger(__name__)
 
 EMBEDDING_IDS_FILE = "embedding_ids.npy"
+HELD_OUT_FILE = "held_out.npz"  # tuning queries + their exact neighbours, for the next update
 FORMAT = 2  # 2: vectors.npy is float16 for ANN versions, written in chunks
 
 
@@ -88,6 +89,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     """Build and publish a new index version if the catalogue changed (or `force`)."""
     started = time.monotonic()
     state = load_state(settings.MEEPO_CLIP_MODEL)
+    state_s = time.monotonic() - started
     current = published_dir()
     manifest = read_manifest(current) if current else None
     if not force and _unchanged(manifest, state):
@@ -117,6 +119,8 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     work = publish.start_version(stamp)
     try:
         built = _build(work, state, plan, diff, report)
+        built.seconds = {"state": state_s, **built.seconds}
+        np.savez(work / HELD_OUT_FILE, **built.held_out)
         publish.write_index_file(built.index, work)
         publish.write_manifest(work, _manifest(stamp, state, built, report, started))
         publish.publish(work, stamp)
@@ -172,28 +176,37 @@ def _build(work: Path, state: CatalogueState, plan, diff: _Diff, report: IndexRe
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # a batch job: use every core to build
+    started = time.monotonic()
     vectors = _write_vectors(work, state, plan, diff)
+    written = {"vectors": time.monotonic() - started}
     target = settings.MEEPO_INDEX_RECALL
     if diff.incremental and plan.index_type != "flat":
         built = _update_ivf(diff, vectors, state, plan, target)
         recall = {"image": built.recall_at_10, "between": built.recall_between}
         if faiss_build.meets_target(recall, target):
+            built.seconds = {**written, **built.seconds}
             return built
         logger.info("recall %s after the update is below target: full rebuild", recall)
         report.mode = "full"
-    return faiss_build.build_full(vectors, state.ids, plan, target_recall=target)
+    built = faiss_build.build_full(vectors, state.ids, plan, target_recall=target)
+    built.seconds = {**written, **built.seconds}
+    return built
 
 
 def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, target: float):
     import faiss
 
+    started = time.monotonic()
     index = faiss.read_index(str(diff.old_dir / INDEX_FILE))  # a private copy, not the served mmap
     if len(diff.removed):
         index.remove_ids(np.ascontiguousarray(diff.removed, dtype=np.int64))
-    faiss_build.add_in_chunks(index, vectors, state.ids, np.searchsorted(state.ids, diff.fresh))
+    fresh_rows = np.searchsorted(state.ids, diff.fresh)
+    faiss_build.add_in_chunks(index, vectors, state.ids, fresh_rows)
+    updated = time.monotonic() - started
+    held_out = _updated_held_out(diff, vectors, fresh_rows)
     params = diff.old_manifest["params"]
     plan.nlist = int(params["nlist"])
-    return faiss_build.tune(
+    built = faiss_build.tune(
         index,
         vectors,
         state.ids,
@@ -201,7 +214,22 @@ def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, t
         target_recall=target,
         tuned_for=params["tuned_for"],
         start_nprobe=int(params.get("nprobe", 1)),
+        held_out=held_out,
     )
+    built.seconds = {"update": updated, **built.seconds}
+    return built
+
+
+def _updated_held_out(diff: _Diff, vectors: VectorFile, fresh_rows) -> dict | None:
+    """The previous version's tuning queries with exact truth updated by the diff alone, or None
+    (then tune() scans all N): no saved queries, or too many fresh rows to hold at once."""
+    path = diff.old_dir / HELD_OUT_FILE
+    if not path.is_file() or len(fresh_rows) > CHUNK:
+        return None
+    with np.load(path) as saved:
+        previous = {key: saved[key] for key in saved.files}
+    fresh_ids = np.asarray(diff.fresh, dtype=np.int64)
+    return faiss_build.update_held_out(previous, diff.removed, vectors.take(fresh_rows), fresh_ids)
 
 
 def vectors_dtype(plan) -> np.dtype:
@@ -262,6 +290,7 @@ def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started)
             "added": report.added,
             "removed": report.removed,
             "seconds": round(time.monotonic() - started, 2),
+            "phases_s": {k: round(v, 2) for k, v in built.seconds.items()},
         },
         "catalogue": state.summary(),
     }

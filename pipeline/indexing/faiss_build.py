@@ -27,6 +27,10 @@ RECALL_QUERIES = 300
 LATENCY_QUERIES = 200
 K_EVAL = 10
 BETWEEN_SLACK = 0.05
+# Exact neighbours kept per held-out query, so the next incremental build can drop removed ids,
+# merge the top of the fresh vectors, and still know the exact top K_EVAL + 1 without a scan
+# over all N (20 s at 1 M here).
+TRUTH_DEPTH = K_EVAL + 1 + 20
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Built:
     recall_at_10: float = 1.0  # image-like held-out queries
     recall_between: float = 1.0  # queries between clusters (text-like proxy)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase, for the manifest
+    held_out: dict[str, np.ndarray] = field(default_factory=dict)  # queries + exact top lists
 
 
 def plan_index(n: int, dim: int, *, memory_mb: int, exact_max: int) -> Plan:
@@ -81,6 +87,7 @@ def build_full(vectors, ids: NDArray[np.int64], plan: Plan, *, target_recall: fl
 
     vectors = vector_files.as_source(vectors)
     dim = vectors.dim
+    started = time.monotonic()
     index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
     if plan.index_type != "flat":
         ivf = faiss.extract_index_ivf(index)
@@ -90,8 +97,12 @@ def build_full(vectors, ids: NDArray[np.int64], plan: Plan, *, target_recall: fl
         training = vectors.take(sample)
         index.train(training)
         del training  # 330 MB at nlist 4096: gone before the index fills up
+    trained = time.monotonic()
     add_in_chunks(index, vectors, ids)
-    return tune(index, vectors, ids, plan, target_recall=target_recall, tuned_for=len(ids))
+    added = time.monotonic()
+    built = tune(index, vectors, ids, plan, target_recall=target_recall, tuned_for=len(ids))
+    built.seconds = {"train": trained - started, "add": added - trained, **built.seconds}
+    return built
 
 
 def add_in_chunks(index, vectors, ids, positions: NDArray[np.int64] | None = None) -> None:
@@ -115,12 +126,18 @@ def tune(
     target_recall: float,
     tuned_for: int,
     start_nprobe: int = 1,
+    held_out: dict[str, np.ndarray] | None = None,
 ) -> Built:
     """Pick nprobe for the target recall@10 on held-out queries; measure recall and latency.
 
     `start_nprobe` (an update of a tuned index): keep it if it still meets the target.
+    `held_out`: queries with exact truth for `vectors` already known (update_held_out).
     """
-    queries, truth = held_out_truth(vectors, ids)
+    started = time.monotonic()
+    if held_out is None:
+        held_out, _ = held_out_truth(vectors, ids)
+    queries, truth = held_out, truth_lists(held_out)
+    truth_done = time.monotonic()
     params: dict[str, Any] = {"tuned_for": int(tuned_for)}
     recall = {"image": 1.0, "between": 1.0}
     if plan.index_type != "flat":
@@ -141,6 +158,8 @@ def tune(
         recall_at_10=recall["image"],
         recall_between=recall["between"],
         latency_ms=latency,
+        seconds={"truth": truth_done - started, "tune": time.monotonic() - truth_done},
+        held_out=queries,
     )
 
 
@@ -239,15 +258,67 @@ def held_out_truth(vectors, ids, *, n_queries: int = RECALL_QUERIES, seed: int =
         q = np.vstack([q, mix])
         own = np.concatenate([own, np.full(len(pos), -1, dtype=np.int64)])
     mixed = np.arange(len(q)) >= len(pos)
-    best_i = _exact_top(vectors, ids, q, K_EVAL + 1)
-    truth = [
-        [x for x in row if x != me and x >= 0][:K_EVAL] for row, me in zip(best_i, own, strict=True)
+    top_s, top_i = _exact_top(vectors, ids, q, TRUTH_DEPTH)
+    queries = {
+        "vectors": np.ascontiguousarray(q),
+        "ids": own,
+        "mixed": mixed,
+        "top_ids": top_i,
+        "top_scores": top_s,
+        "top_exact": np.full(len(q), TRUTH_DEPTH, dtype=np.int64),  # exact prefix length
+    }
+    return queries, truth_lists(queries)
+
+
+def truth_lists(queries: dict[str, np.ndarray]) -> list[list[int]]:
+    """Each query's exact top-10 ids, without the query's own id."""
+    return [
+        [int(x) for x in row if x != me and x >= 0][:K_EVAL]
+        for row, me in zip(queries["top_ids"], queries["ids"], strict=True)
     ]
-    return {"vectors": np.ascontiguousarray(q), "ids": own, "mixed": mixed}, truth
 
 
-def _exact_top(vectors, ids, q, k: int) -> NDArray[np.int64]:
-    """Exact top-k ids for each query: a running merge of each chunk's top-k (memory: 1 chunk).
+def update_held_out(
+    queries: dict[str, np.ndarray],
+    removed: NDArray[np.int64],
+    fresh_vectors: NDArray[np.float32],
+    fresh_ids: NDArray[np.int64],
+) -> dict[str, np.ndarray] | None:
+    """The previous version's held-out queries with exact truth after removing `removed` ids and
+    adding the fresh vectors, without scanning the kept ones; None when too many of a query's
+    neighbours were removed to know its top K_EVAL + 1 (then the caller scans everything).
+
+    Why it is exact: the old list's exact prefix minus removed ids is the exact top of the kept
+    vectors; every kept vector outside it scores <= the prefix's last score, and every fresh
+    vector outside the fresh top list <= that list's last score. Merged entries at or above both
+    bounds are therefore exact.
+    """
+    depth = queries["top_ids"].shape[1]
+    fresh_s, fresh_i = _exact_top(fresh_vectors, fresh_ids, queries["vectors"], depth)
+    fresh_floor = fresh_s[:, -1] if len(fresh_ids) > depth else np.full(len(fresh_s), -np.inf)
+    top_i = np.full_like(queries["top_ids"], -1)
+    top_s = np.full_like(queries["top_scores"], -np.inf)
+    exact = np.zeros(len(top_i), dtype=np.int64)
+    gone = np.isin(queries["top_ids"], removed)
+    for r in range(len(top_i)):
+        n = int(queries["top_exact"][r])
+        old_i, old_s = queries["top_ids"][r, :n], queries["top_scores"][r, :n]
+        complete = bool((old_i < 0).any())  # the prefix already held every vector
+        keep = (old_i >= 0) & ~gone[r, :n]
+        floor = -np.inf if complete or not n else float(old_s[-1])
+        cand_i = np.concatenate([old_i[keep], fresh_i[r]])
+        cand_s = np.concatenate([old_s[keep], fresh_s[r]])
+        order = np.argsort(-cand_s, kind="stable")[:depth]
+        top_i[r, : len(order)], top_s[r, : len(order)] = cand_i[order], cand_s[order]
+        bound = max(floor, float(fresh_floor[r]))
+        exact[r] = depth if bound == -np.inf else int((top_s[r] >= bound).sum())
+    if (exact < K_EVAL + 1).any():
+        return None
+    return {**queries, "top_ids": top_i, "top_scores": top_s, "top_exact": exact}
+
+
+def _exact_top(vectors, ids, q, k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Exact top-k (scores, ids) for each query: a running merge of each chunk's top-k (memory: 1 chunk).
 
     faiss.knn keeps only k results per query for each chunk, where a full score matrix with its
     argpartition indices cost ~1.5 GB for 600 queries x 65 k rows.
@@ -265,7 +336,7 @@ def _exact_top(vectors, ids, q, k: int) -> NDArray[np.int64]:
         best_s = np.take_along_axis(all_s, top, axis=1)
         best_i = np.take_along_axis(all_i, top, axis=1)
     order = np.argsort(-best_s, axis=1, kind="stable")
-    return np.take_along_axis(best_i, order, axis=1)
+    return np.take_along_axis(best_s, order, axis=1), np.take_along_axis(best_i, order, axis=1)
 
 
 def _sample_positions(n: int, size: int, *, seed: int) -> NDArray[np.int64]:

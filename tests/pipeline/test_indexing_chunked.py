@@ -182,3 +182,44 @@ def test_float16_exact_subset_scan_ranks_like_float32(settings):
         expected = allowed[np.argsort(-(x[rows] @ q))[:10]]
         hits.append(len(set(got.tolist()) & set(expected.tolist())) / 10)
     assert np.mean(hits) >= 0.99
+
+
+def test_held_out_truth_is_updated_exactly_without_rescanning_kept_vectors():
+    x = unit(400, seed=8)
+    ids = np.arange(400, dtype=np.int64) * 2 + 1
+    queries, _ = faiss_build.held_out_truth(x, ids, n_queries=30)
+    # Remove ids that are in many queries' lists (the hard case), and some at random.
+    rng = np.random.default_rng(9)
+    removed = np.union1d(queries["top_ids"][:10, :2].ravel(), rng.choice(ids, 20, replace=False))
+    fresh = unit(25, seed=10)
+    fresh_ids = np.arange(25, dtype=np.int64) * 2 + 2000
+    updated = faiss_build.update_held_out(queries, removed, fresh, fresh_ids)
+    assert updated is not None
+    keep = ~np.isin(ids, removed)
+    new_x, new_ids = np.vstack([x[keep], fresh]), np.concatenate([ids[keep], fresh_ids])
+    _, expected = faiss_build._exact_top(new_x, new_ids, queries["vectors"], 11)
+    for row, exact, want in zip(updated["top_ids"], updated["top_exact"], expected, strict=True):
+        assert exact >= 11
+        assert set(row[:11].tolist()) == set(want.tolist())
+
+
+def test_held_out_update_gives_up_when_a_query_lost_too_many_neighbours():
+    x = unit(200, seed=11)
+    ids = np.arange(200, dtype=np.int64)
+    queries, _ = faiss_build.held_out_truth(x, ids, n_queries=10)
+    removed = queries["top_ids"][0, :25]  # 25 of query 0's 31 known neighbours: 6 left
+    assert faiss_build.update_held_out(queries, removed, unit(3, seed=12), ids[:3] + 500) is None
+
+
+@pytest.mark.django_db
+def test_incremental_build_reuses_the_saved_held_out_queries(settings):
+    settings.MEEPO_INDEX_EXACT_MAX = 50
+    settings.MEEPO_INDEX_RECALL = 0.8
+    add_images(150)
+    build_index()
+    first = np.load(published_dir() / "held_out.npz")["vectors"]
+    add_images(5, seed=1)
+    assert build_index().mode == "incremental"
+    saved = np.load(published_dir() / "held_out.npz")
+    np.testing.assert_array_equal(saved["vectors"], first)  # same queries, truth merged
+    assert (saved["top_exact"] >= 11).all()
