@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 EMBEDDING_IDS_FILE = "embedding_ids.npy"
 HELD_OUT_FILE = "held_out.npz"  # tuning queries + their exact neighbours, for the next update
-FORMAT = 2  # 2: vectors.npy is float16 for ANN versions, written in chunks
+FORMAT = 2  # 2: vectors.npy written in chunks, dtype in the manifest, held_out.npz
 
 
 @dataclass
@@ -232,11 +232,16 @@ def _updated_held_out(diff: _Diff, vectors: VectorFile, fresh_rows) -> dict | No
     return faiss_build.update_held_out(previous, diff.removed, vectors.take(fresh_rows), fresh_ids)
 
 
+# vectors.npy dtype of ANN versions. float16 halves the file (1 GB instead of 2 GB at 1 M) and
+# ranks exact subset scans the same (tests/pipeline/test_indexing_chunked.py), but this faiss
+# build has no F16C path: converting 8 000 gathered rows costs +5.5 ms a filtered query (3.2 ->
+# 8.7 ms, docs/benchmarks.md). Latency wins; the build's memory is bounded either way.
+ANN_VECTORS_DTYPE = np.float32
+
+
 def vectors_dtype(plan) -> np.dtype:
-    # A flat index scores exactly, so its vectors stay float32; an ANN version only uses them for
-    # exact subset scans and the next build, where float16 (half the disk and page cache) ranks
-    # the same (tests/pipeline/test_indexing_chunked.py) and SQ8 error dominates anyway.
-    return np.dtype(np.float32 if plan.index_type == "flat" else np.float16)
+    # A flat index scores exactly, so its vectors are always float32.
+    return np.dtype(np.float32 if plan.index_type == "flat" else ANN_VECTORS_DTYPE)
 
 
 def _write_vectors(work: Path, state: CatalogueState, plan, diff: _Diff) -> VectorFile:

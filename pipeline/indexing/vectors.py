@@ -8,8 +8,8 @@ by chunk, and reads it back with pread, one chunk at a time:
     with gigabytes of dirty pages that the kernel cannot reclaim until they reach the disk;
   - rows kept from the previous version are copied file to file by the kernel (copy_file_range),
     in runs, never through Python.
-ANN versions store float16 (half the size, and exact-subset scores within ~1e-3 of float32, far
-below the index's own SQ8 error); a flat version stores float32, as its scores are exact.
+The file may be float32 or float16 (pipeline.indexing.ANN_VECTORS_DTYPE); readers always get
+float32 chunks.
 """
 
 from __future__ import annotations
