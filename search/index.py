@@ -4,8 +4,8 @@ On disk (written only by `pipeline.indexing`), one directory per version under
 MEEPO_DATA_DIR/index/<UTC stamp>/:
   index.faiss    faiss index over inner product; its labels are ProductImage ids
   ids.npy        int64 ProductImage ids, sorted
-  vectors.npy    (n, dim) unit vectors aligned with ids.npy, float32 for a flat index, float16 for
-                 an ANN one (exact subset scans, re-use by the next incremental build)
+  vectors.npy    (n, dim) unit vectors aligned with ids.npy, float32 (float16 allowed for an ANN
+                 version: manifest `vectors_dtype`) for exact subset scans and the next build
   manifest.json  model, dim, count, index type and parameters, measured recall and latency, ...
 and `index/current`, a symlink to the published version, swapped atomically with os.replace.
 
@@ -74,7 +74,7 @@ class SearchIndex:
     manifest: dict[str, Any]
     index: Any = field(repr=False)
     ids: NDArray[np.int64] = field(repr=False)
-    vectors: NDArray[np.floating] = field(repr=False)  # float16 for ANN versions
+    vectors: NDArray[np.floating] = field(repr=False)  # float32, or float16 (ANN versions)
 
     @property
     def version(self) -> str:
