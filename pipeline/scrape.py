@@ -174,7 +174,7 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
                 Failure(product.url or product.external_id or listing.url, reason)
             )
             continue
-        items.append(services.ProductData(**asdict(product)))
+        items.append(product)
     truncated = False
     if ctx.limit is not None:
         room = max(0, ctx.limit - ctx.seen)

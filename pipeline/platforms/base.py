@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urljoin, urlsplit
 
+from catalog.services import ProductData
+
 TITLE_MAX = 500
 DESCRIPTION_MAX = 20_000
 CURRENCY_SYMBOLS = {
@@ -51,21 +53,6 @@ AVAILABILITY = {
 
 
 @dataclass
-class ScrapedProduct:
-    external_id: str
-    url: str
-    title: str
-    description: str = ""
-    brand: str = ""
-    category: str = ""
-    tags: list[str] = field(default_factory=list)
-    price: Decimal | None = None
-    currency: str = ""
-    availability: str = "unknown"
-    image_urls: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Failure:
     ref: str  # URL or product id
     reason: str
@@ -87,7 +74,7 @@ class FetchRecord:
 @dataclass
 class Listing:
     url: str
-    products: list[ScrapedProduct] = field(default_factory=list)
+    products: list[ProductData] = field(default_factory=list)
     unchanged_ids: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     records: list[FetchRecord] = field(default_factory=list)
@@ -168,7 +155,7 @@ def unique(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def validate(product: ScrapedProduct) -> str | None:
+def validate(product: ProductData) -> str | None:
     """Why a scraped product cannot be stored, or None when it can."""
     if not product.external_id:
         return "no product id"

@@ -18,7 +18,7 @@ from pipeline.exceptions import FetchError
 from pipeline.platforms.base import (
     Failure,
     Listing,
-    ScrapedProduct,
+    ProductData,
     absolute_url,
     normalize_currency,
     parse_price,
@@ -85,7 +85,7 @@ def _currency_from_page(ctx: CrawlContext, handle: str) -> str:
     return products[0].currency if products else ""
 
 
-def parse_product(item: dict, base_url: str, currency: str) -> ScrapedProduct:
+def parse_product(item: dict, base_url: str, currency: str) -> ProductData:
     variants = [v for v in item.get("variants") or [] if isinstance(v, dict)]
     available = [v for v in variants if v.get("available")]
     prices = [p for v in (available or variants) if (p := parse_price(v.get("price"))) is not None]
@@ -101,7 +101,7 @@ def parse_product(item: dict, base_url: str, currency: str) -> ScrapedProduct:
         )
     ]
     handle = str(item.get("handle") or "")
-    return ScrapedProduct(
+    return ProductData(
         external_id=str(item.get("id") or ""),
         url=f"{base_url}/products/{handle}" if handle else "",
         title=plain_text(item.get("title"), 500),

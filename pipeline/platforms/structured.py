@@ -17,7 +17,7 @@ import lxml.html
 from lxml import etree
 
 from pipeline.platforms.base import (
-    ScrapedProduct,
+    ProductData,
     absolute_url,
     normalize_availability,
     normalize_currency,
@@ -146,7 +146,7 @@ def _offers(node: dict) -> list[tuple[object, object, object]]:
     return found
 
 
-def product_from_node(node: dict, page_url: str, external_id: str) -> ScrapedProduct:
+def product_from_node(node: dict, page_url: str, external_id: str) -> ProductData:
     offers = _offers(node)
     parsed = [
         (parse_price(p), normalize_currency(c), normalize_availability(a)) for p, c, a in offers
@@ -160,7 +160,7 @@ def product_from_node(node: dict, page_url: str, external_id: str) -> ScrapedPro
     category = node.get("category")
     if isinstance(category, list):
         category = " > ".join(_text(c) for c in category if _text(c))
-    return ScrapedProduct(
+    return ProductData(
         external_id=external_id,
         url=absolute_url(node.get("url"), page_url) or page_url,
         title=_text(node.get("name")),
@@ -175,7 +175,7 @@ def product_from_node(node: dict, page_url: str, external_id: str) -> ScrapedPro
     )
 
 
-def _from_json_ld(tree, page_url: str, external_id: str) -> tuple[list[ScrapedProduct], int]:
+def _from_json_ld(tree, page_url: str, external_id: str) -> tuple[list[ProductData], int]:
     blocks, bad = json_ld_blocks(tree)
     products = []
     for block in blocks:
@@ -186,7 +186,7 @@ def _from_json_ld(tree, page_url: str, external_id: str) -> tuple[list[ScrapedPr
     return products, bad
 
 
-def _from_microdata(body: bytes, page_url: str, external_id: str) -> list[ScrapedProduct]:
+def _from_microdata(body: bytes, page_url: str, external_id: str) -> list[ProductData]:
     try:
         from extruct.w3cmicrodata import MicrodataExtractor
 
@@ -208,7 +208,7 @@ def _from_microdata(body: bytes, page_url: str, external_id: str) -> list[Scrape
     return products
 
 
-def _from_opengraph(tree, page_url: str, external_id: str) -> list[ScrapedProduct]:
+def _from_opengraph(tree, page_url: str, external_id: str) -> list[ProductData]:
     meta: dict[str, str] = {}
     for el in tree.xpath("//meta[@property or @name]"):
         key = (el.get("property") or el.get("name") or "").strip().lower()
@@ -233,7 +233,7 @@ def _from_opengraph(tree, page_url: str, external_id: str) -> list[ScrapedProduc
     return [product_from_node(node, page_url, external_id)]
 
 
-def extract_products(body: bytes, page_url: str) -> tuple[list[ScrapedProduct], list[str]]:
+def extract_products(body: bytes, page_url: str) -> tuple[list[ProductData], list[str]]:
     """Products on a page (usually one) and notes about what was wrong with the markup."""
     tree = parse_html(body)
     if tree is None:

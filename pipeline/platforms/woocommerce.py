@@ -17,7 +17,7 @@ from pipeline.http import HttpError
 from pipeline.platforms.base import (
     Failure,
     Listing,
-    ScrapedProduct,
+    ProductData,
     absolute_url,
     normalize_currency,
     plain_text,
@@ -78,7 +78,7 @@ def _names(values: object) -> list[str]:
     return [plain_text(v.get("name"), 200) for v in items if isinstance(v, dict) and v.get("name")]
 
 
-def parse_product(item: dict, base_url: str) -> ScrapedProduct:
+def parse_product(item: dict, base_url: str) -> ProductData:
     prices = item.get("prices") if isinstance(item.get("prices"), dict) else {}
     if item.get("is_in_stock"):
         availability = "in_stock"
@@ -92,7 +92,7 @@ def parse_product(item: dict, base_url: str) -> ScrapedProduct:
     images = [
         _image_url(im, base_url, width) for im in item.get("images") or [] if isinstance(im, dict)
     ]
-    return ScrapedProduct(
+    return ProductData(
         external_id=str(item.get("id") or ""),
         url=absolute_url(item.get("permalink"), base_url),
         title=plain_text(item.get("name"), 500),
