@@ -55,7 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "meepo.apps.MeepoStaticFilesConfig",  # staticfiles, minus the Tailwind source
+    "django.contrib.staticfiles",
     "catalog",
     "search",
     "pipeline",
@@ -129,6 +129,10 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "meepo.staticfiles.BuiltAssetsFinder",  # STATICFILES_DIRS minus the Tailwind source
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+]
 STATIC_ROOT = MEEPO_DATA_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = MEEPO_DATA_DIR / "media"
