@@ -110,7 +110,9 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
     state = None if ctx.force else ctx.previous(url)
     lastmod = _lastmod(entry.lastmod)
     fresh = state and state.status_code in (200, 304) and state.items and state.fetched_at
-    if fresh and lastmod and lastmod <= state.fetched_at:
+    # lastmod has whole seconds at best: a page changed later in the second we fetched it carries
+    # the same stamp, so only a lastmod strictly before that second proves it unchanged.
+    if fresh and lastmod and lastmod < state.fetched_at.replace(microsecond=0):
         listing.unchanged_ids = ctx.previous_items(url)  # sitemap says: not modified since
         return listing
     try:
