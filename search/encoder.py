@@ -214,7 +214,11 @@ def _from_pretrained(name: str):
         # The cache first: without a network the hub client retries for ~30 s before failing.
         try:
             model = CLIPModel.from_pretrained(source, local_files_only=local_only)
-            processor = CLIPProcessor.from_pretrained(source, local_files_only=local_only)
+            # PIL preprocessing, chosen explicitly: it is what the reference CLIP used, it needs no
+            # torchvision, and the choice no longer depends on what else is installed.
+            processor = CLIPProcessor.from_pretrained(
+                source, local_files_only=local_only, backend="pil"
+            )
             return model, processor
         except Exception as exc:  # transformers raises OSError/ValueError/HF errors alike
             error = exc

@@ -2,17 +2,20 @@
 
 Why: the Hugging Face hub is not reachable from CI or from this project's build machines, yet the
 encoder must be exercised through the real `from_pretrained` code path. `tiny` is a few-hundred-KB
-model for tests and offline demos; `vit-b-32` has the exact architecture of
-`openai/clip-vit-base-patch32` (random weights) so benchmarks measure the real cost of a forward pass.
+model for tests and offline demos; `vit-b-32` has the exact architecture and vocabulary size of
+`openai/clip-vit-base-patch32` (random weights), with everyday shopping words as single tokens, so
+benchmarks measure the real cost of a forward pass, of a text query and the real model's memory.
 Random weights give meaningless similarities; never use them to judge search quality.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 SIZES = ("tiny", "vit-b-32")
+CLIP_VOCAB_SIZE = 49_408
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -29,19 +32,69 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, (chr(c) for c in cs), strict=True))
 
 
-def _write_tiny_vocab(path: Path) -> tuple[Path, Path, int]:
-    """A byte-level BPE vocabulary with no merges: every word is spelled out in bytes.
+# Words a product search meets, one token each in CLIP's real 49,408-token vocabulary. The
+# ViT-B/32-shaped model gets merges that make them single tokens too, so a benchmark query costs
+# the text tower as many positions as it would cost the real model (spelled out byte by byte,
+# "fluffy striped salmon pillow" would be 29 positions instead of about 6).
+_COMMON_WORDS_TEXT = """
+a an and the for with of in on to by from set pack new sale big small large tall long short round
+square soft hard light dark warm cold cozy cosy modern vintage classic rustic minimal sporty
+elegant fluffy striped dotted checked floral plain chunky washed shiny matte retro luxury cheap
+red green blue black white grey gray navy salmon yellow orange pink purple brown beige gold golden
+silver teal olive cream ivory charcoal mustard coral mint lilac sage rose wooden ceramic glass
+steel linen cotton wool leather velvet bamboo marble brass copper enamel stoneware rattan denim
+silk oak walnut pine plastic metal paper stone clay iron chair table lamp vase mug cup cushion
+pillow rug fork spoon knife plate bowl kettle basket mirror clock shelf stool blanket curtain jug
+candle sofa bed desk shirt dress skirt jacket coat sneaker sneakers boot boots shoe shoes hat cap
+scarf bag handbag backpack wallet belt watch ring necklace earrings sock socks towel sheet throw
+cutlery kitchen living room bedroom bathroom dining garden office outdoor lighting kids baby men
+women home decor gift toy book pen phone case laptop bottle jar pot pan tray box frame poster
+"""
+COMMON_WORDS = tuple(_COMMON_WORDS_TEXT.split())
 
-    Enough to tokenise any UTF-8 text (emoji and RTL included) exactly as CLIP's tokenizer
-    machinery does, with a 514-token vocabulary instead of 49,408.
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair encoding of one word: merge the best-ranked adjacent pair until none applies."""
+    while len(pieces) > 1:
+        pairs = [
+            (ranks.get(pair, len(ranks)), i) for i, pair in enumerate(itertools.pairwise(pieces))
+        ]
+        rank, i = min(pairs)
+        if rank == len(ranks):
+            break
+        pieces = [*pieces[:i], pieces[i] + pieces[i + 1], *pieces[i + 2 :]]
+    return pieces
+
+
+def _write_vocab(path: Path, words: tuple[str, ...] = (), size: int = 0) -> tuple[Path, Path, int]:
+    """A byte-level BPE vocabulary: any UTF-8 text (emoji and RTL included) tokenises exactly as
+    CLIP's tokenizer machinery does; `words` become single tokens through merges; `size` pads the
+    vocabulary (unused tokens) to the real model's embedding-table size.
     """
     alphabet = list(_bytes_to_unicode().values())
-    tokens = alphabet + [a + "</w>" for a in alphabet] + ["<|startoftext|>", "<|endoftext|>"]
-    vocab = {tok: i for i, tok in enumerate(tokens)}
+    tokens = alphabet + [a + "</w>" for a in alphabet]
+    known, ranks = set(tokens), {}
+    for word in words:
+        # As BPE training would: tokenise the word with the merges so far, then merge what is
+        # left from left to right. New merges rank after every old one, so earlier words keep
+        # tokenising as before.
+        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
+        merged = pieces[0]
+        for piece in pieces[1:]:
+            ranks[(merged, piece)] = len(ranks)
+            merged += piece
+            if merged not in known:
+                known.add(merged)
+                tokens.append(merged)
+    merges = [f"{a} {b}" for a, b in ranks]
+    special = ["<|startoftext|>", "<|endoftext|>"]
+    tokens += [f"<|unused{i}|>" for i in range(max(0, size - len(tokens) - len(special)))]
+    tokens += special
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
     vocab_file = path / "vocab.json"
     merges_file = path / "merges.txt"
     vocab_file.write_text(json.dumps(vocab), encoding="utf-8")
-    merges_file.write_text("#version: 0.2\n", encoding="utf-8")
+    merges_file.write_text("#version: 0.2\n" + "".join(f"{m}\n" for m in merges), encoding="utf-8")
     return vocab_file, merges_file, len(vocab)
 
 
@@ -75,8 +128,7 @@ def _config(size: str, vocab_size: int):
         }
         return CLIPConfig(text_config=text, vision_config=vision, projection_dim=16), 32
     if size == "vit-b-32":
-        # Architecture of openai/clip-vit-base-patch32; the vocabulary is the tiny one, which
-        # changes only the size of the token-embedding table, not the cost of a forward pass.
+        # Architecture of openai/clip-vit-base-patch32, vocabulary size included (see _write_vocab).
         text = {
             "vocab_size": vocab_size,
             "hidden_size": 512,
@@ -101,16 +153,19 @@ def _config(size: str, vocab_size: int):
 def save_random_clip(path: str | Path, *, size: str = "tiny", seed: int = 0) -> Path:
     """Write a loadable random CLIP model directory at `path` and return it."""
     import torch
-    from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    vocab_file, merges_file, vocab_size = _write_tiny_vocab(path)
+    if size == "vit-b-32":
+        vocab_file, merges_file, vocab_size = _write_vocab(path, COMMON_WORDS, CLIP_VOCAB_SIZE)
+    else:
+        vocab_file, merges_file, vocab_size = _write_vocab(path)
     config, image_size = _config(size, vocab_size)
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()
     tokenizer = CLIPTokenizer(vocab=str(vocab_file), merges=str(merges_file))
-    image_processor = CLIPImageProcessor(
+    image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         target = Path(opts["to"]).expanduser().resolve()
         try:
             model = CLIPModel.from_pretrained(name)
-            processor = CLIPProcessor.from_pretrained(name)
+            processor = CLIPProcessor.from_pretrained(name, backend="pil")
         except Exception as exc:  # no network, unknown id, ...
             raise CommandError(
                 f"cannot download {name!r}: {type(exc).__name__}: {str(exc)[:300]}. "

@@ -1,0 +1,39 @@
+"""The random benchmark model's vocabulary: a query must cost the text tower what it costs the
+real CLIP tokenizer (one position per everyday word), while any text still tokenises."""
+
+import pytest
+
+from search.random_model import CLIP_VOCAB_SIZE, COMMON_WORDS, _write_vocab
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from transformers import CLIPTokenizer
+
+    path = tmp_path_factory.mktemp("vocab")
+    vocab, merges, size = _write_vocab(path, COMMON_WORDS, CLIP_VOCAB_SIZE)
+    assert size == CLIP_VOCAB_SIZE
+    return CLIPTokenizer(vocab=str(vocab), merges=str(merges))
+
+
+def test_every_common_word_is_one_token(tokenizer):
+    spelled_out = [w for w in COMMON_WORDS if len(tokenizer(w)["input_ids"]) != 3]  # bos, w, eos
+    assert spelled_out == []
+
+
+def test_a_shopper_query_costs_one_position_per_word(tokenizer):
+    ids = tokenizer("Fluffy striped SALMON pillow")["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(ids)[1:-1] == [
+        "fluffy</w>",
+        "striped</w>",
+        "salmon</w>",
+        "pillow</w>",
+    ]
+
+
+def test_unknown_words_emoji_and_rtl_still_tokenise_byte_by_byte(tokenizer):
+    for text in ["zyzzyva", "🍵 mug", "כוס קפה", "Brand042"]:
+        ids = tokenizer(text)["input_ids"]
+        assert len(ids) > 3
+        assert max(ids) < CLIP_VOCAB_SIZE
+        assert tokenizer.decode(ids, skip_special_tokens=True).replace(" ", "") == text.lower().replace(" ", "")  # fmt: skip
