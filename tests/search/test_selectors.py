@@ -84,6 +84,20 @@ def test_facets_count_candidates_only():
     assert facets["category"] == [("C1", "C1", 2)]
 
 
+def test_candidate_facets_count_like_sql_grouping_in_two_queries(django_assert_num_queries):
+    stores = [StoreFactory(slug=f"s{i}", name=f"S{i}") for i in range(3)]
+    ids = [
+        ProductFactory(store=stores[i % 3], brand="XYZ"[i % 3] if i % 4 else "", category=f"C{i % 5}").pk
+        for i in range(40)
+    ]  # fmt: skip
+    filters = SearchFilters(stores=("s0", "s1"))
+    with django_assert_num_queries(2):
+        counted = selectors.facet_counts(product_ids=ids, filters=filters)
+    assert counted == selectors.facet_counts(product_ids=[], filters=filters)  # grouped in SQL
+    assert {slug for slug, _, _ in counted["store"]} == {"s0", "s1"}
+    assert all(value for value, _, _ in counted["brand"])  # blank brands are not a facet value
+
+
 def test_hydrate_is_two_queries_for_any_count(django_assert_num_queries):
     ids = [ProductImageFactory().product_id for _ in range(30)]
     with django_assert_num_queries(2):
