@@ -27,6 +27,7 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from search.batching import Coalescer
 from search.exceptions import ModelNotAvailable
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ T = TypeVar("T")
 PARITY_MIN = 0.99
 # Max characters of a text query worth tokenising; CLIP truncates at 77 tokens anyway.
 MAX_TEXT_CHARS = 1000
+# Text queries per coalesced forward pass: more than a worker's threads, so all can share one.
+TEXT_BATCH_MAX = 16
 
 
 @dataclass
@@ -58,6 +61,13 @@ class ClipEncoder:
     model: Any = field(repr=False)
     processor: Any = field(repr=False)
     parity: float | None = None  # int8 mode: min cosine to fp32 on the probe batch
+    # Concurrent text queries of this process's threads share one forward pass (search.batching).
+    text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.text_coalescer = Coalescer(
+            lambda texts: list(self.encode_texts(texts)), max_batch=TEXT_BATCH_MAX
+        )
 
     def _pixels(self, image: Image.Image):
         """Pixel tensor (1, 3, H, W) for one image, by the model's own image processor."""
@@ -310,7 +320,7 @@ get_encoder.cache_info = load_encoder.cache_info  # type: ignore[attr-defined]
 
 @functools.lru_cache(maxsize=2048)
 def _cached_text_vector(model_name: str, text: str) -> NDArray[np.float32]:
-    vector = get_encoder().encode_texts([text])[0]
+    vector = get_encoder().text_coalescer(text)
     vector.setflags(write=False)  # shared by every caller of the cache
     return vector
 
