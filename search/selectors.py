@@ -34,6 +34,20 @@ MAX_TOKEN_CHARS = 40
 ALLOWED_IDS_TTL_SECONDS = 60.0
 ALLOWED_IDS_CACHE_SIZE = 32
 FACET_VALUES = 20  # values listed per facet, most frequent first
+# BM25 scores every match of a query, so a broad word ("fork" in a million products) costs time in
+# proportion to the catalogue. Past this many matches only the newest are scored: the keyword
+# list then ranks the newest matches, while the visual list still covers the whole catalogue.
+KEYWORD_SCORED_MAX = 5_000
+# Prefix matching (search as you type) starts at this many characters: "fo*" expands to every word
+# starting with "fo" in the catalogue and says almost nothing about what the shopper wants.
+PREFIX_MIN_CHARS = 3
+# Words that must not be required in a product: "pillow for the sofa" is about a pillow and a sofa.
+# fmt: off
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on",
+    "or", "the", "this", "to", "with", "your",
+})
+# fmt: on
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -102,19 +116,28 @@ class SearchFilters:
         return qs
 
 
-def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: bool = True) -> str:
-    """An FTS5 MATCH expression meaning "all of these words" (or any, with `any_word`), or "".
+def fts_match_terms(query: str, *, prefix_last: bool = True) -> list[str]:
+    """The query's words as quoted FTS5 terms (the last one a prefix while the shopper types).
 
     Each word is double-quoted, so FTS5 operators (AND, NEAR, *, ^, column:) and quotes typed by a
-    shopper are plain text. The last word also matches as a prefix while the shopper is typing.
+    shopper are plain text. Stopwords are dropped unless that leaves nothing.
     """
     tokens = [t[:MAX_TOKEN_CHARS] for t in _WORD.findall(query)][:MAX_QUERY_TOKENS]
     if not tokens:
-        return ""
+        return []
+    prefix = prefix_last and not query[-1:].isspace() and len(tokens[-1]) >= PREFIX_MIN_CHARS
     terms = [f'"{t}"' for t in tokens]
-    if prefix_last and not query[-1:].isspace() and len(tokens[-1]) >= 2:
+    if prefix:
         terms[-1] += "*"
-    return (" OR " if any_word else " AND ").join(terms)
+    kept = [
+        term for token, term in zip(tokens, terms, strict=True) if token.lower() not in STOPWORDS
+    ]
+    return kept or terms  # "the the" still searches for "the"
+
+
+def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: bool = True) -> str:
+    """An FTS5 MATCH expression meaning "all of these words" (or any, with `any_word`), or ""."""
+    return (" OR " if any_word else " AND ").join(fts_match_terms(query, prefix_last=prefix_last))
 
 
 def keyword_hits(
@@ -125,18 +148,39 @@ def keyword_hits(
     All words must match by default: that is the precise signal (names, brands, SKUs) and it stays
     cheap on a big catalogue, where "any word" scores a large share of all products with BM25.
     """
-    match = fts_match_expression(query, any_word=any_word)
-    if not match:
+    terms = fts_match_terms(query)
+    if not terms:
         return []
+    match = (" OR " if any_word else " AND ").join(terms)
     where, params = filters.sql("p")
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    sql = (
-        f"SELECT p.id, bm25(catalog_product_fts, {weights}) AS score "
+    matches = (
         "FROM catalog_product_fts JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-        f"WHERE catalog_product_fts MATCH %s AND {where} ORDER BY score LIMIT %s"
+        f"WHERE catalog_product_fts MATCH %s AND {where}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [match, *params, limit])
+        oldest_scored = None
+        if len(terms) == 1 and filters.is_empty:
+            # One word can match a large share of the catalogue. Walking its matches newest
+            # first is cheap (one posting list, no scoring, no join) and finds where the newest
+            # KEYWORD_SCORED_MAX of them start, if there are that many. Several words are
+            # intersected, which narrows them already (walking that would cost what it saves),
+            # and under a filter every match that passes it is scored: a selective filter could
+            # leave few of the newest.
+            cursor.execute(
+                "SELECT rowid FROM catalog_product_fts WHERE catalog_product_fts MATCH %s "
+                "ORDER BY rowid DESC LIMIT 1 OFFSET %s",
+                [match, KEYWORD_SCORED_MAX - 1],
+            )
+            oldest_scored = cursor.fetchone()
+        bound, bound_params = "", []
+        if oldest_scored is not None:
+            bound, bound_params = " AND catalog_product_fts.rowid >= %s", [oldest_scored[0]]
+        cursor.execute(
+            f"SELECT p.id, bm25(catalog_product_fts, {weights}) AS score {matches}{bound} "
+            "ORDER BY score LIMIT %s",
+            [match, *params, *bound_params, limit],
+        )
         return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
 
 

@@ -21,11 +21,15 @@ def _clear():
         ("red chair", '"red" AND "chair"*'),
         ("red chair ", '"red" AND "chair"'),
         (
-            'title:x OR "y" NEAR(z) ^a',
-            '"title" AND "x" AND "OR" AND "y" AND "NEAR" AND "z" AND "a"',
+            'title:x OR "y" NEAR(z) ^ab',
+            '"title" AND "x" AND "y" AND "NEAR" AND "z" AND "ab"',
         ),
         ("🙂 !!", ""),
         ("وسادة", '"وسادة"*'),
+        ("pillow for the sofa", '"pillow" AND "sofa"*'),
+        ("Pillow FOR The ", '"Pillow"'),
+        ("the the", '"the" AND "the"*'),
+        ("red fo", '"red" AND "fo"'),  # two letters are not yet a prefix worth expanding
     ],
 )
 def test_fts_expression_quotes_every_word(query, expected):
@@ -37,6 +41,20 @@ def test_keyword_hits_rank_title_above_description():
     in_text = ProductFactory(title="Serving set", description="Comes with a walnut tray")
     hits = selectors.keyword_hits(query="walnut", filters=SearchFilters(), limit=10)
     assert [pid for pid, _ in hits] == [in_title.pk, in_text.pk]
+
+
+def test_a_broad_word_is_scored_over_its_newest_matches_only(monkeypatch):
+    monkeypatch.setattr(selectors, "KEYWORD_SCORED_MAX", 3)
+    shop = StoreFactory(slug="shop")
+    lamps = [ProductFactory(store=shop, title=f"Lamp {n}").pk for n in range(6)]
+    desk_lamp = ProductFactory(title="Desk lamp", store=StoreFactory(slug="other")).pk
+    broad = selectors.keyword_hits(query="lamp", filters=SearchFilters(), limit=10)
+    assert {pid for pid, _ in broad} == {lamps[4], lamps[5], desk_lamp}
+    # Under a filter every match that passes it is scored: the newest ones might not.
+    filtered = selectors.keyword_hits(query="lamp", filters=SearchFilters(stores=("shop",)), limit=10)  # fmt: skip
+    assert {pid for pid, _ in filtered} == set(lamps)
+    # Fewer matches than the cap: all of them are scored, best first.
+    assert [pid for pid, _ in selectors.keyword_hits(query="desk", filters=SearchFilters(), limit=10)] == [desk_lamp]  # fmt: skip
 
 
 def test_keyword_hits_stem_and_fold_accents():
