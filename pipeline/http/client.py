@@ -35,7 +35,7 @@ from pipeline.http.results import (
     WrongContentType,
     user_agent,
 )
-from pipeline.http.safety import check_url
+from pipeline.http.safety import PublicOnlyAdapter, UnsafeURL, check_url
 from pipeline.robots import (
     ROBOTS_MAX_BYTES,
     RobotsDisallowed,
@@ -79,6 +79,9 @@ class Fetcher:
         self._robots: dict[str, RobotsRules] = {}
         self.session = requests.Session()
         self.session.trust_env = False  # no surprise proxies or .netrc credentials
+        if not self.allow_private:
+            for scheme in ("http://", "https://"):
+                self.session.mount(scheme, PublicOnlyAdapter())
         self.session.headers.update({"User-Agent": user_agent(), "From": settings.MEEPO_BOT_EMAIL})
 
     def close(self) -> None:
@@ -165,8 +168,8 @@ class Fetcher:
                     current = urljoin(current, result.headers["Location"])
                     continue
                 return rules_from_response(result.status, result.body, now=time.monotonic())
-        except HostBlocked:
-            raise
+        except (HostBlocked, UnsafeURL):
+            raise  # a host we must not talk to is refused, not treated as "no robots.txt"
         except FetchError as exc:
             logger.warning("robots.txt for %s unavailable: %s", origin, exc)
             return rules_from_response(None, b"", now=time.monotonic())

@@ -188,6 +188,28 @@ def test_private_and_loopback_hosts_are_refused_outside_tests(polite, shopify_sh
     assert shopify_shop.requests == []
 
 
+def test_dns_rebinding_to_a_private_address_is_refused_at_connect(polite, shopify_shop, monkeypatch):  # fmt: skip
+    """The check's DNS answer is public, the connection's is 127.0.0.1: nothing may be sent."""
+    import socket as real_socket
+
+    from pipeline.http import safety
+
+    class FirstAnswerPublic:  # DNS is outside the machine: the one thing this test stands in for
+        def __getattr__(self, name):
+            return getattr(real_socket, name)
+
+        @staticmethod
+        def getaddrinfo(host, port, *args, **kwargs):
+            return [(real_socket.AF_INET, real_socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]  # fmt: skip
+
+    polite.MEEPO_ALLOW_PRIVATE_HOSTS = False
+    monkeypatch.setattr(safety, "socket", FirstAnswerPublic())
+    url = shopify_shop.base_url.replace("127.0.0.1", "localhost") + "/products.json"
+    with Fetcher() as f, pytest.raises(UnsafeURL, match=r"reached non-public address 127\.0\.0\.1"):
+        f.get(url, kind="api")
+    assert shopify_shop.requests == []  # not even robots.txt
+
+
 @pytest.mark.parametrize("value", ["1", "0.6", "date"])
 def test_429_retry_after_parks_the_host(polite, shopify_shop, value):
     expected = 0.6 if value == "0.6" else 1.0
