@@ -210,6 +210,19 @@ def _apply_fault(handler, shop: DemoShop, fault: Fault, reply: Reply, record) ->
     elif fault.kind == "drip":
         handler._send(reply, record, drip=p)
         return
+    elif fault.kind == "drip_headers":
+        # A header line every `interval` s: every read is quick, the headers never end.
+        record.status = 200
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for n in range(p.get("lines", 1000)):
+                handler.wfile.flush()
+                time.sleep(p.get("interval", 0.2))
+                handler.wfile.write(f"X-Slow-{n}: {'x' * 8}\r\n".encode())
+        except OSError:
+            pass  # the client gave up: that is the point
+        handler.close_connection = True
+        return
     elif fault.kind == "huge":
         headers = {"Content-Type": p.get("content_type", reply.content_type.split(";")[0])}
         if p.get("length", True):

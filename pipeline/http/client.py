@@ -23,6 +23,7 @@ import requests
 from django.conf import settings
 
 from pipeline.exceptions import FetchError
+from pipeline.http.connections import PolicedAdapter, SocketSlot, socket_slot
 from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
 from pipeline.http.results import (
     DeadlineExceeded,
@@ -35,7 +36,7 @@ from pipeline.http.results import (
     WrongContentType,
     user_agent,
 )
-from pipeline.http.safety import PublicOnlyAdapter, UnsafeURL, check_url
+from pipeline.http.safety import UnsafeURL, check_url
 from pipeline.robots import (
     ROBOTS_MAX_BYTES,
     RobotsDisallowed,
@@ -79,9 +80,8 @@ class Fetcher:
         self._robots: dict[str, RobotsRules] = {}
         self.session = requests.Session()
         self.session.trust_env = False  # no surprise proxies or .netrc credentials
-        if not self.allow_private:
-            for scheme in ("http://", "https://"):
-                self.session.mount(scheme, PublicOnlyAdapter())
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, PolicedAdapter(public_only=not self.allow_private))
         self.session.headers.update({"User-Agent": user_agent(), "From": settings.MEEPO_BOT_EMAIL})
 
     def close(self) -> None:
@@ -302,35 +302,43 @@ class Fetcher:
         limit = max_bytes or (
             settings.MEEPO_MAX_IMAGE_BYTES if kind == "image" else settings.MEEPO_MAX_RESPONSE_BYTES
         )
-        started = time.monotonic()
-        try:
-            resp = self.session.get(
-                url,
-                headers=self._headers(kind, conditional),
-                stream=True,
-                allow_redirects=False,
-                timeout=(min(6.05, deadline), min(20.0, deadline)),
-            )
-        except requests.Timeout as exc:
-            raise TransportError(f"timed out: {exc.__class__.__name__}") from exc
-        except requests.ConnectionError as exc:
-            raise TransportError(f"connection failed: {exc.__class__.__name__}") from exc
-        except requests.RequestException as exc:
-            raise FetchError(f"bad request to {url[:200]}: {exc}") from exc
-        self.stats.requests += 1
-        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
-        with resp, _Watchdog(resp, deadline - (time.monotonic() - started)) as dog:
+        # One deadline for the whole exchange, headers included: the watchdog holds the socket
+        # from the moment it connects (or is reused), before any response exists.
+        with socket_slot() as slot, _Watchdog(slot, deadline) as dog:
             try:
-                body = self._read_body(resp, url, limit, accept_types, truncate)
-            except (requests.RequestException, OSError) as exc:
+                resp = self.session.get(
+                    url,
+                    headers=self._headers(kind, conditional),
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(min(6.05, deadline), min(20.0, deadline)),
+                )
+            except requests.RequestException as exc:
                 if dog.fired:
                     raise DeadlineExceeded(
-                        f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
+                        f"no answer within {deadline:.1f}s (slow server?): {url[:200]}"
                     ) from exc
-                raise TransportError(f"broken response: {exc.__class__.__name__}") from exc
-            if dog.fired:
-                raise DeadlineExceeded(f"no complete answer within {deadline:.1f}s: {url[:200]}")
-            wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
+                if isinstance(exc, requests.Timeout):
+                    raise TransportError(f"timed out: {exc.__class__.__name__}") from exc
+                if isinstance(exc, requests.ConnectionError):
+                    raise TransportError(f"connection failed: {exc.__class__.__name__}") from exc
+                raise FetchError(f"bad request to {url[:200]}: {exc}") from exc
+            self.stats.requests += 1
+            self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+            with resp:
+                try:
+                    body = self._read_body(resp, url, limit, accept_types, truncate)
+                except (requests.RequestException, OSError) as exc:
+                    if dog.fired:
+                        raise DeadlineExceeded(
+                            f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
+                        ) from exc
+                    raise TransportError(f"broken response: {exc.__class__.__name__}") from exc
+                if dog.fired:
+                    raise DeadlineExceeded(
+                        f"no complete answer within {deadline:.1f}s: {url[:200]}"
+                    )
+                wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
         self.stats.bytes_received += wire
         return FetchResult(
             url, resp.status_code, resp.headers, body, resp.elapsed.total_seconds(), wire
@@ -372,28 +380,24 @@ class Fetcher:
 
 
 class _Watchdog:
-    """Enforces a total deadline: shuts the socket down if the body has not arrived in time.
+    """Enforces a total deadline: shuts the request's socket down when time is up.
 
-    requests' read timeout is per socket read, so a server trickling a byte every few seconds
-    would never trip it; closing the socket from a timer thread is what makes the deadline total.
+    requests' timeouts are per socket operation, so a server trickling a header line or a body
+    byte every few seconds would never trip them; closing the socket from a timer thread is what
+    makes the deadline total.
     """
 
-    def __init__(self, resp: requests.Response, seconds: float) -> None:
-        self.resp, self.seconds, self.fired = resp, max(0.0, seconds), False
+    def __init__(self, slot: SocketSlot, seconds: float) -> None:
+        self.slot, self.seconds, self.fired = slot, max(0.0, seconds), False
         self.timer = threading.Timer(self.seconds, self._fire)
         self.timer.daemon = True
 
     def _fire(self) -> None:
         self.fired = True
-        conn = getattr(self.resp.raw, "connection", None) or getattr(
-            self.resp.raw, "_connection", None
-        )
-        sock = getattr(conn, "sock", None)
+        sock = self.slot.sock
         try:
             if sock is not None:
                 sock.shutdown(socket.SHUT_RDWR)
-            else:
-                self.resp.raw.close()
         except OSError:
             pass
 

@@ -12,10 +12,6 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from pipeline.exceptions import FetchError
 
 
@@ -56,7 +52,7 @@ def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def _check_peer(sock: socket.socket, host: str) -> None:
+def check_peer(sock: socket.socket, host: str) -> None:
     """Refuse a connection that reached a non-public address, whatever DNS said earlier."""
     address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
     if not _is_public(address):
@@ -65,40 +61,3 @@ def _check_peer(sock: socket.socket, host: str) -> None:
             f"refusing {host}: the connection reached non-public address {address} "
             "(its DNS answer changed after the check: DNS rebinding?)"
         )
-
-
-# check_url resolves the host, then the HTTP library resolves it again to connect: a hostile DNS
-# server can answer a public address first and 127.0.0.1 or 169.254.169.254 second (DNS
-# rebinding). These connection classes check the address each socket actually reached.
-class _PeerCheckedHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _PeerCheckedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _PeerCheckedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PeerCheckedHTTPConnection
-
-
-class _PeerCheckedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PeerCheckedHTTPSConnection
-
-
-class PublicOnlyAdapter(HTTPAdapter):
-    """A requests adapter whose every connection must reach a public address."""
-
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        # An instance attribute: the module-level default mapping is shared by every PoolManager.
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _PeerCheckedHTTPPool,
-            "https": _PeerCheckedHTTPSPool,
-        }

@@ -311,6 +311,17 @@ def test_slow_drip_server_hits_the_total_deadline(polite, shopify_shop):
     assert time.monotonic() - start < 2.5
 
 
+def test_headers_trickled_a_line_at_a_time_hit_the_total_deadline(polite, shopify_shop):
+    polite.MEEPO_REQUEST_TIMEOUT = 1.0
+    shopify_shop.add_fault("/", "drip_headers", interval=0.2, times=1)  # no read ever waits long
+    start = time.monotonic()
+    with Fetcher() as f, pytest.raises(DeadlineExceeded, match=r"within 1\.0s"):
+        f.get(shopify_shop.base_url + "/")
+    assert time.monotonic() - start < 2.5
+    with Fetcher() as f:  # the shop itself is fine: the next request is answered
+        assert f.get(shopify_shop.base_url + "/").status == 200
+
+
 def test_wrong_content_type_is_refused_before_reading(polite, shopify_shop):
     shopify_shop.add_fault("/products.json", "wrong_type")
     with Fetcher() as f, pytest.raises(WrongContentType, match="text/html"):
