@@ -4,6 +4,7 @@ Defaults are safe for production (DEBUG off, no hosts allowed, no secret key). A
 convenience comes from a git-ignored `.env` copied from `.env.example`, which lists every variable.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -202,6 +203,10 @@ MEEPO_ALLOW_PRIVATE_HOSTS = env.bool("MEEPO_ALLOW_PRIVATE_HOSTS", default=False)
 MEEPO_STORE_URL = env.str("MEEPO_STORE_URL", default="")
 
 LOG_LEVEL = env.str("MEEPO_LOG_LEVEL", default="INFO").upper()
+# The Hugging Face hub logs every retry twice (its own stderr handler and ours); a model that
+# cannot be loaded is reported once, with what to do, by search.encoder. Set it to "warning" to
+# see the hub's own messages.
+os.environ.setdefault("HF_HUB_VERBOSITY", "error")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
