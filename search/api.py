@@ -1,6 +1,6 @@
 """JSON API over the same search service as the pages.
 
-GET  /api/search?q=&store=&brand=&category=&min_price=&max_price=&in_stock=&page=&limit=
+GET  /api/search?q=&store=&brand=&category=&min_price=&max_price=&in_stock=&sort=&page=&limit=
 POST /api/search/image   multipart: image (+ the same filters, limit)
 GET  /api/products/<id>/similar?page=&limit= (+ filters)
 
@@ -73,6 +73,7 @@ def serialize_page(request, page: services.SearchPage) -> dict:
         "visual_status": page.visual_status,
         "notice": page.notice,
         "cached": page.cached,
+        "sort": page.sort,
         "results": [serialize_hit(request, h) for h in page.hits],
         "facets": {
             name: [{"value": v, "label": label, "count": n} for v, label, n in rows]
@@ -89,7 +90,11 @@ def search(request):
         return _bad_request(form)
     offset, limit = form.offset_limit()
     page = services.search_products(
-        query=form.cleaned_data["q"], filters=form.filters(), offset=offset, limit=limit
+        query=form.cleaned_data["q"],
+        filters=form.filters(),
+        offset=offset,
+        limit=limit,
+        sort=form.cleaned_data["sort"],
     )
     return _timed_json(serialize_page(request, page), page)
 

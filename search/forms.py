@@ -15,6 +15,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from search.exceptions import UnsupportedImage
 from search.images import open_image
 from search.selectors import SearchFilters
+from search.services import RELEVANCE, SORT_CHOICES
 
 MAX_FILTER_VALUES = 20
 MAX_FILTER_CHARS = 300
@@ -69,10 +70,14 @@ class FilterForm(forms.Form):
 
 class SearchForm(FilterForm):
     q = forms.CharField(required=False, strip=True, label="Search products")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Sort by")
     page = forms.IntegerField(required=False, min_value=1, max_value=100)
     limit = forms.IntegerField(required=False, min_value=1, max_value=100)
 
     field_order = ["q"]
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data.get("sort") or RELEVANCE
 
     def offset_limit(self, default_limit: int = 24) -> tuple[int, int]:
         limit = self.cleaned_data.get("limit") or default_limit

@@ -14,11 +14,12 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Prefetch
+from django.db.models import Count, F, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, Store
@@ -377,7 +378,23 @@ def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> dict[str,
     return {"store": store_rows, "brand": column("brand"), "category": column("category")}
 
 
-def browse_product_ids(*, filters: SearchFilters, limit: int, offset: int) -> list[int]:
-    """Products passing `filters` with no query: newest first."""
-    qs = filters.queryset().order_by("-last_seen_at", "-pk").values_list("pk", flat=True)
+BROWSE_ORDER = {
+    "price_asc": (F("price").asc(nulls_last=True), "-pk"),
+    "price_desc": (F("price").desc(nulls_last=True), "-pk"),
+    "newest": ("-first_seen_at", "-pk"),
+}
+
+
+def browse_product_ids(
+    *, filters: SearchFilters, limit: int, offset: int, sort: str = "relevance"
+) -> list[int]:
+    """Products passing `filters` with no query: most recently seen first, or as sorted."""
+    order = BROWSE_ORDER.get(sort, ("-last_seen_at", "-pk"))
+    qs = filters.queryset().order_by(*order).values_list("pk", flat=True)
     return list(qs[offset : offset + limit])
+
+
+def sort_keys(product_ids: list[int]) -> dict[int, tuple[Decimal | None, datetime | None]]:
+    """{product id: (price, first seen)} for re-sorting a query's candidates, in one query."""
+    rows = Product.objects.filter(pk__in=product_ids).values_list("pk", "price", "first_seen_at")
+    return {pk: (price, seen) for pk, price, seen in rows}

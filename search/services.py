@@ -54,6 +54,17 @@ RESULT_CACHE_TTL_SECONDS = 60.0
 
 _result_cache = selectors._TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
 
+# Orders a shopper can ask for. A text search is first ranked by relevance; the other orders
+# re-sort its candidate list (the CANDIDATE_DEPTH best matches), so "cheapest first" means the
+# cheapest of the products that match, never the cheapest product in the catalogue.
+RELEVANCE = "relevance"
+SORT_CHOICES = [
+    (RELEVANCE, "Best match"),
+    ("price_asc", "Price: low to high"),
+    ("price_desc", "Price: high to low"),
+    ("newest", "Newest"),
+]
+
 
 @dataclass
 class Candidate:
@@ -99,6 +110,7 @@ class SearchPage:
     notice: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     cached: bool = False
+    sort: str = "relevance"  # one of SORT_CHOICES
 
     @property
     def next_offset(self) -> int:
@@ -273,9 +285,13 @@ def _page(
     filters: SearchFilters,
     timings: dict[str, float],
     facets: bool = True,
+    sort: str = RELEVANCE,
     **extra,
 ) -> SearchPage:
     """Cut one page from ranked candidates, hydrate it, count facets over all candidates."""
+    if sort != RELEVANCE and candidates:
+        with _timed(timings, "db"):
+            candidates = _sorted(candidates, sort)
     hits = _hits(candidates[offset : offset + limit], timings)
     facet_rows = {}
     if facets and candidates:
@@ -291,22 +307,47 @@ def _page(
         has_more=len(candidates) > offset + limit,
         facets=facet_rows,
         timings=timings,
+        sort=sort,
         **extra,
     )
 
 
+def _sorted(candidates: list[Candidate], sort: str) -> list[Candidate]:
+    """Candidates in the shopper's order; ties (and products without a price) keep relevance."""
+    keys = selectors.sort_keys([c.product_id for c in candidates])
+    rank = {c.product_id: i for i, c in enumerate(candidates)}
+
+    def key(c: Candidate):
+        price, seen = keys.get(c.product_id, (None, None))
+        if sort == "newest":
+            return (seen is None, -(seen.timestamp() if seen else 0), rank[c.product_id])
+        signed = None if price is None else (price if sort == "price_asc" else -price)
+        return (signed is None, signed or 0, rank[c.product_id])
+
+    return sorted(candidates, key=key)
+
+
 def search_products(
-    *, query: str, filters: SearchFilters | None = None, offset: int = 0, limit: int = 24
+    *,
+    query: str,
+    filters: SearchFilters | None = None,
+    offset: int = 0,
+    limit: int = 24,
+    sort: str = RELEVANCE,
 ) -> SearchPage:
     """Text search (or browsing by filters when the query is empty), one page of it."""
+    if sort not in dict(SORT_CHOICES):
+        raise ValueError(f"unknown sort {sort!r}")
     filters = filters or SearchFilters()
     query = normalise_query(query)
     timings: dict[str, float] = {}
     if not query:
         if filters.is_empty:
             return SearchPage(mode="empty", offset=offset, limit=limit, visual_status="unused")
-        return _browse(filters=filters, offset=offset, limit=limit, timings=timings)
-    depth = _depth(offset, limit)
+        return _browse(filters=filters, offset=offset, limit=limit, timings=timings, sort=sort)
+    # A re-sorted list must not change as the shopper pages, so it is cut from a fixed depth;
+    # by relevance, a deeper list only extends the one before it.
+    depth = _depth(offset, limit) if sort == RELEVANCE else CANDIDATE_DEPTH
     key = ("text", query, filters, depth, _index_version())
     cached = _result_cache.get(key)
     from_cache = cached is not None
@@ -331,13 +372,19 @@ def search_products(
         visual_status=status,
         notice=notice,
         cached=from_cache,
+        sort=sort,
     )
 
 
-def _browse(*, filters: SearchFilters, offset: int, limit: int, timings) -> SearchPage:
-    """No query but some filters: the newest matching products, with facets over all of them."""
+def _browse(
+    *, filters: SearchFilters, offset: int, limit: int, timings, sort: str = RELEVANCE
+) -> SearchPage:
+    """No query but some filters: matching products (newest first unless sorted by price), with
+    facets over all of them."""
     with _timed(timings, "db"):
-        ids = selectors.browse_product_ids(filters=filters, limit=limit + 1, offset=offset)
+        ids = selectors.browse_product_ids(
+            filters=filters, limit=limit + 1, offset=offset, sort=sort
+        )
     hits = _hits([Candidate(pid) for pid in ids[:limit]], timings)
     with _timed(timings, "db"):
         facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
@@ -350,6 +397,7 @@ def _browse(*, filters: SearchFilters, offset: int, limit: int, timings) -> Sear
         facets=facet_rows,
         timings=timings,
         visual_status="unused",
+        sort=sort,
     )
 
 

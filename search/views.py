@@ -100,7 +100,11 @@ def results(request):
     offset, limit = form.offset_limit()
     filters = form.filters()
     page = services.search_products(
-        query=form.cleaned_data["q"], filters=filters, offset=offset, limit=limit
+        query=form.cleaned_data["q"],
+        filters=filters,
+        offset=offset,
+        limit=limit,
+        sort=form.cleaned_data["sort"],
     )
     context = {
         "form": form,
@@ -109,6 +113,7 @@ def results(request):
         "facet_groups": facet_groups(page, filters),
         "examples": EXAMPLE_QUERIES,
         "more_url": _more_url(request, page),
+        "sort_choices": services.SORT_CHOICES,
     }
     if request.GET.get("fragment") == "more" and _is_fragment(request):
         template = "search/_more.html"

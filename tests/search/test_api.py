@@ -76,6 +76,7 @@ def test_api_search_returns_scored_results_with_signals(client):
         ({"q": "x", "limit": "1000"}, "limit"),
         ({"q": "x", "min_price": "10", "max_price": "5"}, "max_price"),
         ({"q": "x", "brand": "b" * 400}, "brand"),
+        ({"q": "x", "sort": "cheapest"}, "sort"),
     ],
 )
 def test_api_bad_parameter_is_400_naming_it(client, params, bad):

@@ -162,6 +162,48 @@ def test_more_link_pages_through_results_without_repeats(client):
     assert 'hx-swap-oob="beforeend:#result-list"' in fragment
 
 
+def _prices(response):
+    return [
+        card.select_one("[data-price]")["data-price"]
+        for card in soup(response).select("#result-list article")
+    ]
+
+
+def test_sort_by_price_reorders_the_matches_only_and_pages_stay_consistent(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    store = StoreFactory()
+    now = timezone.now()
+    for n, price in enumerate([30, 10, None, 20, 50, 40]):
+        product = ProductFactory(
+            store=store, title=f"Blue mug {n}", price=price, first_seen_at=now - timedelta(days=n)
+        )
+        ProductImageFactory(product=product)
+    ProductImageFactory(product=ProductFactory(store=store, title="Cheap plate", price=1))
+    cheapest = client.get("/search", {"q": "mug", "sort": "price_asc"})
+    assert _prices(cheapest) == ["10.00", "20.00", "30.00", "40.00", "50.00", ""]  # no plate
+    select = soup(cheapest).select_one("select#sort")
+    assert select["name"] == "sort"
+    assert select.select_one("option[selected]")["value"] == "price_asc"
+    dearest = client.get("/search", {"q": "mug", "sort": "price_desc"})
+    assert _prices(dearest) == ["50.00", "40.00", "30.00", "20.00", "10.00", ""]
+    newest = soup(client.get("/search", {"q": "mug", "sort": "newest"}))
+    titles = [a.get_text(strip=True) for a in newest.select("#result-list article h3")]
+    assert titles == [f"Blue mug {n}" for n in range(6)]
+    # Two pages of a sorted list are one list cut in two: no repeats, no gaps.
+    page1 = _prices(client.get("/search", {"q": "mug", "sort": "price_asc", "limit": 4}))
+    page2 = _prices(client.get("/search", {"q": "mug", "sort": "price_asc", "limit": 4, "page": 2}))
+    assert page1 + page2 == ["10.00", "20.00", "30.00", "40.00", "50.00", ""]
+    # Browsing by a filter with no query sorts in SQL.
+    browse = client.get("/search", {"store": store.slug, "sort": "price_asc"})
+    assert _prices(browse)[:3] == ["1.00", "10.00", "20.00"]
+    assert (
+        client.get("/api/search", {"q": "mug", "sort": "price_desc"}).json()["sort"] == "price_desc"
+    )
+
+
 def test_results_page_query_count_is_constant(client, django_assert_max_num_queries):
     store = StoreFactory()
     for n in range(40):
