@@ -111,6 +111,22 @@ def test_filter_narrows_results_and_url(page, catalogue):
     shot(page, "results-filtered")
 
 
+def test_sorting_by_price_reorders_in_place_and_is_in_the_url(page, catalogue):
+    page.goto("/search?q=item")
+    count = len(card_titles(page))
+    page.evaluate("window.__noReload = true")
+    page.select_option("#sort", "price_desc")
+    page.wait_for_url(re.compile(r"sort=price_desc"))
+    prices = (
+        "[...document.querySelectorAll('#result-list [data-price]')].map(p => +p.dataset.price)"
+    )
+    page.wait_for_function(f"(() => {{ const p = {prices}; return p.length > 1 && p.every((x, i) => !i || p[i - 1] >= x); }})()")  # fmt: skip
+    assert len(card_titles(page)) == count  # the same matches, in another order
+    assert page.locator("#sort").input_value() == "price_desc"
+    assert page.evaluate("window.__noReload") is True  # htmx swapped the results in place
+    shot(page, "results-sorted")
+
+
 def test_product_page_and_similar_items(page, catalogue):
     page.goto("/search?q=lamp")
     page.locator("#result-list article h3 a").first.click()
