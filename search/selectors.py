@@ -50,6 +50,8 @@ STOPWORDS = frozenset({
 })
 # fmt: on
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A word the shopper put a minus before ("mug -ceramic"); a hyphen inside a word ("t-shirt") is not.
+_NEGATIVE = re.compile(r"(?:^|(?<=\s))-(\w+)", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -141,18 +143,43 @@ def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: boo
     return (" OR " if any_word else " AND ").join(fts_match_terms(query, prefix_last=prefix_last))
 
 
+def split_negatives(query: str) -> tuple[str, tuple[str, ...]]:
+    """("mug", ("ceramic",)) for "mug -ceramic": the words to search for, and those to exclude.
+
+    A query that is nothing but minus-words ("-ceramic") is searched as typed: there is nothing
+    to exclude it from.
+    """
+    negatives = tuple(dict.fromkeys(w.lower() for w in _NEGATIVE.findall(query)))
+    positive = " ".join(_NEGATIVE.sub(" ", query).split())
+    if not negatives or not _WORD.search(positive):
+        return query, ()
+    return positive, negatives[:MAX_QUERY_TOKENS]
+
+
+def _any_of(words: tuple[str, ...]) -> str:
+    return " OR ".join(f'"{w[:MAX_TOKEN_CHARS]}"' for w in words)
+
+
 def keyword_hits(
-    *, query: str, filters: SearchFilters, limit: int, any_word: bool = False
+    *,
+    query: str,
+    filters: SearchFilters,
+    limit: int,
+    any_word: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> list[tuple[int, float]]:
     """(product id, bm25 score; lower is better) for products matching `query`, best first.
 
     All words must match by default: that is the precise signal (names, brands, SKUs) and it stays
     cheap on a big catalogue, where "any word" scores a large share of all products with BM25.
+    Products matching any of the `exclude` words are left out.
     """
     terms = fts_match_terms(query)
     if not terms:
         return []
     match = (" OR " if any_word else " AND ").join(terms)
+    if exclude:
+        match = f"({match}) NOT ({_any_of(exclude)})"
     where, params = filters.sql("p")
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     matches = (
@@ -183,6 +210,20 @@ def keyword_hits(
             [match, *params, *bound_params, limit],
         )
         return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
+
+
+def products_matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int]:
+    """Which of `product_ids` mention any of `words` (stemmed, accents folded, as FTS matches)."""
+    if not words or not product_ids:
+        return set()
+    marks = ", ".join(["%s"] * len(product_ids))
+    sql = (
+        "SELECT rowid FROM catalog_product_fts "
+        f"WHERE catalog_product_fts MATCH %s AND rowid IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_any_of(words), *product_ids])
+        return {int(row[0]) for row in cursor.fetchall()}
 
 
 def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:

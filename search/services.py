@@ -49,6 +49,9 @@ CANDIDATE_DEPTH = 120
 # of one product must collapse to one result without leaving the page short.
 IMAGES_PER_PRODUCT = 2
 MAX_QUERY_CHARS = 200
+# Visual candidates fetched per wanted product when the query has minus-words ("mug -ceramic"):
+# the products that mention them are dropped after ranking.
+NEGATIVE_DEPTH_FACTOR = 3
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
 
@@ -238,25 +241,35 @@ def _text_candidates(
     from search.encoder import encode_text
     from search.index import get_index
 
+    query, negatives = selectors.split_negatives(query)
     status = "ok"
     visual: list[Candidate] = []
     try:
         get_index()  # cheap, and fails fast before the model is loaded for nothing
         with _timed(timings, "encode"):
             vector = encode_text(query)
-        visual = _visual_candidates(vector, filters=filters, depth=depth, timings=timings)
+        # Minus-words remove candidates afterwards: fetch more so the page stays full.
+        visual_depth = depth * (NEGATIVE_DEPTH_FACTOR if negatives else 1)
+        visual = _visual_candidates(vector, filters=filters, depth=visual_depth, timings=timings)
     except (IndexNotReady, ModelNotAvailable) as exc:
         logger.info("visual search unavailable, keyword results only: %s", exc)
         status = "not_ready"
     with _timed(timings, "db"):
-        keyword = selectors.keyword_hits(query=query, filters=filters, limit=depth)
+        keyword = selectors.keyword_hits(
+            query=query, filters=filters, limit=depth, exclude=negatives
+        )
         if not keyword and status != "ok":
             # Without the visual side, "any of the words" is better than nothing at all.
             keyword = selectors.keyword_hits(
-                query=query, filters=filters, limit=depth, any_word=True
+                query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
             )
         exact = selectors.exact_match_ids(query=query, filters=filters)
-    return fuse(visual, keyword, exact), status
+    fused = fuse(visual, keyword, exact)
+    if negatives:
+        with _timed(timings, "db"):
+            banned = selectors.products_matching_any(negatives, [c.product_id for c in fused])
+        fused = [c for c in fused if c.product_id not in banned]
+    return fused, status
 
 
 def _hits(window: list[Candidate], timings: dict[str, float]) -> list[SearchHit]:

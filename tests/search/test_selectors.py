@@ -36,6 +36,28 @@ def test_fts_expression_quotes_every_word(query, expected):
     assert fts_match_expression(query) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("mug -ceramic", ("mug", ("ceramic",))),
+        ("Blue mug -Ceramic -glass -ceramic", ("Blue mug", ("ceramic", "glass"))),
+        ("red t-shirt", ("red t-shirt", ())),  # a hyphen inside a word is not a minus
+        ("mug - ceramic", ("mug - ceramic", ())),
+        ("-ceramic", ("-ceramic", ())),  # nothing left to search for: searched as typed
+    ],
+)
+def test_minus_words_are_split_from_the_query(query, expected):
+    assert selectors.split_negatives(query) == expected
+
+
+def test_keyword_hits_leave_out_products_with_an_excluded_word():
+    ProductFactory(title="Ceramic mug")
+    enamel = ProductFactory(title="Enamel mug")
+    ProductFactory(title="Mug", description="Hand-thrown ceramics")  # stemmed like the query
+    hits = selectors.keyword_hits(query="mug", filters=SearchFilters(), limit=10, exclude=("ceramic",))  # fmt: skip
+    assert [pid for pid, _ in hits] == [enamel.pk]
+
+
 def test_keyword_hits_rank_title_above_description():
     in_title = ProductFactory(title="Walnut bowl")
     in_text = ProductFactory(title="Serving set", description="Comes with a walnut tray")

@@ -174,6 +174,20 @@ def jpeg(color):
 
 
 @pytest.mark.slow
+def test_minus_words_exclude_products_from_the_visual_list_too(tiny_clip):
+    ceramic = ProductFactory(title="Ceramic mug")
+    enamel = ProductFactory(title="Enamel mug")
+    cup = ProductFactory(title="Plain cup", description="Made of ceramics")
+    for i, product in enumerate((ceramic, enamel, cup)):
+        plant(product, axis(i))
+    publish()
+    everything = {h.product.pk for h in services.search_products(query="mug").hits}
+    assert {ceramic.pk, cup.pk} <= everything  # the cup only looks like one: visual match
+    page = services.search_products(query="mug -ceramic")
+    assert page.query == "mug -ceramic"  # shown as typed
+    assert {h.product.pk for h in page.hits} == {enamel.pk}
+
+
 def test_text_and_photo_search_through_tiny_clip_and_real_index(tiny_clip):
     store = StoreFactory()
     products = {}
