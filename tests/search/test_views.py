@@ -58,6 +58,7 @@ def test_home_has_labelled_search_box_and_examples(client):
     assert page.select_one('label[for="q"]') is not None
     assert box["name"] == "q"
     assert page.select('nav[aria-label="Example searches"] a')
+    assert page.select_one('a[href="/search?q=mug%20-ceramic"]') is not None  # the minus-word tip
 
 
 def test_results_find_keyword_match_and_explain_it(client, catalogue):
