@@ -138,9 +138,14 @@ def fts_match_terms(query: str, *, prefix_last: bool = True) -> list[str]:
     return kept or terms  # "the the" still searches for "the"
 
 
+def _match(terms: list[str], *, any_word: bool = False, exclude: tuple[str, ...] = ()) -> str:
+    match = (" OR " if any_word else " AND ").join(terms)
+    return f"({match}) NOT ({_any_of(exclude)})" if match and exclude else match
+
+
 def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: bool = True) -> str:
     """An FTS5 MATCH expression meaning "all of these words" (or any, with `any_word`), or ""."""
-    return (" OR " if any_word else " AND ").join(fts_match_terms(query, prefix_last=prefix_last))
+    return _match(fts_match_terms(query, prefix_last=prefix_last), any_word=any_word)
 
 
 def split_negatives(query: str) -> tuple[str, tuple[str, ...]]:
@@ -177,9 +182,7 @@ def keyword_hits(
     terms = fts_match_terms(query)
     if not terms:
         return []
-    match = (" OR " if any_word else " AND ").join(terms)
-    if exclude:
-        match = f"({match}) NOT ({_any_of(exclude)})"
+    match = _match(terms, any_word=any_word, exclude=exclude)
     where, params = filters.sql("p")
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     matches = (

@@ -67,6 +67,7 @@ SORT_CHOICES = [
     ("price_desc", "Price: high to low"),
     ("newest", "Newest"),
 ]
+_SORTS = frozenset(value for value, _ in SORT_CHOICES)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class SearchPage:
     notice: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     cached: bool = False
-    sort: str = "relevance"  # one of SORT_CHOICES
+    sort: str = RELEVANCE  # one of SORT_CHOICES
 
     @property
     def next_offset(self) -> int:
@@ -266,8 +267,10 @@ def _text_candidates(
         exact = selectors.exact_match_ids(query=query, filters=filters)
     fused = fuse(visual, keyword, exact)
     if negatives:
+        # The keyword list already left them out (FTS NOT); the others are checked here.
+        unchecked = [c.product_id for c in fused if c.keyword_rank is None]
         with _timed(timings, "db"):
-            banned = selectors.products_matching_any(negatives, [c.product_id for c in fused])
+            banned = selectors.products_matching_any(negatives, unchecked)
         fused = [c for c in fused if c.product_id not in banned]
     return fused, status
 
@@ -330,12 +333,13 @@ def _sorted(candidates: list[Candidate], sort: str) -> list[Candidate]:
     keys = selectors.sort_keys([c.product_id for c in candidates])
     rank = {c.product_id: i for i, c in enumerate(candidates)}
 
+    direction = 1 if sort == "price_asc" else -1
+
     def key(c: Candidate):
         price, seen = keys.get(c.product_id, (None, None))
         if sort == "newest":
-            return (seen is None, -(seen.timestamp() if seen else 0), rank[c.product_id])
-        signed = None if price is None else (price if sort == "price_asc" else -price)
-        return (signed is None, signed or 0, rank[c.product_id])
+            return (seen is None, -seen.timestamp() if seen else 0, rank[c.product_id])
+        return (price is None, direction * price if price is not None else 0, rank[c.product_id])
 
     return sorted(candidates, key=key)
 
@@ -349,7 +353,7 @@ def search_products(
     sort: str = RELEVANCE,
 ) -> SearchPage:
     """Text search (or browsing by filters when the query is empty), one page of it."""
-    if sort not in dict(SORT_CHOICES):
+    if sort not in _SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     filters = filters or SearchFilters()
     query = normalise_query(query)

@@ -304,6 +304,9 @@ class Fetcher:
         )
         # One deadline for the whole exchange, headers included: the watchdog holds the socket
         # from the moment it connects (or is reused), before any response exists.
+        late = DeadlineExceeded(
+            f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
+        )
         with socket_slot() as slot, _Watchdog(slot, deadline) as dog:
             try:
                 resp = self.session.get(
@@ -315,9 +318,7 @@ class Fetcher:
                 )
             except requests.RequestException as exc:
                 if dog.fired:
-                    raise DeadlineExceeded(
-                        f"no answer within {deadline:.1f}s (slow server?): {url[:200]}"
-                    ) from exc
+                    raise late from exc
                 if isinstance(exc, requests.Timeout):
                     raise TransportError(f"timed out: {exc.__class__.__name__}") from exc
                 if isinstance(exc, requests.ConnectionError):
@@ -330,14 +331,12 @@ class Fetcher:
                     body = self._read_body(resp, url, limit, accept_types, truncate)
                 except (requests.RequestException, OSError) as exc:
                     if dog.fired:
-                        raise DeadlineExceeded(
-                            f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
-                        ) from exc
+                        raise late from exc
                     raise TransportError(f"broken response: {exc.__class__.__name__}") from exc
-                if dog.fired:
-                    raise DeadlineExceeded(
-                        f"no complete answer within {deadline:.1f}s: {url[:200]}"
-                    )
+                # Disarmed before the connection goes back to the pool: a late shot would kill
+                # a socket the next request is about to use.
+                if dog.disarm():
+                    raise late
                 wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
         self.stats.bytes_received += wire
         return FetchResult(
@@ -389,17 +388,28 @@ class _Watchdog:
 
     def __init__(self, slot: SocketSlot, seconds: float) -> None:
         self.slot, self.seconds, self.fired = slot, max(0.0, seconds), False
+        self.disarmed = False
+        self._lock = threading.Lock()
         self.timer = threading.Timer(self.seconds, self._fire)
         self.timer.daemon = True
 
     def _fire(self) -> None:
-        self.fired = True
+        with self._lock:
+            if self.disarmed:
+                return
+            self.fired = True
         sock = self.slot.sock
         try:
             if sock is not None:
                 sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def disarm(self) -> bool:
+        """Stop the watchdog; True if it had already fired."""
+        with self._lock:
+            self.disarmed = True
+            return self.fired
 
     def __enter__(self) -> _Watchdog:
         self.timer.start()

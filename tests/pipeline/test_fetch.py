@@ -322,6 +322,19 @@ def test_headers_trickled_a_line_at_a_time_hit_the_total_deadline(polite, shopif
         assert f.get(shopify_shop.base_url + "/").status == 200
 
 
+def test_a_kept_alive_connection_that_starts_trickling_still_hits_the_deadline(polite, shopify_shop):  # fmt: skip
+    """The watchdog must get the socket of a reused connection too, not only of a new one."""
+    polite.MEEPO_REQUEST_TIMEOUT = 1.0
+    with Fetcher() as f:
+        assert f.get(shopify_shop.base_url + "/").status == 200  # opens the kept-alive connection
+        shopify_shop.add_fault("/", "drip_headers", interval=0.2, times=1)
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            f.get(shopify_shop.base_url + "/")
+        assert time.monotonic() - start < 2.5
+        assert f.get(shopify_shop.base_url + "/").status == 200  # the pool recovers
+
+
 def test_wrong_content_type_is_refused_before_reading(polite, shopify_shop):
     shopify_shop.add_fault("/products.json", "wrong_type")
     with Fetcher() as f, pytest.raises(WrongContentType, match="text/html"):

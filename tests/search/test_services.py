@@ -188,6 +188,16 @@ def test_minus_words_exclude_products_from_the_visual_list_too(tiny_clip):
     assert {h.product.pk for h in page.hits} == {enamel.pk}
 
 
+def test_minus_words_apply_to_the_keyword_only_fallback_too():
+    ceramic = ProductFactory(title="Ceramic mug")
+    enamel = ProductFactory(title="Enamel cup")
+    # No index: keyword only; no product has both words, so any word counts, minus the excluded.
+    page = services.search_products(query="mug cup -ceramic")
+    assert page.visual_status == "not_ready"
+    assert [h.product.pk for h in page.hits] == [enamel.pk]
+    assert ceramic.pk in {h.product.pk for h in services.search_products(query="mug cup").hits}
+
+
 def test_text_and_photo_search_through_tiny_clip_and_real_index(tiny_clip):
     store = StoreFactory()
     products = {}
