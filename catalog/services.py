@@ -36,8 +36,38 @@ MAX_RUN_ERRORS = 50
 
 
 @dataclass
+class VariantData:
+    """One purchasable variant (a colour, a size) of a product, as the store lists it.
+
+    Prices are Decimal selling prices; `list_price` is the regular price struck through when the
+    variant is on sale (None otherwise). `options` maps option names to values
+    ({"Colour": "Red", "Size": "M"}); `url` is the variant's own link (`?variant=…`) or "".
+    """
+
+    external_id: str
+    title: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    sku: str = ""
+    gtin: str = ""
+    mpn: str = ""
+    price: Decimal | None = None
+    list_price: Decimal | None = None
+    availability: str = "unknown"
+    image_url: str = ""
+    url: str = ""
+
+
+@dataclass
 class ProductData:
-    """One product as a store lists it, already normalised by the pipeline."""
+    """One product as a store lists it, already normalised by the pipeline.
+
+    Issue 9 contract: `sku`/`gtin`/`mpn` identify the product (gtin: digits only, check digit
+    valid, GTIN-8 kept, UPC-A/EAN-13 as 13 digits, GTIN-14 as 14); `price` is the selling price
+    (the lowest variant price when variants differ), `list_price` the regular price when on sale;
+    `variants` the purchasable variants; `sources` maps a field name ("price", "currency",
+    "availability", "title", "image_urls", "sku", "gtin", …) to where it was read:
+    "api", "json-ld", "microdata", "opengraph", "meta" or "visible-text".
+    """
 
     external_id: str
     url: str
@@ -50,6 +80,12 @@ class ProductData:
     currency: str = ""
     availability: str = Product.Availability.UNKNOWN
     image_urls: list[str] = field(default_factory=list)
+    sku: str = ""
+    gtin: str = ""
+    mpn: str = ""
+    list_price: Decimal | None = None
+    variants: list[VariantData] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def content_hash(self) -> str:
         data = {name: getattr(self, name) for name in (*PRODUCT_FIELDS, "image_urls")}
