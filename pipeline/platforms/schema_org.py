@@ -129,7 +129,9 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
     if got.unchanged and state is not None:
         listing.unchanged_ids = got.record.items = ctx.previous_items(url)
         return listing
-    products, notes = extract_products(got.result.body, got.result.url)
+    products, notes = extract_products(
+        got.result.body, got.result.url, content_type=got.result.headers.get("Content-Type", "")
+    )
     for note in notes:
         logger.info("%s: %s", url, note)
     if not products:

@@ -30,9 +30,20 @@ logger = logging.getLogger(__name__)
 _AVAIL_RANK = {"in_stock": 0, "preorder": 1, "out_of_stock": 2, "unknown": 3}
 
 
-def parse_html(body: bytes) -> etree._Element | None:
+def decode_html(body: bytes, content_type: str = "") -> str:
+    """The page as text, decoded as browsers do: HTTP charset, BOM, <meta charset>, detection."""
+    from w3lib.encoding import html_to_unicode
+
+    _, text = html_to_unicode(content_type or None, body)
+    return text
+
+
+def parse_html(body: bytes, content_type: str = "") -> etree._Element | None:
+    text = decode_html(body, content_type).replace("\x00", "")
+    if not text.strip():
+        return None
     try:
-        return lxml.html.document_fromstring(body)
+        return lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError):
         return None
 
@@ -186,11 +197,11 @@ def _from_json_ld(tree, page_url: str, external_id: str) -> tuple[list[ProductDa
     return products, bad
 
 
-def _from_microdata(body: bytes, page_url: str, external_id: str) -> list[ProductData]:
+def _from_microdata(tree, page_url: str, external_id: str) -> list[ProductData]:
     try:
         from extruct.w3cmicrodata import MicrodataExtractor
 
-        items = MicrodataExtractor().extract(body, base_url=page_url)
+        items = MicrodataExtractor().extract_items(tree, base_url=page_url)
     except Exception:
         logger.debug("microdata extraction failed on %s", page_url, exc_info=True)
         return []
@@ -233,9 +244,30 @@ def _from_opengraph(tree, page_url: str, external_id: str) -> list[ProductData]:
     return [product_from_node(node, page_url, external_id)]
 
 
-def extract_products(body: bytes, page_url: str) -> tuple[list[ProductData], list[str]]:
-    """Products on a page (usually one) and notes about what was wrong with the markup."""
-    tree = parse_html(body)
+def _main_first(products: list[ProductData], tree, page_url: str) -> list[ProductData]:
+    """The page's own product first: its URL is the page's, or its name is the page heading."""
+    if len(products) < 2:
+        return products
+    heading = " ".join(" ".join(tree.xpath("string(//h1)").split()).lower().split())
+    own = {page_url.split("#")[0].split("?")[0], canonical_url(tree, page_url).split("?")[0]}
+
+    def rank(item: tuple[int, ProductData]) -> tuple[int, int, int]:
+        index, product = item
+        same_url = product.url.split("?")[0] in own
+        same_name = bool(heading) and product.title.lower() == heading
+        return (not same_url, not same_name, index)
+
+    return [p for _, p in sorted(enumerate(products), key=rank)]
+
+
+def extract_products(
+    body: bytes, page_url: str, content_type: str = ""
+) -> tuple[list[ProductData], list[str]]:
+    """Products on a page, the page's main product first, and notes about bad markup.
+
+    `content_type` is the HTTP Content-Type header; its charset wins over the page's own.
+    """
+    tree = parse_html(body, content_type)
     if tree is None:
         return [], ["page is not parseable HTML"]
     external_id = canonical_url(tree, page_url)
@@ -244,10 +276,10 @@ def extract_products(body: bytes, page_url: str) -> tuple[list[ProductData], lis
     if bad:
         notes.append(f"{bad} unreadable JSON-LD block(s) skipped")
     if not products:
-        products = _from_microdata(body, page_url, external_id)
+        products = _from_microdata(tree, page_url, external_id)
     if not products:
         products = _from_opengraph(tree, page_url, external_id)
-    return products[:1], notes
+    return _main_first(products, tree, page_url)[:1], notes
 
 
 def page_title(body: bytes) -> str:

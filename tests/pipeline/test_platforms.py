@@ -290,3 +290,16 @@ def test_sitemap_with_entities_or_gzip_bomb_is_refused():
     bomb = gzip.compress(b" " * (60 * 1024 * 1024))
     with pytest.raises(FetchError, match="inflates"):
         parse_sitemap(bomb)
+
+
+def test_http_charset_decodes_a_page_without_meta_charset():
+    body = _page(json.dumps({"@type": "Product", "name": "Crème brûlée"}, ensure_ascii=False))
+    (p,), _ = extract_products(body, PAGE, content_type="text/html; charset=utf-8")
+    assert p.title == "Crème brûlée"
+
+
+def test_main_product_comes_first_not_the_related_one():
+    related = json.dumps({"@type": "Product", "name": "Other mug", "url": "/products/other"})
+    main = json.dumps({"@type": "Product", "name": "Mug", "url": PAGE})
+    (p,), _ = extract_products(_page(related, main), PAGE)
+    assert p.title == "Mug"
