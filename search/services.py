@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -213,10 +213,21 @@ def _collapse(scores, ids, owners, depth, exclude_product, exclude_assets) -> li
 
 
 def fuse(
-    visual: list[Candidate], keyword: list[tuple[int, float]], exact: list[int]
+    visual: list[Candidate],
+    keyword: list[tuple[int, float]],
+    exact: list[int],
+    *,
+    visual_weight: float | None = None,
+    keyword_weight: float | None = None,
 ) -> list[Candidate]:
-    """Reciprocal-rank fusion of the visual and keyword lists, exact matches first."""
-    merged: dict[int, Candidate] = {c.product_id: c for c in visual}
+    """Reciprocal-rank fusion of the visual and keyword lists, exact matches first.
+
+    The weights default to VISUAL_WEIGHT and KEYWORD_WEIGHT; `evaluate --tune` passes others to
+    measure them without changing what the site serves. `visual` is not modified.
+    """
+    visual_weight = VISUAL_WEIGHT if visual_weight is None else visual_weight
+    keyword_weight = KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
+    merged: dict[int, Candidate] = {c.product_id: replace(c) for c in visual}
     for rank, (product_id, bm25) in enumerate(keyword):
         cand = merged.setdefault(product_id, Candidate(product_id))
         # FTS5's bm25() is negative, lower = better; flip it so every score reads "higher = better".
@@ -225,9 +236,9 @@ def fuse(
         merged.setdefault(product_id, Candidate(product_id)).exact = True
     for cand in merged.values():
         cand.score = (
-            (VISUAL_WEIGHT / (RRF_K + cand.visual_rank + 1) if cand.visual_rank is not None else 0)
+            (visual_weight / (RRF_K + cand.visual_rank + 1) if cand.visual_rank is not None else 0)
             + (
-                KEYWORD_WEIGHT / (RRF_K + cand.keyword_rank + 1)
+                keyword_weight / (RRF_K + cand.keyword_rank + 1)
                 if cand.keyword_rank is not None
                 else 0
             )
@@ -236,12 +247,29 @@ def fuse(
     return sorted(merged.values(), key=lambda c: (-c.score, c.product_id))
 
 
-def _text_candidates(
-    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
-) -> tuple[list[Candidate], str]:
+@dataclass
+class TextSignals:
+    """What each ranking signal found for a text query, before fusion (see `text_signals`)."""
+
+    visual: list[Candidate]
+    keyword: list[tuple[int, float]]  # (product id, bm25; lower is better), best first
+    exact: list[int]
+    negatives: tuple[str, ...]
+    status: str  # "ok" or "not_ready" (no visual side)
+
+
+def text_signals(
+    query: str, *, filters: SearchFilters, depth: int, timings: dict[str, float] | None = None
+) -> TextSignals:
+    """The visual, keyword and exact lists a text search fuses, each `depth` deep at most.
+
+    This is the ranking path of `search_products`; `search.evaluation` measures each list alone
+    and fused through it, so what is measured is what shoppers get.
+    """
     from search.encoder import encode_text
     from search.index import get_index
 
+    timings = {} if timings is None else timings
     query, negatives = selectors.split_negatives(query)
     status = "ok"
     visual: list[Candidate] = []
@@ -265,14 +293,27 @@ def _text_candidates(
                 query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
             )
         exact = selectors.exact_match_ids(query=query, filters=filters)
-    fused = fuse(visual, keyword, exact)
-    if negatives:
-        # The keyword list already left them out (FTS NOT); the others are checked here.
-        unchecked = [c.product_id for c in fused if c.keyword_rank is None]
-        with _timed(timings, "db"):
-            banned = selectors.products_matching_any(negatives, unchecked)
-        fused = [c for c in fused if c.product_id not in banned]
-    return fused, status
+    return TextSignals(visual, keyword, exact, negatives, status)
+
+
+def drop_negatives(
+    candidates: list[Candidate], negatives: tuple[str, ...], timings: dict[str, float]
+) -> list[Candidate]:
+    """Candidates minus those mentioning a minus-word (the keyword list already left them out)."""
+    if not negatives:
+        return candidates
+    unchecked = [c.product_id for c in candidates if c.keyword_rank is None]
+    with _timed(timings, "db"):
+        banned = selectors.products_matching_any(negatives, unchecked)
+    return [c for c in candidates if c.product_id not in banned]
+
+
+def _text_candidates(
+    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
+) -> tuple[list[Candidate], str]:
+    signals = text_signals(query, filters=filters, depth=depth, timings=timings)
+    fused = fuse(signals.visual, signals.keyword, signals.exact)
+    return drop_negatives(fused, signals.negatives, timings), signals.status
 
 
 def _hits(window: list[Candidate], timings: dict[str, float]) -> list[SearchHit]:
