@@ -170,6 +170,10 @@ MEEPO_INDEX_EXACT_MAX = env.int("MEEPO_INDEX_EXACT_MAX", default=100_000)
 MEEPO_INDEX_RECALL = env.float("MEEPO_INDEX_RECALL", default=0.95)
 MEEPO_INDEX_KEEP = env.int("MEEPO_INDEX_KEEP", default=3)
 MEEPO_INDEX_RELOAD_SECONDS = env.float("MEEPO_INDEX_RELOAD_SECONDS", default=5.0)
+# Relevance floor for visual hits (search/relevance.py, docs/search.md "Relevance floor").
+MEEPO_RELEVANCE_FLOOR = env.bool("MEEPO_RELEVANCE_FLOOR", default=True)
+MEEPO_RELEVANCE_PERCENTILE = env.float("MEEPO_RELEVANCE_PERCENTILE", default=95.0)
+MEEPO_RELEVANCE_MARGIN = env.float("MEEPO_RELEVANCE_MARGIN", default=0.08)
 
 # --- Crawler --------------------------------------------------------------------------------
 MEEPO_BOT_NAME = env.str("MEEPO_BOT_NAME", default="MeepoBot")
