@@ -6,6 +6,8 @@ Products are never deleted by the pipeline: a product that leaves its store beco
 which keeps history and search-index ids valid.
 """
 
+from collections.abc import Iterable
+
 from django.db import models
 from django.db.models import Q
 
@@ -51,6 +53,11 @@ class Store(TimestampedModel):
         blank=True,
         help_text="The site asked us (Retry-After) not to return before this.",
     )
+    allow_long_crawl_delay = models.BooleanField(
+        default=False,
+        help_text="When robots.txt asks for a longer Crawl-delay than MEEPO_MAX_CRAWL_DELAY, "
+        "crawl at that cap anyway; unticked, such a store is skipped.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -74,11 +81,12 @@ class CrawlRun(TimestampedModel):
         PARTIAL = "partial", "Finished with failures"
         FAILED = "failed", "Failed"
         STOPPED = "stopped", "Stopped (off-peak window, 401/403, circuit breaker)"
+        INTERRUPTED = "interrupted", "Interrupted (the process died mid-run)"
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="crawl_runs")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
@@ -131,6 +139,34 @@ class Product(TimestampedModel):
     content_hash = models.CharField(
         max_length=64, blank=True, help_text="Hash of the scraped fields, to detect changes."
     )
+    sku = models.CharField("SKU", max_length=100, blank=True, db_index=True)
+    gtin = models.CharField(
+        "GTIN",
+        max_length=14,
+        blank=True,
+        db_index=True,
+        help_text="Digits only: GTIN-8, EAN-13 (UPC-A as 13 digits) or GTIN-14.",
+    )
+    mpn = models.CharField("MPN", max_length=100, blank=True, db_index=True)
+    list_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The regular price, struck through while the product is on sale.",
+    )
+    price_max = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The highest variant price when variants differ (price is the lowest).",
+    )
+    field_sources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where each field was read: api, json-ld, microdata, opengraph, meta, visible-text.",
+    )
 
     objects = ProductQuerySet.as_manager()
 
@@ -153,6 +189,27 @@ class Product(TimestampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_on_sale(self) -> bool:
+        return (
+            self.list_price is not None and self.price is not None and self.list_price > self.price
+        )
+
+
+def combined_availability(values: Iterable[str]) -> str:
+    """A product's availability from its variants': in stock when any variant is in stock.
+
+    The one place this rule lives (the pipeline writes it, filters and cards read the result):
+    else pre-order when any is, out of stock when every variant is known to be out, else unknown.
+    """
+    values = set(values)
+    for state in (Product.Availability.IN_STOCK, Product.Availability.PREORDER):
+        if state in values:
+            return state
+    if values == {Product.Availability.OUT_OF_STOCK}:
+        return Product.Availability.OUT_OF_STOCK
+    return Product.Availability.UNKNOWN
 
 
 class ImageAsset(TimestampedModel):
@@ -211,6 +268,98 @@ class ProductImage(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.product_id}#{self.position}"
+
+
+class ProductVariant(TimestampedModel):
+    """One purchasable variant of a product (a colour, a size), as the store lists it.
+
+    Written only with its product (catalog.services.upsert_products), in the same transaction.
+    `image` is the product's own picture of this variant, when the store names one.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    external_id = models.CharField(max_length=255, help_text="The platform's variant id.")
+    position = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=300, blank=True)
+    options = models.JSONField(default=dict, blank=True, help_text='{"Colour": "Red"}')
+    sku = models.CharField("SKU", max_length=100, blank=True, db_index=True)
+    gtin = models.CharField("GTIN", max_length=14, blank=True, db_index=True)
+    mpn = models.CharField("MPN", max_length=100, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    list_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    availability = models.CharField(
+        max_length=12, choices=Product.Availability.choices, default=Product.Availability.UNKNOWN
+    )
+    image_url = models.URLField(max_length=2000, blank=True)
+    image = models.ForeignKey(
+        ProductImage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="variants",
+        help_text="The product's picture of this variant.",
+    )
+    url = models.URLField(max_length=2000, blank=True, help_text="The variant's own link.")
+
+    class Meta:
+        ordering = ["product", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "external_id"], name="variant_unique_per_product"
+            ),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="variant_price_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+    @property
+    def is_on_sale(self) -> bool:
+        return (
+            self.list_price is not None and self.price is not None and self.list_price > self.price
+        )
+
+    @property
+    def label(self) -> str:
+        """ "Red / M": the option values, or the title when the store gives no options."""
+        return " / ".join(str(v) for v in self.options.values() if v) or self.title
+
+
+class Host(TimestampedModel):
+    """Politeness state of one origin (scheme://host:port), shared by every command and thread.
+
+    Written only by pipeline.http.gate while it holds the host's lock, so every request to a
+    host, from any process, sees when the previous one ended and what robots.txt said.
+    """
+
+    origin = models.CharField(max_length=300, unique=True)
+    robots_fetched_at = models.DateTimeField(null=True, blank=True)
+    robots_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="HTTP status of robots.txt; empty = unreachable."
+    )
+    robots_body = models.TextField(blank=True)
+    robots_delay = models.FloatField(
+        default=0, help_text="Seconds between requests robots.txt asks of our bot."
+    )
+    last_request_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last answer from this host ended."
+    )
+    current_delay = models.FloatField(default=0, help_text="The gap used for the last request.")
+    throttle_delay = models.FloatField(default=0, help_text="AutoThrottle's latency estimate.")
+    backoff_delay = models.FloatField(default=0, help_text="Raised on 429/503, decays slowly.")
+    successes_since_backoff = models.PositiveIntegerField(default=0)
+    parked_until = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it is parked or slowed.")
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["origin"]
+
+    def __str__(self) -> str:
+        return self.origin
 
 
 class FetchState(TimestampedModel):

@@ -19,7 +19,16 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from catalog.models import CrawlRun, FetchState, ImageAsset, Product, ProductImage, Store
+from catalog.models import (
+    CrawlRun,
+    FetchState,
+    ImageAsset,
+    Product,
+    ProductImage,
+    ProductVariant,
+    Store,
+    combined_availability,
+)
 
 PRODUCT_FIELDS = (
     "url",
@@ -32,6 +41,22 @@ PRODUCT_FIELDS = (
     "currency",
     "availability",
 )
+# Written as the pipeline gives them (price, availability and the range are derived, see
+# _product_row); all of them, the variants and the sources are covered by the content hash.
+IDENTITY_FIELDS = ("sku", "gtin", "mpn")
+VARIANT_FIELDS = (
+    "title",
+    "options",
+    "sku",
+    "gtin",
+    "mpn",
+    "price",
+    "list_price",
+    "availability",
+    "image_url",
+    "url",
+)
+MAX_VARIANTS = 250  # Shopify's old cap; a product listing thousands is a catalogue, not a product
 MAX_RUN_ERRORS = 50
 
 
@@ -88,9 +113,57 @@ class ProductData:
     sources: dict[str, str] = field(default_factory=dict)
 
     def content_hash(self) -> str:
+        """Changes when anything stored from this item would change; equal data, equal hash."""
         data = {name: getattr(self, name) for name in (*PRODUCT_FIELDS, "image_urls")}
-        data["price"] = None if self.price is None else f"{self.price:.2f}"
+        data["price"] = _money(self.price)
+        if self.sku or self.gtin or self.mpn or self.list_price is not None:
+            data |= {name: getattr(self, name) for name in IDENTITY_FIELDS}
+            data["list_price"] = _money(self.list_price)
+        if self.variants:
+            data["variants"] = [
+                {name: _money(v) if isinstance(v, Decimal) else v for name, v in vars(var).items()}
+                for var in self.variants
+            ]
+        if self.sources:
+            data["sources"] = self.sources
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def product_summary(item: ProductData) -> dict:
+    """Price, price range, list price and availability of an item, variants considered.
+
+    The product's price is its lowest variant price (the pipeline's, when it gives one);
+    `price_max` the highest when variants differ; "in stock" when any variant is
+    (`catalog.models.combined_availability`); the list price of the cheapest variant on sale
+    when the item states none itself.
+    """
+    priced = [v for v in item.variants if v.price is not None]
+    price = item.price
+    price_max = None
+    list_price = item.list_price
+    if priced:
+        cheapest = min(priced, key=lambda v: v.price)
+        price = cheapest.price if price is None else price
+        highest = max(v.price for v in priced)
+        price_max = highest if highest > price else None
+        if list_price is None and cheapest.price == price and cheapest.list_price is not None:
+            list_price = cheapest.list_price
+    if list_price is not None and (price is None or list_price <= price):
+        list_price = None  # a "was" price that is not higher is no sale
+    availability = item.availability
+    known = [v.availability for v in item.variants if v.availability != "unknown"]
+    if known:
+        availability = combined_availability(known)
+    return {
+        "price": price,
+        "price_max": price_max,
+        "list_price": list_price,
+        "availability": availability,
+    }
 
 
 @dataclass
@@ -167,6 +240,7 @@ def upsert_products(
         )
         for item in changed:
             _sync_images(ids[item.external_id], item.image_urls)
+        _sync_variants({ids[i.external_id]: i.variants for i in changed})
     return counts
 
 
@@ -181,7 +255,11 @@ def _write_products(store: Store, items: Sequence[ProductData], seen_at: datetim
             last_seen_at=seen_at,
             is_active=True,
             content_hash=i.content_hash(),
-            **{name: getattr(i, name) for name in PRODUCT_FIELDS},
+            field_sources=dict(i.sources),
+            **(
+                {name: getattr(i, name) for name in (*PRODUCT_FIELDS, *IDENTITY_FIELDS)}
+                | product_summary(i)
+            ),
         )
         for i in items
     ]
@@ -189,7 +267,67 @@ def _write_products(store: Store, items: Sequence[ProductData], seen_at: datetim
         rows,
         update_conflicts=True,
         unique_fields=["store", "external_id"],
-        update_fields=[*PRODUCT_FIELDS, "last_seen_at", "is_active", "content_hash", "updated_at"],
+        update_fields=[
+            *PRODUCT_FIELDS,
+            *IDENTITY_FIELDS,
+            "list_price",
+            "price_max",
+            "field_sources",
+            "last_seen_at",
+            "is_active",
+            "content_hash",
+            "updated_at",
+        ],
+    )
+
+
+def _variant_key(variant: VariantData, position: int) -> str:
+    # Pages without variant ids still name a SKU; failing that, the position is the identity.
+    return (variant.external_id or variant.sku or f"#{position}")[:255]
+
+
+def _sync_variants(variants_by_product: dict[int, list[VariantData]]) -> None:
+    """Make the products' ProductVariant rows match the lists (order = position), in 4 queries.
+
+    A variant's picture is linked when it is one of its product's images.
+    """
+    if not variants_by_product:
+        return
+    wanted: dict[tuple[int, str], tuple[int, VariantData]] = {}
+    for product_id, variants in variants_by_product.items():
+        for position, variant in enumerate(variants[:MAX_VARIANTS]):
+            wanted[(product_id, _variant_key(variant, position))] = (position, variant)
+    existing = ProductVariant.objects.filter(product_id__in=variants_by_product)
+    stale = [
+        pk
+        for pk, product_id, ext in existing.values_list("pk", "product_id", "external_id")
+        if (product_id, ext) not in wanted
+    ]
+    if stale:
+        ProductVariant.objects.filter(pk__in=stale).delete()
+    if not wanted:
+        return
+    images = {
+        (product_id, url): pk
+        for pk, product_id, url in ProductImage.objects.filter(
+            product_id__in=variants_by_product
+        ).values_list("pk", "product_id", "source_url")
+    }
+    rows = [
+        ProductVariant(
+            product_id=product_id,
+            external_id=ext,
+            position=position,
+            image_id=images.get((product_id, variant.image_url)),
+            **{name: getattr(variant, name) for name in VARIANT_FIELDS},
+        )
+        for (product_id, ext), (position, variant) in wanted.items()
+    ]
+    ProductVariant.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["product", "external_id"],
+        update_fields=[*VARIANT_FIELDS, "position", "image", "updated_at"],
     )
 
 
