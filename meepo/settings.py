@@ -201,8 +201,9 @@ MEEPO_IMAGE_WIDTH = env.int("MEEPO_IMAGE_WIDTH", default=640)
 # An image (by content hash) on at least this many products of one store is a size chart or logo.
 MEEPO_SHARED_IMAGE_MIN_PRODUCTS = env.int("MEEPO_SHARED_IMAGE_MIN_PRODUCTS", default=3)
 MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
-# Refuse private, loopback and link-local targets (SSRF); only tests and the demo shop turn it on.
-MEEPO_ALLOW_PRIVATE_HOSTS = env.bool("MEEPO_ALLOW_PRIVATE_HOSTS", default=False)
+# Loopback host:port pairs the crawler may reach (tests and the demo shop), e.g. 127.0.0.1:8765 or
+# 127.0.0.1:*; private, link-local and metadata addresses stay refused whatever this says (SSRF).
+MEEPO_ALLOWED_LOOPBACK = env.list("MEEPO_ALLOWED_LOOPBACK", default=[])
 # The store `make run` (manage.py demo) crawls when the catalogue is empty; empty = bundled demo shop.
 MEEPO_STORE_URL = env.str("MEEPO_STORE_URL", default="")
 

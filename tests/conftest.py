@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("MEEPO_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("MEEPO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
-os.environ.setdefault("MEEPO_ALLOW_PRIVATE_HOSTS", "true")
+os.environ.setdefault("MEEPO_ALLOWED_LOOPBACK", "127.0.0.1:*")
 os.environ.setdefault("MEEPO_LOG_LEVEL", "WARNING")
 
 import pytest

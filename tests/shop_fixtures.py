@@ -49,5 +49,5 @@ def fast_crawl(settings):
     settings.MEEPO_API_DELAY = 0.0
     settings.MEEPO_REQUEST_TIMEOUT = 5.0
     settings.MEEPO_BACKOFF_BASE = 0.05
-    settings.MEEPO_ALLOW_PRIVATE_HOSTS = True
+    settings.MEEPO_ALLOWED_LOOPBACK = ["127.0.0.1:*"]  # fixture shops use ephemeral ports
     return settings

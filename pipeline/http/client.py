@@ -36,7 +36,7 @@ from pipeline.http.results import (
     WrongContentType,
     user_agent,
 )
-from pipeline.http.safety import UnsafeURL, check_url
+from pipeline.http.safety import AddressPolicy, UnsafeURL, check_url
 from pipeline.robots import (
     ROBOTS_MAX_BYTES,
     RobotsDisallowed,
@@ -66,12 +66,15 @@ class Fetcher:
         self,
         *,
         delay: float | None = None,
-        allow_private: bool | None = None,
+        allowed_loopback: Iterable[str] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.delay = delay
-        self.allow_private = (
-            settings.MEEPO_ALLOW_PRIVATE_HOSTS if allow_private is None else allow_private
+        # Public addresses only, plus the loopback host:port pairs tests and the demo shop need.
+        self.policy = (
+            AddressPolicy.from_settings()
+            if allowed_loopback is None
+            else AddressPolicy.from_entries(allowed_loopback)
         )
         self.rng = rng or random.Random()
         self.token = settings.MEEPO_BOT_NAME
@@ -81,7 +84,7 @@ class Fetcher:
         self.session = requests.Session()
         self.session.trust_env = False  # no surprise proxies or .netrc credentials
         for scheme in ("http://", "https://"):
-            self.session.mount(scheme, PolicedAdapter(public_only=not self.allow_private))
+            self.session.mount(scheme, PolicedAdapter(policy=self.policy))
         self.session.headers.update({"User-Agent": user_agent(), "From": settings.MEEPO_BOT_EMAIL})
 
     def close(self) -> None:
@@ -117,7 +120,7 @@ class Fetcher:
         seen: list[str] = []
         current = url
         for _hop in range(settings.MEEPO_MAX_REDIRECTS + 1):
-            check_url(current, allow_private=self.allow_private)
+            check_url(current, policy=self.policy)
             if current in seen:
                 raise FetchError(f"redirect loop: {' -> '.join([*seen, current])[:400]}")
             seen.append(current)
@@ -162,7 +165,7 @@ class Fetcher:
         current = origin + "/robots.txt"
         try:
             for _hop in range(5):  # RFC 9309: follow at least five redirects
-                check_url(current, allow_private=self.allow_private)
+                check_url(current, policy=self.policy)
                 result = self._request(current, "robots", {}, None, ROBOTS_MAX_BYTES, truncate=True)
                 if result.status in REDIRECT_STATUSES and result.headers.get("Location"):
                     current = urljoin(current, result.headers["Location"])

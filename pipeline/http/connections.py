@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from pipeline.http.safety import check_peer
+from pipeline.http.safety import AddressPolicy, check_peer
 
 _current = threading.local()
 
@@ -49,17 +49,16 @@ def _record(sock: socket.socket | None) -> None:
 
 
 class _Policed:
-    """Mixin for urllib3 connections: peer check (if `public_only`) and socket reporting."""
+    """Mixin for urllib3 connections: peer check against the pool's policy, socket reporting."""
 
-    public_only = False
+    policy: AddressPolicy = AddressPolicy()
     host: str
     sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()  # type: ignore[misc]
         _record(sock)  # from here on, a TLS handshake or header trickle can be cut short
-        if self.public_only:
-            check_peer(sock, self.host)
+        check_peer(sock, self.host, self.policy)
         return sock
 
     def request(self, *args, **kwargs):
@@ -67,46 +66,26 @@ class _Policed:
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _HTTPConnection(_Policed, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Policed, HTTPSConnection):
-    pass
-
-
-class _PublicHTTPConnection(_HTTPConnection):
-    public_only = True
-
-
-class _PublicHTTPSConnection(_HTTPSConnection):
-    public_only = True
-
-
-def _pool(base: type, connection: type) -> type:
-    return type(f"Policed{base.__name__}", (base,), {"ConnectionCls": connection})
-
-
-_POOLS = {
-    False: {
-        "http": _pool(HTTPConnectionPool, _HTTPConnection),
-        "https": _pool(HTTPSConnectionPool, _HTTPSConnection),
-    },
-    True: {
-        "http": _pool(HTTPConnectionPool, _PublicHTTPConnection),
-        "https": _pool(HTTPSConnectionPool, _PublicHTTPSConnection),
-    },
-}
+def _pools(policy: AddressPolicy) -> dict[str, type]:
+    """Pool classes whose connections check their peer against `policy`."""
+    pools = {}
+    for scheme, pool, conn in (
+        ("http", HTTPConnectionPool, HTTPConnection),
+        ("https", HTTPSConnectionPool, HTTPSConnection),
+    ):
+        connection = type(f"Policed{conn.__name__}", (_Policed, conn), {"policy": policy})
+        pools[scheme] = type(f"Policed{pool.__name__}", (pool,), {"ConnectionCls": connection})
+    return pools
 
 
 class PolicedAdapter(HTTPAdapter):
-    """A requests adapter over policed connections; `public_only` refuses non-public peers."""
+    """A requests adapter over policed connections: peers must be public or allowed by `policy`."""
 
-    def __init__(self, *, public_only: bool, **kwargs) -> None:
-        self.public_only = public_only
+    def __init__(self, *, policy: AddressPolicy, **kwargs) -> None:
+        self.policy = policy
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
         # An instance attribute: the module-level default mapping is shared by every PoolManager.
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS[self.public_only])
+        self.poolmanager.pool_classes_by_scheme = _pools(self.policy)

@@ -70,7 +70,7 @@ def test_demo_crawls_meepo_store_url_and_explains_a_missing_model(tmp_path):
     from pipeline.demo_shop import DemoShop
 
     env = app_env(tmp_path / "data", MEEPO_CLIP_MODEL=str(tmp_path / "no-model"),
-                  MEEPO_ALLOW_PRIVATE_HOSTS="true", MEEPO_CRAWL_DELAY="0", MEEPO_API_DELAY="0")  # fmt: skip
+                  MEEPO_ALLOWED_LOOPBACK="127.0.0.1:*", MEEPO_CRAWL_DELAY="0", MEEPO_API_DELAY="0")  # fmt: skip
     with DemoShop(flavour="woocommerce", products=6, seed=3) as shop:
         env["MEEPO_STORE_URL"] = shop.base_url
 

@@ -176,7 +176,7 @@ def test_redirect_to_non_http_scheme_is_refused(polite, shopify_shop):
 
 
 def test_private_and_loopback_hosts_are_refused_outside_tests(polite, shopify_shop):
-    polite.MEEPO_ALLOW_PRIVATE_HOSTS = False
+    polite.MEEPO_ALLOWED_LOOPBACK = []
     with Fetcher() as f:
         for url in (
             shopify_shop.base_url + "/",
@@ -186,6 +186,42 @@ def test_private_and_loopback_hosts_are_refused_outside_tests(polite, shopify_sh
             with pytest.raises(UnsafeURL, match="non-public"):
                 f.get(url)
     assert shopify_shop.requests == []
+
+
+def test_allowed_loopback_never_opens_private_or_link_local_addresses(polite, shopify_shop):
+    """The test setting (127.0.0.1:*) lets the fixture shop through and nothing else."""
+    assert polite.MEEPO_ALLOWED_LOOPBACK == ["127.0.0.1:*"]
+    with Fetcher() as f:
+        assert f.get(shopify_shop.base_url + "/products.json", kind="api").status == 200
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/x.jpg",
+            "http://192.168.1.1/",
+            "http://[fe80::1]/",
+            f"http://0.0.0.0:{shopify_shop.port}/",
+            f"http://127.0.0.2:{shopify_shop.port}/",
+        ):
+            with pytest.raises(UnsafeURL, match="non-public"):
+                f.get(url, kind="image")
+
+
+def test_loopback_is_allowed_only_on_the_listed_port(polite, shopify_shop, make_shop):
+    other = make_shop("shopify", products=1)
+    with Fetcher(allowed_loopback=[f"127.0.0.1:{shopify_shop.port}"]) as f:
+        assert f.get(shopify_shop.base_url + "/products.json", kind="api").status == 200
+        with pytest.raises(UnsafeURL, match=f"non-public address 127.0.0.1 port {other.port}"):
+            f.get(other.base_url + "/products.json", kind="api")
+    assert other.requests == []
+
+
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.1:*", "169.254.169.254:80", "0.0.0.0:*", "example.com:80", "127.0.0.1"]
+)
+def test_allowed_loopback_accepts_only_loopback_host_port_pairs(entry):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="MEEPO_ALLOWED_LOOPBACK"):
+        Fetcher(allowed_loopback=[entry])
 
 
 def test_dns_rebinding_to_a_private_address_is_refused_at_connect(polite, shopify_shop, monkeypatch):  # fmt: skip
@@ -202,7 +238,7 @@ def test_dns_rebinding_to_a_private_address_is_refused_at_connect(polite, shopif
         def getaddrinfo(host, port, *args, **kwargs):
             return [(real_socket.AF_INET, real_socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]  # fmt: skip
 
-    polite.MEEPO_ALLOW_PRIVATE_HOSTS = False
+    polite.MEEPO_ALLOWED_LOOPBACK = []
     monkeypatch.setattr(safety, "socket", FirstAnswerPublic())
     url = shopify_shop.base_url.replace("127.0.0.1", "localhost") + "/products.json"
     with Fetcher() as f, pytest.raises(UnsafeURL, match=r"reached non-public address 127\.0\.0\.1"):

@@ -79,10 +79,12 @@ class Command(BaseCommand):
 
         with DemoShop(flavour=flavour, products=products, seed=0) as shop:
             self._step(f"Serving the bundled demo shop ({products} products) on {shop.base_url}")
-            # Our own shop on loopback: allow the private address and skip the politeness delay
-            # meant for other people's servers. Nothing else in the process sees these overrides.
+            # Our own shop on loopback: allow exactly its address and port, and skip the politeness
+            # delay meant for other people's servers. Nothing else in the process sees these.
             with override_settings(
-                MEEPO_ALLOW_PRIVATE_HOSTS=True, MEEPO_CRAWL_DELAY=0.0, MEEPO_API_DELAY=0.0
+                MEEPO_ALLOWED_LOOPBACK=[f"127.0.0.1:{shop.port}"],
+                MEEPO_CRAWL_DELAY=0.0,
+                MEEPO_API_DELAY=0.0,
             ):
                 self._crawl(shop.base_url, name="Meepo demo shop", slug="demo-shop", delay=0.0)
 
