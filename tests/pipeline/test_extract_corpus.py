@@ -1,0 +1,146 @@
+"""The extraction corpus (tests/pipeline/corpus) and its scorer (bench/extract.py).
+
+The scorer is checked on a tiny synthetic corpus whose right answers are known; the corpus is
+checked for shape (every file present, every expectation in the documented vocabulary); and the
+parsers must keep the corpus scores at or above the floors below (raise them as extraction
+improves, never lower them to make a change pass).
+"""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from bench import extract as bench
+
+# Floors: the corpus scores the parsers have reached (see docs/benchmarks.md, "Extraction").
+FLOORS = {
+    ("price", "precision"): 0.9,
+    ("price", "recall"): 0.5,
+    ("currency", "precision"): 0.9,
+    ("availability", "precision"): 0.9,
+    ("title", "precision"): 0.9,
+}
+MIN_PAGES = 7
+
+
+def _page(name, price, currency="EUR", extra=""):
+    offer = {"@type": "Offer", "price": price, "priceCurrency": currency}
+    data = {"@context": "https://schema.org", "@type": "Product", "name": name, "offers": offer}
+    return (
+        f"<html><head><meta charset='utf-8'></head><body><h1>{name}</h1>{extra}"
+        f"<script type='application/ld+json'>{json.dumps(data)}</script></body></html>"
+    ).encode()
+
+
+def _write(tmp_path, pages):
+    lines = []
+    for file, body, expected in pages:
+        (tmp_path / file).write_bytes(body)
+        lines.append(json.dumps({"file": file, "url": f"https://t.example/{file}", "expected": expected}))  # fmt: skip
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_scorer_counts_right_wrong_and_missing_values(tmp_path):
+    _write(
+        tmp_path,
+        [
+            (
+                "right.html",
+                _page("Mug", "12.50"),
+                {"title": "Mug", "price": "12.5", "currency": "EUR"},
+            ),
+            (
+                "wrong.html",
+                _page("Bowl", "99.00"),
+                {"title": "bowl", "price": "9.90", "currency": "EUR"},
+            ),
+            # The page states no price: extracting one would be wrong, extracting none is right.
+            (
+                "none.html",
+                _page("Cup", None, None),
+                {"title": "Cup", "price": None, "currency": None},
+            ),
+            # The page states a price the parser cannot see (no markup): a miss for recall only.
+            (
+                "hidden.html",
+                b"<html><body><p>Jug</p></body></html>",
+                {"title": "Jug", "price": "5"},
+            ),
+        ],
+    )
+    result = bench.score(tmp_path)
+    price = result["fields"]["price"]
+    assert (price["expected"], price["extracted"], price["correct"]) == (3, 2, 1)
+    assert price["precision"] == pytest.approx(0.5)
+    assert price["recall"] == pytest.approx(1 / 3)
+    assert price["f1"] == pytest.approx(0.4)
+    title = result["fields"]["title"]
+    assert (title["expected"], title["extracted"], title["correct"]) == (4, 3, 3)
+    assert result["fields"]["sku"] == {
+        "expected": 0,
+        "extracted": 0,
+        "correct": 0,
+        "precision": None,
+        "recall": None,
+        "f1": None,
+    }
+    missed = {(m["file"], m["field"]) for m in result["misses"]}
+    assert missed == {("wrong.html", "price"), ("hidden.html", "title"), ("hidden.html", "price")}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "got", "ok"),
+    [
+        ("price", "12.5", Decimal("12.50"), True),
+        ("price", "24990", Decimal("24.99"), False),
+        ("list_price", "79.90", Decimal("79.9"), True),
+        ("currency", "EUR", "eur", True),
+        ("currency", "RUB", "RUR", False),
+        ("availability", "in_stock", "in_stock", True),
+        ("availability", "out_of_stock", "unknown", False),
+        ("gtin", "036163192290", "0036163192290", True),
+        ("gtin", "4006381333931", "4006381333932", False),
+        ("image", "https://a.example/x.jpg?v=1", "http://A.example/x.jpg?width=640", True),
+        ("image", "https://a.example/x.jpg", "https://a.example/y.jpg", False),
+        (
+            "image",
+            ["https://a.example/x.jpg", "https://a.example/z.jpg"],
+            "//a.example/z.jpg",
+            True,
+        ),
+        ("title", "Linen  Apron", "linen apron", True),
+        ("sku", "AB-1", " ab-1 ", True),
+        ("sku", "AB-1", None, False),
+    ],
+)
+def test_scorer_normalises_before_comparing(name, expected, got, ok):
+    assert bench.matches(name, expected, got) is ok
+
+
+def test_corpus_manifest_is_complete_and_in_vocabulary():
+    entries = bench.load_manifest(bench.CORPUS)
+    assert len(entries) >= MIN_PAGES
+    assert len({e.file for e in entries}) == len(entries)
+    listed = {e.file for e in entries} | {"manifest.jsonl"}
+    assert {p.name for p in bench.CORPUS.iterdir()} == listed
+    assert sum(p.stat().st_size for p in bench.CORPUS.iterdir()) < 1_000_000
+    for e in entries:
+        assert e.kind in ("html", "shopify", "woocommerce"), e.file
+        assert set(e.expected) == set(bench.FIELDS), e.file
+        want = e.expected
+        assert want["availability"] in (None, *bench.AVAILABILITY), e.file
+        assert want["currency"] is None or len(want["currency"]) == 3, e.file
+        for key in ("price", "list_price"):
+            assert want[key] is None or Decimal(want[key]) > 0, e.file
+        assert want["gtin"] is None or want["gtin"].isdigit(), e.file
+
+
+def test_corpus_scores_stay_above_the_floors():
+    result = bench.score(bench.CORPUS)
+    crashed = [m for m in result["misses"] if m["field"] == "*"]
+    assert not crashed
+    for (name, measure), floor in FLOORS.items():
+        value = result["fields"][name][measure]
+        assert value is not None, (name, measure)
+        assert value >= floor, (name, measure, value, floor)
