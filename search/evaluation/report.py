@@ -175,18 +175,29 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _setting(row: dict[str, Any], metric: str) -> str:
+    floor = (
+        f"floor percentile={row['floor_percentile']:g} margin={row['floor_margin']:g}"
+        if row.get("floor_enabled")
+        else "floor off"
+    )
+    return (
+        f"visual_weight={row['visual_weight']:g} keyword_weight={row['keyword_weight']:g} "
+        f"{floor}  {metric}={row[metric]:.4f}"
+    )
+
+
 def render_tune(tune: dict[str, Any]) -> str:
     metric = tune["metric"]
-    best, base = tune["best"], tune["baseline"]
-    lines = [
-        f"Fusion tuning on {metric} (nothing applied):",
-        f"  current  visual_weight={base['visual_weight']:g} keyword_weight="
-        f"{base['keyword_weight']:g}  {metric}={base[metric]:.4f}",
-        "  best     "
-        + " ".join(f"{k}={v:g}" for k, v in best.items() if k != metric)
-        + f"  {metric}={best[metric]:.4f}  gain {tune['gain']:+.4f}",
-    ]
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"Tuning fusion weights and relevance floor on {metric} (nothing applied):",
+            f"  current  {_setting(tune['baseline'], metric)}",
+            f"  best     {_setting(tune['best'], metric)}  gain {tune['gain']:+.4f}",
+            f"  ({len(tune['grid'])} settings tried; MEEPO_RELEVANCE_* and "
+            "search.services weights are yours to change)",
+        ]
+    )
 
 
 def _png(fig) -> str:

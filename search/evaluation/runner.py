@@ -12,11 +12,12 @@ import itertools
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from search import services
 from search.evaluation.metrics import METRICS, Estimate, bootstrap_estimate, query_metrics
 from search.evaluation.queries import EvalQuery
+from search.relevance import FloorParams
 from search.selectors import SearchFilters
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 SIGNALS = ("keyword", "visual", "fused")
 OVERALL = "overall"
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+# Relevance-floor settings tried by --tune: percentile of the noise queries' best scores, and
+# margin below the query's own best visual hit (0 disables either test).
+FLOOR_PERCENTILES = (0.0, 90.0, 95.0, 99.0)
+FLOOR_MARGINS = (0.0, 0.04, 0.08, 0.12)
 
 
 @dataclass
@@ -31,7 +36,8 @@ class QueryRun:
     """What each signal ranked for one query (product ids, best first)."""
 
     query: EvalQuery
-    signals: services.TextSignals
+    signals: services.TextSignals  # visual: the list as the site serves it (floor applied)
+    raw_visual: list[services.Candidate] = field(default_factory=list)  # before the floor
     rankings: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -66,19 +72,29 @@ def fused_ranking(
 
 
 def run_queries(queries: Iterable[EvalQuery], *, depth: int) -> list[QueryRun]:
-    """Each query through `services.text_signals`, inside its store when it names one."""
+    """Each query through `services.text_signals`, inside its store when it names one.
+
+    The visual list is fetched without the relevance floor, then floored with the site's
+    settings (`services.above_floor`), so `--tune` can try other floors without searching again.
+    """
     runs = []
     for query in queries:
         filters = SearchFilters(stores=(query.store,)) if query.store else SearchFilters()
         signals = services.text_signals(
-            services.normalise_query(query.query), filters=filters, depth=depth
+            services.normalise_query(query.query),
+            filters=filters,
+            depth=depth,
+            floor=FloorParams(enabled=False),
         )
+        raw = signals.visual
+        if signals.status == "ok":
+            signals = replace(signals, visual=services.above_floor(raw))
         rankings = {
             "keyword": [pid for pid, _ in signals.keyword],
             "visual": [c.product_id for c in signals.visual],
             "fused": fused_ranking(signals),
         }
-        runs.append(QueryRun(query, signals, rankings))
+        runs.append(QueryRun(query, signals, raw, rankings))
     return runs
 
 
@@ -137,6 +153,7 @@ def evaluate_queries(
             "visual_weight": services.VISUAL_WEIGHT,
             "keyword_weight": services.KEYWORD_WEIGHT,
             "rrf_k": services.RRF_K,
+            "floor": FloorParams.from_settings().__dict__,
         },
     )
     return evaluation, runs
@@ -151,10 +168,14 @@ class TuneResult:
     grid: list[dict[str, float]]  # every setting tried with its score, best first
 
 
-def _mean_metric(runs: Sequence[QueryRun], metric: str, **fusion) -> float:
+def _mean_metric(
+    runs: Sequence[QueryRun], visuals: Sequence[list], metric: str, **weights: float
+) -> float:
     values = [
-        query_metrics(fused_ranking(run.signals, **fusion), run.query.grades)[metric]
-        for run in runs
+        query_metrics(fused_ranking(run.signals, visual=visual, **weights), run.query.grades)[
+            metric
+        ]
+        for run, visual in zip(runs, visuals, strict=True)
     ]
     return sum(values) / len(values) if values else 0.0
 
@@ -165,46 +186,86 @@ def _log_ratio(visual_weight: float, keyword_weight: float) -> float:
     return math.log(visual_weight / keyword_weight)
 
 
+def _weight_settings(grid: Sequence[float]) -> list[tuple[float, float]]:
+    """One (visual, keyword) pair per distinct ratio: reciprocal-rank fusion depends only on
+    the ratio of the weights (the exact-match boost aside)."""
+    seen: dict[float | None, tuple[float, float]] = {}
+    for visual_weight, keyword_weight in itertools.product(grid, grid):
+        if visual_weight == keyword_weight == 0:
+            continue
+        ratio = None if keyword_weight == 0 else round(visual_weight / keyword_weight, 6)
+        seen.setdefault(ratio, (visual_weight, keyword_weight))
+    return list(seen.values())
+
+
+def _floor_settings(tune_floor: bool) -> list[FloorParams]:
+    current = FloorParams.from_settings()
+    if not tune_floor:
+        return [current]
+    grid = [
+        FloorParams(percentile=p, margin=m, enabled=bool(p or m))
+        for p in FLOOR_PERCENTILES
+        for m in FLOOR_MARGINS
+    ]
+    return [current, *(f for f in grid if f != current)]
+
+
+def _floored(runs: Sequence[QueryRun], floor: FloorParams) -> list[list]:
+    return [
+        services.above_floor(run.raw_visual, floor) if run.signals.status == "ok" else []
+        for run in runs
+    ]
+
+
+def _describe(visual_weight: float, keyword_weight: float, floor: FloorParams) -> dict:
+    return {
+        "visual_weight": visual_weight,
+        "keyword_weight": keyword_weight,
+        "floor_enabled": floor.enabled,
+        "floor_percentile": floor.percentile,
+        "floor_margin": floor.margin,
+    }
+
+
 def tune_fusion(
     runs: Sequence[QueryRun],
     *,
     metric: str = "ndcg@10",
     grid: Sequence[float] = WEIGHT_GRID,
+    tune_floor: bool = True,
 ) -> TuneResult:
-    """Grid search over the fusion weights on already-run queries. Applies nothing.
+    """Grid search over the fusion weights and the relevance floor on already-run queries.
 
-    Reciprocal-rank fusion depends only on the ratio of the weights (the exact-match boost
-    aside), so settings with the same ratio as one already tried are skipped.
+    Nothing is applied: the result says which setting scored best on these queries and by how
+    much it beats the current one. Ties go to the setting nearest the current one.
     """
     if metric not in METRICS or metric == "zero_result":
         raise ValueError(f"cannot tune for {metric!r}")
-    baseline = {"visual_weight": services.VISUAL_WEIGHT, "keyword_weight": services.KEYWORD_WEIGHT}
-    baseline_score = _mean_metric(runs, metric, **baseline)
-    tried: dict[float | None, dict[str, float]] = {}
-    for visual_weight, keyword_weight in itertools.product(grid, grid):
-        if visual_weight == keyword_weight == 0:
-            continue
-        ratio = None if keyword_weight == 0 else round(visual_weight / keyword_weight, 6)
-        if ratio in tried:
-            continue
-        setting = {"visual_weight": visual_weight, "keyword_weight": keyword_weight}
-        tried[ratio] = {**setting, metric: _mean_metric(runs, metric, **setting)}
-    base_ratio = _log_ratio(baseline["visual_weight"], baseline["keyword_weight"])
-    # Ties go to the setting nearest the current one: a change must earn its place.
-    ordered = sorted(
-        tried.values(),
-        key=lambda row: (
-            -row[metric],
-            abs(_log_ratio(row["visual_weight"], row["keyword_weight"]) - base_ratio),
-        ),
-    )
-    best = ordered[0] if ordered else {**baseline, metric: baseline_score}
-    if best[metric] <= baseline_score:
-        best = {**baseline, metric: baseline_score}
+    current_floor = FloorParams.from_settings()
+    weights = (services.VISUAL_WEIGHT, services.KEYWORD_WEIGHT)
+    baseline = {
+        **_describe(*weights, current_floor),
+        metric: _mean_metric(runs, _floored(runs, current_floor), metric),
+    }
+    base_ratio = _log_ratio(*weights)
+    tried = []
+    for floor in _floor_settings(tune_floor):
+        visuals = _floored(runs, floor)
+        for visual_weight, keyword_weight in _weight_settings(grid):
+            score = _mean_metric(
+                runs, visuals, metric, visual_weight=visual_weight, keyword_weight=keyword_weight
+            )
+            distance = abs(_log_ratio(visual_weight, keyword_weight) - base_ratio) + (
+                floor != current_floor
+            )
+            tried.append((-score, distance, _describe(visual_weight, keyword_weight, floor), score))
+    tried.sort(key=lambda row: (row[0], row[1]))
+    ordered = [{**row[2], metric: row[3]} for row in tried]
+    best = ordered[0] if ordered and ordered[0][metric] > baseline[metric] else baseline
     return TuneResult(
         metric=metric,
-        baseline={**baseline, metric: baseline_score},
+        baseline=baseline,
         best=best,
-        gain=best[metric] - baseline_score,
+        gain=best[metric] - baseline[metric],
         grid=ordered,
     )

@@ -175,6 +175,9 @@ def test_tune_finds_the_planted_optimum_and_applies_nothing(tmp_path, catalogue,
     assert result["best"]["ndcg@10"] == pytest.approx(overall(tune.report, "visual", "ndcg@10"))
     assert result["best"]["visual_weight"] > result["best"]["keyword_weight"]
     assert result["best"] != result["baseline"]
+    floors = {(r["floor_percentile"], r["floor_margin"]) for r in result["grid"]}
+    assert len(floors) == 16  # the relevance floor is searched too
+    assert result["baseline"]["floor_margin"] == settings.MEEPO_RELEVANCE_MARGIN
     assert result["gain"] > 0
     assert result["baseline"]["visual_weight"] == services.VISUAL_WEIGHT == 1.0
     assert services.KEYWORD_WEIGHT == 1.0
@@ -204,7 +207,7 @@ def test_command_writes_json_text_and_html(tmp_path, catalogue, text_vectors, ca
     call_command("evaluate", "--judged", str(path), "--resamples", "50", "--tune")
     out = capsys.readouterr().out
     assert "overall visual" in out
-    assert "Fusion tuning on ndcg@10 (nothing applied)" in out
+    assert "relevance floor on ndcg@10 (nothing applied)" in out
     runs = sorted((settings.MEEPO_DATA_DIR / "evaluation").iterdir())
     assert len(runs) == 1
     report = json.loads((runs[0] / "report.json").read_text())
@@ -228,3 +231,16 @@ def test_command_refuses_unusable_arguments(tmp_path, db):
     assert err.value.returncode == 2
     with pytest.raises(CommandError, match="nothing to evaluate"):
         call_command("evaluate")
+
+
+def test_without_an_index_visual_is_empty_and_the_table_says_so(tmp_path, capsys):
+    store = StoreFactory(slug="solo")
+    for n in range(4):
+        ProductFactory(store=store, title=f"Shirt {n}", tags=["navy"] if n < 2 else ["red"])
+    call_command("evaluate", "--weak", "--weak-sources", "tag", "--resamples", "20", "--dry-run")
+    out = capsys.readouterr().out
+    assert "Visual search was NOT available" in out
+    assert not (settings.MEEPO_DATA_DIR / "evaluation").exists()
+    report = run_evaluation(queries=weak_label_queries(sources=("tag",)), write=False).report
+    assert overall(report, "visual", "zero_result") == 1.0
+    assert overall(report, "keyword", "recall@10") == 1.0
