@@ -82,7 +82,20 @@ class StoreAdmin(admin.ModelAdmin):
     readonly_fields = ("last_crawled_at", "created_at", "updated_at", "last_errors")
     inlines = [CrawlRunInline]
     fieldsets = (
-        (None, {"fields": ("name", "slug", "base_url", "platform", "is_active", "contact_email")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "base_url",
+                    "extra_hosts",
+                    "platform",
+                    "is_active",
+                    "contact_email",
+                )
+            },
+        ),
         (
             "Crawling",
             {

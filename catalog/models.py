@@ -58,6 +58,13 @@ class Store(TimestampedModel):
         help_text="When robots.txt asks for a longer Crawl-delay than MEEPO_MAX_CRAWL_DELAY, "
         "crawl at that cap anyway; unticked, such a store is skipped.",
     )
+    extra_hosts = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Other host names whose pages belong to this store, comma-separated "
+        "(shop.example.co.uk, *.shop.example for subdomains). Product and page URLs elsewhere "
+        "are skipped; images may come from any public host.",
+    )
 
     class Meta:
         ordering = ["name"]

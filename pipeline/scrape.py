@@ -26,10 +26,12 @@ from catalog import selectors, services
 from catalog.models import CrawlRun, Store
 from pipeline.exceptions import FetchError, ScrapeFailed
 from pipeline.http import Fetcher
+from pipeline.http.safety import is_store_url, off_store_reason, store_hosts
 from pipeline.images import ImageReport, download_images
 from pipeline.platforms import PLATFORMS, detect_platform
 from pipeline.platforms.base import Failure, Listing, validate
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext
+from pipeline.platforms.sanitize import clean_listing, clean_value
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +169,22 @@ def seconds_until_window(store: Store, now: datetime) -> float:
 
 
 def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry_run: bool) -> None:
+    clean_listing(listing)  # lone surrogates, controls, bidi overrides: before any write
+    hosts = store_hosts(ctx.store.base_url, ctx.store.extra_hosts)
     items = []
     for product in listing.products:
-        if reason := validate(product):
+        reason = validate(product)
+        if reason is None and not is_store_url(product.url, hosts):
+            reason = (
+                f"product URL {product.url[:200]} refused: {off_store_reason(product.url, hosts)}"
+            )
+        if reason:
             listing.failures.append(
                 Failure(product.url or product.external_id or listing.url, reason)
             )
             continue
         items.append(product)
+    clean_value(items)  # validate's unescaping may have produced some again
     truncated = False
     if ctx.limit is not None:
         room = max(0, ctx.limit - ctx.seen)
