@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from pipeline.indexing import build_index
 from search import services
@@ -244,3 +245,29 @@ def test_without_an_index_visual_is_empty_and_the_table_says_so(tmp_path, capsys
     report = run_evaluation(queries=weak_label_queries(sources=("tag",)), write=False).report
     assert overall(report, "visual", "zero_result") == 1.0
     assert overall(report, "keyword", "recall@10") == 1.0
+
+
+@pytest.fixture
+def plain_static(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def test_admin_links_the_newest_report_and_only_staff_see_it(
+    client, admin_client, plain_static, tmp_path, catalogue, text_vectors
+):
+    url = reverse("evaluation_report")
+    assert admin_client.get(url).status_code == 404  # none yet, and the page says how
+    assert url in admin_client.get(reverse("admin:index")).content.decode()
+    call_command("evaluate", "--judged", str(judged_file(tmp_path, catalogue)), "--resamples", "20")
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert "Search evaluation" in page.content.decode()
+    run = next((settings.MEEPO_DATA_DIR / "evaluation").iterdir()).name
+    assert admin_client.get(url, {"run": run}).status_code == 200
+    assert admin_client.get(url, {"run": "../../db.sqlite3"}).status_code == 404
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302
+    assert "/admin/login/" in anonymous["Location"]
