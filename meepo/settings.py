@@ -194,6 +194,15 @@ MEEPO_BACKOFF_BASE = env.float("MEEPO_BACKOFF_BASE", default=30.0)
 MEEPO_BACKOFF_MAX = env.float("MEEPO_BACKOFF_MAX", default=1800.0)
 MEEPO_MAX_PARK_SECONDS = env.float("MEEPO_MAX_PARK_SECONDS", default=900.0)
 MEEPO_CIRCUIT_BREAKER_FAILURES = env.int("MEEPO_CIRCUIT_BREAKER_FAILURES", default=5)
+# An open circuit leaves the host alone this long, across runs and commands (Host.parked_until).
+MEEPO_CIRCUIT_COOLDOWN = env.float("MEEPO_CIRCUIT_COOLDOWN", default=6 * 3600.0)
+# The longest robots.txt Crawl-delay / Request-rate gap we honour; a store asking for more is
+# skipped (with the reason in the admin) unless Store.allow_long_crawl_delay crawls it at the cap.
+MEEPO_MAX_CRAWL_DELAY = env.float("MEEPO_MAX_CRAWL_DELAY", default=60.0)
+# Stores crawled at once (threads); each store stays sequential, one request at a time per host.
+MEEPO_CRAWL_CONCURRENCY = env.int("MEEPO_CRAWL_CONCURRENCY", default=8)
+# Stores whose hosts resolve to one IP address and port are crawled one after another.
+MEEPO_CRAWL_GROUP_BY_IP = env.bool("MEEPO_CRAWL_GROUP_BY_IP", default=True)
 MEEPO_MAX_REDIRECTS = env.int("MEEPO_MAX_REDIRECTS", default=5)
 MEEPO_MAX_IMAGE_BYTES = env.int("MEEPO_MAX_IMAGE_BYTES", default=15 * 1024 * 1024)
 # Width asked of image CDNs that can resize (Shopify ?width=, WooCommerce srcset); CLIP sees 224.
@@ -224,12 +233,3 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False}},
 }
-# An open circuit leaves the host alone this long, across runs and commands (Host.parked_until).
-MEEPO_CIRCUIT_COOLDOWN = env.float("MEEPO_CIRCUIT_COOLDOWN", default=6 * 3600.0)
-# The longest robots.txt Crawl-delay / Request-rate gap we honour; a store asking for more is
-# skipped (with the reason in the admin) unless Store.allow_long_crawl_delay crawls it at the cap.
-MEEPO_MAX_CRAWL_DELAY = env.float("MEEPO_MAX_CRAWL_DELAY", default=60.0)
-# Stores crawled at once (threads); each store stays sequential, one request at a time per host.
-MEEPO_CRAWL_CONCURRENCY = env.int("MEEPO_CRAWL_CONCURRENCY", default=8)
-# Stores whose hosts resolve to one IP address and port are crawled one after another.
-MEEPO_CRAWL_GROUP_BY_IP = env.bool("MEEPO_CRAWL_GROUP_BY_IP", default=True)

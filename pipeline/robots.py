@@ -2,12 +2,14 @@
 
 Status handling (RFC 9309 §2.3.1): 2xx is parsed; 4xx (no robots.txt) allows everything; 5xx,
 timeouts and unreachable hosts disallow everything until a retry, because a broken server is
-no invitation. Rules are cached for at most 24 hours. Crawl-delay and Request-rate for our
+no invitation. Rules are cached for at most 24 hours (in catalog.models.Host, shared by
+every command). Crawl-delay and Request-rate for our
 token become a minimum gap between requests (the fetcher only ever lets them slow it down).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import time
 
@@ -18,6 +20,7 @@ from pipeline.exceptions import FetchError
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to parse at least 500 KiB
 ROBOTS_CACHE_SECONDS = 24 * 3600
 ROBOTS_RETRY_SECONDS = 15 * 60  # a 5xx/unreachable robots.txt is asked for again after this
+MAX_GAP = 1e9  # seconds; anything longer is "never" and is stored as this
 
 
 class RobotsDisallowed(FetchError):
@@ -32,7 +35,7 @@ class RobotsUnavailable(FetchError):
 class RobotsRules:
     status: str  # "parsed" | "allow_all" | "disallow_all"
     reason: str
-    expires_at: float  # monotonic
+    expires_at: float  # wall clock (time.time())
     parser: Protego | None = None
 
     def can_fetch(self, url: str, token: str) -> bool:
@@ -53,7 +56,9 @@ class RobotsRules:
         rate = self.parser.request_rate(token)
         if rate and rate.requests:
             gap = max(gap, rate.seconds / rate.requests)
-        return gap
+        # `Crawl-delay: 1e308` or `inf` must not reach time.sleep (OverflowError): the fetcher
+        # compares this with MEEPO_MAX_CRAWL_DELAY; NaN is no rule at all.
+        return 0.0 if math.isnan(gap) else min(gap, MAX_GAP)
 
     def in_visit_time(self, token: str, now: time) -> bool:
         """False outside a `Visit-time: HHMM-HHMM` (UTC) window the site gave our token."""

@@ -2,6 +2,7 @@
 
 from pipeline.http.client import Fetcher
 from pipeline.http.results import (
+    CrawlDelayTooLong,
     DeadlineExceeded,
     FetchResult,
     HostBlocked,
@@ -14,6 +15,7 @@ from pipeline.http.safety import UnsafeURL
 from pipeline.robots import RobotsDisallowed, RobotsUnavailable
 
 __all__ = [
+    "CrawlDelayTooLong",
     "DeadlineExceeded",
     "FetchResult",
     "Fetcher",

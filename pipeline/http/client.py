@@ -5,7 +5,8 @@ our bot token, waits its turn on the host (minimum gap + additive jitter + AutoT
 Retry-After parking), sends a contact User-Agent and From header, asks for gzip/br only for
 text, streams the body under a decoded-size cap and a total wall-clock deadline, and turns
 429/503/5xx into back-off, 401/403 into a stop for the host, and repeated failures into an
-open circuit. Sequential by design: one request at a time, so one at a time per host.
+open circuit. Each attempt happens inside the host's gate (pipeline.http.gate): one request at
+a time per host across threads and processes, with the host's state kept in catalog.models.Host.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from django.conf import settings
 
 from pipeline.exceptions import FetchError
 from pipeline.http.connections import PolicedAdapter, SocketSlot, socket_slot
+from pipeline.http.gate import cached_robots, exclusive, host_turn, origin_of, save_robots
 from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
 from pipeline.http.results import (
+    CrawlDelayTooLong,
     DeadlineExceeded,
     FetchResult,
     FetchStats,
@@ -68,8 +71,11 @@ class Fetcher:
         delay: float | None = None,
         allowed_loopback: Iterable[str] | None = None,
         rng: random.Random | None = None,
+        allow_long_delay: bool = False,
     ) -> None:
         self.delay = delay
+        # Crawl at MEEPO_MAX_CRAWL_DELAY when robots.txt asks for more (Store.allow_long_crawl_delay)
+        self.allow_long_delay = allow_long_delay
         # Public addresses only, plus the loopback host:port pairs tests and the demo shop need.
         self.policy = (
             AddressPolicy.from_settings()
@@ -79,8 +85,8 @@ class Fetcher:
         self.rng = rng or random.Random()
         self.token = settings.MEEPO_BOT_NAME
         self.stats = FetchStats()
-        self.hosts: dict[str, HostState] = {}
-        self._robots: dict[str, RobotsRules] = {}
+        self._robots: dict[str, RobotsRules] = {}  # this fetcher's copy of catalog.Host rows
+        self._blocked: dict[str, str] = {}  # origins that answered 401/403 during this run
         self.session = requests.Session()
         self.session.trust_env = False  # no surprise proxies or .netrc credentials
         for scheme in ("http://", "https://"):
@@ -148,20 +154,37 @@ class Fetcher:
         raise FetchError(f"more than {settings.MEEPO_MAX_REDIRECTS} redirects from {url[:300]}")
 
     def robots_rules(self, url: str) -> RobotsRules:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc.lower()}"
+        """The origin's rules: stored ones while fresh (any command fetched them), else fetched."""
+        origin = origin_of(url)
         rules = self._robots.get(origin)
-        if rules is None or rules.expires_at <= time.monotonic():
-            rules = self._fetch_robots(origin)
+        if rules is None or rules.expires_at <= time.time():
+            rules = cached_robots(origin, now=time.time())
+            if rules is None:
+                with exclusive(origin, "#robots"):  # one refresh at a time, whoever asks
+                    rules = cached_robots(origin, now=time.time()) or self._fetch_robots(origin)
             self._robots[origin] = rules
-            self._host(url).robots_delay = rules.min_gap(self.token)
-            logger.info(
-                "robots %s: %s (min gap %.2fs)", origin, rules.reason, self._host(url).robots_delay
+        asked, cap = rules.min_gap(self.token), settings.MEEPO_MAX_CRAWL_DELAY
+        if asked > cap and not self.allow_long_delay:
+            raise CrawlDelayTooLong(
+                f"{origin}/robots.txt asks for {asked:g}s between requests, more than "
+                f"MEEPO_MAX_CRAWL_DELAY ({cap:g}s): skipped; allow a long crawl delay on the "
+                f"store to crawl it at {cap:g}s"
             )
         return rules
 
     # --- robots -----------------------------------------------------------------------------
     def _fetch_robots(self, origin: str) -> RobotsRules:
+        status, body = self._download_robots(origin)
+        now = time.time()
+        rules = rules_from_response(status, body, now=now)
+        gap = rules.min_gap(self.token)
+        kept = body if status is not None and 200 <= status < 300 else b""
+        save_robots(origin, status=status, body=kept, fetched_at=now, delay=gap)
+        logger.info("robots %s: %s (min gap %.2fs)", origin, rules.reason, gap)
+        return rules
+
+    def _download_robots(self, origin: str) -> tuple[int | None, bytes]:
+        """(status, body) of /robots.txt; status None when unreachable."""
         current = origin + "/robots.txt"
         try:
             for _hop in range(5):  # RFC 9309: follow at least five redirects
@@ -170,32 +193,37 @@ class Fetcher:
                 if result.status in REDIRECT_STATUSES and result.headers.get("Location"):
                     current = urljoin(current, result.headers["Location"])
                     continue
-                return rules_from_response(result.status, result.body, now=time.monotonic())
+                return result.status, result.body
         except (HostBlocked, UnsafeURL):
             raise  # a host we must not talk to is refused, not treated as "no robots.txt"
         except FetchError as exc:
             logger.warning("robots.txt for %s unavailable: %s", origin, exc)
-            return rules_from_response(None, b"", now=time.monotonic())
-        return rules_from_response(300, b"", now=time.monotonic())
+            return None, b""
+        return 300, b""
 
-    # --- scheduling and retries -------------------------------------------------------------
-    def _host(self, url: str) -> HostState:
-        key = urlsplit(url).netloc.lower()
-        if key not in self.hosts:
-            self.hosts[key] = HostState(key)
-        return self.hosts[key]
-
+    # --- scheduling and retries (inside the host's gate, see pipeline.http.gate) -------------
     def _kind_delay(self, kind: str) -> float:
         if self.delay is not None:
             return self.delay
         return settings.MEEPO_CRAWL_DELAY if kind == "page" else settings.MEEPO_API_DELAY
 
     def _wait_turn(self, host: HostState, kind: str) -> None:
+        now = time.time()
+        if host.parked_until - now > settings.MEEPO_MAX_PARK_SECONDS:
+            until = datetime.fromtimestamp(host.parked_until, UTC)
+            raise HostBlocked(
+                f"{host.host} is left alone until {until:%Y-%m-%d %H:%M} UTC: {host.reason}"
+            )
         wait = host.wait_seconds(
-            self._kind_delay(kind), settings.MEEPO_CRAWL_JITTER, self.rng, time.monotonic()
+            self._kind_delay(kind),
+            settings.MEEPO_CRAWL_JITTER,
+            self.rng,
+            now,
+            robots_cap=settings.MEEPO_MAX_CRAWL_DELAY,
         )
         if wait > 0:
             time.sleep(wait)
+        host.requests += 1
 
     def _request(
         self,
@@ -207,81 +235,100 @@ class Fetcher:
         *,
         truncate: bool = False,
     ) -> FetchResult:
-        host = self._host(url)
-        retries = settings.MEEPO_MAX_RETRIES
-        for attempt in range(retries + 1):
-            if host.blocked_reason:
-                raise HostBlocked(host.blocked_reason)
-            self._wait_turn(host, kind)
-            try:
-                result = self._send(url, kind, conditional, accept_types, max_bytes, truncate)
-            except TransportError as exc:
-                host.last_done = time.monotonic()
-                self._count_failure(host, str(exc))
-                if attempt == retries:
-                    raise FetchError(f"{exc} ({url[:300]})") from exc
-                self._park(
-                    host,
-                    backoff_seconds(
-                        attempt, settings.MEEPO_BACKOFF_BASE, settings.MEEPO_BACKOFF_MAX, self.rng
-                    ),
-                    str(exc),
+        origin = origin_of(url)
+        for attempt in range(settings.MEEPO_MAX_RETRIES + 1):
+            if origin in self._blocked:
+                raise HostBlocked(self._blocked[origin])
+            # One attempt per turn: between attempts another thread or process may use the host.
+            with host_turn(origin) as host:
+                result = self._attempt(
+                    host, url, kind, conditional, accept_types, max_bytes, truncate, attempt
                 )
-                continue
-            except DeadlineExceeded as exc:
-                host.last_done = time.monotonic()
-                self._count_failure(host, str(exc))
-                raise
-            host.last_done = time.monotonic()
-            if kind != "image":  # big downloads must not slow the HTML/API pace
-                host.observe_latency(
-                    result.elapsed,
-                    result.status,
-                    floor=0.0,
-                    target=settings.MEEPO_AUTOTHROTTLE_TARGET,
-                    max_delay=settings.MEEPO_AUTOTHROTTLE_MAX_DELAY,
-                )
-            # RFC 9309: a 401/403 robots.txt means "no rules", so only real pages stop the host.
-            if result.status in (401, 403) and kind != "robots":
-                host.blocked_reason = (
-                    f"{host.host} answered {result.status} to {url[:200]}: stopped crawling this "
-                    "host (we do not work around access controls)"
-                )
-                raise HostBlocked(host.blocked_reason)
-            if result.status not in RETRY_STATUSES:
-                host.record_success()
+            if result is not None:
                 return result
-            self._count_failure(host, f"HTTP {result.status}")
-            wait = parse_retry_after(result.headers.get("Retry-After"))
-            if result.status in (429, 503):
-                host.slow_down(host.floor(self._kind_delay(kind)))
-            if wait is None:
-                wait = backoff_seconds(
-                    attempt, settings.MEEPO_BACKOFF_BASE, settings.MEEPO_BACKOFF_MAX, self.rng
-                )
-            if attempt == retries:
-                self._park(host, wait, f"HTTP {result.status}")
-                return result
-            self._park(host, wait, f"HTTP {result.status}")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _park(self, host: HostState, seconds: float, why: str) -> None:
-        if seconds > settings.MEEPO_MAX_PARK_SECONDS:
-            host.blocked_reason = (
-                f"{host.host} asked us to wait {seconds:.0f}s ({why}), longer than "
-                f"MEEPO_MAX_PARK_SECONDS; resuming on the next run"
+    def _attempt(
+        self,
+        host: HostState,
+        url: str,
+        kind: str,
+        conditional: dict[str, str],
+        accept_types: Iterable[str] | None,
+        max_bytes: int | None,
+        truncate: bool,
+        attempt: int,
+    ) -> FetchResult | None:
+        """Wait the gap, send, judge the answer; None means "retry" (the host is parked)."""
+        last = attempt == settings.MEEPO_MAX_RETRIES
+        self._wait_turn(host, kind)
+        try:
+            result = self._send(url, kind, conditional, accept_types, max_bytes, truncate)
+        except (TransportError, DeadlineExceeded) as exc:
+            host.last_done = time.time()
+            self._count_failure(host, str(exc))
+            if isinstance(exc, DeadlineExceeded):
+                raise
+            if last:
+                raise FetchError(f"{exc} ({url[:300]})") from exc
+            self._park(host, self._backoff(attempt), str(exc))
+            return None
+        host.last_done = time.time()
+        if kind != "image":  # big downloads must not slow the HTML/API pace
+            host.observe_latency(
+                result.elapsed,
+                result.status,
+                floor=0.0,
+                target=settings.MEEPO_AUTOTHROTTLE_TARGET,
+                max_delay=settings.MEEPO_AUTOTHROTTLE_MAX_DELAY,
             )
-            raise HostBlocked(host.blocked_reason, retry_after=seconds)
+        # RFC 9309: a 401/403 robots.txt means "no rules", so only real pages stop the host.
+        if result.status in (401, 403) and kind != "robots":
+            host.reason = self._blocked[host.host] = (
+                f"{urlsplit(url).netloc} answered {result.status} to {url[:200]}: stopped "
+                "crawling this host (we do not work around access controls)"
+            )
+            raise HostBlocked(host.reason)
+        if result.status not in RETRY_STATUSES:
+            host.record_success()
+            if not host.backoff_floor:
+                host.reason = ""
+            return result
+        self._count_failure(host, f"HTTP {result.status}")
+        wait = parse_retry_after(result.headers.get("Retry-After"))
+        if result.status in (429, 503):
+            host.slow_down(host.floor(self._kind_delay(kind), settings.MEEPO_MAX_CRAWL_DELAY))
+        self._park(host, self._backoff(attempt) if wait is None else wait, f"HTTP {result.status}")
+        return result if last else None
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_seconds(
+            attempt, settings.MEEPO_BACKOFF_BASE, settings.MEEPO_BACKOFF_MAX, self.rng
+        )
+
+    def _park(self, host: HostState, seconds: float, why: str) -> None:
+        """Remember (in Host, for every command) that the host is not to be asked for a while."""
+        host.parked_until = max(host.parked_until, time.time() + seconds)
+        host.reason = f"asked to wait {seconds:.0f}s ({why})"
+        if seconds > settings.MEEPO_MAX_PARK_SECONDS:
+            raise HostBlocked(
+                f"{urlsplit(host.host).netloc} asked us to wait {seconds:.0f}s ({why}), longer "
+                "than MEEPO_MAX_PARK_SECONDS; resuming on the next run after that",
+                retry_after=seconds,
+            )
         logger.info("parking %s for %.2fs (%s)", host.host, seconds, why)
-        host.parked_until = max(host.parked_until, time.monotonic() + seconds)
 
     def _count_failure(self, host: HostState, why: str) -> None:
+        """Circuit breaker: after N failures in a row the host is left alone for a cool-down."""
         if host.record_failure() >= settings.MEEPO_CIRCUIT_BREAKER_FAILURES:
-            host.blocked_reason = (
-                f"circuit open for {host.host} after {host.consecutive_failures} consecutive "
-                f"failures (last: {why})"
+            cooldown = settings.MEEPO_CIRCUIT_COOLDOWN
+            host.parked_until = max(host.parked_until, time.time() + cooldown)
+            host.reason = (
+                f"circuit open for {urlsplit(host.host).netloc} after "
+                f"{host.consecutive_failures} consecutive failures (last: {why}); "
+                f"left alone for {cooldown:.0f}s"
             )
-            raise HostBlocked(host.blocked_reason)
+            raise HostBlocked(host.reason)
 
     # --- one HTTP exchange ------------------------------------------------------------------
     def _headers(self, kind: str, conditional: dict[str, str]) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Per-host politeness state: minimum gap with additive jitter, AutoThrottle, parking, breaker.
 
-One `HostState` per host:port. The crawler is sequential, so "one request at a time per host"
-holds by construction; this module decides how long to wait before the next one.
+One `HostState` per origin, loaded from and saved to `catalog.models.Host` by
+`pipeline.http.gate`, which also makes sure only one request at a time goes to a host (across
+threads and processes); this module decides how long to wait before the next one. Times are
+wall-clock seconds (time.time()), because they are shared between processes.
 
 Gap before a request = max(floor, throttle) x uniform(1, 1 + jitter), measured from the end of
 the previous response, where floor = max(the kind's delay (store override or settings),
@@ -25,22 +27,30 @@ class HostState:
     robots_delay: float = 0.0  # from Crawl-delay / Request-rate; only ever raises the floor
     throttle: float = 0.0  # AutoThrottle's current delay
     backoff_floor: float = 0.0  # doubled on 429/503 (AIMD), decays after successes
-    last_done: float | None = None  # monotonic end of the previous response
-    parked_until: float = 0.0  # monotonic; Retry-After or back-off
+    last_done: float | None = None  # wall-clock end of the previous response
+    parked_until: float = 0.0  # wall clock; Retry-After, back-off or an open circuit
     consecutive_failures: int = 0
     successes_since_backoff: int = 0
-    blocked_reason: str = ""  # 401/403 or an open circuit: no more requests this run
+    reason: str = ""  # why the host is parked or slowed down (shown in the admin)
+    current_delay: float = 0.0  # the gap chosen for the latest request
+    requests: int = 0
 
-    def floor(self, kind_delay: float) -> float:
-        return max(kind_delay, self.robots_delay, self.backoff_floor)
+    def floor(self, kind_delay: float, robots_cap: float = math.inf) -> float:
+        return max(kind_delay, min(self.robots_delay, robots_cap), self.backoff_floor)
 
     def wait_seconds(
-        self, kind_delay: float, jitter: float, rng: random.Random, now: float
+        self,
+        kind_delay: float,
+        jitter: float,
+        rng: random.Random,
+        now: float,
+        robots_cap: float = math.inf,
     ) -> float:
-        """Seconds to sleep before the next request may be sent."""
-        gap = max(self.floor(kind_delay), self.throttle)
+        """Seconds to sleep before the next request may be sent (robots delays capped)."""
+        gap = max(self.floor(kind_delay, robots_cap), self.throttle)
         if gap > 0 and jitter > 0:
             gap *= rng.uniform(1.0, 1.0 + jitter)
+        self.current_delay = gap
         ready = self.parked_until
         if self.last_done is not None:
             ready = max(ready, self.last_done + gap)
@@ -110,5 +120,5 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -
     return delay * rng.uniform(1.0, 1.5)
 
 
-def monotonic() -> float:
-    return time.monotonic()
+def wall() -> float:
+    return time.time()

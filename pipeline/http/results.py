@@ -30,6 +30,10 @@ class HostBlocked(FetchError):
         self.retry_after = retry_after
 
 
+class CrawlDelayTooLong(HostBlocked):
+    """robots.txt asks for a longer gap than MEEPO_MAX_CRAWL_DELAY and the store may not take it."""
+
+
 class ResponseTooLarge(FetchError):
     pass
 

@@ -19,6 +19,9 @@ from pipeline.http import (
     WrongContentType,
 )
 
+# The fetcher keeps each host's politeness state in catalog.models.Host.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def polite(fast_crawl):
