@@ -33,6 +33,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from search.exceptions import IndexNotReady
+from search.relevance import NoiseProfile
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class SearchIndex:
     @property
     def dim(self) -> int:
         return int(self.manifest["dim"])
+
+    @functools.cached_property
+    def noise(self) -> NoiseProfile | None:
+        """Random text queries' best scores on this version: the relevance floor's calibration."""
+        return NoiseProfile.from_manifest(self.manifest)
 
     @classmethod
     def load(cls, path: Path) -> SearchIndex:

@@ -215,6 +215,25 @@ def keyword_hits(
         return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
 
 
+def keyword_count(*, query: str, filters: SearchFilters, exclude: tuple[str, ...] = ()) -> int:
+    """How many products match every word of `query` under `filters` (the exact keyword count).
+
+    Asked only when the ranked keyword list was cut at its depth; counting walks the matches
+    without scoring them.
+    """
+    terms = fts_match_terms(query)
+    if not terms:
+        return 0
+    where, params = filters.sql("p")
+    sql = (
+        "SELECT COUNT(*) FROM catalog_product_fts JOIN catalog_product p "
+        f"ON p.id = catalog_product_fts.rowid WHERE catalog_product_fts MATCH %s AND {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_match(terms, exclude=exclude), *params])
+        return int(cursor.fetchone()[0])
+
+
 def products_matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int]:
     """Which of `product_ids` mention any of `words` (stemmed, accents folded, as FTS matches)."""
     if not words or not product_ids:

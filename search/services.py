@@ -24,7 +24,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage
-from search import selectors
+from search import relevance, selectors, spelling
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.selectors import SearchFilters
 
@@ -52,6 +52,9 @@ MAX_QUERY_CHARS = 200
 # Visual candidates fetched per wanted product when the query has minus-words ("mug -ceramic"):
 # the products that mention them are dropped after ranking.
 NEGATIVE_DEPTH_FACTOR = 3
+# Spelling help is looked for when a query finds fewer results than this; with none at all, the
+# corrected query is searched instead ("Showing results for teapot; search instead for teapto").
+SPELLING_MAX_RESULTS = 3
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
 
@@ -90,6 +93,13 @@ class SearchHit:
     visual_score: float | None
     keyword_score: float | None
     exact: bool
+    # The first visual-only hit of a text search by relevance: the "Similar looking items"
+    # section starts here.
+    starts_similar: bool = False
+
+    @property
+    def matches_words(self) -> bool:
+        return self.exact or self.keyword_score is not None
 
     @property
     def signals(self) -> list[str]:
@@ -115,6 +125,12 @@ class SearchPage:
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     cached: bool = False
     sort: str = RELEVANCE  # one of SORT_CHOICES
+    # Results in all (keyword matches exactly, visual hits that clear the relevance floor);
+    # `total_is_lower_bound` when the visual list was still full at its depth. None: not counted.
+    total: int | None = None
+    total_is_lower_bound: bool = False
+    suggestion: str = ""  # "Did you mean …" (the query had few results)
+    corrected_from: str = ""  # the shopper's words, when these are results for a correction
 
     @property
     def next_offset(self) -> int:
@@ -256,12 +272,22 @@ class TextSignals:
     exact: list[int]
     negatives: tuple[str, ...]
     status: str  # "ok" or "not_ready" (no visual side)
+    # The visual list was full at its depth even after the floor: more visual matches exist.
+    visual_full: bool = False
 
 
 def text_signals(
-    query: str, *, filters: SearchFilters, depth: int, timings: dict[str, float] | None = None
+    query: str,
+    *,
+    filters: SearchFilters,
+    depth: int,
+    timings: dict[str, float] | None = None,
+    floor: relevance.FloorParams | None = None,
 ) -> TextSignals:
     """The visual, keyword and exact lists a text search fuses, each `depth` deep at most.
+
+    Visual hits are cut at the relevance floor (`floor`, default from settings; pass
+    `FloorParams(enabled=False)` for the raw list and `above_floor` to apply other parameters).
 
     This is the ranking path of `search_products`; `search.evaluation` measures each list alone
     and fused through it, so what is measured is what shoppers get.
@@ -273,6 +299,7 @@ def text_signals(
     query, negatives = selectors.split_negatives(query)
     status = "ok"
     visual: list[Candidate] = []
+    visual_full = False
     try:
         get_index()  # cheap, and fails fast before the model is loaded for nothing
         with _timed(timings, "encode"):
@@ -280,6 +307,9 @@ def text_signals(
         # Minus-words remove candidates afterwards: fetch more so the page stays full.
         visual_depth = depth * (NEGATIVE_DEPTH_FACTOR if negatives else 1)
         visual = _visual_candidates(vector, filters=filters, depth=visual_depth, timings=timings)
+        full = len(visual) >= visual_depth
+        visual = above_floor(visual, floor)
+        visual_full = full and len(visual) >= visual_depth
     except (IndexNotReady, ModelNotAvailable) as exc:
         logger.info("visual search unavailable, keyword results only: %s", exc)
         status = "not_ready"
@@ -293,7 +323,24 @@ def text_signals(
                 query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
             )
         exact = selectors.exact_match_ids(query=query, filters=filters)
-    return TextSignals(visual, keyword, exact, negatives, status)
+    return TextSignals(visual, keyword, exact, negatives, status, visual_full)
+
+
+def above_floor(
+    visual: list[Candidate], params: relevance.FloorParams | None = None
+) -> list[Candidate]:
+    """The visual candidates of one text query that clear its relevance floor, re-ranked."""
+    from search.index import get_index
+
+    params = params or relevance.FloorParams.from_settings()
+    if not visual or not params.enabled:
+        return visual
+    scores = [c.visual_score for c in visual]
+    keep = relevance.floor_mask(scores, noise=get_index().noise, params=params).tolist()
+    kept = [replace(c) for c, ok in zip(visual, keep, strict=True) if ok]
+    for rank, cand in enumerate(kept):
+        cand.visual_rank = rank
+    return kept
 
 
 def drop_negatives(
@@ -308,12 +355,33 @@ def drop_negatives(
     return [c for c in candidates if c.product_id not in banned]
 
 
+@dataclass
+class _Ranked:
+    candidates: list[Candidate]
+    status: str
+    total: int
+    total_is_lower_bound: bool
+
+
 def _text_candidates(
     query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
-) -> tuple[list[Candidate], str]:
+) -> _Ranked:
     signals = text_signals(query, filters=filters, depth=depth, timings=timings)
-    fused = fuse(signals.visual, signals.keyword, signals.exact)
-    return drop_negatives(fused, signals.negatives, timings), signals.status
+    fused = drop_negatives(
+        fuse(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
+    )
+    # Matches of the shopper's words (or SKU) first, then the look-alikes, each by fused score.
+    fused.sort(key=lambda c: c.keyword_rank is None and not c.exact)
+    total = len(fused)
+    if len(signals.keyword) >= depth:
+        # The ranked keyword list was cut at its depth: count every keyword match exactly.
+        positive, _ = selectors.split_negatives(query)
+        with _timed(timings, "db"):
+            counted = selectors.keyword_count(
+                query=positive, filters=filters, exclude=signals.negatives
+            )
+        total += max(0, counted - sum(c.keyword_rank is not None for c in fused))
+    return _Ranked(fused, signals.status, total, signals.visual_full)
 
 
 def _hits(window: list[Candidate], timings: dict[str, float]) -> list[SearchHit]:
@@ -392,8 +460,15 @@ def search_products(
     offset: int = 0,
     limit: int = 24,
     sort: str = RELEVANCE,
+    spell: bool = True,
 ) -> SearchPage:
-    """Text search (or browsing by filters when the query is empty), one page of it."""
+    """Text search (or browsing by filters when the query is empty), one page of it.
+
+    Only results that match the words or clear the relevance floor are listed and counted. A
+    query with fewer than SPELLING_MAX_RESULTS results gets spelling help from the catalogue's
+    words (`spell`): a suggestion, or, when it found nothing at all and the correction finds
+    something, the correction's results (`corrected_from` says what the shopper typed).
+    """
     if sort not in _SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     filters = filters or SearchFilters()
@@ -403,35 +478,74 @@ def search_products(
         if filters.is_empty:
             return SearchPage(mode="empty", offset=offset, limit=limit, visual_status="unused")
         return _browse(filters=filters, offset=offset, limit=limit, timings=timings, sort=sort)
+    page = _text_page(query, filters, offset=offset, limit=limit, sort=sort, timings=timings)
+    if not spell or (page.total or 0) >= SPELLING_MAX_RESULTS or page.offset:
+        return page
+    with _timed(timings, "spelling"):
+        suggestion = spelling.suggest(query)
+    if not suggestion or suggestion.casefold() == query.casefold():
+        return page
+    if page.total == 0:
+        corrected = _text_page(
+            suggestion, filters, offset=offset, limit=limit, sort=sort, timings=timings
+        )
+        if corrected.total:
+            corrected.corrected_from = query
+            return corrected
+    page.suggestion = suggestion
+    return page
+
+
+def _text_page(
+    query: str,
+    filters: SearchFilters,
+    *,
+    offset: int,
+    limit: int,
+    sort: str,
+    timings: dict[str, float],
+) -> SearchPage:
     # A re-sorted list must not change as the shopper pages, so it is cut from a fixed depth;
     # by relevance, a deeper list only extends the one before it.
     depth = _depth(offset, limit) if sort == RELEVANCE else CANDIDATE_DEPTH
-    key = ("text", query, filters, depth, _index_version())
-    cached = _result_cache.get(key)
-    from_cache = cached is not None
-    if cached is None:
-        cached = _text_candidates(query, filters, depth, timings)
-        _result_cache.put(key, cached)
-    candidates, status = cached
+    floor = relevance.FloorParams.from_settings()
+    key = ("text", query, filters, depth, _index_version(), floor)
+    ranked = _result_cache.get(key)
+    from_cache = ranked is not None
+    if ranked is None:
+        ranked = _text_candidates(query, filters, depth, timings)
+        _result_cache.put(key, ranked)
     notice = (
-        "Visual search is not ready yet (no index has been built for this model), so these "
-        "are keyword matches only."
-        if status == "not_ready"
+        "Searching by words only for now: matching by looks is being set up."
+        if ranked.status == "not_ready"
         else ""
     )
-    return _page(
+    page = _page(
         "text",
-        candidates,
+        ranked.candidates,
         offset=offset,
         limit=limit,
         filters=filters,
         timings=timings,
         query=query,
-        visual_status=status,
+        visual_status=ranked.status,
         notice=notice,
         cached=from_cache,
         sort=sort,
+        total=ranked.total,
+        total_is_lower_bound=ranked.total_is_lower_bound,
     )
+    if sort == RELEVANCE:
+        _mark_similar_section(page, ranked.candidates)
+    return page
+
+
+def _mark_similar_section(page: SearchPage, candidates: list[Candidate]) -> None:
+    """Flag the hit where the visual-only matches ("Similar looking items") start, if on this page."""
+    first = next((c for c in candidates if c.keyword_rank is None and not c.exact), None)
+    for hit in page.hits if first is not None else []:
+        if hit.product.pk == first.product_id:
+            hit.starts_similar = True
 
 
 def _browse(
@@ -446,8 +560,10 @@ def _browse(
     hits = _hits([Candidate(pid) for pid in ids[:limit]], timings)
     with _timed(timings, "db"):
         facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
+        total = len(ids) + offset if len(ids) <= limit else filters.queryset().count()
     return SearchPage(
         mode="browse",
+        total=total,
         hits=hits,
         offset=offset,
         limit=limit,

@@ -33,6 +33,7 @@ import numpy as np
 from django.conf import settings
 
 from pipeline.indexing import faiss_build, publish
+from pipeline.indexing.calibration import noise_profile
 from pipeline.indexing.catalogue import (
     CatalogueState,
     embeddings_updated_after,
@@ -40,6 +41,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
+from search import spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -122,7 +124,10 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
         built.seconds = {"state": state_s, **built.seconds}
         np.savez(work / HELD_OUT_FILE, **built.held_out)
         publish.write_index_file(built.index, work)
-        publish.write_manifest(work, _manifest(stamp, state, built, report, started))
+        manifest = _manifest(stamp, state, built, report, started)
+        manifest["relevance"] = noise_profile(built.index, built.params)
+        manifest["vocabulary_words"] = spelling.write_vocabulary(work)  # for "did you mean"
+        publish.write_manifest(work, manifest)
         publish.publish(work, stamp)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -139,6 +144,8 @@ def _unchanged(manifest: dict[str, Any] | None, state: CatalogueState) -> bool:
         manifest
         and manifest.get("model") == state.model
         and manifest.get("catalogue", {}).get("digest") == state.digest
+        # A version from before the relevance floor is rebuilt once to measure its noise.
+        and "relevance" in manifest
     )
 
 
@@ -309,11 +316,14 @@ def publish_arrays(
     memory_mb: int | None = None,
     exact_max: int | None = None,
     target_recall: float | None = None,
+    noise_queries: np.ndarray | None = None,
 ) -> tuple[Path, faiss_build.Built, float]:
     """Build and publish a version from in-memory arrays, by the same code as build_index.
 
     For benchmarks and tests that plant vectors without a database. Returns (version dir,
-    built index, build seconds including writing the files).
+    built index, build seconds including writing the files). `noise_queries` (unit vectors) stand
+    for the random text queries that calibrate the relevance floor; without them the manifest has
+    no calibration.
     """
     started = time.monotonic()
     order = np.argsort(ids, kind="stable")
@@ -349,6 +359,11 @@ def publish_arrays(
         "latency_ms": built.latency_ms,
         "vectors_dtype": vectors_dtype(plan).name,
         "catalogue": {"images": len(ids), "digest": "", "max_embedding_updated_at": None},
+        "relevance": (
+            noise_profile(built.index, built.params, noise_queries)
+            if noise_queries is not None
+            else None
+        ),
     }
     publish.write_manifest(work, manifest)
     final = publish.publish(work, stamp)
