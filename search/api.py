@@ -60,6 +60,49 @@ def serialize_hit(request, hit: services.SearchHit) -> dict:
         "visual_score": None if hit.visual_score is None else round(hit.visual_score, 6),
         "keyword_score": None if hit.keyword_score is None else round(hit.keyword_score, 6),
         "signals": hit.signals,
+        "sku": product.sku,
+        "gtin": product.gtin,
+        "mpn": product.mpn,
+        "list_price": _decimal(product.list_price),
+        "price_max": _decimal(product.price_max),
+        "variant": serialize_variant(hit.variant) if hit.variant is not None else None,
+        "variants": [serialize_variant(v) for v in hit.variants],
+        "offers": [serialize_offer(request, o) for o in hit.offers],
+    }
+
+
+def _decimal(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def serialize_variant(variant) -> dict:
+    """A ProductVariant: `image_id` is the product image (faiss id) showing it, if any."""
+    return {
+        "id": variant.external_id,
+        "title": variant.title,
+        "options": variant.options,
+        "sku": variant.sku,
+        "gtin": variant.gtin,
+        "mpn": variant.mpn,
+        "price": _decimal(variant.price),
+        "list_price": _decimal(variant.list_price),
+        "availability": variant.availability,
+        "url": variant.url,
+        "image_id": variant.image_id,
+    }
+
+
+def serialize_offer(request, offer) -> dict:
+    """The same product (same GTIN) at another store."""
+    return {
+        "id": offer.pk,
+        "store": {"slug": offer.store.slug, "name": offer.store.name},
+        "url": offer.url,
+        "page": request.build_absolute_uri(reverse("search:product", args=[offer.pk])),
+        "price": _decimal(offer.price),
+        "list_price": _decimal(offer.list_price),
+        "currency": offer.currency,
+        "availability": offer.availability,
     }
 
 

@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import Count, F, Prefetch
 from numpy.typing import NDArray
 
-from catalog.models import Product, ProductImage, Store
+from catalog.models import Product, ProductImage, ProductVariant, Store
 from search.models import Embedding
 
 # BM25 column weights, in FTS column order: title, brand, category, tags, description. A word in
@@ -249,11 +249,13 @@ def products_matching_any(words: tuple[str, ...], product_ids: list[int]) -> set
 
 
 def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:
-    """Products whose SKU/platform id or whole title equals the query: these go first.
+    """Products whose platform id, SKU, GTIN, MPN (or a variant's SKU/GTIN) or whole title
+    equals the query: these go first.
 
-    Both lookups use an index, never a scan of the catalogue: the SKU through the
-    (store, external_id) unique index, one probe per store; the title through an FTS5 phrase
-    query on the title column, then an exact, case-insensitive comparison.
+    Every lookup uses an index, never a scan of the catalogue: the platform id through the
+    (store, external_id) unique index, one probe per store; identifiers through their own
+    indexes (a GTIN typed as UPC-A, EAN-13 or GTIN-14 finds the same product); the title through
+    an FTS5 phrase query on the title column, then an exact, case-insensitive comparison.
     """
     text = query.strip()
     if not text or len(text) > 300:
@@ -265,6 +267,7 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
         "WHERE p.store_id IN (SELECT id FROM catalog_store) AND p.external_id = %s"
     )
     args = [text]
+    found, args = _identifier_lookups(text, found, args)
     if phrase:
         found += (
             " UNION SELECT p.id FROM catalog_product_fts "
@@ -279,6 +282,42 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, *params, limit])
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+def gtin_forms(text: str) -> list[str]:
+    """The stored forms a typed GTIN may have: "0 12345 67890 5" (UPC-A) -> its 13-digit form.
+
+    Stored GTINs are digits only: GTIN-8 as is, UPC-A/EAN-13 as 13 digits, GTIN-14 as 14
+    (see catalog.services.ProductData).
+    """
+    digits = re.sub(r"[\s-]", "", text)
+    if not digits.isdigit() or not 8 <= len(digits) <= 14:
+        return []
+    forms = {digits, digits.zfill(13) if len(digits) <= 13 else digits, digits.zfill(14)}
+    if len(digits) == 14 and digits.startswith("0"):
+        forms.add(digits[1:])
+    return sorted(forms)
+
+
+def _identifier_lookups(text: str, found: str, args: list) -> tuple[str, list]:
+    """`found` and `args` extended with the SKU, MPN and GTIN lookups for `text`."""
+    if len(text) > 100:
+        return found, args
+    codes = list(dict.fromkeys([text, text.upper()]))
+    marks = ", ".join(["%s"] * len(codes))
+    for table, column in (("catalog_product", "sku"), ("catalog_product", "mpn")):
+        found += f" UNION SELECT id FROM {table} WHERE {column} IN ({marks})"
+        args = [*args, *codes]
+    found += f" UNION SELECT product_id FROM catalog_productvariant WHERE sku IN ({marks})"
+    args = [*args, *codes]
+    if gtins := gtin_forms(text):
+        marks = ", ".join(["%s"] * len(gtins))
+        found += (
+            f" UNION SELECT id FROM catalog_product WHERE gtin IN ({marks})"
+            f" UNION SELECT product_id FROM catalog_productvariant WHERE gtin IN ({marks})"
+        )
+        args = [*args, *gtins, *gtins]
+    return found, args
 
 
 class _TTLCache:
@@ -388,8 +427,13 @@ def hydrate_products(product_ids: list[int]) -> dict[int, Product]:
 
 
 def get_product(product_id: int) -> Product | None:
-    """One active or inactive product with its store and ready images, or None."""
-    return hydrate_products([product_id]).get(product_id)
+    """One active or inactive product with its store, ready images, variants (`variant_list`)
+    and the same product at other stores (`offers`, cheapest first), or None."""
+    product = hydrate_products([product_id]).get(product_id)
+    if product is not None:
+        product.variant_list = variants_of([product_id])[product_id]
+        product.offers = offers_for([product])[product_id]
+    return product
 
 
 def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> dict[str, list[tuple]]:
@@ -461,3 +505,42 @@ def sort_keys(product_ids: list[int]) -> dict[int, tuple[Decimal | None, datetim
     """{product id: (price, first seen)} for re-sorting a query's candidates, in one query."""
     rows = Product.objects.filter(pk__in=product_ids).values_list("pk", "price", "first_seen_at")
     return {pk: (price, seen) for pk, price, seen in rows}
+
+
+def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
+    """{product id: its variants in the store's order}, in one query."""
+    found: dict[int, list[ProductVariant]] = {pk: [] for pk in product_ids}
+    if product_ids:
+        for variant in ProductVariant.objects.filter(product_id__in=product_ids).order_by(
+            "product_id", "position", "pk"
+        ):
+            found[variant.product_id].append(variant)
+    return found
+
+
+def offers_for(products: list[Product]) -> dict[int, list[Product]]:
+    """{product id: the same product (same GTIN) at other stores, active, cheapest first}.
+
+    One query for any number of products; products without a GTIN have no offers.
+    """
+    gtins = {p.gtin for p in products if p.gtin}
+    if not gtins:
+        return {p.pk: [] for p in products}
+    twins = list(
+        Product.objects.active()
+        .filter(gtin__in=gtins)
+        .select_related("store")
+        .order_by(F("price").asc(nulls_last=True), "pk")
+    )
+    return {
+        p.pk: [t for t in twins if t.gtin == p.gtin and t.store_id != p.store_id] if p.gtin else []
+        for p in products
+    }
+
+
+def product_gtins(product_ids: list[int]) -> dict[int, str]:
+    """{product id: GTIN} for those of `product_ids` that have one, in one query."""
+    if not product_ids:
+        return {}
+    rows = Product.objects.filter(pk__in=product_ids).exclude(gtin="").values_list("pk", "gtin")
+    return dict(rows)

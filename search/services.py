@@ -23,7 +23,7 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
-from catalog.models import Product, ProductImage
+from catalog.models import Product, ProductImage, ProductVariant
 from search import relevance, selectors, spelling
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.selectors import SearchFilters
@@ -93,6 +93,11 @@ class SearchHit:
     visual_score: float | None
     keyword_score: float | None
     exact: bool
+    # Filled by _hits: the variant whose picture a visual search matched, all the product's
+    # variants, and the same product (same GTIN) at other stores, cheapest first.
+    variant: ProductVariant | None = None
+    variants: list[ProductVariant] = field(default_factory=list)
+    offers: list[Product] = field(default_factory=list)
     # The first visual-only hit of a text search by relevance: the "Similar looking items"
     # section starts here.
     starts_similar: bool = False
@@ -100,6 +105,18 @@ class SearchHit:
     @property
     def matches_words(self) -> bool:
         return self.exact or self.keyword_score is not None
+
+    @property
+    def other_stores(self) -> int:
+        return len({o.store_id for o in self.offers})
+
+    @property
+    def cheapest_offer(self) -> Product | None:
+        """The cheapest other store's offer in this product's currency ("from €X")."""
+        currency = self.product.currency
+        return next(
+            (o for o in self.offers if o.price is not None and o.currency == currency), None
+        )
 
     @property
     def signals(self) -> list[str]:
@@ -385,20 +402,43 @@ def _text_candidates(
 
 
 def _hits(window: list[Candidate], timings: dict[str, float]) -> list[SearchHit]:
-    """Hydrate ranked candidates into hits: two queries for any page size."""
+    """Hydrate ranked candidates into hits: four queries for any page size.
+
+    A product whose GTIN an earlier hit of the page has is the same product at another store:
+    it is left out here and listed among that hit's offers.
+    """
     with _timed(timings, "db"):
         products = selectors.hydrate_products([c.product_id for c in window])
     hits = []
+    gtins: set[str] = set()
     for cand in window:
         product = products.get(cand.product_id)
-        if product is None:
+        if product is None or (product.gtin and product.gtin in gtins):
             continue
+        gtins.add(product.gtin)
         images = product.ready_images
         image = next((i for i in images if i.pk == cand.image_id), images[0] if images else None)
         hits.append(
             SearchHit(product, image, cand.score, cand.visual_score, cand.keyword_score, cand.exact)
         )
+    with _timed(timings, "db"):
+        _add_variants_and_offers(hits)
     return hits
+
+
+def _add_variants_and_offers(hits: list[SearchHit]) -> None:
+    """Each hit's variants (the matched one: whose picture the visual search found) and its
+    offers at other stores: two queries for any page size."""
+    if not hits:
+        return
+    products = [h.product for h in hits]
+    variants = selectors.variants_of([p.pk for p in products])
+    offers = selectors.offers_for(products)
+    for hit in hits:
+        hit.variants = variants.get(hit.product.pk, [])
+        hit.offers = offers.get(hit.product.pk, [])
+        if hit.image is not None and hit.visual_score is not None:
+            hit.variant = next((v for v in hit.variants if v.image_id == hit.image.pk), None)
 
 
 def _page(
@@ -417,6 +457,9 @@ def _page(
     if sort != RELEVANCE and candidates:
         with _timed(timings, "db"):
             candidates = _sorted(candidates, sort)
+    if candidates:
+        with _timed(timings, "db"):
+            candidates = _one_per_gtin(candidates)
     hits = _hits(candidates[offset : offset + limit], timings)
     facet_rows = {}
     if facets and candidates:
@@ -435,6 +478,24 @@ def _page(
         sort=sort,
         **extra,
     )
+
+
+def _one_per_gtin(candidates: list[Candidate]) -> list[Candidate]:
+    """The best-placed candidate of each GTIN, in one query: the same product at other stores
+    is shown once, as that result's offers, and pages stay full."""
+    gtins = selectors.product_gtins([c.product_id for c in candidates])
+    if not gtins:
+        return candidates
+    seen: set[str] = set()
+    kept = []
+    for cand in candidates:
+        gtin = gtins.get(cand.product_id)
+        if gtin in seen:
+            continue
+        if gtin:
+            seen.add(gtin)
+        kept.append(cand)
+    return kept
 
 
 def _sorted(candidates: list[Candidate], sort: str) -> list[Candidate]:

@@ -139,10 +139,20 @@ def product_detail(request, pk: int):
     if product is None:
         raise Http404("No such product")
     similar = services.find_similar_products(product=product, fallback_to_keywords=True)
+    # ?variant=<the store's variant id>: a result card showed that variant (colour, price).
+    wanted = request.GET.get("variant", "")
+    variant = next((v for v in product.variant_list if v.external_id == wanted), None)
+    images = product.ready_images
+    main = next((i for i in images if variant and i.pk == variant.image_id), None)
     return render_timed(
         request,
         "search/product_detail.html",
-        {"product": product, "similar": similar},
+        {
+            "product": product,
+            "similar": similar,
+            "variant": variant,
+            "main_image": main or (images[0] if images else None),
+        },
         timings=similar.timings,
     )
 

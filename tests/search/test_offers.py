@@ -1,0 +1,118 @@
+"""The same product (same GTIN) at several stores: one result with "also at N stores, from €X",
+the other stores' offers on the product page (cheapest first) and in the API."""
+
+from decimal import Decimal
+
+import pytest
+from bs4 import BeautifulSoup
+
+from catalog.models import Product
+from search import services
+from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+GTIN = "4006381333931"
+
+
+@pytest.fixture(autouse=True)
+def _fresh(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    services.clear_caches()
+
+
+def soup(response):
+    return BeautifulSoup(response.content, "html.parser")
+
+
+@pytest.fixture
+def kettle():
+    """One kettle at three stores, a different kettle, and a sold-out listing without price."""
+    stores = [StoreFactory(name=f"Shop {c}", slug=f"shop-{c}") for c in "abcd"]
+    offers = {}
+    for store, price, stock in zip(
+        stores[:3],
+        ("39.00", "35.50", "42.00"),
+        ("in_stock", "out_of_stock", "in_stock"),
+        strict=True,
+    ):
+        offers[store.slug] = ProductFactory(
+            store=store,
+            title="Copper kettle",
+            gtin=GTIN,
+            price=Decimal(price),
+            availability=stock,
+        )
+        ProductImageFactory(product=offers[store.slug])
+    offers["gone"] = ProductFactory(
+        store=stores[3], title="Copper kettle", gtin=GTIN, is_active=False
+    )
+    offers["other"] = ProductFactory(store=stores[0], title="Copper kettle XL", gtin="96385074")
+    return offers
+
+
+def test_results_show_one_card_per_gtin_with_the_other_stores(client, kettle):
+    cards = soup(client.get("/search", {"q": "copper kettle"})).select("#result-list article")
+    ids = [int(c["data-product-id"]) for c in cards]
+    kettles = [pk for pk in ids if Product.objects.get(pk=pk).gtin == GTIN]
+    assert len(kettles) == 1
+    assert kettle["other"].pk in ids
+    card = next(c for c in cards if int(c["data-product-id"]) == kettles[0])
+    shown = Product.objects.get(pk=kettles[0])
+    others = sorted(kettle[s].price for s in ("shop-a", "shop-b", "shop-c") if kettle[s] != shown)
+    offers = card.select_one("[data-offers]")
+    assert offers["data-offers"] == "2"
+    assert offers.get_text(" ", strip=True) == f"also at 2 stores, from €{others[0]}"
+    other_card = next(c for c in cards if int(c["data-product-id"]) == kettle["other"].pk)
+    assert other_card.select_one("[data-offers]") is None
+
+
+def test_product_page_lists_other_stores_cheapest_first(client, kettle):
+    page = soup(client.get(f"/products/{kettle['shop-c'].pk}"))
+    rows = page.select("[data-offers] li")
+    assert [r["data-offer-store"] for r in rows] == ["shop-b", "shop-a"]  # 35.50, then 39.00
+    cheapest = rows[0]
+    assert cheapest.select_one("[data-price-now]").get_text() == "€35.50"
+    assert "Out of stock" in cheapest.get_text()
+    links = [a["href"] for a in cheapest.select("a")]
+    assert links == [f"/products/{kettle['shop-b'].pk}", kettle["shop-b"].url]
+
+
+def test_product_without_gtin_has_no_offers_section(client):
+    product = ProductFactory(title="Unique vase")
+    assert soup(client.get(f"/products/{product.pk}")).select_one("[data-offers]") is None
+
+
+def test_offers_in_another_currency_count_but_set_no_from_price(client, kettle):
+    Product.objects.exclude(pk=kettle["shop-a"].pk).filter(gtin=GTIN).update(currency="USD")
+    card = soup(client.get("/search", {"q": "copper kettle", "store": "shop-a"})).select_one(
+        f'article[data-product-id="{kettle["shop-a"].pk}"]'
+    )
+    assert card.select_one("[data-offers]").get_text(" ", strip=True) == "also at 2 stores"
+
+
+def test_api_lists_offers_cheapest_first(client, kettle):
+    results = client.get("/api/search", {"q": "copper kettle", "store": "shop-c"}).json()["results"]
+    hit = next(r for r in results if r["id"] == kettle["shop-c"].pk)
+    assert hit["gtin"] == GTIN
+    assert [(o["store"]["slug"], o["price"], o["availability"]) for o in hit["offers"]] == [
+        ("shop-b", "35.50", "out_of_stock"),
+        ("shop-a", "39.00", "in_stock"),
+    ]
+    assert hit["offers"][0]["url"] == kettle["shop-b"].url
+    assert hit["offers"][0]["page"].endswith(f"/products/{kettle['shop-b'].pk}")
+
+
+def test_results_with_offers_and_variants_keep_a_constant_query_count(
+    client, kettle, django_assert_max_num_queries
+):
+    store = StoreFactory()
+    for n in range(30):
+        ProductImageFactory(
+            product=ProductFactory(store=store, title=f"Copper kettle {n}", gtin=f"{n:08d}")
+        )
+    with django_assert_max_num_queries(14):
+        response = client.get("/search", {"q": "copper kettle"})
+    assert len(soup(response).select("#result-list article")) == 24
