@@ -49,6 +49,34 @@ if MEEPO_HTTPS:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): only our own scripts, styles, fonts and XHR (htmx), images
+# from us plus the inline `data:` placeholders; no inline scripts, styles or handlers, no eval,
+# no plugins, no framing, forms post only to us. templates/ hold no inline code for this reason.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# Permissions-Policy (django-permissions-policy): the site uses no device or tracking feature.
+PERMISSIONS_POLICY = {
+    name: []
+    for name in (
+        "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture",
+        "encrypted-media", "fullscreen", "geolocation", "gyroscope", "magnetometer",
+        "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
+        "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,10 +88,13 @@ INSTALLED_APPS = [
     "catalog",
     "search",
     "pipeline",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: counts failed admin logins and locks the client out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "meepo.urls"
@@ -157,6 +190,31 @@ STORAGES = {
 # Uploads for search-by-photo are read in memory and never stored.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("MEEPO_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# Memory only, end to end: no handler that spools to a temporary file (a bigger file is dropped
+# and refused); nginx's client_body_buffer_size on the upload URLs matches (deploy/nginx).
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# A shopper's photo may have at most this many pixels, well below the crawler's
+# MEEPO_MAX_IMAGE_PIXELS: a web worker decodes it while shoppers wait.
+MEEPO_MAX_UPLOAD_PIXELS = env.int("MEEPO_MAX_UPLOAD_PIXELS", default=16_000_000)
+# Photo searches decoded and encoded at once per worker process; more wait up to
+# MEEPO_UPLOAD_WAIT_SECONDS, then get 429 (bounds a worker's memory whatever its threads).
+MEEPO_UPLOAD_CONCURRENCY = env.int("MEEPO_UPLOAD_CONCURRENCY", default=1)
+MEEPO_UPLOAD_WAIT_SECONDS = env.float("MEEPO_UPLOAD_WAIT_SECONDS", default=5.0)
+# /healthz details (model, index, database errors) go to loopback clients and to requests with
+# "Authorization: Bearer <this token>"; everyone else sees the status only. Empty = loopback only.
+MEEPO_HEALTH_TOKEN = env.str("MEEPO_HEALTH_TOKEN", default="")
+
+# --- Admin login lockout (django-axes) ------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("MEEPO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("MEEPO_LOGIN_LOCKOUT_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Behind nginx every request comes from the proxy; the client is the address nginx saw.
+AXES_CLIENT_IP_CALLABLE = "search.security.client_address"
 
 # --- CLIP encoder and index ---------------------------------------------------------------
 MEEPO_CLIP_MODEL = env.str("MEEPO_CLIP_MODEL", default="openai/clip-vit-base-patch32")
@@ -210,6 +268,9 @@ MEEPO_IMAGE_WIDTH = env.int("MEEPO_IMAGE_WIDTH", default=640)
 # An image (by content hash) on at least this many products of one store is a size chart or logo.
 MEEPO_SHARED_IMAGE_MIN_PRODUCTS = env.int("MEEPO_SHARED_IMAGE_MIN_PRODUCTS", default=3)
 MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
+# Longest side / shortest side beyond which a picture is refused (not padded): CLIP scales the
+# shorter side to 224, so a 4000x1 strip would cost gigabytes (docs/deploy.md, Security model).
+MEEPO_MAX_IMAGE_ASPECT = env.float("MEEPO_MAX_IMAGE_ASPECT", default=20.0)
 # Loopback host:port pairs the crawler may reach (tests and the demo shop), e.g. 127.0.0.1:8765 or
 # 127.0.0.1:*; private, link-local and metadata addresses stay refused whatever this says (SSRF).
 MEEPO_ALLOWED_LOOPBACK = env.list("MEEPO_ALLOWED_LOOPBACK", default=[])

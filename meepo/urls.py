@@ -12,3 +12,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("search.urls")),
 ]
+
+# Under /api/ every error is JSON; elsewhere Django's pages (templates/404.html, 500.html).
+handler400 = "search.views.error_400"
+handler403 = "search.views.error_403"
+handler404 = "search.views.error_404"
+handler500 = "search.views.error_500"

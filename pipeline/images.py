@@ -28,7 +28,7 @@ from catalog.models import ImageAsset, ProductImage, Store
 from pipeline.exceptions import FetchError
 from pipeline.http import Fetcher, HostBlocked, RobotsUnavailable
 from search.exceptions import UnsupportedImage
-from search.images import make_placeholder, make_thumbnail, open_image
+from search.images import THUMBNAIL_SIZE, make_placeholder, make_thumbnail, open_image
 
 logger = logging.getLogger(__name__)
 IMAGE_TYPES = ["image/"]
@@ -74,13 +74,16 @@ def store_image(data: bytes) -> ImageAsset:
     existing = ImageAsset.objects.filter(sha256=sha).first()
     if existing is not None:
         return existing
-    img = open_image(data)
+    # Decoded at reduced size (shorter side >= 2x the thumbnail's 512): a 40-megapixel JPEG costs
+    # a 1/4-scale decode; width and height stay those of the picture as published.
+    img = open_image(data, reduce_to=2 * THUMBNAIL_SIZE[0])
+    width, height = img.info.get("source_size", img.size)
     name = thumbnail_name(sha)
     _write_once(name, make_thumbnail(img))
     return services.get_or_create_asset(
         sha256=sha,
-        width=img.width,
-        height=img.height,
+        width=width,
+        height=height,
         format=img.format or "",
         byte_size=len(data),
         thumbnail_name=name,

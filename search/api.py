@@ -5,20 +5,59 @@ POST /api/search/image   multipart: image (+ the same filters, limit)
 GET  /api/products/<id>/similar?page=&limit= (+ filters)
 
 A bad parameter answers 400 with {"error": ..., "errors": {"<parameter>": [messages]}}; a search
-that needs the index when none is ready answers 503 with {"error": ...}. The API takes no cookies
-and changes nothing, so it is CSRF-exempt.
+that needs the index when none is ready answers 503 with {"error": ...}. Every error is JSON with
+an "error" message: an unknown product or URL 404, a product with no picture of its own (only
+shared ones, e.g. a size chart) 422 on /similar, a wrong method 405 with Allow (HEAD works
+wherever GET does; OPTIONS answers 204 with Allow), too many photo searches at once 429, and
+Django's own 400/403/404/500 pages become JSON under /api/ (search.views.error_*). The API takes
+no cookies and changes nothing, so it is CSRF-exempt.
 """
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+import functools
+
+from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from search import selectors, services
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
+from search.security import UploadsBusy, upload_slot
+
+
+def json_error(message: str, status: int, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def allow(*methods: str):
+    """Like require_http_methods, but HEAD comes with GET, OPTIONS answers 204 with Allow and a
+    wrong method gets a JSON 405 (with Allow), never an empty body."""
+    allowed = {*methods, "OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+    allow_header = ", ".join(sorted(allowed))
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method == "OPTIONS":
+                response = HttpResponse(status=204)
+                response["Allow"] = allow_header
+                return response
+            if request.method not in allowed:
+                return json_error(
+                    f"method {request.method} not allowed here; use {allow_header}",
+                    405,
+                    Allow=allow_header,
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def _bad_request(form) -> JsonResponse:
@@ -126,7 +165,7 @@ def serialize_page(request, page: services.SearchPage) -> dict:
     }
 
 
-@require_GET
+@allow("GET")
 def search(request):
     form = SearchForm(request.GET)
     if not form.is_valid():
@@ -143,28 +182,31 @@ def search(request):
 
 
 @csrf_exempt
-@require_POST
+@allow("POST")
 def search_image(request):
     request.upload_handlers = [CappedMemoryUploadHandler(request)]
-    form = ImageQueryForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _bad_request(form)
     try:
-        page = services.search_by_image(
-            image=form.cleaned_data["image"],
-            filters=form.filters(),
-            limit=form.cleaned_data.get("limit") or 24,
-        )
+        with upload_slot():  # decoding and encoding a photo is the costly part: a few at a time
+            form = ImageQueryForm(request.POST, request.FILES)
+            if not form.is_valid():
+                return _bad_request(form)
+            page = services.search_by_image(
+                image=form.cleaned_data["image"],
+                filters=form.filters(),
+                limit=form.cleaned_data.get("limit") or 24,
+            )
+    except UploadsBusy as exc:
+        return json_error(str(exc), 429, Retry_After="5")
     except (IndexNotReady, ModelNotAvailable) as exc:
         return _unavailable(exc)
     return _timed_json(serialize_page(request, page), page)
 
 
-@require_GET
+@allow("GET")
 def similar(request, pk: int):
     product = selectors.get_product(pk)
     if product is None:
-        return JsonResponse({"error": f"no product with id {pk}"}, status=404)
+        return json_error(f"no product with id {pk}", 404)
     form = SimilarForm(request.GET)
     if not form.is_valid():
         return _bad_request(form)
@@ -174,5 +216,10 @@ def similar(request, pk: int):
             product=product, filters=form.filters(), offset=offset, limit=limit
         )
     except (IndexNotReady, ModelNotAvailable) as exc:
+        if isinstance(exc, IndexNotReady) and not selectors.has_own_images(product.pk):
+            # Permanent, not an outage: only shared pictures (size charts) never get a vector.
+            return json_error(
+                f"product {pk} has no picture of its own to compare (only shared ones)", 422
+            )
         return _unavailable(exc)
     return _timed_json(serialize_page(request, page), page)

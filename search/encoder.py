@@ -70,7 +70,19 @@ class ClipEncoder:
         )
 
     def _pixels(self, image: Image.Image):
-        """Pixel tensor (1, 3, H, W) for one image, by the model's own image processor."""
+        """Pixel tensor (1, 3, H, W) for one image, by the model's own image processor.
+
+        The processor scales the shorter side to the model's input size, so a 4000x1 strip would
+        become gigabytes: a picture outside search.images' bounds is refused (UnsupportedImage)
+        whichever path brought it here.
+        """
+        from search.images import check_shape
+
+        check_shape(
+            *image.size,
+            max_pixels=settings.MEEPO_MAX_IMAGE_PIXELS,
+            max_aspect=settings.MEEPO_MAX_IMAGE_ASPECT,
+        )
         return self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
 
     def _forward_images(self, pixels) -> NDArray[np.float32]:

@@ -18,6 +18,9 @@ from search.selectors import SearchFilters
 from search.services import RELEVANCE, SORT_CHOICES
 
 MAX_FILTER_VALUES = 20
+# An uploaded photo is decoded at reduced size, its shorter side kept >= this (2x the 224 pixels
+# CLIP looks at): a 12-megapixel phone JPEG is decoded at 1/4 scale by the JPEG decoder itself.
+UPLOAD_SHORT_SIDE = 448
 MAX_FILTER_CHARS = 300
 # Magic numbers of the upload formats we accept: the browser's content type is not trusted.
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
@@ -116,8 +119,11 @@ class ImageQueryForm(FilterForm):
         data = upload.read()
         if sniff_format(data[:16]) is None:
             raise forms.ValidationError("This file is not a JPEG, PNG or WebP image.")
+        # Shoppers' photos get a lower pixel cap than scraped pictures: a worker decodes them
+        # while people wait (never above the crawler's cap, which bounds every decode).
+        max_pixels = min(settings.MEEPO_MAX_UPLOAD_PIXELS, settings.MEEPO_MAX_IMAGE_PIXELS)
         try:
-            return open_image(data)
+            return open_image(data, max_pixels=max_pixels, reduce_to=UPLOAD_SHORT_SIDE)
         except UnsupportedImage as exc:
             raise forms.ValidationError(f"This image cannot be used: {exc}.") from exc
 

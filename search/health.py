@@ -7,6 +7,10 @@ model or reads the index files, so a monitor polling every few seconds costs not
 - ``degraded``: the database answers but image search cannot run (no index yet, or one built for
   another model); keyword search still works, so the site is serving: HTTP 200.
 - ``down``: the database does not answer: HTTP 503, take the worker out of rotation.
+
+Anyone may ask (GET or HEAD) and learn the status; the details (model path, index version,
+database error text) are only for loopback clients and for `Authorization: Bearer
+<MEEPO_HEALTH_TOKEN>`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
+
+from search.security import has_operator_token, is_local
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +155,11 @@ def _encoder_loaded() -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
+    """The status for everyone; the details (model path, index, database errors) only for this
+    machine or a request bearing MEEPO_HEALTH_TOKEN (search.security)."""
     report = check_health()
-    return JsonResponse(report.as_dict(), status=200 if report.is_serving else 503)
+    detailed = is_local(request) or has_operator_token(request)
+    body = report.as_dict() if detailed else {"status": report.status}
+    return JsonResponse(body, status=200 if report.is_serving else 503)

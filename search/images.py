@@ -1,15 +1,30 @@
 """Safe image decoding and the two small renditions Meepo stores: a thumbnail and a placeholder.
 
 Every image Meepo decodes comes from a stranger (a store's CDN or a shopper's upload), so
-`open_image` only hands Pillow the four raster formats we need (no EPS/TIFF/SVG parsers), checks
-the pixel count *before* decoding (decompression bombs), refuses truncated files, and returns a
-fully loaded RGB image with EXIF orientation applied. Pure functions, no database access.
+`open_image` only hands Pillow the four raster formats we need (no EPS/TIFF/SVG parsers) and, from
+the header alone, before a single pixel is decoded, refuses:
+
+- more pixels than the caller's cap (decompression bombs: MEEPO_MAX_IMAGE_PIXELS for scraped
+  pictures, the lower MEEPO_MAX_UPLOAD_PIXELS for shoppers' photos);
+- a shape more elongated than MEEPO_MAX_IMAGE_ASPECT (e.g. 20:1). Such a picture is *rejected*,
+  not padded: CLIP scales the shorter side to 224 pixels, so a 4000x1 strip would become a
+  896,000x224 image (gigabytes); padding it would hand CLIP a mostly blank square and return a
+  meaningless vector, where a clear "unsupported image" tells the shopper (or the scrape report)
+  what happened.
+
+With `reduce_to`, big pictures are decoded at reduced size: JPEG in the decoder itself
+(`Image.draft`, DCT scaling by 1/2, 1/4 or 1/8), other formats by an integer `reduce()` right after
+decoding and before any colour conversion, so a 40-megapixel picture never becomes a 120 MB RGB
+copy. It also refuses truncated files, and returns a fully loaded RGB image with EXIF orientation
+applied; `img.info["source_size"]` keeps the (oriented) size of the picture as published. Pure
+functions, no database access.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import warnings
 
 from django.conf import settings
@@ -21,16 +36,40 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 THUMBNAIL_SIZE = (512, 512)
 PLACEHOLDER_MAX_BYTES = 500
 _PLACEHOLDER_SIDES = (16, 12, 8, 6, 4)
+# EXIF orientations that swap width and height (transpose, rotate 90/270, transverse).
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+# reduce() takes these modes; the others are widened first (on the already reduced JPEG or on
+# a bilevel/palette picture, whose widening is the cheap part).
+_REDUCIBLE_MODES = {"L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr"}
 
 # Keep Pillow strict: a truncated download must fail loudly, not become half a grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+def check_shape(width: int, height: int, *, max_pixels: int, max_aspect: float) -> None:
+    """Raise UnsupportedImage for a size no product photo has (the bounds above)."""
+    if width <= 0 or height <= 0:
+        raise UnsupportedImage(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise UnsupportedImage(
+            f"image is {width}x{height} = {width * height} pixels, over the "
+            f"{max_pixels} pixel limit (possible decompression bomb)"
+        )
+    ratio = max(width, height) / min(width, height)
+    if ratio > max_aspect:
+        raise UnsupportedImage(
+            f"image is {width}x{height}, more elongated than {max_aspect:g}:1 (not a product photo)"
+        )
+
+
+def open_image(
+    data: bytes, *, max_pixels: int | None = None, reduce_to: int | None = None
+) -> Image.Image:
     """Decode `data` into a loaded RGB image, or raise UnsupportedImage saying why.
 
-    `max_pixels` defaults to settings.MEEPO_MAX_IMAGE_PIXELS; the check runs on the header's
-    size, so a bomb is refused before a single pixel is decoded.
+    `max_pixels` defaults to settings.MEEPO_MAX_IMAGE_PIXELS and the aspect bound is
+    settings.MEEPO_MAX_IMAGE_ASPECT; both are checked on the header's size, before decoding.
+    `reduce_to`: shrink by an integer factor while the shorter side stays at least this long.
     """
     limit = max_pixels if max_pixels is not None else settings.MEEPO_MAX_IMAGE_PIXELS
     if not data:
@@ -41,15 +80,14 @@ def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
             width, height = img.size
-            if width <= 0 or height <= 0:
-                raise UnsupportedImage(f"image has no pixels ({width}x{height})")
-            if width * height > limit:
-                raise UnsupportedImage(
-                    f"image is {width}x{height} = {width * height} pixels, over the "
-                    f"{limit} pixel limit (possible decompression bomb)"
-                )
+            check_shape(width, height, max_pixels=limit, max_aspect=settings.MEEPO_MAX_IMAGE_ASPECT)
             img.seek(0)  # animated GIF/WebP: the first frame stands for the image
+            if reduce_to:
+                _draft(img, reduce_to)
             img.load()
+            orientation = _orientation(img)  # after load: a PNG's eXIf chunk may follow the pixels
+            if reduce_to:
+                img = _reduce(img, reduce_to)
     except UnsupportedImage:
         raise
     except UnidentifiedImageError as exc:
@@ -65,7 +103,50 @@ def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     source_format = img.format or ""
     img = _to_rgb(_apply_orientation(img))
     img.format = source_format  # keep the original format for ImageAsset.format
+    swapped = orientation in _SWAPPING_ORIENTATIONS
+    img.info["source_size"] = (height, width) if swapped else (width, height)
     return img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112) or 1)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        return 1
+
+
+def _factor(size: tuple[int, int], reduce_to: int) -> int:
+    return max(1, min(size) // max(1, reduce_to))
+
+
+def _draft(img: Image.Image, reduce_to: int) -> None:
+    """JPEG only: let the decoder scale by 1/2..1/8 (it keeps the result >= the asked size)."""
+    if img.format != "JPEG" or _factor(img.size, reduce_to) < 2:
+        return
+    scale = min(img.size) / reduce_to
+    img.draft(None, (math.ceil(img.width / scale), math.ceil(img.height / scale)))
+
+
+def _reduce(img: Image.Image, reduce_to: int) -> Image.Image:
+    factor = _factor(img.size, reduce_to)
+    if factor < 2:
+        return img
+    if img.mode not in _REDUCIBLE_MODES:
+        img = img.convert(_widened_mode(img))
+    reduced = img.reduce(factor)
+    reduced.info = dict(img.info)
+    reduced.format = img.format
+    return reduced
+
+
+def _widened_mode(img: Image.Image) -> str:
+    if img.mode == "1":
+        return "L"
+    if img.mode.startswith("I;16"):
+        return "I"
+    if img.mode == "PA" or "transparency" in img.info:
+        return "RGBA"
+    return "RGB"
 
 
 def _apply_orientation(img: Image.Image) -> Image.Image:
@@ -89,9 +170,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def make_thumbnail(img: Image.Image) -> bytes:
-    """A JPEG that fits in 512x512, aspect kept, never upscaled."""
+    """A JPEG that fits in 512x512, aspect kept, never upscaled, with no metadata at all.
+
+    Pillow writes a source JPEG's comment (and would write EXIF/ICC/XMP handed to it) into the
+    copy; those are a stranger's bytes served from our origin, so nothing but pixels is kept.
+    """
     thumb = img.convert("RGB") if img.mode != "RGB" else img.copy()
     thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
+    _strip_metadata(thumb)
     out = io.BytesIO()
     thumb.save(out, format="JPEG", quality=82, optimize=True, progressive=True)
     return out.getvalue()
@@ -103,6 +189,7 @@ def make_placeholder(img: Image.Image) -> str:
     for side in _PLACEHOLDER_SIDES:
         small = rgb.copy()
         small.thumbnail((side, side), Image.Resampling.BOX)
+        _strip_metadata(small)
         for quality in (40, 20):
             out = io.BytesIO()
             small.save(out, format="WEBP", quality=quality, method=6)
@@ -111,5 +198,13 @@ def make_placeholder(img: Image.Image) -> str:
                 return uri
     # A 1x1 average colour always fits; only reached for pathological inputs.
     out = io.BytesIO()
-    rgb.resize((1, 1), Image.Resampling.BOX).save(out, format="PNG")
+    dot = rgb.resize((1, 1), Image.Resampling.BOX)
+    _strip_metadata(dot)
+    dot.save(out, format="PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _strip_metadata(img: Image.Image) -> None:
+    """Forget everything but pixels (comment, EXIF, ICC, XMP, text chunks) before re-encoding."""
+    img.info.clear()
+    img.getexif().clear()

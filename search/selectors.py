@@ -544,3 +544,9 @@ def product_gtins(product_ids: list[int]) -> dict[int, str]:
         return {}
     rows = Product.objects.filter(pk__in=product_ids).exclude(gtin="").values_list("pk", "gtin")
     return dict(rows)
+
+
+def has_own_images(product_id: int) -> bool:
+    """Whether the product has a picture of its own (not only shared ones such as size charts),
+    downloaded or still pending: without one it never gets a vector of its own."""
+    return ProductImage.objects.filter(product_id=product_id, is_shared=False).exists()

@@ -8,6 +8,7 @@ where the time went (encode, ann, db, render) so the browser's devtools and the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -16,13 +17,16 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django.views.static import serve
 
 from search import selectors, services
+from search.api import json_error
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
+from search.security import UploadsBusy, upload_slot
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ def unavailable(request, exc: Exception) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def home(request):
     return render_timed(
         request,
@@ -89,7 +93,7 @@ def home(request):
     )
 
 
-@require_GET
+@require_safe
 def results(request):
     form = SearchForm(request.GET)
     if not form.is_valid():
@@ -133,12 +137,20 @@ def _more_url(request, page) -> str:
     return "?" + params.urlencode()
 
 
-@require_GET
+@require_safe
 def product_detail(request, pk: int):
     product = selectors.get_product(pk)
     if product is None:
         raise Http404("No such product")
     similar = services.find_similar_products(product=product, fallback_to_keywords=True)
+    if similar.visual_status == "not_ready" and not selectors.has_own_images(product.pk):
+        # A permanent state (only shared pictures such as a size chart), not "not ready yet".
+        similar = dataclasses.replace(
+            similar,
+            visual_status="no_image",
+            notice="This product has no photo of its own to compare; "
+            "these products share words with it.",
+        )
     # ?variant=<the store's variant id>: a result card showed that variant (colour, price).
     wanted = request.GET.get("variant", "")
     variant = next((v for v in product.variant_list if v.external_id == wanted), None)
@@ -158,7 +170,7 @@ def product_detail(request, pk: int):
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def image_search(request):
     # Upload handlers must be set before anything reads request.POST, CSRF included.
     request.upload_handlers = [CappedMemoryUploadHandler(request)]
@@ -168,21 +180,30 @@ def image_search(request):
 @csrf_protect
 def _image_search(request):
     context = {"max_upload_mb": settings.FILE_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)}
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_timed(
             request, "search/image_search.html", {**context, "form": ImageQueryForm()}
         )
-    form = ImageQueryForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return render_timed(
-            request, "search/image_search.html", {**context, "form": form}, status=400
-        )
     try:
-        page = services.search_by_image(
-            image=form.cleaned_data["image"],
-            filters=form.filters(),
-            limit=form.cleaned_data.get("limit") or 24,
+        with upload_slot():  # decoding and encoding a photo is the costly part: a few at a time
+            form = ImageQueryForm(request.POST, request.FILES)
+            if not form.is_valid():
+                return render_timed(
+                    request, "search/image_search.html", {**context, "form": form}, status=400
+                )
+            page = services.search_by_image(
+                image=form.cleaned_data["image"],
+                filters=form.filters(),
+                limit=form.cleaned_data.get("limit") or 24,
+            )
+    except UploadsBusy as exc:
+        busy = ImageQueryForm()
+        busy.add_error(None, str(exc))
+        response = render_timed(
+            request, "search/image_search.html", {**context, "form": busy}, status=429
         )
+        response["Retry-After"] = "5"
+        return response
     except (IndexNotReady, ModelNotAvailable) as exc:
         return unavailable(request, exc)
     return render_timed(
@@ -201,3 +222,31 @@ def serve_media(request, path: str):
     # Thumbnails are content-addressed (named by sha256): they never change.
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_400(request, exception=None):
+    if _is_api(request):
+        return json_error("bad request", 400)
+    return defaults.bad_request(request, exception)
+
+
+def error_403(request, exception=None):
+    if _is_api(request):
+        return json_error("forbidden", 403)
+    return defaults.permission_denied(request, exception)
+
+
+def error_404(request, exception=None):
+    if _is_api(request):
+        return json_error(f"no such API URL or object: {request.path}", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def error_500(request):
+    if _is_api(request):
+        return json_error("internal error; it has been logged", 500)
+    return defaults.server_error(request)

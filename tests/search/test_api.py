@@ -92,7 +92,7 @@ def test_api_similar_unknown_product_is_404(client):
 
 
 def test_api_similar_without_index_is_503(client):
-    product = ProductFactory()
+    product = ProductImageFactory().product  # a picture of its own, not embedded yet
     response = client.get(f"/api/products/{product.pk}/similar")
     assert response.status_code == 503
     assert "not ready" in response.json()["error"]
