@@ -9,7 +9,15 @@ from django.db import models
 from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 
-from catalog.models import CrawlRun, FetchState, ImageAsset, Product, ProductImage, Store
+from catalog.models import (
+    CrawlRun,
+    FetchState,
+    ImageAsset,
+    Product,
+    ProductImage,
+    ProductVariant,
+    Store,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -167,12 +175,42 @@ class CrawlRunAdmin(admin.ModelAdmin):
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
     extra = 0
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ("preview", "position", "source_url", "fetch_status", "fetch_error", "is_shared")
     readonly_fields = ("preview", "fetch_status", "fetch_error")
 
     @admin.display(description="")
     def preview(self, image):
         return _thumb(image.asset, 64)
+
+
+class ProductVariantInline(ReadOnlyInline):
+    """Variants come from the store with their product (the pipeline writes them)."""
+
+    model = ProductVariant
+    show_change_link = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fields = (
+        "preview",
+        "external_id",
+        "title",
+        "options",
+        "sku",
+        "gtin",
+        "mpn",
+        "price",
+        "list_price",
+        "availability",
+        "url",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("image__asset")
+
+    @admin.display(description="")
+    def preview(self, variant):
+        return _thumb(variant.image.asset if variant.image else None, 48)
 
 
 def _thumb(asset, size):
@@ -194,15 +232,62 @@ class ProductAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "availability",
+        "gtin",
         "is_active",
         "last_seen_at",
     )
     list_filter = ("is_active", "availability", "store", "currency", "category")
-    search_fields = ("title", "brand", "category", "external_id", "url")
+    search_fields = (
+        "title",
+        "brand",
+        "category",
+        "external_id",
+        "url",
+        "=sku",
+        "=gtin",
+        "=mpn",
+        "=variants__sku",
+        "=variants__gtin",
+    )
     list_select_related = ("store",)
-    readonly_fields = ("first_seen_at", "last_seen_at", "content_hash", "created_at", "updated_at")
-    inlines = [ProductImageInline]
+    readonly_fields = (
+        "first_seen_at",
+        "last_seen_at",
+        "content_hash",
+        "created_at",
+        "updated_at",
+        "sources",
+    )
+    inlines = [ProductVariantInline, ProductImageInline]
     list_per_page = 50
+
+    @admin.display(description="Where each field was read (why the price is what it is)")
+    def sources(self, product):
+        if not product.field_sources:
+            return "—"
+        values = {
+            "price": product.price,
+            "price_max": product.price_max,
+            "list_price": product.list_price,
+            "currency": product.currency,
+            "availability": product.get_availability_display(),
+            "title": product.title,
+            "brand": product.brand,
+            "sku": product.sku,
+            "gtin": product.gtin,
+            "mpn": product.mpn,
+        }
+        return format_html(
+            "<table><tr><th>Field</th><th>Value</th><th>Read from</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                (
+                    (name, values.get(name, ""), source)
+                    for name, source in sorted(product.field_sources.items())
+                ),
+            ),
+        )
 
 
 @admin.register(ProductImage)

@@ -1,10 +1,12 @@
 """The admin shows stores with crawl history and errors, products, images and fetch state."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import CrawlRun, FetchState
+from catalog.models import CrawlRun, FetchState, Product, ProductVariant
 from tests.factories import ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,3 +58,31 @@ def test_product_search_and_filters(staff):
         client.get(url, {"is_active__exact": "1", "availability__exact": "in_stock"}).status_code
         == 200
     )
+
+
+def test_product_page_shows_identifiers_variants_and_sources(staff):
+    client, _ = staff
+    product = Product.objects.get(title="Striped salmon pillow")
+    Product.objects.filter(pk=product.pk).update(
+        sku="PIL-1",
+        gtin="4006381333931",
+        price=Decimal("19.00"),
+        field_sources={"price": "json-ld", "gtin": "microdata"},
+    )
+    ProductVariant.objects.create(
+        product=product,
+        external_id="v1",
+        title="Salmon / L",
+        sku="PIL-1-L",
+        price=Decimal("19.00"),
+        list_price=Decimal("25.00"),
+        image=product.images.get(),
+    )
+    html = client.get(reverse("admin:catalog_product_change", args=[product.pk])).content.decode()
+    assert "PIL-1-L" in html
+    assert "Salmon / L" in html
+    assert "<td>price</td><td>19.00</td><td><code>json-ld</code></td>" in html
+    assert "<td>gtin</td><td>4006381333931</td><td><code>microdata</code></td>" in html
+    url = reverse("admin:catalog_product_changelist")
+    for code in ("4006381333931", "PIL-1-L"):
+        assert "Striped salmon pillow" in client.get(url, {"q": code}).content.decode()
