@@ -3,7 +3,7 @@
 A platform module turns a store into `Listing`s: one per fetched listing URL (an API page, a
 sitemap, a product page), each with the products it parsed, the ids it knows are unchanged
 (304, same body hash, sitemap lastmod) and per-item failures with a reason. Values are
-normalised here once: Decimal prices (> 0, comma decimals), ISO 4217 currencies, one
+normalised here once: Decimal prices and ISO 4217 currencies (prices.py), one
 availability vocabulary, absolute http(s) URLs, plain-text descriptions of bounded length.
 """
 
@@ -13,22 +13,14 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urljoin, urlsplit
 
 from catalog.services import ProductData
+from pipeline.platforms.prices import normalize_currency as normalize_currency
+from pipeline.platforms.prices import parse_price as parse_price
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 20_000
-CURRENCY_SYMBOLS = {
-    "€": "EUR",
-    "$": "USD",
-    "US$": "USD",
-    "£": "GBP",
-    "¥": "JPY",
-    "CHF": "CHF",
-    "kr": "SEK",
-}
 AVAILABILITY = {
     "instock": "in_stock",
     "in_stock": "in_stock",
@@ -81,42 +73,6 @@ class Listing:
     # Ids to keep alive although this URL failed for now (a 5xx product page is not a removal).
     kept_ids: list[str] = field(default_factory=list)
     complete: bool = True  # False when part of the store could not be listed
-
-
-def parse_price(value: object) -> Decimal | None:
-    """A positive Decimal from 12.5, "12.50", "12,50", "1.299,00", "1,299.00", "€ 12"; else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    text = re.sub(r"[^\d.,\-]", "", text)
-    if not text or text.startswith("-"):
-        return None
-    if "," in text and "." in text:
-        # Whichever separator comes last is the decimal one.
-        if text.rfind(",") > text.rfind("."):
-            text = text.replace(".", "").replace(",", ".")
-        else:
-            text = text.replace(",", "")
-    elif "," in text:
-        head, _, tail = text.rpartition(",")
-        text = f"{head.replace(',', '')}.{tail}" if len(tail) != 3 else text.replace(",", "")
-    try:
-        price = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not price.is_finite() or price <= 0 or price >= Decimal("1e10"):
-        return None
-    return price.quantize(Decimal("0.01"))
-
-
-def normalize_currency(value: object) -> str:
-    if not isinstance(value, str):
-        return ""
-    text = value.strip()
-    if text in CURRENCY_SYMBOLS:
-        return CURRENCY_SYMBOLS[text]
-    text = text.upper()
-    return text if re.fullmatch(r"[A-Z]{3}", text) else ""
 
 
 def normalize_availability(value: object) -> str:

@@ -1,0 +1,121 @@
+"""Which product nodes on a page are the page's own product, and which are its variants.
+
+Pages carry more than one Product: one node per size or colour (same name or the same page
+URL), a ProductGroup with variants linked by `isVariantOf` / `inProductGroupWithID`, or the
+main product next to "related products". Siblings of one product are folded into a
+ProductGroup-shaped node whose `hasVariant` lists them; among what is left the main product
+is the one whose URL or @id is the page's (canonical) URL, else whose name is the <h1>, else
+the first that has offers, else the first.
+"""
+
+from __future__ import annotations
+
+from pipeline.platforms.extract.document import bare_url
+from pipeline.platforms.extract.jsonld import resolve, types
+from pipeline.platforms.extract.offers import as_list, first
+
+PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel", "someproducts"}
+OFFERED_TYPES = {"book", "vehicle", "car", "motorizedbicycle", "softwareapplication"}
+
+
+def is_product(node: dict) -> bool:
+    kinds = types(node)
+    return bool(kinds & PRODUCT_TYPES) or bool(kinds & OFFERED_TYPES and node.get("offers"))
+
+
+def _name(node: dict) -> str:
+    value = first(node.get("name"))
+    return " ".join(value.split()).casefold() if isinstance(value, str) else ""
+
+
+def _group_keys(node: dict) -> set[str]:
+    keys = {str(v) for v in as_list(node.get("productGroupID")) if v}
+    if isinstance(node.get("@id"), str):
+        keys.add(node["@id"])
+    return keys
+
+
+def attach_variants(nodes: list[dict], ids: dict[str, dict]) -> list[dict]:
+    """Groups with their variants resolved and attached; variant nodes removed from the list."""
+    groups = [n for n in nodes if "productgroup" in types(n)]
+    for group in groups:
+        group["hasVariant"] = [v for v in as_list(resolve(group.get("hasVariant"), ids))]
+    taken: set[int] = set()
+    for node in nodes:
+        if node in groups:
+            continue
+        parent = resolve(first(node.get("isVariantOf")), ids)
+        links = {str(v) for v in as_list(node.get("inProductGroupWithID")) if v}
+        if isinstance(parent, dict):
+            links |= _group_keys(parent)
+        for group in groups:
+            if links & _group_keys(group) or any(v is node for v in group["hasVariant"]):
+                if not any(v is node for v in group["hasVariant"]):
+                    group["hasVariant"].append(node)
+                taken.add(id(node))
+    return [n for n in nodes if id(n) not in taken]
+
+
+def _same_product(a: dict, b: dict) -> bool:
+    urls = {bare_url(str(first(n.get("url")) or "")) for n in (a, b)}
+    return (_name(a) and _name(a) == _name(b)) or (len(urls) == 1 and "" not in urls)
+
+
+def fold_siblings(nodes: list[dict]) -> list[dict]:
+    """Nodes describing one product (one per size) folded into one group-shaped node."""
+    folded: list[dict] = []
+    for node in nodes:
+        home = next(
+            (
+                f
+                for f in folded
+                if not {"productgroup"} & (types(node) | types(f["_first"]))
+                and _same_product(f["_first"], node)
+            ),
+            None,
+        )
+        if home is None:
+            folded.append({"_first": node, "_members": [node]})
+        else:
+            home["_members"].append(node)
+    return [_as_group(f["_members"]) for f in folded]
+
+
+def _distinct(members: list[dict]) -> bool:
+    seen = {
+        (str(first(m.get("sku"))), str(m.get("offers")), str(first(m.get("url")))) for m in members
+    }
+    return len(seen) > 1
+
+
+def _as_group(members: list[dict]) -> dict:
+    if len(members) == 1 or not _distinct(members):
+        return members[0]
+    group = {k: v for k, v in members[0].items() if k not in ("offers", "sku", "gtin13", "mpn")}
+    group["@type"] = "ProductGroup"
+    group["image"] = [i for m in members for i in as_list(m.get("image"))]
+    group["hasVariant"] = members
+    return group
+
+
+def main_node(nodes: list[dict], page_urls: set[str], title: str) -> dict | None:
+    """The page's own product among candidate nodes (see module docstring)."""
+    wanted = " ".join(title.split()).casefold()
+
+    def score(item: tuple[int, dict]) -> tuple[int, int, int, int]:
+        index, node = item
+        urls = {bare_url(str(u)) for u in (first(node.get("url")), node.get("@id")) if u}
+        name = _name(node)
+        named = bool(wanted and name) and (name == wanted or name in wanted or wanted in name)
+        return (bool(urls & page_urls), named, bool(node.get("offers")), -index)
+
+    return max(enumerate(nodes), key=score)[1] if nodes else None
+
+
+def is_same_item(a: dict, b: dict) -> bool:
+    """Whether two nodes (JSON-LD and microdata) describe one product, for gap filling."""
+    name_a, name_b = _name(a), _name(b)
+    if not name_a or not name_b or name_a in name_b or name_b in name_a:
+        return True
+    urls = [bare_url(str(first(n.get("url")) or "")) for n in (a, b)]
+    return urls[0] == urls[1] != ""

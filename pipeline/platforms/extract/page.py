@@ -1,0 +1,111 @@
+"""`extract_products`: the page's own product from every kind of markup, then visible text.
+
+Order of trust, field by field: JSON-LD, then microdata, then OpenGraph / product meta tags,
+then what the page shows (heading, labelled price, stock phrases). The page's main product is
+chosen among several Product nodes (see choose.py); sizes or colours given as separate nodes
+become variants. The result is one product or none; notes say what was wrong or left empty.
+"""
+
+from __future__ import annotations
+
+from pipeline.platforms.base import ProductData
+from pipeline.platforms.extract.choose import (
+    attach_variants,
+    fold_siblings,
+    is_product,
+    is_same_item,
+    main_node,
+)
+from pipeline.platforms.extract.combine import fill_gaps
+from pipeline.platforms.extract.document import (
+    bare_url,
+    canonical_url,
+    country_hint,
+    heading,
+    parse_html,
+)
+from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, walk
+from pipeline.platforms.extract.meta import product_from_meta
+from pipeline.platforms.extract.microdata import microdata_nodes
+from pipeline.platforms.extract.schema import mark_sources, product_from_node
+from pipeline.platforms.extract.visible import read_visible
+
+
+def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str) -> dict | None:
+    products = [n for n in nodes if is_product(n)]
+    return main_node(fold_siblings(attach_variants(products, ids)), urls, title)
+
+
+def _structured(tree, page_url: str, external_id: str, country: str, notes: list[str]):
+    """Readings from JSON-LD and microdata (main product only), in order of trust."""
+    blocks, bad = json_ld_blocks(tree)
+    if bad:
+        notes.append(f"{bad} unreadable JSON-LD block(s) skipped")
+    urls = {bare_url(page_url), bare_url(external_id)}
+    title = heading(tree)
+    found: list[ProductData] = []
+    ld_main = _main_of([n for b in blocks for n in walk(b)], index_ids(blocks), urls, title)
+    if ld_main is not None:
+        found.append(product_from_node(ld_main, page_url, external_id, "json-ld", country))
+    md_nodes = microdata_nodes(tree, page_url)
+    md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
+    if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
+        found.append(product_from_node(md_main, page_url, external_id, "microdata", country))
+    return found
+
+
+def _visible(tree, page_url: str, external_id: str, country: str, known: ProductData | None):
+    seen = read_visible(tree, country, known.currency if known else "")
+    product = ProductData(external_id=external_id, url=page_url, title=seen.title)
+    product.price, product.currency, product.availability = (
+        seen.price,
+        seen.currency,
+        seen.availability,
+    )
+    mark_sources(product, "visible-text")
+    return product, seen.notes
+
+
+def extract_products(
+    body: bytes, page_url: str, content_type: str = ""
+) -> tuple[list[ProductData], list[str]]:
+    """The page's main product (a list of one, or empty) and notes about the markup.
+
+    `content_type` is the HTTP Content-Type header; its charset wins over the page's own.
+    Never raises on bad markup; a page with no product yields [] and a note.
+    """
+    tree = parse_html(body, content_type)
+    if tree is None:
+        return [], ["page is not parseable HTML"]
+    external_id = canonical_url(tree, page_url)
+    country = country_hint(tree, page_url)
+    notes: list[str] = []
+    readings = _structured(tree, page_url, external_id, country, notes)
+    meta, claims = product_from_meta(tree, page_url, external_id, country)
+    if readings or claims:
+        readings.append(meta)
+    product = readings[0] if readings else None
+    for other in readings[1:]:
+        fill_gaps(product, other)
+    if product is not None and not _gaps(product):
+        return [product], notes
+    visible, why = _visible(tree, page_url, external_id, country, product)
+    if product is None:
+        if not (visible.title and (visible.price or visible.availability != "unknown")):
+            return [], [
+                *notes,
+                *why,
+                "no product markup and no visible heading with price or stock",
+            ]
+        product = visible
+    else:
+        fill_gaps(product, visible)
+    notes += [n for n in why if any(field in n for field in _gaps(product))]
+    return ([product], notes) if product.title else ([], [*notes, "product has no title"])
+
+
+def _gaps(product: ProductData) -> list[str]:
+    """The shopper-facing fields visible text could still fill."""
+    empty = {"title": not product.title, "price": product.price is None}
+    empty["stock"] = product.availability == "unknown"
+    return [name for name, missing in empty.items() if missing]

@@ -1,0 +1,171 @@
+"""One schema.org Product / ProductGroup node (from JSON-LD or microdata) as ProductData.
+
+The node is already in canonical shape (see jsonld.canonicalize). A ProductGroup's
+`hasVariant` products become `variants` (own price, list price, stock, image, SKU/GTIN,
+options); the product's price is the cheapest buyable variant's, its stock "in stock" when any
+variant is, its images the group's followed by the variants'. `sources` names `source` for
+every field that got a value.
+"""
+
+from __future__ import annotations
+
+from catalog.services import VariantData
+from pipeline.platforms.base import ProductData, absolute_url, plain_text, unique
+from pipeline.platforms.extract.offers import (
+    OfferValues,
+    as_list,
+    best_availability,
+    first,
+    flatten_offers,
+    summarize,
+)
+from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
+
+GTIN_KEYS = ("gtin13", "gtin", "gtin12", "gtin14", "gtin8", "isbn")
+OPTION_KEYS = ("color", "size", "material", "pattern")
+MAX_IMAGES = 20
+MAX_VARIANTS = 250
+
+
+def text_of(value: object, limit: int = 300) -> str:
+    value = first(value)
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("@value") or ""
+        value = first(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    return plain_text(value, limit) if isinstance(value, str) else ""
+
+
+def images_of(value: object, base: str) -> list[str]:
+    urls = []
+    for item in as_list(value)[:MAX_IMAGES]:
+        if isinstance(item, dict):
+            item = first(item.get("contentUrl")) or first(item.get("url")) or ""
+        urls.append(absolute_url(first(item), base))
+    return unique(urls)
+
+
+def gtin_of(node: dict) -> str:
+    for key in GTIN_KEYS:
+        for value in as_list(node.get(key)):
+            if gtin := normalize_gtin(value):
+                return gtin
+    for ident in as_list(node.get("identifier")) + as_list(node.get("productID")):
+        if isinstance(ident, dict):
+            ident = first(ident.get("value"))
+        if isinstance(ident, str) and (gtin := normalize_gtin(ident.rsplit(":", 1)[-1])):
+            return gtin
+    return ""
+
+
+def _category(value: object) -> str:
+    if isinstance(value, list):
+        return " > ".join(t for v in value if (t := text_of(v)))
+    return text_of(value)
+
+
+def options_of(node: dict) -> dict[str, str]:
+    options = {k.capitalize(): t for k in OPTION_KEYS if (t := text_of(node.get(k), 100))}
+    for prop in as_list(node.get("additionalProperty"))[:10]:
+        name = text_of(prop.get("name"), 100) if isinstance(prop, dict) else ""
+        if name and (value := text_of(prop.get("value"), 100)):
+            options.setdefault(name, value)
+    return options
+
+
+def variant_from_node(node: dict, page_url: str, country: str, currency: str) -> VariantData:
+    offer = summarize(flatten_offers(node.get("offers"), country, currency))
+    first_offer = next(iter(flatten_offers(node.get("offers"), country, currency)), None)
+    sku = clean_identifier(first(node.get("sku")) or (first_offer and first_offer.sku))
+    url = absolute_url(first(node.get("url")) or (first_offer and first_offer.url), page_url)
+    return VariantData(
+        external_id=sku or url or str(node.get("@id") or ""),
+        title=text_of(node.get("name"), 500),
+        options=options_of(node),
+        sku=sku,
+        gtin=gtin_of(node) or normalize_gtin(first_offer and first_offer.gtin),
+        mpn=clean_identifier(first(node.get("mpn"))),
+        price=offer.price,
+        list_price=offer.list_price,
+        availability=offer.availability,
+        image_url=next(iter(images_of(node.get("image"), page_url)), ""),
+        url=url,
+    )
+
+
+def _variant_summary(variants: list[VariantData], offer: OfferValues) -> OfferValues:
+    priced = [v for v in variants if v.price is not None]
+    buyable = [v for v in priced if v.availability in ("in_stock", "preorder")] or priced
+    availability = best_availability([v.availability for v in variants] + [offer.availability])
+    if offer.price is not None and not buyable:
+        return OfferValues(offer.price, offer.list_price, offer.currency, availability)
+    if not buyable:
+        return OfferValues(None, None, offer.currency, availability)
+    cheapest = min(buyable, key=lambda v: v.price)
+    return OfferValues(cheapest.price, cheapest.list_price, offer.currency, availability)
+
+
+def product_from_node(
+    node: dict, page_url: str, external_id: str, source: str, country: str = ""
+) -> ProductData:
+    """ProductData for one node; variants from `hasVariant` (already resolved nodes)."""
+    offers = flatten_offers(node.get("offers"), country)
+    offer = summarize(offers)
+    if not offer.currency:
+        offer.currency = next((o.currency for o in offers if o.currency), "")
+    variant_nodes = [v for v in as_list(node.get("hasVariant")) if isinstance(v, dict)]
+    variants = [
+        variant_from_node(v, page_url, country, offer.currency)
+        for v in variant_nodes[:MAX_VARIANTS]
+    ]
+    if variants:
+        offer = _variant_summary(variants, offer)
+        if not offer.currency:
+            offer.currency = next((o.currency for o in offers if o.currency), "")
+    product = ProductData(
+        external_id=external_id,
+        url=absolute_url(first(node.get("url")), page_url) or page_url,
+        title=text_of(node.get("name"), 500),
+        description=plain_text(first(node.get("description"))),
+        brand=text_of(node.get("brand")) or text_of(node.get("manufacturer")),
+        category=_category(node.get("category")),
+        price=offer.price,
+        list_price=offer.list_price,
+        currency=offer.currency,
+        availability=offer.availability,
+        image_urls=unique(images_of(node.get("image"), page_url) + [v.image_url for v in variants])[
+            :MAX_IMAGES
+        ],
+        sku=clean_identifier(first(node.get("sku")) or next((o.sku for o in offers), None)),
+        gtin=gtin_of(node) or next((g for o in offers if (g := normalize_gtin(o.gtin))), ""),
+        mpn=clean_identifier(first(node.get("mpn")) or next((o.mpn for o in offers), None)),
+        variants=variants,
+    )
+    mark_sources(product, source)
+    return product
+
+
+SOURCE_FIELDS = [
+    "title",
+    "description",
+    "brand",
+    "category",
+    "price",
+    "list_price",
+    "currency",
+    "availability",
+    "image_urls",
+    "sku",
+    "gtin",
+    "mpn",
+    "variants",
+]
+
+
+def mark_sources(product: ProductData, source: str) -> None:
+    """Record `source` for every field that has a value and no source yet."""
+    for name in SOURCE_FIELDS:
+        value = getattr(product, name)
+        if value not in (None, "", [], "unknown"):
+            product.sources.setdefault(name, source)
