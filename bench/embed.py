@@ -84,7 +84,7 @@ def bare_forward(encoder, n: int, batch: int) -> float:
 def end_to_end(batch: int, n: int, *, force: bool) -> float:
     from pipeline.embed import embed_images
 
-    report = embed_images(download=False, batch_size=batch, force=force, limit=n)
+    report = embed_images(batch_size=batch, force=force, limit=n)
     assert report.failed == 0, report
     return report.embedded / report.seconds
 

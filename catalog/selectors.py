@@ -46,3 +46,11 @@ def latest_crawl_run(*, store: Store) -> CrawlRun | None:
 
 def count_products(*, store: Store, active: bool = True) -> int:
     return Product.objects.filter(store=store, is_active=active).count()
+
+
+def count_products_missing_from(*, store: Store, seen_ids: set[str]) -> int:
+    """Active products of `store` not in `seen_ids`: what a real run would deactivate (dry run)."""
+    active = Product.objects.filter(store=store, is_active=True).values_list(
+        "external_id", flat=True
+    )
+    return sum(1 for ext in active.iterator() if ext not in seen_ids)

@@ -176,24 +176,39 @@ class UpsertCounts:
 
 
 def classify_products(*, store: Store, items: Sequence[ProductData]) -> UpsertCounts:
-    """What upsert_products would do, without writing (for --dry-run)."""
-    existing = dict(
-        Product.objects.filter(
+    """What upsert_products would do, without writing (for --dry-run): the same classifier."""
+    counts, _ = _classify(store, _dedupe(items))
+    return counts
+
+
+def _classify(store: Store, items: Sequence[ProductData]) -> tuple[UpsertCounts, list[ProductData]]:
+    """The one rule for dry and real runs: new -> created; changed or coming back after being
+    deactivated -> updated; else unchanged. Returns the counts and the items to write."""
+    existing = {
+        ext: (chash, active)
+        for ext, chash, active in Product.objects.filter(
             store=store, external_id__in=[i.external_id for i in items]
-        ).values_list("external_id", "content_hash")
-    )
-    counts = UpsertCounts()
-    for item in _dedupe(items):
+        ).values_list("external_id", "content_hash", "is_active")
+    }
+    counts, changed = UpsertCounts(), []
+    for item in items:
         old = existing.get(item.external_id)
         if old is None:
             counts.created += 1
             counts.created_ids.append(item.external_id)
-        elif old != item.content_hash():
+        elif old[0] != item.content_hash() or not old[1]:
             counts.updated += 1
             counts.updated_ids.append(item.external_id)
         else:
             counts.unchanged += 1
-    return counts
+            continue
+        changed.append(item)
+    return counts, changed
+
+
+def count_existing_products(*, store: Store, external_ids: Iterable[str]) -> int:
+    """How many of these products exist (what touch_products would count), without writing."""
+    return Product.objects.filter(store=store, external_id__in=list(set(external_ids))).count()
 
 
 def _dedupe(items: Iterable[ProductData]) -> list[ProductData]:
@@ -207,26 +222,7 @@ def upsert_products(
     """Create or update one listing page of products and their image lists, in one transaction."""
     items = _dedupe(items)
     with transaction.atomic():
-        existing = {
-            ext: (pk, chash, active)
-            for ext, pk, chash, active in Product.objects.filter(
-                store=store, external_id__in=[i.external_id for i in items]
-            ).values_list("external_id", "id", "content_hash", "is_active")
-        }
-        counts = UpsertCounts()
-        changed: list[ProductData] = []
-        for item in items:
-            old = existing.get(item.external_id)
-            if old is None:
-                counts.created += 1
-                counts.created_ids.append(item.external_id)
-            elif old[1] != item.content_hash() or not old[2]:
-                counts.updated += 1
-                counts.updated_ids.append(item.external_id)
-            else:
-                counts.unchanged += 1
-                continue
-            changed.append(item)
+        counts, changed = _classify(store, items)
         _write_products(store, changed, seen_at)
         changed_ids = {i.external_id for i in changed}
         unchanged_ids = [i.external_id for i in items if i.external_id not in changed_ids]
@@ -407,6 +403,17 @@ def record_fetch_states(*, store: Store, records: Iterable[dict], fetched_at: da
 
 def start_crawl_run(*, store: Store) -> CrawlRun:
     return CrawlRun.objects.create(store=store, started_at=timezone.now())
+
+
+def mark_interrupted_runs() -> int:
+    """Runs still "running" when a scrape starts under the pipeline lock died with their process
+    (kill -9, power cut): say so instead of leaving them running forever."""
+    return CrawlRun.objects.filter(status=CrawlRun.Status.RUNNING).update(
+        status=CrawlRun.Status.INTERRUPTED,
+        finished_at=timezone.now(),
+        errors=[{"url": "", "reason": "the process ended before the run finished"}],
+        updated_at=timezone.now(),
+    )
 
 
 def finish_crawl_run(

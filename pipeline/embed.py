@@ -1,5 +1,6 @@
-"""Stage `embed`: download pending product images, then store a CLIP vector for every image asset
-that an indexable product image uses and that has none for settings.MEEPO_CLIP_MODEL.
+"""Stage `embed`: store a CLIP vector for every image asset that an indexable product image uses
+and that has none for settings.MEEPO_CLIP_MODEL. Images are downloaded by `scrape` (their one
+owner, per store and through each host's gate); embed reads only the stored thumbnails.
 
 Guarantees:
 - Idempotent: an asset is embedded once per model (the model name is part of the Embedding key),
@@ -18,7 +19,6 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -41,7 +41,6 @@ class EmbedReport:
     candidates: int = 0
     embedded: int = 0
     failed: int = 0
-    downloaded: Any = None  # the scraper's ImageReport, when images were downloaded first
     seconds: float = 0.0
     dry_run: bool = False
 
@@ -57,8 +56,6 @@ class EmbedReport:
                 f"embed: {self.embedded} embedded, {self.failed} failed of {self.candidates} "
                 f"with {self.model} in {self.seconds:.1f} s ({self.images_per_second:.1f} images/s)"
             )
-        if self.downloaded is not None and hasattr(self.downloaded, "summary"):
-            line += f"; {self.downloaded.summary()}"
         return line
 
 
@@ -82,14 +79,11 @@ def embed_images(
     dry_run: bool = False,
     force: bool = False,
     batch_size: int | None = None,
-    download: bool = True,
 ) -> EmbedReport:
-    """Download pending images (through the scraper's polite fetcher), then embed what is missing."""
+    """Embed every indexable asset that has no vector for the current model yet."""
     started = time.monotonic()
     model = settings.MEEPO_CLIP_MODEL
     report = EmbedReport(model=model, dry_run=dry_run)
-    if download:
-        report.downloaded = _download(limit=limit, dry_run=dry_run)
     todo = list(pending_assets(model, force=force).values_list("pk", "thumbnail")[:limit])
     report.candidates = len(todo)
     if dry_run or not todo:
@@ -108,15 +102,6 @@ def embed_images(
             bar.update(len(batch.items) + len(batch.failures))
     report.seconds = time.monotonic() - started
     return report
-
-
-def _download(*, limit: int | None, dry_run: bool):
-    try:
-        from pipeline.images import download_images
-    except ImportError:  # the scraper's downloader is optional for an embed-only checkout
-        logger.warning("pipeline.images is not available; embedding downloaded images only")
-        return None
-    return download_images(limit=limit, dry_run=dry_run)
 
 
 def _load_thumbnail(item: tuple[int, str]):

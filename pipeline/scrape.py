@@ -4,9 +4,13 @@
 schema.org pages) and records it. `scrape_stores()` crawls each active store: listing pages are
 fetched conditionally (ETag/Last-Modified, sitemap lastmod, body hash), each page is written in
 its own short transaction, products missing from a complete listing become inactive, and images
-are downloaded through the same polite fetcher. Re-running changes nothing when the stores have
-not changed. A store that stops us (robots.txt, 401/403, long Retry-After, open circuit, off-peak
-window) ends as "stopped" without failing the others.
+are downloaded through the same polite fetcher (scrape is the one owner of image downloads;
+`embed` only embeds). Re-running changes nothing when the stores have not changed. A store that
+stops us (robots.txt, 401/403, long Retry-After or Crawl-delay, open circuit, off-peak window)
+ends as "stopped", and one that raises anything else as "failed", without touching the others.
+Up to MEEPO_CRAWL_CONCURRENCY stores are crawled at once (pipeline.crawl_pool); every request
+still waits its turn at its host's gate (pipeline.http.gate). `--dry-run` runs the same
+classifier as the real run and reports the same counts.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,6 +29,7 @@ from django.utils.text import slugify
 
 from catalog import selectors, services
 from catalog.models import CrawlRun, Store
+from pipeline.crawl_pool import crawl_all
 from pipeline.exceptions import FetchError, ScrapeFailed
 from pipeline.http import Fetcher
 from pipeline.http.safety import is_store_url, off_store_reason, store_hosts
@@ -51,6 +57,15 @@ class StoreReport:
     message: str = ""
     errors: list[dict] = field(default_factory=list)
     images: ImageReport = field(default_factory=ImageReport)
+    seen_ids: set[str] = field(default_factory=set, repr=False)  # what a dry run would keep
+
+    def summary(self) -> str:
+        line = (
+            f"{self.store}: {self.status}, {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.failed} failed, {self.deactivated} deactivated; "
+            f"{self.images.summary()}; {self.requests} requests"
+        )
+        return f"{line} ({self.message})" if self.message else line
 
 
 @dataclass
@@ -100,6 +115,7 @@ def add_store(
     crawl_delay: float | None = None,
     contact_email: str = "",
     platform: str | None = None,
+    allow_long_crawl_delay: bool = False,
 ) -> Store:
     """Register a store, detecting its platform unless given. Raises ScrapeFailed."""
     parts = urlsplit(url.strip())
@@ -115,7 +131,7 @@ def add_store(
         crawl_delay=crawl_delay,
     )
     if platform is None:
-        with Fetcher(delay=crawl_delay) as fetcher:
+        with Fetcher(delay=crawl_delay, allow_long_delay=allow_long_crawl_delay) as fetcher:
             try:
                 platform = detect_platform(CrawlContext(fetcher, store))
             except STOP_ERRORS as exc:
@@ -132,6 +148,7 @@ def add_store(
             platform=platform,
             crawl_delay=crawl_delay,
             contact_email=contact_email,
+            allow_long_crawl_delay=allow_long_crawl_delay,
         )
     except ValidationError as exc:
         raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc
@@ -193,10 +210,14 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
         listing.unchanged_ids = listing.unchanged_ids[: max(0, room - len(items))]
         truncated = len(items) + len(listing.unchanged_ids) < before
     ctx.seen += len(items) + len(listing.unchanged_ids)
+    report.seen_ids.update(i.external_id for i in items)
+    report.seen_ids.update((*listing.unchanged_ids, *listing.kept_ids))
     now = timezone.now()
-    if dry_run:
+    if dry_run:  # the same classifier and the same counting as the writes below
         counts = services.classify_products(store=ctx.store, items=items)
-        report.unchanged += len(listing.unchanged_ids)
+        report.unchanged += services.count_existing_products(
+            store=ctx.store, external_ids=listing.unchanged_ids
+        )
     else:
         # One short transaction per listing page: products, seen marks and validators together.
         with transaction.atomic():
@@ -237,6 +258,8 @@ def _crawl(ctx: CrawlContext, report: StoreReport, dry_run: bool) -> bool:
 def scrape_store(
     store: Store, *, limit: int | None = None, dry_run: bool = False, force: bool = False
 ) -> StoreReport:
+    """Crawl one store. Never raises: an unexpected error fails this store's run, logged with its
+    traceback and recorded on its CrawlRun (status failed, the reason), and nothing else."""
     report = StoreReport(store.slug)
     if store.paused_until and store.paused_until > timezone.now() and not force:
         report.status = CrawlRun.Status.STOPPED
@@ -250,35 +273,13 @@ def scrape_store(
         logger.info("store %s: waiting %.0fs for its off-peak window", store.slug, wait)
         time.sleep(wait + 0.01)
     run = None if dry_run else services.start_crawl_run(store=store)
-    started = timezone.now()
-    with Fetcher(delay=store.crawl_delay) as fetcher:
-        caps = [n for n in (limit, store.max_products) if n]
-        states = selectors.fetch_states_for_store(store=store)
-        ctx = CrawlContext(fetcher, store, states, force, min(caps) if caps else None)
-        try:
-            complete = _crawl(ctx, report, dry_run)
-        except STOP_ERRORS as exc:
-            complete = False
-            report.status, report.message = CrawlRun.Status.STOPPED, str(exc)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after and not dry_run:
-                until = timezone.now() + timedelta(seconds=retry_after)
-                services.pause_store(store=store, until=until)
-        except (ScrapeFailed, FetchError) as exc:
-            complete = False
-            report.status, report.message = CrawlRun.Status.FAILED, str(exc)
-        if report.message:
-            logger.warning("store %s: %s", store.slug, report.message)
-            report.errors.insert(0, {"url": store.base_url, "reason": report.message[:500]})
-        if complete and not dry_run and report.status == CrawlRun.Status.SUCCEEDED:
-            report.deactivated = services.deactivate_missing_products(
-                store=store, seen_since=started
-            )
-        if report.status != CrawlRun.Status.STOPPED:
-            report.images = download_images(store_slug=store.slug, dry_run=dry_run, fetcher=fetcher)
-        stats = fetcher.stats
-        report.requests, report.not_modified = stats.requests, stats.not_modified
-        report.bytes_received = stats.bytes_received
+    try:
+        _scrape_into(report, store, limit=limit, dry_run=dry_run, force=force)
+    except Exception as exc:  # isolation: one store's bug must not end the other stores' crawl
+        logger.exception("store %s: failed with an unexpected error", store.slug)
+        report.status = CrawlRun.Status.FAILED
+        report.message = _printable(f"unexpected error: {type(exc).__name__}: {exc}")[:500]
+        report.errors.insert(0, {"url": store.base_url, "reason": report.message})
     if report.status == CrawlRun.Status.SUCCEEDED and (report.failed or report.images.failed):
         report.status = CrawlRun.Status.PARTIAL
     if run is not None:
@@ -298,22 +299,76 @@ def scrape_store(
     return report
 
 
+def _printable(text: str) -> str:
+    """Lone surrogates from a hostile page cannot be stored as UTF-8: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _scrape_into(
+    report: StoreReport, store: Store, *, limit: int | None, dry_run: bool, force: bool
+) -> None:
+    started = timezone.now()
+    fetcher = Fetcher(delay=store.crawl_delay, allow_long_delay=store.allow_long_crawl_delay)
+    try:
+        caps = [n for n in (limit, store.max_products) if n]
+        states = selectors.fetch_states_for_store(store=store)
+        ctx = CrawlContext(fetcher, store, states, force, min(caps) if caps else None)
+        try:
+            complete = _crawl(ctx, report, dry_run)
+        except STOP_ERRORS as exc:
+            complete = False
+            report.status, report.message = CrawlRun.Status.STOPPED, str(exc)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after and not dry_run:
+                until = timezone.now() + timedelta(seconds=retry_after)
+                services.pause_store(store=store, until=until)
+        except (ScrapeFailed, FetchError) as exc:
+            complete = False
+            report.status, report.message = CrawlRun.Status.FAILED, str(exc)
+        if report.message:
+            logger.warning("store %s: %s", store.slug, report.message)
+            report.errors.insert(0, {"url": store.base_url, "reason": report.message[:500]})
+        if complete and report.status == CrawlRun.Status.SUCCEEDED:
+            report.deactivated = (
+                selectors.count_products_missing_from(store=store, seen_ids=report.seen_ids)
+                if dry_run
+                else services.deactivate_missing_products(store=store, seen_since=started)
+            )
+        if report.status != CrawlRun.Status.STOPPED:
+            report.images = download_images(store_slug=store.slug, dry_run=dry_run, fetcher=fetcher)
+    finally:
+        fetcher.close()
+        stats = fetcher.stats
+        report.requests, report.not_modified = stats.requests, stats.not_modified
+        report.bytes_received = stats.bytes_received
+
+
 def scrape_stores(
     *,
     store_slug: str | None = None,
     limit: int | None = None,
     dry_run: bool = False,
     force: bool = False,
+    concurrency: int | None = None,
 ) -> ScrapeReport:
-    """Crawl every active store (or one). Raises ScrapeFailed for an unknown --store slug."""
+    """Crawl every active store (or one), up to `concurrency` (MEEPO_CRAWL_CONCURRENCY) at once.
+
+    Call it under the pipeline lock (the `scrape` and `pipeline` commands do): runs still marked
+    "running" from a killed process are marked "interrupted" first. Raises ScrapeFailed for an
+    unknown --store slug; a store's own failure only fails that store.
+    """
     stores = list(selectors.list_stores_to_crawl(slug=store_slug))
     if store_slug and not stores:
         raise ScrapeFailed(f"no store with slug {store_slug!r}")
+    if not dry_run and (interrupted := services.mark_interrupted_runs()):
+        logger.warning("%d crawl runs of a killed process marked interrupted", interrupted)
     report = ScrapeReport(dry_run=dry_run)
-    for store in stores:
-        store_report = scrape_store(store, limit=limit, dry_run=dry_run, force=force)
-        logger.info(
-            "store %s: %s, %s", store.slug, store_report.status, store_report.images.summary()
-        )
-        report.stores.append(store_report)
+    report.stores = crawl_all(
+        stores,
+        lambda store: scrape_store(store, limit=limit, dry_run=dry_run, force=force),
+        failed=lambda store, message: StoreReport(
+            store.slug, status=CrawlRun.Status.FAILED, message=message
+        ),
+        concurrency=concurrency or settings.MEEPO_CRAWL_CONCURRENCY,
+    )
     return report

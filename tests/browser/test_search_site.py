@@ -54,7 +54,7 @@ def catalogue(tiny_clip):
         )
         ProductImageFactory(product=product, asset=asset)
         products[title] = product
-    embed_images(download=False)
+    embed_images()
     assert build_index(force=True).status == "published"
     reset_index_cache()
     return products

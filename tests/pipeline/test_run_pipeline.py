@@ -40,7 +40,6 @@ def make_images(n, seed=0):
 
 def test_pipeline_embeds_and_publishes_then_second_run_changes_nothing(tiny_clip, monkeypatch):
     monkeypatch.setattr(run_module, "_scrape", lambda **kw: "0 stores")
-    monkeypatch.setattr("pipeline.embed._download", lambda **kw: None)
     make_images(4)
     first = run_pipeline()
     assert first.ok
@@ -56,7 +55,6 @@ def test_failed_stage_is_reported_and_later_stages_still_run(tiny_clip, monkeypa
         raise RuntimeError("store unreachable")
 
     monkeypatch.setattr(run_module, "_scrape", broken_scrape)
-    monkeypatch.setattr("pipeline.embed._download", lambda **kw: None)
     make_images(2)
     with pytest.raises(CommandError, match="scrape"):
         call_command("pipeline")
@@ -67,7 +65,6 @@ def test_failed_stage_is_reported_and_later_stages_still_run(tiny_clip, monkeypa
 
 
 def test_dry_run_writes_nothing(tiny_clip, monkeypatch):
-    monkeypatch.setattr("pipeline.embed._download", lambda **kw: None)
     make_images(2)
     report = run_pipeline(scrape=False, dry_run=True)
     assert (report.embed.candidates, report.index.status) == (2, "empty")
@@ -78,7 +75,6 @@ def test_dry_run_writes_nothing(tiny_clip, monkeypatch):
 def test_index_status_reports_published_index_and_staleness(tiny_clip, monkeypatch, capsys):
     with pytest.raises(CommandError, match="no index published"):
         call_command("index_status")
-    monkeypatch.setattr("pipeline.embed._download", lambda **kw: None)
     make_images(3)
     run_pipeline(scrape=False)
     call_command("index_status")
@@ -89,7 +85,7 @@ def test_index_status_reports_published_index_and_staleness(tiny_clip, monkeypat
     run_module.run_pipeline(scrape=False, dry_run=True)
     from pipeline.embed import embed_images
 
-    embed_images(download=False)
+    embed_images()
     call_command("index_status")
     assert "CHANGED since this index" in capsys.readouterr().out
 

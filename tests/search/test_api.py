@@ -51,7 +51,7 @@ def indexed(tiny_clip):
         asset = ImageAssetFactory(thumbnail__color=color)
         ProductImageFactory(product=product, asset=asset)
         products[color] = product
-    embed_images(download=False)
+    embed_images()
     assert build_index(force=True).status == "published"
     reset_index_cache()
     return products

@@ -208,7 +208,7 @@ def test_text_and_photo_search_through_tiny_clip_and_real_index(tiny_clip, setti
         asset = ImageAssetFactory(thumbnail__color=color, thumbnail__width=64, thumbnail__height=64)
         ProductImageFactory(product=product, asset=asset)
         products[color] = product
-    assert embed_images(download=False).embedded == 4
+    assert embed_images().embedded == 4
     publish()
     text = services.search_products(query="green cushion")
     assert text.visual_status == "ok"

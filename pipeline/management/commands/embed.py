@@ -1,4 +1,4 @@
-"""`manage.py embed`: download pending images and store CLIP vectors for those missing one.
+"""`manage.py embed`: store CLIP vectors for downloaded images missing one (`scrape` downloads).
 
 Idempotent (a second run embeds nothing); one transaction per batch; takes the pipeline lock.
 Exit codes: 0 done (or nothing to do), 1 model unavailable or too many failures, 75 locked.
@@ -13,16 +13,13 @@ from search.exceptions import ModelNotAvailable
 
 
 class Command(BaseCommand):
-    help = "Download pending product images and embed every image that has no CLIP vector yet."
+    help = "Embed every downloaded product image that has no CLIP vector yet."
 
     def add_arguments(self, parser):
         parser.add_argument("--limit", type=int, help="embed at most N images")
         parser.add_argument("--dry-run", action="store_true", help="count, write nothing")
         parser.add_argument("--force", action="store_true", help="re-embed images already done")
         parser.add_argument("--batch-size", type=int, help="images per forward pass")
-        parser.add_argument(
-            "--no-download", action="store_true", help="skip downloading pending images"
-        )
         parser.add_argument(
             "--max-failures", type=int, default=None, help="fail (exit 1) above N failed images"
         )
@@ -37,7 +34,6 @@ class Command(BaseCommand):
                     dry_run=opts["dry_run"],
                     force=opts["force"],
                     batch_size=opts["batch_size"],
-                    download=not opts["no_download"],
                 )
         except PipelineLocked as exc:
             raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc

@@ -1,16 +1,20 @@
-"""Crawl stores into the catalogue (stage 1 of the pipeline).
+"""Crawl stores into the catalogue (stage 1 of the pipeline), under the pipeline lock.
 
     manage.py scrape [--store SLUG] [--limit N] [--dry-run] [--force] [--max-failures N]
+                     [--concurrency N]
 
-Prints one line per store and a summary: created / updated / unchanged / failed. Exit code 0
-when it ran (stores that stopped us politely are not errors), 1 when a store failed outright or
-failures exceed --max-failures, 2 for unusable arguments.
+Up to --concurrency stores (default MEEPO_CRAWL_CONCURRENCY) are crawled at once, one request at a
+time per host. Prints one line per store and a summary: created / updated / unchanged / failed.
+Exit code 0 when it ran (stores that stopped us politely are not errors), 1 when a store failed
+or failures exceed --max-failures, 2 for unusable arguments, 75 when another pipeline run holds
+the lock.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import CrawlRun
-from pipeline.exceptions import ScrapeFailed
+from pipeline.exceptions import PipelineLocked, ScrapeFailed
+from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
 from pipeline.scrape import scrape_stores
 
 
@@ -36,24 +40,31 @@ class Command(BaseCommand):
             default=None,
             help="Exit 1 when more items than this failed.",
         )
+        parser.add_argument(
+            "--concurrency", type=int, help="Stores crawled at once (MEEPO_CRAWL_CONCURRENCY)."
+        )
 
-    def handle(self, *args, store, limit, dry_run, force, max_failures, **options):
+    def handle(self, *args, store, limit, dry_run, force, max_failures, concurrency, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be >= 1", returncode=2)
+        if concurrency is not None and concurrency < 1:
+            raise CommandError("--concurrency must be >= 1", returncode=2)
         try:
-            report = scrape_stores(store_slug=store, limit=limit, dry_run=dry_run, force=force)
+            with pipeline_lock():
+                report = scrape_stores(
+                    store_slug=store,
+                    limit=limit,
+                    dry_run=dry_run,
+                    force=force,
+                    concurrency=concurrency,
+                )
+        except PipelineLocked as exc:
+            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         except ScrapeFailed as exc:
             raise CommandError(str(exc), returncode=2) from exc
         for s in report.stores:
-            line = (
-                f"{s.store}: {s.status}, {s.created} created, {s.updated} updated, "
-                f"{s.unchanged} unchanged, {s.failed} failed, {s.deactivated} deactivated; "
-                f"{s.images.summary()}; {s.requests} requests"
-            )
-            if s.message:
-                line += f" ({s.message})"
             if options["verbosity"] >= 1:
-                self.stdout.write(line)
+                self.stdout.write(s.summary())
             if options["verbosity"] >= 2:
                 for err in s.errors:
                     self.stdout.write(f"  {err['url']}: {err['reason']}")
