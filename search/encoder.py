@@ -1,9 +1,15 @@
-"""CLIP image and text encoder, loaded once per process and shared by the pipeline and the site.
+"""Image and text encoder, loaded once per process and shared by the pipeline and the site.
+
+`MEEPO_CLIP_MODEL` names any Hugging Face image-text dual encoder that `AutoModel` loads and that
+has `get_image_features` / `get_text_features`: CLIP, SigLIP, SigLIP 2 (multilingual tokenizer),
+ChineseCLIP, AltCLIP. Preprocessing comes from the model's own processor (`AutoProcessor`), the
+text length from its config, the embedding dimension from a probe at load time; only what the
+families document differently is chosen here (`TEXT_PADDING`, `LOWERCASE_TEXT`).
 
 Guarantees: vectors are float32, L2-normalised, and identical to what the reference
-`CLIPModel.get_*_features` + `CLIPProcessor` pipeline gives for the same inputs (the encoder uses
-that very processor and model; only the batching and threading around them are ours). A model that
-cannot be loaded raises `ModelNotAvailable` with what to do, never a transformers stack trace.
+`model.get_*_features` + processor pipeline gives for the same inputs (the encoder uses that very
+processor and model; only the batching and threading around them are ours). A model that cannot
+be loaded raises `ModelNotAvailable` with what to do, never a transformers stack trace.
 
 The optional int8 mode (`MEEPO_CLIP_QUANTIZE`) is used only when its embeddings of a probe batch
 agree with fp32 (cosine >= PARITY_MIN); otherwise the encoder logs a warning and stays fp32.
@@ -41,6 +47,13 @@ PARITY_MIN = 0.99
 MAX_TEXT_CHARS = 1000
 # Text queries per coalesced forward pass: more than a worker's threads, so all can share one.
 TEXT_BATCH_MAX = 16
+# SigLIP towers were trained on texts padded to their full length (64 tokens) and pool the last
+# position, so a shorter padding changes the vector; CLIP-like towers pool at the end token.
+TEXT_PADDING = {"siglip": "max_length", "siglip2": "max_length"}
+# SigLIP 2 was trained on lower-cased text (its model card says to do the same).
+LOWERCASE_TEXT = frozenset({"siglip2"})
+# Tokenizer outputs a text tower takes (ChineseCLIP's BERT also takes token types).
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -83,42 +96,45 @@ class ClipEncoder:
             max_pixels=settings.MEEPO_MAX_IMAGE_PIXELS,
             max_aspect=settings.MEEPO_MAX_IMAGE_ASPECT,
         )
-        return self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+        return dict(self.processor.image_processor(images=[image], return_tensors="pt"))
 
-    def _forward_images(self, pixels) -> NDArray[np.float32]:
+    def _forward_images(self, pixels: list[dict]) -> NDArray[np.float32]:
+        """Vectors for per-image processor outputs (pixel values, and SigLIP 2's patch mask and
+        shapes), stacked into one batch."""
         import torch
 
+        batch = {key: torch.cat([p[key] for p in pixels]).to(self.device) for key in pixels[0]}
         with torch.inference_mode():
-            out = self.model.get_image_features(pixel_values=pixels.to(self.device))
-        return _normalise(out.pooler_output)
+            out = self.model.get_image_features(**batch)
+        return _normalise(_features(out))
 
     def encode_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """(n, dim) float32 unit vectors for RGB PIL images."""
-        import torch
-
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._forward_images(torch.cat([self._pixels(img) for img in images]))
+        return self._forward_images([self._pixels(img) for img in images])
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """(n, dim) float32 unit vectors for texts (truncated at CLIP's 77 tokens)."""
+        """(n, dim) float32 unit vectors for texts (truncated at the model's text length)."""
         import torch
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        family = self.model.config.model_type
+        texts = [t[:MAX_TEXT_CHARS] for t in texts]
+        if family in LOWERCASE_TEXT:
+            texts = [t.lower() for t in texts]
         tokens = self.processor.tokenizer(
-            [t[:MAX_TEXT_CHARS] for t in texts],
-            padding=True,
+            texts,
+            padding=TEXT_PADDING.get(family, True),
             truncation=True,
-            max_length=self.model.config.text_config.max_position_embeddings,
+            max_length=max_text_tokens(self.model, self.processor),
             return_tensors="pt",
         )
+        inputs = {k: tokens[k].to(self.device) for k in TEXT_INPUTS if k in tokens}
         with torch.inference_mode():
-            out = self.model.get_text_features(
-                input_ids=tokens["input_ids"].to(self.device),
-                attention_mask=tokens["attention_mask"].to(self.device),
-            )
-        return _normalise(out.pooler_output)
+            out = self.model.get_text_features(**inputs)
+        return _normalise(_features(out))
 
     def encode_stream(
         self,
@@ -132,7 +148,6 @@ class ClipEncoder:
         `load(item)` returns an RGB image or raises; such items are reported in `failures` and
         the rest of the batch goes on. Batches come out in input order.
         """
-        import torch
 
         ready: queue.Queue = queue.Queue(maxsize=2)
         stop = threading.Event()
@@ -149,7 +164,7 @@ class ClipEncoder:
                     raise got
                 ok_items, pixels, failures = got
                 vectors = (
-                    self._forward_images(torch.cat(pixels))
+                    self._forward_images(pixels)
                     if pixels
                     else np.zeros((0, self.dim), dtype=np.float32)
                 )
@@ -205,6 +220,19 @@ def _drain(q: queue.Queue) -> None:
             return
 
 
+def max_text_tokens(model, processor) -> int:
+    """The longest text the model reads, in tokens: its position table, or the tokenizer's
+    limit when smaller (XLM-R/BERT towers reserve positions)."""
+    positions = int(model.config.text_config.max_position_embeddings)
+    limit = getattr(processor.tokenizer, "model_max_length", None) or positions
+    return min(positions, int(limit)) if limit < 1_000_000 else positions
+
+
+def _features(out):
+    """The projected embedding: transformers 5 returns an output object, older code a tensor."""
+    return out.pooler_output if hasattr(out, "pooler_output") else out
+
+
 def _normalise(tensor) -> NDArray[np.float32]:
     vectors = tensor.detach().float().cpu().numpy().astype(np.float32, copy=False)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -226,7 +254,7 @@ def _resolve_device(requested: str) -> str:
 
 def _from_pretrained(name: str):
     """Model and processor from a local directory or the Hugging Face cache (network last)."""
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import AutoModel, AutoProcessor
 
     is_dir = Path(name).expanduser().is_dir()
     source = str(Path(name).expanduser()) if is_dir else name
@@ -235,21 +263,44 @@ def _from_pretrained(name: str):
     for local_only in attempts:
         # The cache first: without a network the hub client retries for ~30 s before failing.
         try:
-            model = CLIPModel.from_pretrained(source, local_files_only=local_only)
-            # PIL preprocessing, chosen explicitly: it is what the reference CLIP used, it needs no
-            # torchvision, and the choice no longer depends on what else is installed.
-            processor = CLIPProcessor.from_pretrained(
+            model = AutoModel.from_pretrained(source, local_files_only=local_only)
+            # PIL preprocessing, chosen explicitly: it is what the reference models used, it
+            # needs no torchvision, and the choice no longer depends on what else is installed.
+            processor = AutoProcessor.from_pretrained(
                 source, local_files_only=local_only, backend="pil"
             )
-            return model, processor
+            break
         except Exception as exc:  # transformers raises OSError/ValueError/HF errors alike
             error = exc
-    raise ModelNotAvailable(
-        f"Cannot load the CLIP model {name!r} ({type(error).__name__}: {str(error)[:200]}). "
-        "Run `manage.py download_model --to DIR` on a machine with internet and point "
-        "MEEPO_CLIP_MODEL at DIR, or point MEEPO_CLIP_MODEL at an existing model directory "
-        "(`manage.py create_random_model DIR` makes a meaningless random one for offline demos)."
-    ) from error
+    else:
+        raise ModelNotAvailable(
+            f"Cannot load the model {name!r} ({type(error).__name__}: {str(error)[:200]}). "
+            "Run `manage.py download_model --to DIR` on a machine with internet and point "
+            "MEEPO_CLIP_MODEL at DIR, or point MEEPO_CLIP_MODEL at an existing model directory "
+            "(`manage.py create_random_model DIR` makes a meaningless random one for offline "
+            "demos)."
+        ) from error
+    if not all(hasattr(model, m) for m in ("get_image_features", "get_text_features")) or not all(
+        hasattr(processor, p) for p in ("image_processor", "tokenizer")
+    ):
+        raise ModelNotAvailable(
+            f"{name!r} is a {type(model).__name__}, not an image-text dual encoder (CLIP, "
+            "SigLIP, SigLIP 2, ChineseCLIP, AltCLIP)."
+        )
+    return model, processor
+
+
+def probe_size(processor) -> int:
+    """The square input side of an image processor (CLIP's crop, SigLIP's resize), or 224."""
+    image_processor = processor.image_processor
+    for attr in ("crop_size", "size"):
+        value = getattr(image_processor, attr, None) or {}
+        side = value.get("height") or value.get("shortest_edge")
+        if side:
+            return int(side)
+    patch = getattr(image_processor, "patch_size", None)
+    patches = getattr(image_processor, "max_num_patches", None)
+    return int(patch * patches**0.5) if patch and patches else 224
 
 
 def _probe_images(size: int, n: int = 8) -> list[Image.Image]:
@@ -273,31 +324,45 @@ def _quantized(encoder: ClipEncoder) -> ClipEncoder:
     if encoder.device != "cpu":
         logger.warning("MEEPO_CLIP_QUANTIZE applies to CPU only; using fp32 on %s", encoder.device)
         return encoder
-    images = _probe_images(encoder.processor.image_processor.crop_size["height"])
+    images = _probe_images(probe_size(encoder.processor))
     texts = ["a red leather handbag", "blue running shoes", "wooden dining table", "gold ring"]
     reference = np.vstack([encoder.encode_images(images), encoder.encode_texts(texts)])
     with warnings.catch_warnings():
         # torch.ao is deprecated in favour of torchao but is what ships with torch here.
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
-        qmodel = quantize_dynamic(encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+        # Linear layers outside the embeddings: SigLIP 2 embeds patches with a Linear whose
+        # weight dtype it reads, which a quantized layer no longer has. Exact type: attention
+        # pooling heads hold a NonDynamicallyQuantizableLinear that must stay float.
+        linears = {
+            name: torch.ao.quantization.default_dynamic_qconfig
+            for name, module in encoder.model.named_modules()
+            if type(module) is torch.nn.Linear and "embedding" not in name
+        }
+        qmodel = quantize_dynamic(encoder.model, linears, dtype=torch.qint8)
     candidate = ClipEncoder(
         encoder.model_name, encoder.dim, "cpu", "int8", model=qmodel, processor=encoder.processor
     )
-    got = np.vstack([candidate.encode_images(images), candidate.encode_texts(texts)])
+    try:
+        got = np.vstack([candidate.encode_images(images), candidate.encode_texts(texts)])
+    except Exception:  # an architecture int8 does not fit: serving fp32 beats not serving
+        logger.exception("int8 encoding failed for %s; using fp32", encoder.model_name)
+        return encoder
     parity = float(np.min(np.sum(reference * got, axis=1)))
     if parity < PARITY_MIN:
         logger.warning(
-            "int8 CLIP disagrees with fp32 (min cosine %.4f < %.2f); using fp32", parity, PARITY_MIN
+            "int8 encoder disagrees with fp32 (min cosine %.4f < %.2f); using fp32",
+            parity,
+            PARITY_MIN,
         )
         return encoder
-    logger.info("int8 CLIP enabled (min cosine to fp32 on the probe batch %.4f)", parity)
+    logger.info("int8 encoder enabled (min cosine to fp32 on the probe batch %.4f)", parity)
     candidate.parity = parity
     return candidate
 
 
 @functools.cache
 def load_encoder(name: str, device: str, quantize: bool, threads: int) -> ClipEncoder:
-    """Load (once per process and argument set) the CLIP encoder."""
+    """Load (once per process and argument set) the image-text encoder."""
     import torch
 
     if threads > 0:
@@ -306,13 +371,10 @@ def load_encoder(name: str, device: str, quantize: bool, threads: int) -> ClipEn
     model, processor = _from_pretrained(name)
     model = model.eval().to(resolved)
     encoder = ClipEncoder(
-        model_name=name,
-        dim=int(model.config.projection_dim),
-        device=resolved,
-        mode="fp32",
-        model=model,
-        processor=processor,
+        model_name=name, dim=0, device=resolved, mode="fp32", model=model, processor=processor
     )
+    # The families keep their output size in different config fields; one probe text says it.
+    encoder.dim = int(encoder.encode_texts(["a"]).shape[1])
     return _quantized(encoder) if quantize else encoder
 
 

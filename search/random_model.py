@@ -171,3 +171,104 @@ def save_random_clip(path: str | Path, *, size: str = "tiny", seed: int = 0) -> 
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
     model.save_pretrained(path)
     return path
+
+
+FAMILIES = ("clip", "siglip", "siglip2")
+# SigLIP towers read texts padded to this many tokens (64 in the released models).
+SIGLIP_TEXT_TOKENS = 64
+
+
+def _gemma_tokenizer(vocab_size: int = 0):
+    """A Gemma-style tokenizer (SigLIP 2's kind): letters, "▁" for spaces and byte fallback, so
+    text in any script tokenises; `vocab_size` pads the table to a real model's size."""
+    from transformers import GemmaTokenizer
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    pieces = [f"<0x{b:02X}>" for b in range(256)] + ["▁"]
+    pieces += [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789")
+    pieces += [f"<unused{i}>" for i in range(max(0, vocab_size - len(specials) - len(pieces)))]
+    vocab = {token: i for i, token in enumerate(specials + pieces)}
+    # Right padding, as SigLIP 2's released tokenizer: the tower pools the last position.
+    return GemmaTokenizer(vocab=vocab, merges=[], padding_side="right"), len(vocab)
+
+
+_SIGLIP_SHAPES = {
+    # size: text/vision width, MLP, layers, heads, image side, patch
+    "tiny": (32, 64, 2, 2, 32, 8),
+    # google/siglip-base-patch16-224 / siglip2-base-patch16-224 (vocabularies 32k / 256k).
+    "base": (768, 3072, 12, 12, 224, 16),
+}
+
+
+def _siglip_configs(family: str, size: str, vocab_size: int) -> tuple[dict, dict]:
+    if size not in _SIGLIP_SHAPES:
+        raise ValueError(f"unknown size {size!r} for {family}; choose one of tiny, base")
+    width, mlp, layers, heads, side, patch = _SIGLIP_SHAPES[size]
+    tower = {
+        "hidden_size": width,
+        "intermediate_size": mlp,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+    }
+    text = {
+        **tower,
+        "vocab_size": vocab_size,
+        "max_position_embeddings": SIGLIP_TEXT_TOKENS if size == "base" else 16,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "bos_token_id": 2,
+    }
+    vision = {**tower, "patch_size": patch}
+    if family == "siglip2":
+        # Siglip2Processor applies 16-pixel patches, 256 of them, whatever its image processor
+        # was saved with: the random model uses that grid at every size.
+        vision["patch_size"], vision["num_patches"] = 16, 256
+    else:
+        vision["image_size"] = side
+    return text, vision
+
+
+def save_random_model(
+    path: str | Path, *, family: str = "clip", size: str = "tiny", seed: int = 0
+) -> Path:
+    """A loadable random-weight model of `family` (clip, siglip, siglip2) saved at `path`.
+
+    CLIP sizes are `SIZES`; SigLIP sizes are tiny and base (the released base models' shapes,
+    vocabulary size included, for speed and memory benchmarks).
+    """
+    if family == "clip":
+        return save_random_clip(path, size=size, seed=seed)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    import torch
+    from transformers import (
+        Siglip2Config,
+        Siglip2ImageProcessorPil,
+        Siglip2Model,
+        Siglip2Processor,
+        SiglipConfig,
+        SiglipImageProcessorPil,
+        SiglipModel,
+        SiglipProcessor,
+    )
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    real_vocab = {"siglip": 32_000, "siglip2": 256_000}[family] if size == "base" else 0
+    tokenizer, vocab_size = _gemma_tokenizer(real_vocab)
+    text, vision = _siglip_configs(family, size, vocab_size)
+    torch.manual_seed(seed)
+    if family == "siglip":
+        model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+        side = vision["image_size"]
+        image_processor = SiglipImageProcessorPil(size={"height": side, "width": side})
+        processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    else:
+        model = Siglip2Model(Siglip2Config(text_config=text, vision_config=vision))
+        image_processor = Siglip2ImageProcessorPil(
+            patch_size=vision["patch_size"], max_num_patches=vision["num_patches"]
+        )
+        processor = Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    model.eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path

@@ -124,3 +124,88 @@ def test_auto_device_picks_cpu_without_cuda(settings, tiny_clip):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert get_encoder().device == expected
     assert get_encoder().encode_texts(["x"]).dtype == np.float32
+
+
+# --- Other model families, loaded through the same AutoModel/AutoProcessor path ---------------
+
+
+@pytest.fixture(scope="module", params=["siglip", "siglip2"])
+def tiny_family_dir(request, tmp_path_factory):
+    from search.random_model import save_random_model
+
+    path = tmp_path_factory.mktemp(f"tiny-{request.param}")
+    return request.param, save_random_model(path, family=request.param, size="tiny")
+
+
+def _family_reference(model_dir, family):
+    """What the transformers documentation does for SigLIP: max_length padding (64 tokens in
+    the released models; the tiny model reads 16), lower-cased text for SigLIP 2."""
+    import torch
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(model_dir).eval()
+    processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
+
+    def unit(out):
+        return torch.nn.functional.normalize(out.pooler_output, dim=-1).numpy()
+
+    def images(imgs):
+        with torch.inference_mode():
+            return unit(model.get_image_features(**processor(images=imgs, return_tensors="pt")))
+
+    def texts(txts):
+        if family == "siglip2":
+            txts = [t.lower() for t in txts]
+        inputs = processor(
+            text=txts, padding="max_length", max_length=16, truncation=True, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            return unit(model.get_text_features(**inputs))
+
+    return images, texts
+
+
+def test_siglip_families_match_the_reference_forward(settings, tiny_family_dir):
+    family, model_dir = tiny_family_dir
+    settings.MEEPO_CLIP_MODEL = str(model_dir)
+    encoder = get_encoder()
+    assert encoder.model.config.model_type == family
+    assert encoder.dim == 32  # from the probe, not from a CLIP-only config field
+    ref_images, ref_texts = _family_reference(model_dir, family)
+    imgs = _images(5)
+    np.testing.assert_allclose(encoder.encode_images(imgs), ref_images(imgs), atol=1e-5)
+    texts = ["Navy linen shirt", "chemise en lin bleu marine", "紺色のリネンシャツ", "قميص كتان"]
+    got = encoder.encode_texts(texts)
+    np.testing.assert_allclose(got, ref_texts(texts), atol=1e-5)
+    assert len({tuple(np.round(v, 4)) for v in got}) == 4  # other scripts are not all <unk>
+    assert encoder.encode_texts(["word " * 500]).shape == (1, 32)  # truncated, no error
+    stream = list(encoder.encode_stream(range(5), lambda i: imgs[i], batch_size=2))
+    np.testing.assert_allclose(
+        np.vstack([b.vectors for b in stream]), encoder.encode_images(imgs), atol=1e-5
+    )
+
+
+def test_siglip_families_quantize_or_fall_back_cleanly(tiny_family_dir):
+    _, model_dir = tiny_family_dir
+    enc = encoder_module.load_encoder(str(model_dir), "cpu", True, 0)
+    fp32 = encoder_module.load_encoder(str(model_dir), "cpu", False, 0)
+    imgs = _images(3)
+    cos = np.sum(enc.encode_images(imgs) * fp32.encode_images(imgs), axis=1)
+    assert enc.mode == "int8"
+    assert cos.min() > 0.95
+
+
+def test_a_model_without_image_and_text_towers_is_refused(settings, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from search.random_model import _gemma_tokenizer
+
+    config = BertConfig(
+        vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(tmp_path)
+    _gemma_tokenizer()[0].save_pretrained(tmp_path)
+    settings.MEEPO_CLIP_MODEL = str(tmp_path)
+    with pytest.raises(ModelNotAvailable, match="not an image-text dual encoder"):
+        get_encoder()

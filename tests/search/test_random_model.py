@@ -37,3 +37,21 @@ def test_unknown_words_emoji_and_rtl_still_tokenise_byte_by_byte(tokenizer):
         assert len(ids) > 3
         assert max(ids) < CLIP_VOCAB_SIZE
         assert tokenizer.decode(ids, skip_special_tokens=True).replace(" ", "") == text.lower().replace(" ", "")  # fmt: skip
+
+
+def test_random_model_families_save_and_refuse_unknown_names(tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from transformers import AutoConfig
+
+    from search.random_model import save_random_model
+
+    call_command("create_random_model", str(tmp_path / "s2"), "--family", "siglip2")
+    assert AutoConfig.from_pretrained(tmp_path / "s2").model_type == "siglip2"
+    assert (tmp_path / "s2" / "processor_config.json").is_file()
+    with pytest.raises(ValueError, match="unknown family"):
+        save_random_model(tmp_path / "x", family="align")
+    with pytest.raises(CommandError, match="unknown size"):
+        call_command(
+            "create_random_model", str(tmp_path / "y"), "--family", "siglip", "--size", "vit-b-32"
+        )
