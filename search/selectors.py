@@ -550,3 +550,31 @@ def has_own_images(product_id: int) -> bool:
     """Whether the product has a picture of its own (not only shared ones such as size charts),
     downloaded or still pending: without one it never gets a vector of its own."""
     return ProductImage.objects.filter(product_id=product_id, is_shared=False).exists()
+
+
+EXAMPLES_TTL_SECONDS = 600.0
+_examples_cache = _TTLCache(1, EXAMPLES_TTL_SECONDS)
+
+
+def example_queries(limit: int = 6) -> list[str]:
+    """Searches the catalogue can answer, for the home page and empty results: its most common
+    categories and brands (lower-cased), cached for a while; none for an empty catalogue."""
+    cached = _examples_cache.get("examples")
+    if cached is not None:
+        return cached
+    qs = Product.objects.active()
+    by_column = {}
+    for column in ("category", "brand"):
+        rows = (
+            qs.exclude(**{column: ""})
+            .values_list(column)
+            .annotate(n=Count("id"))
+            .order_by("-n", column)
+            .values_list(column, flat=True)[:limit]
+        )
+        by_column[column] = [r.lower() for r in rows]
+    categories = by_column["category"][: limit // 2]
+    brands = [b for b in by_column["brand"] if b not in categories]
+    examples = (categories + brands + by_column["category"][limit // 2 :])[:limit]
+    _examples_cache.put("examples", examples)
+    return examples

@@ -713,3 +713,5 @@ def clear_caches() -> None:
     """Forget cached result lists and filter id sets (tests; a worker after a catalogue change)."""
     _result_cache.clear()
     selectors._allowed_ids_cache.clear()
+    selectors._examples_cache.clear()
+    spelling.clear_cache()

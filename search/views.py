@@ -30,7 +30,6 @@ from search.security import UploadsBusy, upload_slot
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_QUERIES = ["fork", "fluffy striped salmon pillow", "red running shoes", "wooden chair"]
 FACET_LABELS = {"store": "Store", "brand": "Brand", "category": "Category"}
 
 
@@ -89,7 +88,7 @@ def home(request):
     return render_timed(
         request,
         "search/home.html",
-        {"form": SearchForm(), "examples": EXAMPLE_QUERIES},
+        {"form": SearchForm(), "examples": selectors.example_queries()},
     )
 
 
@@ -99,7 +98,10 @@ def results(request):
     if not form.is_valid():
         template = "search/_search_body.html" if _is_fragment(request) else "search/results.html"
         return render_timed(
-            request, template, {"form": form, "page": None, "examples": EXAMPLE_QUERIES}, status=400
+            request,
+            template,
+            {"form": form, "page": None, "examples": selectors.example_queries()},
+            status=400,
         )
     offset, limit = form.offset_limit()
     filters = form.filters()
@@ -109,13 +111,15 @@ def results(request):
         offset=offset,
         limit=limit,
         sort=form.cleaned_data["sort"],
+        spell=request.GET.get("spell") != "off",
     )
     context = {
         "form": form,
         "page": page,
         "filters": filters,
         "facet_groups": facet_groups(page, filters),
-        "examples": EXAMPLE_QUERIES,
+        "examples": selectors.example_queries() if not page.hits else [],
+        "debug": request.GET.get("debug") == "1",
         "more_url": _more_url(request, page),
         "sort_choices": services.SORT_CHOICES,
     }
