@@ -152,6 +152,10 @@ def serialize_page(request, page: services.SearchPage) -> dict:
         "offset": page.offset,
         "limit": page.limit,
         "has_more": page.has_more,
+        "total": page.total,
+        "total_is_lower_bound": page.total_is_lower_bound,
+        "suggestion": page.suggestion,
+        "corrected_from": page.corrected_from,
         "visual_status": page.visual_status,
         "notice": page.notice,
         "cached": page.cached,
@@ -177,6 +181,7 @@ def search(request):
         offset=offset,
         limit=limit,
         sort=form.cleaned_data["sort"],
+        spell=request.GET.get("spell") != "off",
     )
     return _timed_json(serialize_page(request, page), page)
 

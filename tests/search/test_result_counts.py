@@ -122,9 +122,7 @@ def test_sorting_by_price_only_reorders_results_above_the_floor(shop):
     page = services.search_products(query="teapot", sort="price_asc")
     prices = [h.product.price for h in page.hits]
     assert prices == sorted(prices)
-    assert {h.product.pk for h in page.hits} == {shop["words"].pk} | {
-        p.pk for p in shop["looks"]
-    }
+    assert {h.product.pk for h in page.hits} == {shop["words"].pk} | {p.pk for p in shop["looks"]}
 
 
 def test_gibberish_finds_nothing(shop):
@@ -197,3 +195,10 @@ def test_debug_shows_scores_and_signals(client, shop):
     assert page.select_one('[data-signal="keyword"]') is not None
     assert page.select_one("[data-score]") is not None
 
+
+def test_api_reports_the_count_and_the_correction(client, shop):
+    body = client.get("/api/search", {"q": "teapto"}).json()
+    assert body["total"] == 4  # the results for "teapot"
+    assert body["query"] == "teapot"
+    assert body["corrected_from"] == "teapto"
+    assert client.get("/api/search", {"q": "teapto", "spell": "off"}).json()["total"] == 0
