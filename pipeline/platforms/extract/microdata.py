@@ -18,30 +18,40 @@ from lxml import etree
 from pipeline.platforms.extract.jsonld import canonical_key
 
 logger = logging.getLogger(__name__)
-OLD_PRICE = re.compile(
-    r"(?:^|[\s_-])(?:old|was|regular|compare|list|original|before|strike|crossed|rrp|uvp|"
-    r"msrp|instead)(?:[\s_-]|price|$)",
-    re.I,
-)
-STRUCK = "del|s|strike"
+# Class/id words that mark a crossed-out or "was" price ("old-price", "price--rrp", "<s>").
+OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike", "strikethrough"}
+OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
+STRUCK_TAGS = ("del", "s", "strike")
+
+
+def label_parts(el: etree._Element) -> set[str]:
+    """The words of an element's class, id and itemprop ("price-item--regular" → price, item…)."""
+    label = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}"
+    parts = set(re.split(r"[\s_\-]+", label.lower())) - {""}
+    if re.search(r"list[\s_\-]*price", label, re.I):
+        parts.add("listprice")
+    return parts
 
 
 def is_struck(el: etree._Element) -> bool:
     """Whether an element shows a price that no longer applies (crossed out, "was")."""
     if not isinstance(el.tag, str):
         return False
-    if el.tag.lower() in STRUCK.split("|"):
-        return True
-    label = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}"
-    return bool(OLD_PRICE.search(label))
+    return el.tag.lower() in STRUCK_TAGS or bool(label_parts(el) & OLD_WORDS)
 
 
-def drop_struck(el: etree._Element) -> None:
-    """Remove struck-through descendants of `el` in place (keeping their tails)."""
-    for child in [c for c in el.iterdescendants() if is_struck(c)]:
-        parent = child.getparent()
-        if parent is not None:
-            child.drop_tree() if hasattr(child, "drop_tree") else parent.remove(child)
+def drop_struck(el: etree._Element) -> bool:
+    """Remove struck-through amounts under `el` in place (keeping their tails); any removed?
+
+    A struck element without digits is a label ("Regular price") and stays for the text cues.
+    """
+    struck = [
+        c for c in el.iterdescendants() if is_struck(c) and re.search(r"\d", c.text_content())
+    ]
+    for child in struck:
+        if child.getparent() is not None:
+            child.drop_tree()
+    return bool(struck)
 
 
 def _cleaned(tree: etree._Element) -> etree._Element:

@@ -24,11 +24,12 @@ from pipeline.platforms.extract.document import (
     heading,
     parse_html,
 )
+from pipeline.platforms.extract.facts import read_facts
 from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, walk
 from pipeline.platforms.extract.meta import product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
-from pipeline.platforms.extract.visible import read_visible
+from pipeline.platforms.extract.visible import main_region, read_visible
 
 
 def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str) -> dict | None:
@@ -55,13 +56,19 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
 
 
 def _visible(tree, page_url: str, external_id: str, country: str, known: ProductData | None):
-    seen = read_visible(tree, country, known.currency if known else "")
+    """A reading of what the page shows (title, price, stock, list price, labelled ids)."""
+    region = main_region(tree)
+    price, currency = (known.price, known.currency) if known else (None, "")
+    seen = read_visible(tree, region, country, (price, currency))
     product = ProductData(external_id=external_id, url=page_url, title=seen.title)
-    product.price, product.currency, product.availability = (
-        seen.price,
-        seen.currency,
-        seen.availability,
-    )
+    product.price, product.currency = seen.price, seen.currency
+    if seen.list_price is not None and (seen.price is None or seen.price == price):
+        product.price, product.currency = price, currency
+        product.list_price = seen.list_price
+    product.availability = seen.availability
+    wanted = {f for f in ("sku", "gtin", "brand") if not known or not getattr(known, f)}
+    for name, value in read_facts(region, wanted).items():
+        setattr(product, name, value)
     mark_sources(product, "visible-text")
     return product, seen.notes
 
@@ -87,8 +94,6 @@ def extract_products(
     product = readings[0] if readings else None
     for other in readings[1:]:
         fill_gaps(product, other)
-    if product is not None and not _gaps(product):
-        return [product], notes
     visible, why = _visible(tree, page_url, external_id, country, product)
     if product is None:
         if not (visible.title and (visible.price or visible.availability != "unknown")):

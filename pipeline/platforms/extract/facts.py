@@ -1,0 +1,64 @@
+"""Identifiers and brand printed as "label: value" on a page ("EAN: 4006381333931").
+
+Read only for fields the markup left empty. A GTIN must pass its check digit; a SKU or brand
+must be one short value right after its label in the same element (a table row, a definition
+list entry, "Artikelnummer: NV-UM-BLA"), never a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
+
+LABELS = {
+    "gtin": r"ean-?13|ean|gtin(?:-?1[234]|-?8)?|upc|isbn(?:-?1[03])?|barcode|jan|"
+    r"c[oó]digo de barras|streepjescode|strekkode|streckkod",
+    "sku": r"sku|artikelnummer|art\.?-?nr\.?|artikel-?nr\.?|référence|referencia|riferimento|"
+    r"codice articolo|item (?:#|no\.?|number)|product code|produktnummer|varenummer|"
+    r"tuotenumero|numer katalogowy|kod produktu|品番|商品番号|상품번호|货号",
+    "brand": r"brand|marke|marque|marca|merk|märke|varumärke|hersteller|fabricant|fabricante|"
+    r"manufacturer|producent|ブランド|メーカー|브랜드|品牌",
+}
+PATTERNS = {
+    name: re.compile(rf"^\s*(?:{words})\s*[:#.]?\s*(\S.{{0,60}}?)\s*$", re.I)
+    for name, words in LABELS.items()
+}
+MAX_TEXT = 80
+
+
+def _pairs(region: etree._Element) -> list[str]:
+    """Short texts of label/value holders: table rows, dt+dd pairs, small blocks."""
+    texts = []
+    for el in region.iter("tr", "li", "p", "div", "span", "dl", "dd"):
+        text = " ".join(" ".join(el.itertext()).split())
+        if 2 < len(text) <= MAX_TEXT:
+            texts.append(text)
+    for dt in region.iter("dt", "th"):
+        value = dt.getnext()
+        if value is not None and isinstance(value.tag, str):
+            texts.append(f"{' '.join(dt.itertext())} {' '.join(value.itertext())}".strip())
+    return sorted(texts, key=len)  # the tightest holder first: a row before its table
+
+
+def read_facts(region: etree._Element, wanted: set[str]) -> dict[str, str]:
+    """{"sku"|"gtin"|"brand": value} for the wanted fields found as label: value."""
+    found: dict[str, str] = {}
+    for text in _pairs(region):
+        text = " ".join(text.split())
+        for name in wanted - set(found):
+            match = PATTERNS[name].match(text)
+            if not match:
+                continue
+            value = match.group(1)
+            if name == "gtin":
+                value = normalize_gtin(value)
+            elif name == "sku":
+                value = clean_identifier(value) if " " not in value else ""
+            elif len(value.split()) > 4:
+                value = ""
+            if value:
+                found[name] = value
+    return found
