@@ -268,6 +268,10 @@ MEEPO_IMAGE_WIDTH = env.int("MEEPO_IMAGE_WIDTH", default=640)
 # An image (by content hash) on at least this many products of one store is a size chart or logo.
 MEEPO_SHARED_IMAGE_MIN_PRODUCTS = env.int("MEEPO_SHARED_IMAGE_MIN_PRODUCTS", default=3)
 MEEPO_MAX_IMAGE_PIXELS = env.int("MEEPO_MAX_IMAGE_PIXELS", default=40_000_000)
+# Bounds on one store's sitemaps (docs/scraping.md "Bounds against hostile stores"): page URLs
+# taken from them per run (deduplicated, streamed) and sitemap files read per run.
+MEEPO_MAX_URLS_PER_STORE = env.int("MEEPO_MAX_URLS_PER_STORE", default=50_000)
+MEEPO_MAX_SITEMAPS_PER_STORE = env.int("MEEPO_MAX_SITEMAPS_PER_STORE", default=50)
 # Longest side / shortest side beyond which a picture is refused (not padded): CLIP scales the
 # shorter side to 224, so a 4000x1 strip would cost gigabytes (docs/deploy.md, Security model).
 MEEPO_MAX_IMAGE_ASPECT = env.float("MEEPO_MAX_IMAGE_ASPECT", default=20.0)

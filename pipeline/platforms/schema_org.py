@@ -1,35 +1,45 @@
 """Any other store: sitemaps to find product pages, schema.org markup on each page.
 
 Sitemaps come from robots.txt `Sitemap:` lines (else /sitemap.xml); in an index only children
-whose URL says "product" are followed when there are any. A page whose sitemap `lastmod` is not
-newer than our last fetch is not requested at all; others get a conditional GET. A page with no
-product markup (a soft 404, a blog post) is a counted, logged failure.
+whose URL says "product" are followed when there are any. Sitemaps are streamed: each page URL is
+visited as soon as it is read, deduplicated on the fly, and the walk stops at
+MEEPO_MAX_URLS_PER_STORE page URLs and MEEPO_MAX_SITEMAPS_PER_STORE sitemap files, so memory
+stays flat however many URLs a store lists. Sitemaps and pages on hosts that are not the store's
+(`pipeline.http.safety.store_hosts`) are skipped with a reason. A page whose sitemap `lastmod`
+is not newer than our last fetch is not requested at all; others get a conditional GET. A page
+with no product markup (a soft 404, a blog post) is a counted, logged failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.utils.dateparse import parse_date, parse_datetime
 
 from pipeline.exceptions import FetchError
 from pipeline.http import HttpError
+from pipeline.http.safety import is_store_url, off_store_reason, store_hosts
 from pipeline.platforms.base import Failure, Listing
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
-from pipeline.platforms.sitemaps import SitemapEntry, parse_sitemap
+from pipeline.platforms.sitemaps import SitemapEntry, iter_sitemap
 from pipeline.platforms.structured import extract_products, page_title
 
 logger = logging.getLogger(__name__)
-MAX_SITEMAPS = 50
 MAX_DEPTH = 3
 HTML = ["text/html", "application/xhtml+xml"]
 
 
 def detect(ctx: CrawlContext) -> bool:
     """Fallback platform: usable when the sitemap or home page answers."""
+    hosts = _hosts(ctx)
     for url in (*sitemap_urls(ctx), ctx.base_url + "/"):
+        if not is_store_url(url, hosts):
+            continue
         try:
             ctx.fetcher.get(url, kind="sitemap" if "sitemap" in url else "page")
             return True
@@ -43,6 +53,10 @@ def detect(ctx: CrawlContext) -> bool:
 def sitemap_urls(ctx: CrawlContext) -> list[str]:
     listed = ctx.fetcher.robots_rules(ctx.base_url + "/").sitemaps()
     return listed or [ctx.base_url + "/sitemap.xml"]
+
+
+def _hosts(ctx: CrawlContext) -> frozenset[str]:
+    return store_hosts(ctx.store.base_url, ctx.store.extra_hosts)
 
 
 def _lastmod(value: str) -> datetime | None:
@@ -59,49 +73,120 @@ def _lastmod(value: str) -> datetime | None:
     return parsed
 
 
-def _read_sitemaps(ctx: CrawlContext, listing: Listing) -> list[SitemapEntry]:
-    """All page entries of the store's sitemaps; failures are noted on `listing`."""
-    queue = [(url, 0) for url in sitemap_urls(ctx)]
-    pages: list[SitemapEntry] = []
-    done: set[str] = set()
-    while queue and len(done) < MAX_SITEMAPS:
-        url, depth = queue.pop(0)
-        if url in done:
-            continue
-        done.add(url)
+class _SitemapWalk:
+    """One store's sitemaps, breadth first, streamed: yields each new page entry as it is read
+    and, after each sitemap, a Listing with its fetch record and failures."""
+
+    def __init__(self, ctx: CrawlContext) -> None:
+        self.ctx, self.hosts = ctx, _hosts(ctx)
+        self.max_urls = settings.MEEPO_MAX_URLS_PER_STORE
+        self.max_sitemaps = settings.MEEPO_MAX_SITEMAPS_PER_STORE
+        self.queue: deque[tuple[str, int]] = deque()
+        self.queued: set[str] = set()
+        self.seen: set[bytes] = set()  # 16-byte digests of page URLs: dedupe in bounded memory
+        self.full = False  # the URL cap was reached
+
+    def run(self) -> Iterator[Listing | SitemapEntry]:
+        head = Listing(self.ctx.base_url + "/sitemap")
+        self._enqueue(sitemap_urls(self.ctx), 0, head)
+        yield head
+        while self.queue and not self.full:
+            url, depth = self.queue.popleft()
+            listing = Listing(url)
+            yield from self._read(url, depth, listing)
+            yield listing
+        if self.full:
+            tail = Listing(self.ctx.base_url + "/sitemap", complete=False)
+            reason = (
+                f"stopped after {self.max_urls} page URLs (MEEPO_MAX_URLS_PER_STORE); the rest "
+                "of the store's sitemaps was not read"
+            )
+            tail.failures.append(Failure(self.ctx.base_url + "/sitemap", reason))
+            yield tail
+
+    def _enqueue(self, urls: list[str], depth: int, listing: Listing) -> None:
+        off_host = [u for u in urls if not is_store_url(u, self.hosts)]
+        skip = self.queued.union(off_host)
+        fresh = [u for u in dict.fromkeys(urls) if u not in skip]
+        room = max(0, self.max_sitemaps - len(self.queued))
+        for url in fresh[:room]:
+            self.queued.add(url)
+            self.queue.append((url, depth))
+        if off_host:
+            reason = (
+                f"{len(off_host)} sitemap(s) skipped: {off_store_reason(off_host[0], self.hosts)}"
+            )
+            listing.failures.append(Failure(off_host[0], reason))
+        if len(fresh) > room:
+            listing.complete = False
+            reason = (
+                f"{len(fresh) - room} sitemap(s) beyond MEEPO_MAX_SITEMAPS_PER_STORE="
+                f"{self.max_sitemaps} skipped"
+            )
+            listing.failures.append(Failure(fresh[room], reason))
+
+    def _read(self, url: str, depth: int, listing: Listing) -> Iterator[SitemapEntry]:
         try:
-            got = fetch(ctx, url, kind="sitemap")
+            got = fetch(self.ctx, url, kind="sitemap")
         except STOP_ERRORS:
             raise
         except FetchError as exc:
             listing.failures.append(Failure(url, f"sitemap: {exc}"))
             listing.complete = False
-            continue
+            return
         listing.records.append(got.record)
         if got.unchanged:
-            stored = ctx.previous_items(url)
-            is_index = bool(stored) and stored[0] == "index"
-            entries = [SitemapEntry(*e) for e in stored[1:]]
+            stored = self.ctx.previous_items(url)
+            kind = "index" if stored and stored[0] == "index" else "urlset"
+            entries = ((kind == "index", SitemapEntry(*e)) for e in stored[1:])
         else:
-            try:
-                sitemap = parse_sitemap(got.result.body)
-            except FetchError as exc:
-                listing.failures.append(Failure(url, str(exc)))
-                listing.complete = False
-                got.record.error = str(exc)
-                continue
-            is_index, entries = sitemap.is_index, sitemap.entries
-        got.record.items = [
-            "index" if is_index else "urlset",
-            *[[e.loc, e.lastmod] for e in entries],
-        ]
-        if is_index and depth < MAX_DEPTH:
-            children = [e.loc for e in entries]
+            entries = iter_sitemap(got.result.body)
+        kept: list[list[str]] = []  # what the fetch record stores for a 304 next time
+        children: list[str] = []
+        off_host, first_off, is_index = 0, "", False
+        try:
+            for is_index, entry in entries:
+                if not is_store_url(entry.loc, self.hosts):
+                    off_host, first_off = off_host + 1, first_off or entry.loc
+                elif is_index:
+                    children.append(entry.loc)
+                    kept.append([entry.loc, entry.lastmod])
+                elif self._admit(entry.loc):
+                    kept.append([entry.loc, entry.lastmod])
+                    yield entry
+                elif self.full:
+                    break
+        except FetchError as exc:
+            listing.failures.append(Failure(url, str(exc)))
+            listing.complete = False
+            got.record.error = str(exc)
+            self._forget_validators(got.record)
+        if self.full:
+            self._forget_validators(got.record)  # read only in part: read it all next time
+        got.record.items = ["index" if is_index else "urlset", *kept]
+        if off_host:
+            reason = f"{off_host} URL(s) skipped: {off_store_reason(first_off, self.hosts)}"
+            listing.failures.append(Failure(first_off, reason))
+        if children and depth < MAX_DEPTH:
             products = [c for c in children if "product" in c.lower()]
-            queue += [(c, depth + 1) for c in (products or children)]
-        elif not is_index:
-            pages += entries
-    return pages
+            self._enqueue(products or children, depth + 1, listing)
+
+    def _admit(self, loc: str) -> bool:
+        """True for a page URL not seen yet and within the cap (which sets `full` when hit)."""
+        if not loc.startswith(("http://", "https://")):
+            return False
+        key = hashlib.blake2b(loc.encode("utf-8", "replace"), digest_size=16).digest()
+        if key in self.seen:
+            return False
+        if len(self.seen) >= self.max_urls:
+            self.full = True
+            return False
+        self.seen.add(key)
+        return True
+
+    @staticmethod
+    def _forget_validators(record) -> None:
+        record.etag = record.last_modified = record.body_sha256 = ""
 
 
 def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
@@ -146,14 +231,10 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
 
 
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
-    head = Listing(ctx.base_url + "/sitemap")
-    entries = _read_sitemaps(ctx, head)
-    yield head
-    seen: set[str] = set()
-    for entry in entries:
-        if ctx.limit_reached():
+    for item in _SitemapWalk(ctx).run():
+        if isinstance(item, Listing):
+            yield item
+        elif ctx.limit_reached():
             return
-        if entry.loc in seen or not entry.loc.startswith(("http://", "https://")):
-            continue
-        seen.add(entry.loc)
-        yield _page_listing(ctx, entry)
+        else:
+            yield _page_listing(ctx, item)
