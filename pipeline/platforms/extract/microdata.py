@@ -22,12 +22,15 @@ logger = logging.getLogger(__name__)
 OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike", "strikethrough"}
 OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
 STRUCK_TAGS = ("del", "s", "strike")
+STATE = re.compile(r"^(?:has|with|is|on|show|hide)[-_]")
 
 
 def label_parts(el: etree._Element) -> set[str]:
     """The words of an element's class, id and itemprop ("price-item--regular" → price, item…)."""
-    label = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}"
-    parts = set(re.split(r"[\s_\-]+", label.lower())) - {""}
+    label = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}".lower()
+    # State modifiers ("has-discount", "with-list-price") describe the block, not its content.
+    label = " ".join(t for t in label.split() if not STATE.match(t))
+    parts = set(re.split(r"[\s_\-]+", label)) - {""}
     if re.search(r"list[\s_\-]*price", label, re.I):
         parts.add("listprice")
     return parts

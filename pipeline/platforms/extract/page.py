@@ -25,7 +25,7 @@ from pipeline.platforms.extract.document import (
     parse_html,
 )
 from pipeline.platforms.extract.facts import read_facts
-from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, walk
+from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, walk
 from pipeline.platforms.extract.meta import product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
@@ -47,6 +47,7 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     found: list[ProductData] = []
     ld_main = _main_of([n for b in blocks for n in walk(b)], index_ids(blocks), urls, title)
     if ld_main is not None:
+        ld_main = {k: resolve(v, index_ids(blocks)) for k, v in ld_main.items()}
         found.append(product_from_node(ld_main, page_url, external_id, "json-ld", country))
     md_nodes = microdata_nodes(tree, page_url)
     md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
@@ -59,10 +60,11 @@ def _visible(tree, page_url: str, external_id: str, country: str, known: Product
     """A reading of what the page shows (title, price, stock, list price, labelled ids)."""
     region = main_region(tree)
     price, currency = (known.price, known.currency) if known else (None, "")
-    seen = read_visible(tree, region, country, (price, currency))
+    seen = read_visible(tree, region, page_url, country, (price, currency))
     product = ProductData(external_id=external_id, url=page_url, title=seen.title)
     product.price, product.currency = seen.price, seen.currency
-    if seen.list_price is not None and (seen.price is None or seen.price == price):
+    product.image_urls = [seen.image] if seen.image else []
+    if seen.list_price is not None and price is not None and seen.price in (None, price):
         product.price, product.currency = price, currency
         product.list_price = seen.list_price
     product.availability = seen.availability

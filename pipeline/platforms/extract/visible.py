@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from pipeline.platforms.base import absolute_url
 from pipeline.platforms.extract.document import heading
 from pipeline.platforms.extract.microdata import drop_struck, is_struck, label_parts
 from pipeline.platforms.extract.phrases import ADD_TO_CART, IN_STOCK, OUT_OF_STOCK, WAS_PRICE
@@ -37,6 +38,8 @@ SKIP_TAGS = ("script", "style", "noscript", "template", "nav", "footer", "header
 SKIP_TAGS += ("select", "option", "svg", "label")
 AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
+SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
+PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
 STOCK_IN = {"instock", "in-stock", "available"}
 STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 
@@ -44,6 +47,7 @@ STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 @dataclass
 class Visible:
     title: str = ""
+    image: str = ""
     price: Decimal | None = None
     list_price: Decimal | None = None
     currency: str = ""
@@ -149,14 +153,36 @@ def stock_of(region: etree._Element) -> str:
     return "unknown"
 
 
+def image_of(region: etree._Element, page_url: str) -> str:
+    """The product photo: the first <img> labelled main/product/gallery, else the first photo."""
+    photos: list[tuple[bool, str]] = []
+    for img in region.iter("img"):
+        src = img.get("src") or img.get("data-src") or img.get("data-original") or ""
+        if not src or src.startswith("data:") or not src.strip():
+            src = (img.get("srcset") or img.get("data-srcset") or "").split(" ")[0]
+        url = absolute_url(src, page_url)
+        words = f"{_label(img)} {img.get('alt') or ''} {url.rsplit('/', 1)[-1]}".lower()
+        sizes = (img.get("width") or "", img.get("height") or "")
+        small = any(v.isdigit() and int(v) < 100 for v in sizes)
+        if not url or small or SKIP_IMAGE.search(words) or url.lower().endswith((".svg", ".gif")):
+            continue
+        holders = [_label(img), *(_label(a) for a in list(img.iterancestors())[:3])]
+        photos.append((bool(PHOTO.search(" ".join(holders))), url))
+    return next((u for liked, u in photos if liked), photos[0][1] if photos else "")
+
+
 def read_visible(
-    tree: etree._Element, region: etree._Element, country: str = "", known: tuple = (None, "")
+    tree: etree._Element,
+    region: etree._Element,
+    page_url: str,
+    country: str = "",
+    known: tuple = (None, ""),
 ) -> Visible:
     """Title, price, list price and stock as shown; `known` is the markup's (price, currency).
 
     `region` is `main_region(tree)`. Empty fields carry a note saying why.
     """
-    found = Visible(title=heading(tree))
+    found = Visible(title=heading(tree), image=image_of(region, page_url))
     blocks = price_blocks(region)
     for el in blocks:
         price, currency, why = read_price(el, country, known[1])
