@@ -15,6 +15,7 @@ from pipeline.platforms.extract.jsonld import resolve, types
 from pipeline.platforms.extract.offers import as_list, first
 
 PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel", "someproducts"}
+NAME_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " (", ", ", " / ", " | ", ": ")
 OFFERED_TYPES = {"book", "vehicle", "car", "motorizedbicycle", "softwareapplication"}
 
 
@@ -93,9 +94,22 @@ def _as_group(members: list[dict]) -> dict:
         return members[0]
     group = {k: v for k, v in members[0].items() if k not in ("offers", "sku", "gtin13", "mpn")}
     group["@type"] = "ProductGroup"
+    group["name"] = _common_name([str(first(m.get("name")) or "") for m in members])
     group["image"] = [i for m in members for i in as_list(m.get("image"))]
     group["hasVariant"] = members
     return group
+
+
+def _common_name(names: list[str]) -> str:
+    """ "Runner 2" from "Runner 2 - US 8" and "Runner 2 - US 9"; the first name if none."""
+    prefix = names[0]
+    for name in names[1:]:
+        while prefix and not name.startswith(prefix):
+            prefix = prefix[:-1]
+    if prefix != names[0]:
+        cut = max(prefix.rfind(sep) for sep in NAME_SEPARATORS)
+        prefix = prefix[:cut] if cut > 0 else ""
+    return prefix if len(prefix) >= 3 else names[0]
 
 
 def main_node(nodes: list[dict], page_urls: set[str], title: str) -> dict | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pipeline.platforms.base import normalize_availability, normalize_currency, parse_price
+from pipeline.platforms.prices import currency_of
 
 AVAIL_RANK = {"in_stock": 0, "preorder": 1, "out_of_stock": 2, "unknown": 3}
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp", "regularprice")
@@ -25,9 +26,9 @@ class OfferValues:
     currency: str
     availability: str
     sku: object = None
-    gtin: object = None
     mpn: object = None
     url: object = None
+    node: dict | None = None  # the offer itself, for identifiers and options
 
 
 def as_list(value: object) -> list:
@@ -78,10 +79,12 @@ def _spec_prices(offer: dict, currency: str, country: str) -> tuple[Decimal | No
 
 
 def _one_offer(offer: dict, country: str, inherited: str) -> OfferValues:
-    currency = _currency(offer, country, inherited)
     raw = first(offer.get("price"))
     if raw is None:
         raw = first(offer.get("lowPrice"))
+    currency = _currency(offer, country, inherited)
+    if not currency and isinstance(raw, str):
+        currency = currency_of(raw, country)  # "price": "£24.99" with no priceCurrency
     price = parse_price(raw, currency)
     spec_price, list_price, spec_currency = _spec_prices(offer, currency, country)
     if price is None and spec_price is not None:
@@ -94,9 +97,9 @@ def _one_offer(offer: dict, country: str, inherited: str) -> OfferValues:
         currency,
         availability_of(offer.get("availability")),
         first(offer.get("sku")),
-        first(offer.get("gtin13") or offer.get("gtin") or offer.get("gtin12")),
         first(offer.get("mpn")),
         first(offer.get("url")),
+        offer,
     )
 
 

@@ -75,23 +75,56 @@ def options_of(node: dict) -> dict[str, str]:
 
 
 def variant_from_node(node: dict, page_url: str, country: str, currency: str) -> VariantData:
-    offer = summarize(flatten_offers(node.get("offers"), country, currency))
-    first_offer = next(iter(flatten_offers(node.get("offers"), country, currency)), None)
-    sku = clean_identifier(first(node.get("sku")) or (first_offer and first_offer.sku))
-    url = absolute_url(first(node.get("url")) or (first_offer and first_offer.url), page_url)
+    offers = flatten_offers(node.get("offers"), country, currency)
+    offer = summarize(offers)
+    first_offer = offers[0] if offers else OfferValues(None, None, "", "unknown")
+    sku = clean_identifier(first(node.get("sku")) or first_offer.sku)
+    url = absolute_url(first(node.get("url")) or first_offer.url, page_url)
     return VariantData(
         external_id=sku or url or str(node.get("@id") or ""),
         title=text_of(node.get("name"), 500),
         options=options_of(node),
         sku=sku,
-        gtin=gtin_of(node) or normalize_gtin(first_offer and first_offer.gtin),
-        mpn=clean_identifier(first(node.get("mpn"))),
+        gtin=gtin_of(node) or gtin_of(first_offer.node or {}),
+        mpn=clean_identifier(first(node.get("mpn")) or first_offer.mpn),
         price=offer.price,
         list_price=offer.list_price,
         availability=offer.availability,
         image_url=next(iter(images_of(node.get("image"), page_url)), ""),
         url=url,
     )
+
+
+def offer_variants(offers: list[OfferValues], page_url: str) -> list[VariantData]:
+    """Offers that carry their own SKU or URL (one per size or colour) as variants."""
+    own = [o for o in offers if o.node is not None and (o.sku or o.url)]
+    if len({(str(o.sku), str(o.url)) for o in own}) < 2:
+        return []
+    variants = []
+    for o in own[:MAX_VARIANTS]:
+        sku, url = clean_identifier(o.sku), absolute_url(o.url, page_url)
+        variants.append(
+            VariantData(
+                external_id=sku or url,
+                options=options_of(o.node or {}),
+                sku=sku,
+                gtin=gtin_of(o.node or {}),
+                mpn=clean_identifier(o.mpn),
+                price=o.price,
+                list_price=o.list_price,
+                availability=o.availability,
+                url=url,
+            )
+        )
+    return variants
+
+
+def selected_variant(variants: list[VariantData], sku: str, page_url: str) -> VariantData:
+    """The variant a shopper sees first: the page's SKU or URL, else the first in stock."""
+    by_sku = [v for v in variants if sku and v.sku == sku]
+    by_url = [v for v in variants if v.url and v.url == page_url]
+    buyable = [v for v in variants if v.availability == "in_stock"]
+    return (by_sku or by_url or buyable or variants or [VariantData(external_id="")])[0]
 
 
 def _variant_summary(variants: list[VariantData], offer: OfferValues) -> OfferValues:
@@ -109,11 +142,11 @@ def _variant_summary(variants: list[VariantData], offer: OfferValues) -> OfferVa
 def product_from_node(
     node: dict, page_url: str, external_id: str, source: str, country: str = ""
 ) -> ProductData:
-    """ProductData for one node; variants from `hasVariant` (already resolved nodes)."""
+    """ProductData for one node; variants from `hasVariant` (resolved nodes) or from offers
+    that carry their own SKUs. Identifiers missing on the node come from the selected variant.
+    """
     offers = flatten_offers(node.get("offers"), country)
     offer = summarize(offers)
-    if not offer.currency:
-        offer.currency = next((o.currency for o in offers if o.currency), "")
     variant_nodes = [v for v in as_list(node.get("hasVariant")) if isinstance(v, dict)]
     variants = [
         variant_from_node(v, page_url, country, offer.currency)
@@ -121,8 +154,14 @@ def product_from_node(
     ]
     if variants:
         offer = _variant_summary(variants, offer)
-        if not offer.currency:
-            offer.currency = next((o.currency for o in offers if o.currency), "")
+    else:
+        variants = offer_variants(offers, page_url)
+    if not offer.currency:
+        offer.currency = next((o.currency for o in offers if o.currency), "")
+    single = offers[0] if len(offers) == 1 else OfferValues(None, None, "", "unknown")
+    sku = clean_identifier(first(node.get("sku")) or single.sku)
+    chosen = selected_variant(variants, sku, page_url)
+    images = images_of(node.get("image"), page_url) + [v.image_url for v in variants]
     product = ProductData(
         external_id=external_id,
         url=absolute_url(first(node.get("url")), page_url) or page_url,
@@ -134,12 +173,10 @@ def product_from_node(
         list_price=offer.list_price,
         currency=offer.currency,
         availability=offer.availability,
-        image_urls=unique(images_of(node.get("image"), page_url) + [v.image_url for v in variants])[
-            :MAX_IMAGES
-        ],
-        sku=clean_identifier(first(node.get("sku")) or next((o.sku for o in offers), None)),
-        gtin=gtin_of(node) or next((g for o in offers if (g := normalize_gtin(o.gtin))), ""),
-        mpn=clean_identifier(first(node.get("mpn")) or next((o.mpn for o in offers), None)),
+        image_urls=unique(images)[:MAX_IMAGES],
+        sku=sku or chosen.sku,
+        gtin=gtin_of(node) or gtin_of(single.node or {}) or chosen.gtin,
+        mpn=clean_identifier(first(node.get("mpn")) or single.mpn) or chosen.mpn,
         variants=variants,
     )
     mark_sources(product, source)
