@@ -219,6 +219,41 @@ def combined_availability(values: Iterable[str]) -> str:
     return Product.Availability.UNKNOWN
 
 
+class ProductAttributes(TimestampedModel):
+    """What a product's main image shows, by zero-shot classification against a taxonomy.
+
+    Written by the `attributes` pipeline stage (`pipeline/attributes.py`) from stored image
+    vectors; one row per product, kept apart from Product so re-labelling never rewrites the
+    product table (or its full-text triggers). Empty values mean "no label was confident enough".
+    `key` digests the model, the taxonomy and the image, so unchanged products are skipped.
+    """
+
+    product = models.OneToOneField(
+        Product, primary_key=True, on_delete=models.CASCADE, related_name="attributes"
+    )
+    colour = models.CharField(max_length=40, blank=True, db_index=True)
+    pattern = models.CharField(max_length=40, blank=True, db_index=True)
+    material = models.CharField(max_length=40, blank=True, db_index=True)
+    product_type = models.CharField(
+        max_length=80,
+        blank=True,
+        db_index=True,
+        help_text="Normalised type; the store's own category stays on the product.",
+    )
+    scores = models.JSONField(
+        default=dict, blank=True, help_text="Top labels per attribute with their confidence."
+    )
+    model_name = models.CharField(max_length=300)
+    key = models.CharField(max_length=64, help_text="Digest of model, taxonomy and image.")
+
+    class Meta:
+        verbose_name_plural = "product attributes"
+
+    def __str__(self) -> str:
+        values = [self.colour, self.pattern, self.material, self.product_type]
+        return ", ".join(v for v in values if v) or "(none)"
+
+
 class ImageAsset(TimestampedModel):
     """One stored image, identified by the sha256 of its downloaded bytes.
 
