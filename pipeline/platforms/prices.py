@@ -247,11 +247,11 @@ def _checked(amount: Decimal | None, currency: str) -> Decimal | None:
 
 
 def currency_of(text: str, country: str = "") -> str:
-    """The ISO code of the currency a price text names ("24.990 CLP", "kr 95", "€ 12")."""
+    """The ISO code of the currency a price text names ("24.990 CLP", "kr 95", "349,90 TL")."""
     symbol = Price.fromstring(text).currency or ""
     code = normalize_currency(symbol, country)
-    if not code:
-        for word in re.findall(r"[A-Za-z]{3}", text):
-            if word.isupper() and (code := normalize_currency(word)):
-                break
+    for word in re.findall(r"[^\s\d.,:;()*/+-]+", text) if not code else []:
+        known = word.isupper() or word.lower() in SYMBOLS or word.lower() in AMBIGUOUS
+        if known and (code := normalize_currency(word, country)):
+            break
     return code

@@ -64,8 +64,9 @@ def _visible(tree, page_url: str, external_id: str, country: str, known: Product
     product = ProductData(external_id=external_id, url=page_url, title=seen.title)
     product.price, product.currency = seen.price, seen.currency
     product.image_urls = [seen.image] if seen.image else []
-    if seen.list_price is not None and price is not None and seen.price in (None, price):
-        product.price, product.currency = price, currency
+    if seen.list_price is not None and (price is None or seen.price in (None, price)):
+        product.price = seen.price if price is None else price
+        product.currency = seen.currency if price is None else currency
         product.list_price = seen.list_price
     product.availability = seen.availability
     wanted = {f for f in ("sku", "gtin", "brand") if not known or not getattr(known, f)}

@@ -24,7 +24,11 @@ from pipeline.platforms.extract.microdata import drop_struck, is_struck, label_p
 from pipeline.platforms.extract.phrases import ADD_TO_CART, IN_STOCK, OUT_OF_STOCK, WAS_PRICE
 from pipeline.platforms.prices import currency_of, parse_price
 
-PRICE_WORDS = re.compile(r"price|preis|prix|precio|prezzo|prijs|preco|cena|pris|money", re.I)
+PRICE_WORDS = re.compile(
+    r"price|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
+    r"harga|gi[aá]|kaina|cijena|hind|\u0446\u0435\u043d|価格|가격|판매가|售价|价格|السعر|מחיר",
+    re.I,
+)
 NOISE_WORDS = {"unit", "per", "installment", "installments", "saving", "savings", "save"}
 NOISE_WORDS |= {"discount", "percentage", "percent", "label", "badge", "shipping", "total"}
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
@@ -36,6 +40,9 @@ SKIP_BLOCKS = re.compile(
 )
 SKIP_TAGS = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside")
 SKIP_TAGS += ("select", "option", "svg", "label")
+CURRENCY_SIGNS = re.compile(
+    r"[€$£¥₩₹₽₺₪฿₫₴₱]|\b[A-Z]{3}\b|zł|kr|Kč|Ft|TL|\u043b\u0432|\u0440\u0443\u0431|원|円|元"
+)
 AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
 SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
@@ -90,7 +97,12 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
 
 
 def amounts(text: str, currency: str) -> list[Decimal]:
-    values = [parse_price(m.group(0), currency) for m in AMOUNT.finditer(text)]
+    """Distinct amounts written with a currency next to them ("30 dni" is not a price)."""
+    values = []
+    for match in AMOUNT.finditer(text):
+        window = f"{text[max(0, match.start() - 5) : match.start()]} {text[match.end() : match.end() + 5]}"
+        if currency_of(window) or CURRENCY_SIGNS.search(window):
+            values.append(parse_price(match.group(0), currency))
     return list(dict.fromkeys(v for v in values if v is not None))
 
 
@@ -153,6 +165,16 @@ def stock_of(region: etree._Element) -> str:
     return "unknown"
 
 
+def named_title(region: etree._Element) -> str:
+    """Without an <h1>: the first short heading-like element labelled "name" or "title"."""
+    for el in region.iter("h2", "h3", "h4", "div", "p", "span", "strong"):
+        if label_parts(el) & {"name", "title"} and not el.xpath(".//div|.//p|.//table"):
+            text = " ".join(" ".join(el.itertext()).split())
+            if 3 <= len(text) <= 200 and not PRICE_WORDS.search(_label(el)):
+                return text
+    return ""
+
+
 def image_of(region: etree._Element, page_url: str) -> str:
     """The product photo: the first <img> labelled main/product/gallery, else the first photo."""
     photos: list[tuple[bool, str]] = []
@@ -182,7 +204,7 @@ def read_visible(
 
     `region` is `main_region(tree)`. Empty fields carry a note saying why.
     """
-    found = Visible(title=heading(tree), image=image_of(region, page_url))
+    found = Visible(title=heading(tree) or named_title(region), image=image_of(region, page_url))
     blocks = price_blocks(region)
     for el in blocks:
         price, currency, why = read_price(el, country, known[1])
