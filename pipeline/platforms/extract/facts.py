@@ -11,6 +11,7 @@ import re
 
 from lxml import etree
 
+from pipeline.platforms.extract.microdata import label_parts
 from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
 
 LABELS = {
@@ -29,6 +30,8 @@ PATTERNS = {
     for name, words in LABELS.items()
 }
 MAX_TEXT = 80
+BRAND_WORDS = {"brand", "manufacturer", "vendor"}
+NOT_BRAND = {"navbar", "logo", "site", "header", "footer", "brands", "filter", "list"}
 
 
 def _pairs(region: etree._Element) -> list[str]:
@@ -45,9 +48,25 @@ def _pairs(region: etree._Element) -> list[str]:
     return sorted(texts, key=len)  # the tightest holder first: a row before its table
 
 
+def brand_holder(region: etree._Element) -> str:
+    """A product's brand shown in an element labelled brand/manufacturer (text or logo alt)."""
+    for el in region.iter():
+        parts = label_parts(el) if isinstance(el.tag, str) else set()
+        if not parts & BRAND_WORDS or parts & NOT_BRAND:
+            continue
+        text = " ".join(" ".join(el.itertext()).split())
+        logos = el.xpath(".//img/@alt")
+        value = text or (logos[0].strip() if logos else "")
+        if value and len(value.split()) <= 4 and not PATTERNS["brand"].match(value):
+            return value[:200]
+    return ""
+
+
 def read_facts(region: etree._Element, wanted: set[str]) -> dict[str, str]:
     """{"sku"|"gtin"|"brand": value} for the wanted fields found as label: value."""
     found: dict[str, str] = {}
+    if "brand" in wanted and (brand := brand_holder(region)):
+        found["brand"] = brand
     for text in _pairs(region):
         text = " ".join(text.split())
         for name in wanted - set(found):

@@ -39,7 +39,7 @@ SKIP_BLOCKS = re.compile(
     re.I,
 )
 SKIP_TAGS = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside")
-SKIP_TAGS += ("select", "option", "svg", "label")
+SKIP_TAGS += ("select", "option", "svg")
 CURRENCY_SIGNS = re.compile(
     r"[€$£¥₩₹₽₺₪฿₫₴₱]|\b[A-Z]{3}\b|zł|kr|Kč|Ft|TL|\u043b\u0432|\u0440\u0443\u0431|원|円|元"
 )
@@ -152,7 +152,10 @@ def stock_of(region: etree._Element) -> str:
                 return "out_of_stock"
             if parts & STOCK_IN:
                 return "in_stock"
-    text = " ".join(" ".join(region.itertext()).split()).lower()
+    unlabelled = copy.deepcopy(region)  # "Green, sold out" on one option is not the product
+    for label in list(unlabelled.iter("label")):
+        label.drop_tree()
+    text = " ".join(" ".join(unlabelled.itertext()).split()).lower()
     if OUT_OF_STOCK.search(text):
         return "out_of_stock"
     if IN_STOCK.search(text):
