@@ -28,20 +28,6 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
     chunk = shop.products[(page - 1) * limit : page * limit]
     products = []
     for p in chunk:
-        price = None if "no_price" in p.quirks else _money(p.price)
-        variants = [
-            {
-                "id": p.id * 10 + v,
-                "title": ["Default Title", "Small", "Large"][v + (p.variants > 1)],
-                "price": price,
-                "compare_at_price": None,
-                "sku": f"SKU-{p.id}-{v}",
-                "available": p.availability == "in_stock" and not (v and p.id % 2),
-                "product_id": p.id,
-                "updated_at": _iso(p.updated_at),
-            }
-            for v in range(p.variants)
-        ]
         images = [
             {
                 "id": p.id * 100 + i,
@@ -50,10 +36,12 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
                 "width": 1024,
                 "height": 1024,
                 "product_id": p.id,
-                "variant_ids": [],
+                # Shopify ties a picture to the variants it shows; the main one to none.
+                "variant_ids": [v.id for v in p.variants if v.image is im and im.kind == "variant"],
             }
             for i, im in enumerate(p.images)
         ]
+        variants = [_shopify_variant(shop, p, v, images) for v in p.variants]
         products.append(
             {
                 "id": p.id,
@@ -68,11 +56,68 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
                 "tags": p.tags,
                 "variants": variants,
                 "images": images,
-                "options": [{"name": "Title", "position": 1, "values": ["Default Title"]}],
+                "options": _shopify_options(p),
             }
         )
     last = max((p.updated_at for p in chunk), default=shop.changed_at)
     return json_reply({"products": products}, last_modified=max(last, shop.changed_at))
+
+
+def _shopify_options(p) -> list[dict]:
+    names = list(dict.fromkeys(name for v in p.variants for name in v.options))
+    if not names:
+        return [{"name": "Title", "position": 1, "values": ["Default Title"]}]
+    return [
+        {
+            "name": name,
+            "position": n + 1,
+            "values": list(dict.fromkeys(v.options[name] for v in p.variants)),
+        }
+        for n, name in enumerate(names)
+    ]
+
+
+def _shopify_variant(shop: DemoShop, p, v, images: list[dict]) -> dict:
+    """A variant as /products.json lists it: options, compare_at_price, featured_image (no
+    barcode: the public endpoint never shows it; the product page's JSON-LD does)."""
+    values = list(v.options.values()) or ["Default Title"]
+    featured = next((im for im in images if v.id in im["variant_ids"]), None)
+    return {
+        "id": v.id,
+        "title": v.title,
+        "option1": values[0],
+        "option2": values[1] if len(values) > 1 else None,
+        "option3": None,
+        "sku": v.sku,
+        "requires_shipping": True,
+        "taxable": True,
+        "featured_image": featured,
+        "available": v.available,
+        "price": None if "no_price" in p.quirks else _money(v.price),
+        "grams": 500,
+        "compare_at_price": _money(v.list_price),
+        "position": p.variants.index(v) + 1,
+        "product_id": p.id,
+        "created_at": _iso(p.created_at),
+        "updated_at": _iso(p.updated_at),
+    }
+
+
+def _woo_prices(shop: DemoShop, p, price, list_price) -> dict:
+    cents = "" if "no_price" in p.quirks else str(int(price * 100))
+    regular = cents if list_price is None or not cents else str(int(list_price * 100))
+    return {
+        "price": cents,
+        "regular_price": regular,
+        "sale_price": cents,
+        "currency_code": p.currency,
+        "currency_symbol": "$",
+        "currency_minor_unit": 2,
+        "currency_decimal_separator": ".",
+        "currency_thousand_separator": ",",
+        "currency_prefix": "$",
+        "currency_suffix": "",
+    }
 
 
 def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Reply:
@@ -83,49 +128,43 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
     total = len(shop.products)
     pages = max(1, math.ceil(total / per_page))
     chunk = shop.products[(page - 1) * per_page : page * per_page]
-    minor = 2
     items = []
     for p in chunk:
-        cents = "" if "no_price" in p.quirks else str(int(p.price * 100))
-        srcset = lambda im: ", ".join(  # noqa: E731
-            f"{shop.base_url}{image_path(shop, im, w)} {w}w" for w in (100, 324, 768)
-        )
+        variable = len(p.variants) > 1
+        prices = _woo_prices(shop, p, p.price, p.list_price)
+        if variable and "no_price" not in p.quirks:
+            amounts = [str(int(v.price * 100)) for v in p.variants]
+            prices["price_range"] = {
+                "min_amount": min(amounts, key=int),
+                "max_amount": max(amounts, key=int),
+            }
         items.append(
             {
                 "id": p.id,
                 "name": p.title,
                 "slug": p.handle,
                 "parent": 0,
-                "type": "simple",
+                "type": "variable" if variable else "simple",
+                "variation": "",
+                "variations": [
+                    {
+                        "id": v.id,
+                        "attributes": [
+                            {"name": name, "value": value.lower()}
+                            for name, value in v.options.items()
+                        ],
+                    }
+                    for v in p.variants
+                ]
+                if variable
+                else [],
                 "permalink": shop.base_url + _page_path(shop, p),
                 "sku": f"SKU-{p.id}",
                 "short_description": f"<p>{html.escape(p.title)}</p>",
                 "description": p.description_html,
-                "on_sale": False,
-                "prices": {
-                    "price": cents,
-                    "regular_price": cents,
-                    "sale_price": cents,
-                    "currency_code": p.currency,
-                    "currency_symbol": "$",
-                    "currency_minor_unit": minor,
-                    "currency_decimal_separator": ".",
-                    "currency_thousand_separator": ",",
-                    "currency_prefix": "$",
-                    "currency_suffix": "",
-                },
-                "images": [
-                    {
-                        "id": p.id * 100 + i,
-                        "src": shop.base_url + image_path(shop, im),
-                        "thumbnail": shop.base_url + image_path(shop, im, 324),
-                        "srcset": srcset(im),
-                        "sizes": "(max-width: 768px) 100vw, 768px",
-                        "name": im.name,
-                        "alt": "",
-                    }
-                    for i, im in enumerate(p.images)
-                ],
+                "on_sale": p.list_price is not None,
+                "prices": prices,
+                "images": [_woo_image(shop, p, i, im) for i, im in enumerate(p.images)],
                 "categories": [
                     {"id": 1, "name": p.category.split(" > ")[-1], "slug": "c", "link": ""}
                 ],
@@ -144,6 +183,50 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
         headers["Link"] = f'<{quote(nxt, safe=":/?&=")}>; rel="next"'
     last = max((p.updated_at for p in chunk), default=shop.changed_at)
     return json_reply(items, last_modified=max(last, shop.changed_at), headers=headers)
+
+
+def _woo_image(shop: DemoShop, p, i: int, im) -> dict:
+    srcset = ", ".join(f"{shop.base_url}{image_path(shop, im, w)} {w}w" for w in (100, 324, 768))
+    return {
+        "id": p.id * 100 + i,
+        "src": shop.base_url + image_path(shop, im),
+        "thumbnail": shop.base_url + image_path(shop, im, 324),
+        "srcset": srcset,
+        "sizes": "(max-width: 768px) 100vw, 768px",
+        "name": im.name,
+        "alt": "",
+    }
+
+
+def woo_variation(shop: DemoShop, variation_id: int) -> Reply | None:
+    """GET /wp-json/wc/store/v1/products/<variation id>: one variation of a variable product."""
+    for p in shop.products:
+        for v in p.variants:
+            if v.id == variation_id and len(p.variants) > 1:
+                image = v.image or p.images[0]
+                data = {
+                    "id": v.id,
+                    "name": p.title,
+                    "parent": p.id,
+                    "type": "variation",
+                    "variation": ", ".join(f"{k}: {val}" for k, val in v.options.items()),
+                    "permalink": shop.base_url
+                    + _page_path(shop, p)
+                    + "?"
+                    + "&".join(
+                        f"attribute_pa_{k.lower()}={quote(val.lower())}"
+                        for k, val in v.options.items()
+                    ),
+                    "sku": v.sku,
+                    "on_sale": v.list_price is not None,
+                    "prices": _woo_prices(shop, p, v.price, v.list_price),
+                    "images": [_woo_image(shop, p, p.images.index(image), image)],
+                    "is_in_stock": v.available,
+                    "is_on_backorder": False,
+                    "is_purchasable": True,
+                }
+                return json_reply(data, last_modified=max(p.updated_at, shop.changed_at))
+    return None
 
 
 def woo_index(shop: DemoShop) -> Reply:

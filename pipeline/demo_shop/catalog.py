@@ -79,11 +79,31 @@ MATERIALS = {
 
 @dataclass
 class DemoImage:
-    """One image a product lists. `kind` is main | detail | scene | size_chart."""
+    """One image a product lists. `kind` is main | detail | scene | size_chart | variant; a
+    variant's picture shows the object in the variant's colour (`rgb`)."""
 
     name: str
     kind: str
     fmt: str = "jpg"
+    rgb: tuple[int, int, int] | None = None
+
+
+@dataclass
+class DemoVariant:
+    """One purchasable variant: a colour and/or a size, with its own price, stock and GTIN."""
+
+    id: int
+    options: dict[str, str]
+    sku: str
+    gtin: str
+    price: Decimal
+    list_price: Decimal | None  # the regular price while on sale, else None
+    available: bool
+    image: DemoImage | None = None
+
+    @property
+    def title(self) -> str:
+        return " / ".join(self.options.values()) or "Default Title"
 
 
 @dataclass
@@ -105,7 +125,11 @@ class DemoProduct:
     images: list[DemoImage]
     created_at: datetime
     updated_at: datetime
-    variants: int = 1
+    variants: list[DemoVariant] = field(default_factory=list)
+    sku: str = ""
+    gtin: str = ""
+    mpn: str = ""
+    list_price: Decimal | None = None  # the regular price while on sale (price is the sale one)
     # Misbehaviour flags for this product's page (see DemoShop.break_product).
     quirks: set[str] = field(default_factory=set)
 
@@ -161,7 +185,7 @@ def make_product(seed: int, index: int, currency: str, image_fmt: str = "jpg") -
         f"</li></ul><p>Ships in 2&ndash;4 days &amp; free returns.</p>"
     )
     created = EPOCH + timedelta(hours=index * 7)
-    return DemoProduct(
+    product = DemoProduct(
         id=1000 + index * 17,
         handle=slugify(title) + f"-{index}",
         title=title,
@@ -179,5 +203,60 @@ def make_product(seed: int, index: int, currency: str, image_fmt: str = "jpg") -
         images=images,
         created_at=created,
         updated_at=created + timedelta(days=3),
-        variants=1 + (rng.random() < 0.3),
     )
+    sizes = ["Small", "Large"] if rng.random() < 0.3 else []
+    _add_identifiers_and_variants(product, rng, kind, sizes, image_fmt)
+    return product
+
+
+def gtin_check_digit(body: str) -> str:
+    """The GS1 check digit of a GTIN without its last digit."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str(-total % 10)
+
+
+def _ean13(body12: str) -> str:
+    return body12 + gtin_check_digit(body12)
+
+
+def _add_identifiers_and_variants(
+    product: DemoProduct, rng: random.Random, kind: Kind, sizes: list[str], fmt: str
+) -> None:
+    """SKU/GTIN/MPN, a sale for some products, and variants: colours (each with its own
+    picture) and sizes (the large one dearer). The first variant is the cheapest and, when the
+    product is in stock, available; so the product's price is its lowest variant price."""
+    colours = [(product.colour, product.rgb)]
+    if kind.family in ("textile", "ceramic") and rng.random() < 0.5:
+        others = [c for c in COLOURS if c != product.colour]
+        colours += [(c, COLOURS[c]) for c in rng.sample(others, rng.choice([1, 2]))]
+    if rng.random() < 0.3:
+        product.list_price = (product.price * Decimal("1.25")).quantize(Decimal("0.01"))
+    gtin_body = f"40{rng.randrange(10**9):09d}"  # GS1 Germany prefix; 11 digits + variant digit
+    product.sku = f"SKU-{product.id}"
+    product.mpn = f"{kind.shape[:3].upper()}-{rng.randrange(1000, 10000)}"
+    step = max(Decimal("1"), (product.price / 5).quantize(Decimal("1")))
+    for c, (colour, rgb) in enumerate(colours):
+        image = product.images[0]
+        if c:
+            image = DemoImage(f"{product.images[0].name}-{slugify(colour)}", "variant", fmt, rgb)
+            product.images.insert(c, image)
+        for s, size in enumerate(sizes or [""]):
+            v = len(product.variants)
+            options = {"Colour": colour.title()} if len(colours) > 1 else {}
+            if size:
+                options["Size"] = size
+            extra = step * s
+            product.variants.append(
+                DemoVariant(
+                    id=product.id * 10 + v,
+                    options=options,
+                    sku=f"SKU-{product.id}-{v}",
+                    gtin=_ean13(gtin_body + str(v)),
+                    price=product.price + extra,
+                    list_price=None if product.list_price is None else product.list_price + extra,
+                    available=product.availability == "in_stock"
+                    and (v == 0 or (product.id + v) % 3 != 0),
+                    image=image,
+                )
+            )
+    product.gtin = product.variants[0].gtin

@@ -8,6 +8,7 @@ Also builds the deliberately bad files (decompression bomb, truncated JPEG).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import struct
@@ -181,6 +182,8 @@ def _pattern_layer(product: DemoProduct, scale: int) -> Image.Image:
 
 
 def draw_product_image(product: DemoProduct, image: DemoImage) -> Image.Image:
+    if image.rgb is not None:  # a colour variant's picture: the same object in its colour
+        product = dataclasses.replace(product, rgb=image.rgb)
     rng = random.Random(f"{product.id}:{image.name}")
     background = (246, 244, 240) if image.kind != "scene" else (214, 205, 190)
     canvas = Image.new("RGB", (SIDE, SIDE), background)

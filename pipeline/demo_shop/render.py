@@ -99,6 +99,15 @@ def _availability_url(shop: DemoShop, product: DemoProduct) -> str:
     ]
 
 
+def _list_price_spec(price: Decimal, currency: str) -> dict:
+    return {
+        "@type": "UnitPriceSpecification",
+        "priceType": "https://schema.org/ListPrice",
+        "price": _money(price),
+        "priceCurrency": currency,
+    }
+
+
 def _offer(shop: DemoShop, product: DemoProduct, url: str) -> dict:
     offer: dict = {"@type": "Offer", "url": url, "availability": _availability_url(shop, product)}
     currency = "€" if "symbol_currency" in product.quirks else product.currency
@@ -118,7 +127,35 @@ def _offer(shop: DemoShop, product: DemoProduct, url: str) -> dict:
         else:
             offer["price"] = float(price) if product.id % 3 == 0 and "," not in price else price
             offer["priceCurrency"] = currency
+        if product.list_price is not None:  # on sale: the regular price, as Google asks for it
+            specs = offer.get("priceSpecification", [])
+            offer["priceSpecification"] = [*specs, _list_price_spec(product.list_price, currency)]
     return offer
+
+
+def _variant_node(shop: DemoShop, product: DemoProduct, variant, url: str) -> dict:
+    """A hasVariant member as Shopify themes write it: its own SKU, GTIN, picture and offer."""
+    avail = "InStock" if variant.available else "OutOfStock"
+    offer = {
+        "@type": "Offer",
+        "url": f"{url}?variant={variant.id}",
+        "price": _money(variant.price),
+        "priceCurrency": product.currency,
+        "availability": f"https://schema.org/{avail}",
+    }
+    if variant.list_price is not None:
+        offer["priceSpecification"] = _list_price_spec(variant.list_price, product.currency)
+    node = {
+        "@type": "Product",
+        "name": f"{product.title} - {variant.title}",
+        "sku": variant.sku,
+        "gtin13": variant.gtin,
+        "image": (shop.base_url + image_path(shop, variant.image)).replace("http:", "", 1),
+        "offers": offer,
+    }
+    for name, value in variant.options.items():
+        node["color" if name == "Colour" else "size"] = value
+    return node
 
 
 def _json_ld(shop: DemoShop, product: DemoProduct) -> dict:
@@ -137,19 +174,22 @@ def _json_ld(shop: DemoShop, product: DemoProduct) -> dict:
         "description": product.description_text,
         "url": url,
         "sku": f"SKU-{product.id}",
+        "gtin13": product.gtin,
+        "mpn": product.mpn,
         "brand": {"@type": "Brand", "name": product.brand} if product.id % 2 else product.brand,
         "category": product.category,
         "image": images if len(images) > 1 or product.id % 5 else images[0],
         "offers": _offer(shop, product, url),
     }
-    if shop.flavour == "shopify" and product.variants > 1:
+    if shop.flavour == "shopify" and len(product.variants) > 1:
         data["@type"] = "ProductGroup"
         data["productGroupID"] = str(product.id)
-        offer = data.pop("offers")
-        data["hasVariant"] = [
-            {"@type": "Product", "name": f"{product.title} - {size}", "offers": offer}
-            for size in ("Small", "Large")
+        del data["offers"], data["gtin13"]
+        names = {n for v in product.variants for n in v.options}
+        data["variesBy"] = [
+            f"https://schema.org/{'color' if n == 'Colour' else 'size'}" for n in sorted(names)
         ]
+        data["hasVariant"] = [_variant_node(shop, product, v, url) for v in product.variants]
     return data
 
 
@@ -198,9 +238,36 @@ def _opengraph(shop: DemoShop, product: DemoProduct, *, prefix: str) -> str:
     )
 
 
+def _plain_page(shop: DemoShop, product: DemoProduct) -> Reply:
+    """A shop page with no product markup at all: what a shopper reads off the page."""
+    stock = {
+        "in_stock": "In stock, ships in 2-4 days",
+        "out_of_stock": "Out of stock",
+        "preorder": "Available for pre-order",
+    }[product.availability]
+    symbol = {"EUR": "€", "USD": "$", "GBP": "£"}.get(product.currency, product.currency + " ")
+    price = f'<span class="price">{symbol}{product.price:.2f}</span>'
+    if product.list_price is not None:
+        price = f'<s class="price-old">{symbol}{product.list_price:.2f}</s> ' + price
+    gallery = "".join(
+        f'<img src="{image_path(shop, im)}" alt="{html.escape(product.title)}">'
+        for im in product.images
+    )
+    body = (
+        f'<nav><a href="/">Home</a> / {html.escape(product.category)}</nav>'
+        f'<main><div class="gallery">{gallery}</div><div class="summary">'
+        f"<h1>{html.escape(product.title)}</h1><p class=product-price>{price}</p>"
+        f'<p class="stock">{stock}</p><button type=submit>Add to basket</button>'
+        f"<div class=description>{product.description_html}</div></div></main>"
+    )
+    return html_reply(_page(product.title, "", body), last_modified=product.updated_at)
+
+
 def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
     if "soft404" in product.quirks:
         return html_reply(_page("Page not found", "", "<h1>Oops! We couldn't find that page.</h1>"))
+    if shop.markup == "none":
+        return _plain_page(shop, product)
     canonical = f'<link rel="canonical" href="{shop.base_url}{_page_path(shop, product)}">'
     blocks = []
     if {"malformed_jsonld", "only_malformed_jsonld"} & product.quirks:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from decimal import Decimal
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +24,7 @@ from pipeline.demo_shop.handler import Fault, QuietServer, RecordedRequest, make
 from pipeline.demo_shop.render import Reply
 
 FLAVOURS = ("shopify", "woocommerce", "schema_org")
+MARKUPS = ("full", "none")
 DEFAULT_ROBOTS = (
     "User-agent: *\nDisallow: /cart\nDisallow: /checkout\n\nSitemap: {base}/sitemap.xml\n"
 )
@@ -31,6 +33,19 @@ _IMAGE_PATH = re.compile(
     r"^/(?:cdn/shop/files|wp-content/uploads/2026/01|images)/"
     r"(?P<name>[\w-]+?)(?:-(?P<w>\d+)x\d+)?\.(?P<ext>jpg|png|webp|gif)$"
 )
+
+
+def _priced(product: DemoProduct, factor: Decimal) -> DemoProduct:
+    if factor == 1:
+        return product
+
+    def scale(value: Decimal | None) -> Decimal | None:
+        return None if value is None else (value * factor).quantize(Decimal("0.01"))
+
+    product.price, product.list_price = scale(product.price), scale(product.list_price)
+    for variant in product.variants:
+        variant.price, variant.list_price = scale(variant.price), scale(variant.list_price)
+    return product
 
 
 class DemoShop:
@@ -46,9 +61,17 @@ class DemoShop:
         port: int = 0,
         currency: str | None = None,
         plain_permalinks: bool = False,
+        markup: str = "full",
+        price_factor: Decimal = Decimal("1"),
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}")
+        if markup not in MARKUPS or (markup == "none" and flavour != "schema_org"):
+            raise ValueError(f"markup must be one of {MARKUPS} ('none' for schema_org only)")
+        # "none": product pages without JSON-LD, microdata or OpenGraph, only visible text.
+        self.markup = markup
+        # Another store selling the same products (same seed: same GTINs) at other prices.
+        self.price_factor = Decimal(price_factor)
         self.flavour = flavour
         self.seed = seed
         self.currency = currency or ("USD" if flavour == "woocommerce" else "EUR")
@@ -103,7 +126,9 @@ class DemoShop:
                 fmt = "jpg"
                 if self.flavour == "schema_org":  # exercise every allowed format
                     fmt = ["jpg", "png", "webp", "jpg", "gif"][i % 5]
-                added.append(make_product(self.seed, i, self.currency, fmt))
+                added.append(
+                    _priced(make_product(self.seed, i, self.currency, fmt), self.price_factor)
+                )
                 self._next_index += 1
             self.products.extend(added)
             if self._server:
@@ -219,6 +244,9 @@ class DemoShop:
                 return apis.woo_index(self)
             if path == "/wp-json/wc/store/v1/products":
                 return apis.woo_products(self, query, path)
+            variation = path.removeprefix("/wp-json/wc/store/v1/products/")
+            if variation != path and variation.isdigit():
+                return apis.woo_variation(self, int(variation)) or render.not_found()
             slug = path.removeprefix("/product/").rstrip("/")
             if path.startswith("/product/") and slug in handles:
                 return render.product_page(self, handles[slug][1], handles[slug][0])
