@@ -234,6 +234,7 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
     """Per-field tallies over a corpus, the misses page by page, and the time per page."""
     entries = load_manifest(corpus) if entries is None else entries
     tallies = {name: Tally() for name in FIELDS}
+    groups: dict[str, dict[str, Tally]] = {}
     misses, ms = [], []
     for entry in entries:
         t0 = time.perf_counter()
@@ -248,10 +249,11 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
             wanted = NORMALISE[name](want) is not None if not isinstance(want, list) else True
             extracted = NORMALISE[name](value) is not None
             ok = wanted and extracted and matches(name, want, value)
-            tally = tallies[name]
-            tally.expected += wanted
-            tally.extracted += extracted
-            tally.correct += ok
+            group = groups.setdefault(_group(entry), {n: Tally() for n in FIELDS})
+            for tally in (tallies[name], group[name]):
+                tally.expected += wanted
+                tally.extracted += extracted
+                tally.correct += ok
             if (wanted or extracted) and not ok:
                 misses.append(
                     {"file": entry.file, "field": name, "expected": want, "got": _plain(value)}
@@ -260,9 +262,18 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
         "corpus": str(corpus),
         "pages": len(entries),
         "fields": {name: t.row() for name, t in tallies.items()},
+        "groups": {
+            g: {name: t.row() for name, t in fields.items()} for g, fields in sorted(groups.items())
+        },
         "misses": misses,
         "ms_per_page": percentiles(ms),
     }
+
+
+def _group(entry: Entry) -> str:
+    """The platform or structure a page stands for: its first tag, "api" payloads apart."""
+    tag = entry.tags[0] if entry.tags else "untagged"
+    return f"{tag}-api" if entry.kind != "html" else tag
 
 
 def _plain(value: Any) -> Any:
@@ -274,6 +285,19 @@ def _table(result: dict[str, Any]) -> list[dict[str, Any]]:
     for name, row in result["fields"].items():
         cells = {k: ("-" if v is None else v) for k, v in row.items()}
         rows.append({"field": name, **cells})
+    return rows
+
+
+def _group_table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Precision/recall of the fields that matter most, per platform (first tag)."""
+    rows = []
+    for group, fields in result["groups"].items():
+        row: dict[str, Any] = {"group": group, "pages": fields["title"]["expected"]}
+        for name, short in (("price", "price"), ("availability", "stock"), ("sku", "sku"), ("gtin", "gtin")):  # fmt: skip
+            for measure in ("precision", "recall"):
+                value = fields[name][measure]
+                row[f"{short} {measure[0].upper()}"] = "-" if value is None else value
+        rows.append(row)
     return rows
 
 
@@ -295,6 +319,8 @@ def main() -> None:
         print()
     print(f"{result['pages']} pages from {args.corpus}")
     print_table(_table(result))
+    print()
+    print_table(_group_table(result))
     print()
     emit_json({"machine": machine(), **result}, args.json)
 

@@ -13,15 +13,19 @@ import pytest
 
 from bench import extract as bench
 
-# Floors: the corpus scores the parsers have reached (see docs/benchmarks.md, "Extraction").
+# Floors (precision, F1) the parsers must keep on the corpus: issue 9's "done when" (title, price,
+# currency, availability and image at precision >= 0.97 and F1 >= 0.95; SKU/GTIN at >= 0.9).
+# The scores reached are in docs/benchmarks.md, "Extraction"; raise these, never lower them.
 FLOORS = {
-    ("price", "precision"): 0.9,
-    ("price", "recall"): 0.5,
-    ("currency", "precision"): 0.9,
-    ("availability", "precision"): 0.9,
-    ("title", "precision"): 0.9,
+    "title": (0.97, 0.95),
+    "price": (0.97, 0.95),
+    "currency": (0.97, 0.95),
+    "availability": (0.97, 0.95),
+    "image": (0.97, 0.95),
+    "sku": (0.9, 0.9),
+    "gtin": (0.9, 0.9),
 }
-MIN_PAGES = 7
+MIN_PAGES = 60
 
 
 def _page(name, price, currency="EUR", extra=""):
@@ -128,19 +132,23 @@ def test_corpus_manifest_is_complete_and_in_vocabulary():
     for e in entries:
         assert e.kind in ("html", "shopify", "woocommerce"), e.file
         assert set(e.expected) == set(bench.FIELDS), e.file
-        want = e.expected
-        assert want["availability"] in (None, *bench.AVAILABILITY), e.file
-        assert want["currency"] is None or len(want["currency"]) == 3, e.file
+        # A list holds several equally right answers (a value or None each).
+        want = {k: v if isinstance(v, list) else [v] for k, v in e.expected.items()}
+        assert all(v in (None, *bench.AVAILABILITY) for v in want["availability"]), e.file
+        assert all(v is None or len(v) == 3 for v in want["currency"]), e.file
         for key in ("price", "list_price"):
-            assert want[key] is None or Decimal(want[key]) > 0, e.file
-        assert want["gtin"] is None or want["gtin"].isdigit(), e.file
+            assert all(v is None or Decimal(v) > 0 for v in want[key]), e.file
+        assert all(v is None or v.isdigit() for v in want["gtin"]), e.file
 
 
 def test_corpus_scores_stay_above_the_floors():
     result = bench.score(bench.CORPUS)
     crashed = [m for m in result["misses"] if m["field"] == "*"]
     assert not crashed
-    for (name, measure), floor in FLOORS.items():
-        value = result["fields"][name][measure]
-        assert value is not None, (name, measure)
-        assert value >= floor, (name, measure, value, floor)
+    below = {}
+    for name, (min_precision, min_f1) in FLOORS.items():
+        row = result["fields"][name]
+        if (row["precision"] or 0) < min_precision or (row["f1"] or 0) < min_f1:
+            below[name] = (row["precision"], row["f1"])
+    misses = [m for m in result["misses"] if m["field"] in below]
+    assert not below, (below, misses)
