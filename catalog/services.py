@@ -490,6 +490,15 @@ def mark_image_failed(*, image: ProductImage, reason: str) -> None:
     )
 
 
+def defer_images(*, image_ids: Iterable[int], reason: str) -> int:
+    """Leave images pending (no attempt counted) but note why and when, so the next run tries
+    them after images that were never tried (a blocked host must not starve the others)."""
+    now = timezone.now()
+    return ProductImage.objects.filter(
+        pk__in=list(image_ids), fetch_status=ProductImage.FetchStatus.PENDING
+    ).update(fetch_error=reason[:500], last_fetched_at=now, updated_at=now)
+
+
 def flag_shared_images(*, store: Store, min_products: int) -> int:
     """Flag images whose asset appears on >= min_products products of the store (size charts,
     logos); they stay stored but out of search. Returns how many rows are flagged now."""

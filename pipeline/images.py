@@ -7,6 +7,8 @@ bomb and truncation checks), and links them to an ImageAsset keyed by the sha256
 with a content-addressed thumbnail (MEDIA_ROOT/thumbs/ab/cd/<sha>.jpg) and a tiny placeholder.
 A picture used by many products of one store (a size chart) is flagged `is_shared`.
 Re-running is safe: downloaded images are never fetched again; one bad image is only counted.
+A host that stops us (401/403, a 5xx robots.txt, an open circuit) stops only the images on that
+host: they stay pending with the reason and are tried after never-tried images next run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
@@ -39,7 +42,7 @@ class ImageReport:
     downloaded: int = 0
     reused: int = 0  # same URL or same bytes as an image we already had: no new file
     failed: int = 0
-    skipped: int = 0  # left pending (host stopped us, dry run)
+    skipped: int = 0  # left pending (their host stopped us, dry run)
     shared: int = 0
 
     def merge(self, other: ImageReport) -> None:
@@ -120,30 +123,61 @@ def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
     return "reused" if before else "downloaded"
 
 
+def _retry_order(image: ProductImage) -> tuple:
+    """Never-tried images first, then the longest-waiting: an image whose host stopped us last
+    run (left pending with `last_fetched_at` set) no longer goes first and starves the rest."""
+    tried = image.last_fetched_at
+    return (
+        tried is not None,
+        tried.timestamp() if tried else 0.0,
+        image.product_id,
+        image.position,
+    )
+
+
 def _download_store(
     store: Store, images: list[ProductImage], fetcher: Fetcher | None
 ) -> ImageReport:
+    """Download a store's due images. A host that stops us (401/403, a 5xx robots.txt, an open
+    circuit, a long Retry-After) stops only the images on that host; they stay pending with the
+    reason, and every other host's images are still fetched."""
     report = ImageReport()
     own = fetcher is None
     fetcher = fetcher or Fetcher(delay=store.crawl_delay)
+    blocked: dict[str, str] = {}  # image host -> why it stopped us
+    deferred: dict[str, list[int]] = {}
     try:
-        for n, image in enumerate(
-            tqdm(images, desc=f"images {store.slug}", disable=None, leave=False)
+        for image in tqdm(
+            sorted(images, key=_retry_order), desc=f"images {store.slug}", disable=None, leave=False
         ):
-            try:
-                outcome = _download_one(fetcher, image)
-            except (HostBlocked, RobotsUnavailable) as exc:
-                logger.warning("store %s: images stopped: %s", store.slug, exc)
-                report.skipped += len(images) - n
-                break
-            setattr(report, outcome, getattr(report, outcome) + 1)
+            host = _image_host(image.source_url)
+            if host not in blocked:
+                try:
+                    outcome = _download_one(fetcher, image)
+                except (HostBlocked, RobotsUnavailable) as exc:
+                    blocked[host] = f"waiting: image host {host} stopped us: {exc}"
+                    logger.warning("store %s: images from %s stopped: %s", store.slug, host, exc)
+                else:
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+                    continue
+            deferred.setdefault(host, []).append(image.pk)
+            report.skipped += 1
     finally:
         if own:
             fetcher.close()
+    for host, ids in deferred.items():
+        services.defer_images(image_ids=ids, reason=blocked[host])
     report.shared = services.flag_shared_images(
         store=store, min_products=settings.MEEPO_SHARED_IMAGE_MIN_PRODUCTS
     )
     return report
+
+
+def _image_host(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
 
 
 def download_images(

@@ -59,3 +59,74 @@ def test_dry_run_counts_and_writes_nothing(fast_crawl, make_shop):
     assert report.skipped == ProductImage.objects.count()
     assert shop.requests == []
     assert not ProductImage.objects.filter(fetch_status="ok").exists()
+
+
+def _images_on(cdn, products):
+    """Point the first pictures of `products` at the CDN shop's own image URLs, pending."""
+    moved = []
+    for n, product in enumerate(products):
+        image = ProductImage.objects.filter(product=product).order_by("position").first()
+        image.source_url = cdn.image_url(cdn.products[n].id)
+        image.fetch_status, image.asset = "pending", None
+        image.save()
+        moved.append(image)
+    return moved
+
+
+@pytest.mark.parametrize("block", ["403", "robots_503"])
+def test_a_blocked_image_host_stops_only_its_own_images(fast_crawl, make_shop, block):
+    from catalog.models import Product
+
+    fast_crawl.MEEPO_MAX_RETRIES = 0
+    shop = make_shop("shopify", products=4)
+    cdn = make_shop("shopify", products=2, seed=7)
+    add_store(shop.base_url, crawl_delay=0.0)
+    scrape_stores()
+    products = list(Product.objects.order_by("pk"))
+    blocked = _images_on(cdn, products[:2])  # the first images in download order
+    ProductImage.objects.filter(product__in=products[2:]).update(fetch_status="pending", asset=None)
+    if block == "403":
+        cdn.add_fault("/cdn/*", "status", status=403)
+    else:
+        cdn.set_robots("", status=503)
+    shop.clear_requests()
+
+    report = download_images()
+
+    others = ProductImage.objects.filter(product__in=products[2:])
+    assert (report.downloaded + report.reused, report.skipped) == (others.count(), 2)
+    assert set(others.values_list("fetch_status", flat=True)) == {"ok"}
+    for image in blocked:
+        image.refresh_from_db()
+        assert image.fetch_status == "pending"  # not a failure of the picture: tried again later
+        assert f"image host 127.0.0.1:{cdn.port} stopped us" in image.fetch_error
+        assert image.last_fetched_at is not None
+    cdn_paths = [r.path for r in cdn.requests if r.path != "/robots.txt"]
+    assert len(cdn_paths) <= 1  # one refusal per host, not one per image
+
+
+def test_images_never_tried_go_before_images_whose_host_stopped_us(fast_crawl, make_shop):
+    from catalog.models import Host, Product
+
+    fast_crawl.MEEPO_MAX_RETRIES = 0
+    shop = make_shop("shopify", products=3)
+    cdn = make_shop("shopify", products=1, seed=7)
+    add_store(shop.base_url, crawl_delay=0.0)
+    scrape_stores()
+    products = list(Product.objects.order_by("pk"))
+    _images_on(cdn, products[:1])
+    cdn.set_robots("", status=503)
+    download_images()  # the CDN image is deferred
+    ProductImage.objects.filter(product__in=products[1:]).update(fetch_status="pending", asset=None)
+    cdn.set_robots("User-agent: *\nAllow: /\n")  # the CDN is back, and we forget it was not
+    Host.objects.all().delete()
+    shop.clear_requests()
+    cdn.clear_requests()
+
+    download_images()
+
+    shop_times = [r.time for r in shop.requests if r.path.startswith("/cdn/")]
+    assert len(shop_times) >= 2
+    cdn_times = [r.time for r in cdn.requests if r.path.startswith("/cdn/")]
+    assert len(cdn_times) == 1
+    assert max(shop_times) < cdn_times[0]
