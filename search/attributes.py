@@ -14,6 +14,7 @@ Pure functions plus one cache file; the pipeline stage that writes results is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -193,3 +194,17 @@ def classify(
         top = [(labels.labels[i], round(float(row[i]), 4)) for i in idx]
         result.append((top[0][0] if top[0][1] >= min_confidence else "", top))
     return result
+
+
+@functools.lru_cache(maxsize=4)
+def _display_taxonomy(path: str, mtime: float) -> Taxonomy:
+    return load_taxonomy(path)
+
+
+def display_label(attribute: str, label: str) -> str:
+    """A stored label as shoppers read it ("Navy blue"), from the taxonomy in use."""
+    try:
+        path = taxonomy_path()
+        return _display_taxonomy(str(path), path.stat().st_mtime).display(attribute, label)
+    except (OSError, TaxonomyError, KeyError):
+        return label.replace("-", " ").capitalize()

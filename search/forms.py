@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
+from search.attributes import ATTRIBUTES
 from search.exceptions import UnsupportedImage
 from search.images import open_image
 from search.selectors import SearchFilters
@@ -51,6 +52,11 @@ class FilterForm(forms.Form):
         required=False, min_value=0, max_digits=12, decimal_places=2, label="Maximum price"
     )
     in_stock = forms.BooleanField(required=False, label="In stock only")
+    # Zero-shot attributes (search.attributes.ATTRIBUTES): `?colour=navy&product_type=furniture`.
+    colour = StringListField(required=False)
+    pattern = StringListField(required=False)
+    material = StringListField(required=False)
+    product_type = StringListField(required=False)
 
     def clean(self):
         data = super().clean()
@@ -68,6 +74,7 @@ class FilterForm(forms.Form):
             min_price=data.get("min_price"),
             max_price=data.get("max_price"),
             in_stock=bool(data.get("in_stock")),
+            attributes=tuple((name, data[name]) for name in ATTRIBUTES if data.get(name)),
         )
 
 

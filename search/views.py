@@ -30,12 +30,22 @@ from search.security import UploadsBusy, upload_slot
 
 logger = logging.getLogger(__name__)
 
-FACET_LABELS = {"store": "Store", "brand": "Brand", "category": "Category"}
+FACET_LABELS = {
+    "store": "Store",
+    "brand": "Brand",
+    "category": "Category",
+    "product_type": "Type",
+    "colour": "Colour",
+    "pattern": "Pattern",
+    "material": "Material",
+}
 
 
 def facet_groups(page, filters) -> list[dict]:
     """Facet options for the template: counts for this query, chosen values always listed."""
     chosen = {"store": filters.stores, "brand": filters.brands, "category": filters.categories}
+    picked = dict(filters.attributes)
+    chosen |= {name: picked.get(name, ()) for name in FACET_LABELS if name not in chosen}
     groups = []
     for name, label in FACET_LABELS.items():
         rows = list((page.facets if page else {}).get(name, []))

@@ -1,0 +1,82 @@
+"""Zero-shot attributes as facets and filters, across stores that label things differently."""
+
+import pytest
+from bs4 import BeautifulSoup
+
+from catalog.models import ProductAttributes
+from search import selectors, services
+from search.selectors import SearchFilters
+from tests.factories import ProductFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _plain_static(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    services.clear_caches()
+
+
+def label(product, **values):
+    ProductAttributes.objects.create(product=product, model_name="m", key="k", **values)
+    return product
+
+
+@pytest.fixture
+def products():
+    # Two stores, two vocabularies ("Navy" vs "Dark blue"); the image says navy for both.
+    a, b = StoreFactory(slug="a"), StoreFactory(slug="b")
+    return {
+        "shirt": label(
+            ProductFactory(store=a, title="Oxford shirt", category="Navy"), colour="navy"
+        ),
+        "mug": label(
+            ProductFactory(store=b, title="Enamel mug", category="Dark blue"),
+            colour="navy",
+            material="metal",
+        ),
+        "rug": label(ProductFactory(store=b, title="Wool rug"), colour="red", pattern="striped"),
+        "lamp": ProductFactory(store=a, title="Lamp"),  # not labelled yet
+    }
+
+
+def test_attribute_filter_crosses_stores_in_sql_and_orm(products):
+    navy = SearchFilters(attributes=(("colour", ("navy",)),))
+    assert not navy.is_empty
+    expected = {products["shirt"].pk, products["mug"].pk}
+    assert set(navy.queryset().values_list("pk", flat=True)) == expected
+    where, params = navy.sql("p")
+    assert set(selectors.browse_product_ids(filters=navy, limit=10, offset=0)) == expected
+    assert "catalog_productattributes" in where
+    assert params[-1] == "navy"
+    both = SearchFilters(attributes=(("colour", ("navy",)), ("material", ("metal",))))
+    assert list(both.queryset().values_list("pk", flat=True)) == [products["mug"].pk]
+
+
+def test_unknown_attribute_names_never_reach_sql(products):
+    odd = SearchFilters(attributes=(("colour) OR 1=1 --", ("x",)),))
+    where, _ = odd.sql("p")
+    assert "OR 1=1" not in where
+    assert odd.queryset().count() == 4
+
+
+def test_attribute_facets_count_candidates_and_browse_alike(products):
+    ids = [p.pk for p in products.values()]
+    counted = selectors.facet_counts(product_ids=ids, filters=SearchFilters())
+    assert counted["colour"] == [("navy", "Navy blue", 2), ("red", "Red", 1)]
+    assert counted["pattern"] == [("striped", "Striped", 1)]
+    assert counted["material"] == [("metal", "Metal", 1)]
+    assert counted["product_type"] == []
+    assert counted == selectors.facet_counts(product_ids=[], filters=SearchFilters(in_stock=True))
+
+
+def test_search_page_filters_by_colour_and_shows_the_facet(client, products):
+    page = BeautifulSoup(client.get("/search", {"colour": "navy"}).content, "html.parser")
+    ids = {int(a["data-product-id"]) for a in page.select("#result-list article")}
+    assert ids == {products["shirt"].pk, products["mug"].pk}
+    box = page.select_one('[data-facet="colour"] input[value="navy"]')
+    assert box.has_attr("checked")
+    assert "Navy blue" in page.select_one('[data-facet="colour"]').text
