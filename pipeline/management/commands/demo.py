@@ -13,6 +13,8 @@ Idempotent: with a catalogue already there, step 2 is skipped and step 3 has not
 
 import os
 import sys
+from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -77,16 +79,42 @@ class Command(BaseCommand):
     def _crawl_demo_shop(self, *, flavour, products):
         from pipeline.demo_shop import DemoShop
 
-        with DemoShop(flavour=flavour, products=products, seed=0) as shop:
-            self._step(f"Serving the bundled demo shop ({products} products) on {shop.base_url}")
-            # Our own shop on loopback: allow exactly its address and port, and skip the politeness
-            # delay meant for other people's servers. Nothing else in the process sees these.
+        # The main shop; an outlet and a gallery selling some of its products with GTINs in
+        # their JSON-LD (the same GTINs: one result, "also at 1 store", offers on the product
+        # page; Shopify's products.json has no barcodes); a shop with no product markup at all.
+        shops = [
+            (DemoShop(flavour=flavour, products=products, seed=0), "Meepo demo shop", "demo-shop"),
+            (
+                DemoShop("schema_org", products=8, seed=0, price_factor=Decimal("0.9")),
+                "Meepo demo outlet",
+                "demo-outlet",
+            ),
+            (
+                DemoShop("schema_org", products=4, seed=0, price_factor=Decimal("1.1")),
+                "Meepo demo gallery",
+                "demo-gallery",
+            ),
+            (
+                DemoShop("schema_org", products=6, seed=5, markup="none"),
+                "Meepo corner shop",
+                "demo-corner-shop",
+            ),
+        ]
+        with ExitStack() as stack:
+            for shop, _, _ in shops:
+                stack.enter_context(shop)
+            main = shops[0][0]
+            self._step(f"Serving the bundled demo shop ({products} products) on {main.base_url}")
+            # Our own shops on loopback: allow exactly their addresses and ports, and skip the
+            # politeness delay meant for other people's servers. Nothing else in the process
+            # sees these.
             with override_settings(
-                MEEPO_ALLOWED_LOOPBACK=[f"127.0.0.1:{shop.port}"],
+                MEEPO_ALLOWED_LOOPBACK=[f"127.0.0.1:{shop.port}" for shop, _, _ in shops],
                 MEEPO_CRAWL_DELAY=0.0,
                 MEEPO_API_DELAY=0.0,
             ):
-                self._crawl(shop.base_url, name="Meepo demo shop", slug="demo-shop", delay=0.0)
+                for shop, name, slug in shops:
+                    self._crawl(shop.base_url, name=name, slug=slug, delay=0.0)
 
     def _crawl(self, url, *, name=None, slug=None, limit=None, delay=None):
         from pipeline.scrape import add_store, scrape_stores
