@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 
+from catalog.services import VariantData
 from pipeline.exceptions import FetchError
 from pipeline.platforms.base import (
     Failure,
@@ -26,6 +27,8 @@ from pipeline.platforms.base import (
     unique,
 )
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
+from pipeline.platforms.extract.schema import mark_sources
+from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
 from pipeline.platforms.structured import extract_products
 
 logger = logging.getLogger(__name__)
@@ -81,14 +84,71 @@ def _currency_from_page(ctx: CrawlContext, handle: str) -> str:
         raise
     except FetchError:
         return ""
-    products, _ = extract_products(result.body, result.url)
+    content_type = result.headers.get("Content-Type", "")
+    products, _ = extract_products(result.body, result.url, content_type=content_type)
     return products[0].currency if products else ""
 
 
+def _variant_images(item: dict, base_url: str, width: int) -> dict[str, str]:
+    """Variant id → its photo, from images[].variant_ids and variants[].featured_image."""
+    found: dict[str, str] = {}
+    for image in item.get("images") or []:
+        if isinstance(image, dict):
+            url = sized_image_url(absolute_url(image.get("src"), base_url), width)
+            for vid in image.get("variant_ids") or []:
+                found.setdefault(str(vid), url)
+    for variant in item.get("variants") or []:
+        featured = variant.get("featured_image") if isinstance(variant, dict) else None
+        if isinstance(featured, dict) and featured.get("src"):
+            url = sized_image_url(absolute_url(featured["src"], base_url), width)
+            found.setdefault(str(variant.get("id")), url)
+    return found
+
+
+def parse_variants(item: dict, base_url: str, currency: str, url: str) -> list[VariantData]:
+    """Every variant with options, SKU, GTIN (barcode), sale/list price, stock, photo, link."""
+    names = [
+        plain_text(o.get("name"), 100) or f"Option {i + 1}"
+        for i, o in enumerate(item.get("options") or [])
+        if isinstance(o, dict)
+    ]
+    photos = _variant_images(item, base_url, settings.MEEPO_IMAGE_WIDTH)
+    variants = []
+    for v in item.get("variants") or []:
+        if not isinstance(v, dict):
+            continue
+        vid = str(v.get("id") or "")
+        values = [v.get(f"option{i + 1}") for i in range(3)]
+        options = {n: plain_text(val, 100) for n, val in zip(names, values, strict=False) if val}
+        price = parse_price(v.get("price"), currency)
+        listed = parse_price(v.get("compare_at_price"), currency)
+        variants.append(
+            VariantData(
+                external_id=vid,
+                title=plain_text(v.get("title"), 500),
+                options=options,
+                sku=clean_identifier(v.get("sku")),
+                gtin=normalize_gtin(v.get("barcode")),
+                price=price,
+                list_price=listed if listed and price and listed > price else None,
+                availability="in_stock" if v.get("available") else "out_of_stock",
+                image_url=photos.get(vid, ""),
+                url=f"{url}?variant={vid}" if url and vid else "",
+            )
+        )
+    return variants
+
+
 def parse_product(item: dict, base_url: str, currency: str) -> ProductData:
-    variants = [v for v in item.get("variants") or [] if isinstance(v, dict)]
-    available = [v for v in variants if v.get("available")]
-    prices = [p for v in (available or variants) if (p := parse_price(v.get("price"))) is not None]
+    """One products.json entry: the cheapest available variant's price (and its list price),
+    identifiers of the variant a shopper sees first (the first available), every variant."""
+    handle = str(item.get("handle") or "")
+    url = f"{base_url}/products/{handle}" if handle else ""
+    variants = parse_variants(item, base_url, currency, url)
+    available = [v for v in variants if v.availability == "in_stock"]
+    priced = [v for v in (available or variants) if v.price is not None]
+    cheapest = min(priced, key=lambda v: v.price) if priced else None
+    shown = (available or variants or [VariantData(external_id="")])[0]
     tags = item.get("tags") or []
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",")]
@@ -100,20 +160,26 @@ def parse_product(item: dict, base_url: str, currency: str) -> ProductData:
             key=lambda i: i.get("position") or 0,
         )
     ]
-    handle = str(item.get("handle") or "")
-    return ProductData(
+    product = ProductData(
         external_id=str(item.get("id") or ""),
-        url=f"{base_url}/products/{handle}" if handle else "",
+        url=url,
         title=plain_text(item.get("title"), 500),
         description=plain_text(item.get("body_html")),
         brand=plain_text(item.get("vendor"), 200),
         category=plain_text(item.get("product_type"), 300),
         tags=[plain_text(t, 100) for t in tags if isinstance(t, str) and t.strip()],
-        price=min(prices) if prices else None,
+        price=cheapest.price if cheapest else None,
+        list_price=cheapest.list_price if cheapest else None,
         currency=currency,
         availability="in_stock" if available else ("out_of_stock" if variants else "unknown"),
         image_urls=unique(u for u in images if u),
+        sku=shown.sku,
+        gtin=shown.gtin,
+        mpn="",
+        variants=variants if len(variants) > 1 else [],
     )
+    mark_sources(product, "api")
+    return product
 
 
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
+from catalog.services import VariantData
 from pipeline.exceptions import FetchError
 from pipeline.http import HttpError
 from pipeline.platforms.base import (
@@ -20,10 +21,13 @@ from pipeline.platforms.base import (
     ProductData,
     absolute_url,
     normalize_currency,
+    parse_price,
     plain_text,
     unique,
 )
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
+from pipeline.platforms.extract.schema import mark_sources
+from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
 
 # Pretty permalinks give /wp-json/...; sites on "plain" permalinks only answer ?rest_route=.
 API_FORMS = ("/wp-json/wc/store/v1/products?", "/?rest_route=/wc/store/v1/products&")
@@ -49,16 +53,46 @@ def detect(ctx: CrawlContext) -> bool:
     return False
 
 
-def _price(prices: dict) -> Decimal | None:
-    raw = str(prices.get("price") or "").strip()
+def _price(prices: dict, key: str = "price") -> Decimal | None:
+    """An amount in minor units ("1105", minor unit 2) as a Decimal in the currency's unit."""
+    raw = str(prices.get(key) or "").strip()
+    currency = normalize_currency(prices.get("currency_code"))
     try:
         minor = int(prices.get("currency_minor_unit", 2))
         value = Decimal(raw) / (Decimal(10) ** minor)
     except (InvalidOperation, ValueError, TypeError):
         return None
-    if not value.is_finite() or value <= 0:
-        return None
-    return value.quantize(Decimal("0.01"))
+    return parse_price(value, currency) if value.is_finite() else None
+
+
+def _availability(item: dict) -> str:
+    # The Store API reports back-orderable products as in stock too: back-order wins.
+    if item.get("is_on_backorder"):
+        return "preorder"
+    if item.get("is_in_stock"):
+        return "in_stock"
+    return "out_of_stock" if "is_in_stock" in item else "unknown"
+
+
+def parse_variations(item: dict, url: str) -> list[VariantData]:
+    """The variations the Store API lists (ids and options; prices live on their own pages)."""
+    taxonomies = {
+        a.get("name"): a.get("taxonomy") or f"attribute_{a.get('name', '')}".lower()
+        for a in item.get("attributes") or []
+        if isinstance(a, dict)
+    }
+    variants = []
+    for v in item.get("variations") or []:
+        if not isinstance(v, dict) or not v.get("id"):
+            continue
+        attrs = [a for a in v.get("attributes") or [] if isinstance(a, dict) and a.get("value")]
+        options = {plain_text(a.get("name"), 100): plain_text(a["value"], 100) for a in attrs}
+        query = "&".join(
+            f"attribute_{taxonomies.get(a.get('name'), a.get('name'))}={a['value']}" for a in attrs
+        )
+        link = f"{url}{'&' if '?' in url else '?'}{query}" if url and query else ""
+        variants.append(VariantData(external_id=str(v["id"]), options=options, url=link))
+    return variants
 
 
 def _image_url(image: dict, base_url: str, width: int) -> str:
@@ -79,32 +113,33 @@ def _names(values: object) -> list[str]:
 
 
 def parse_product(item: dict, base_url: str) -> ProductData:
+    """One Store API product: selling price, regular price when on sale, SKU, variations."""
     prices = item.get("prices") if isinstance(item.get("prices"), dict) else {}
-    if item.get("is_in_stock"):
-        availability = "in_stock"
-    elif item.get("is_on_backorder"):
-        availability = "preorder"
-    elif "is_in_stock" in item:
-        availability = "out_of_stock"
-    else:
-        availability = "unknown"
     width = settings.MEEPO_IMAGE_WIDTH
     images = [
         _image_url(im, base_url, width) for im in item.get("images") or [] if isinstance(im, dict)
     ]
-    return ProductData(
+    price, regular = _price(prices), _price(prices, "regular_price")
+    url = absolute_url(item.get("permalink"), base_url)
+    product = ProductData(
         external_id=str(item.get("id") or ""),
-        url=absolute_url(item.get("permalink"), base_url),
+        url=url,
         title=plain_text(item.get("name"), 500),
         description=plain_text(item.get("description") or item.get("short_description")),
         brand=", ".join(_names(item.get("brands"))),
         category=", ".join(_names(item.get("categories"))),
         tags=_names(item.get("tags")),
-        price=_price(prices),
+        price=price,
+        list_price=regular if regular and price and regular > price else None,
         currency=normalize_currency(prices.get("currency_code")),
-        availability=availability,
+        availability=_availability(item),
         image_urls=unique(images),
+        sku=clean_identifier(item.get("sku")),
+        gtin=normalize_gtin(item.get("gtin") or item.get("global_unique_id")),
+        variants=parse_variations(item, url),
     )
+    mark_sources(product, "api")
+    return product
 
 
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
