@@ -113,6 +113,6 @@ def test_results_with_offers_and_variants_keep_a_constant_query_count(
         ProductImageFactory(
             product=ProductFactory(store=store, title=f"Copper kettle {n}", gtin=f"{n:08d}")
         )
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         response = client.get("/search", {"q": "copper kettle"})
     assert len(soup(response).select("#result-list article")) == 24
