@@ -1,4 +1,4 @@
-"""`run_pipeline`: scrape -> embed -> build_index under the pipeline lock, for cron.
+"""`run_pipeline`: scrape -> embed -> attributes -> build_index under the pipeline lock, for cron.
 
 Each stage is idempotent and commits its own work, so the chain can stop anywhere and the next
 run carries on. A stage that fails is logged and reported; the later stages still run on what is
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 class PipelineReport:
     scrape: Any = None
     embed: Any = None
+    attributes: Any = None
     index: Any = None
     failed_stages: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
@@ -33,7 +34,7 @@ class PipelineReport:
 
     def summary(self) -> str:
         lines = []
-        for stage in ("scrape", "embed", "index"):
+        for stage in ("scrape", "embed", "attributes", "index"):
             report = getattr(self, stage)
             if stage in self.errors:
                 lines.append(f"{stage}: FAILED: {self.errors[stage]}")
@@ -52,7 +53,7 @@ def run_pipeline(
     force: bool = False,
     scrape: bool = True,
 ) -> PipelineReport:
-    """Run the three stages in order, holding MEEPO_DATA_DIR/locks/pipeline.lock.
+    """Run the stages in order, holding MEEPO_DATA_DIR/locks/pipeline.lock.
 
     `force` re-crawls and rebuilds the index from scratch; it never re-embeds (that costs hours on
     a CPU box; use `manage.py embed --force` for it).
@@ -74,6 +75,8 @@ def run_pipeline(
                 force=force,
             )
         _stage(report, "embed", embed_images, limit=limit, dry_run=dry_run)
+        # Zero-shot labels from the stored vectors: no image forward pass, incremental.
+        _stage(report, "attributes", _attributes, dry_run=dry_run)
         _stage(report, "index", build_index, dry_run=dry_run, force=force)
     report.seconds = time.monotonic() - started
     return report
@@ -83,6 +86,12 @@ def _scrape(**kwargs):
     from pipeline.scrape import scrape_stores
 
     return scrape_stores(**kwargs)
+
+
+def _attributes(**kwargs):
+    from pipeline.attributes import assign_attributes
+
+    return assign_attributes(**kwargs)
 
 
 def _stage(report: PipelineReport, name: str, func, **kwargs) -> None:

@@ -133,9 +133,9 @@ class LabelVectors:
 
 def _logit_calibration(model) -> tuple[float, float | None]:
     """The model's learnt temperature (and SigLIP's bias), as its own zero-shot head uses them."""
-    scale = float(model.logit_scale.exp()) if hasattr(model, "logit_scale") else 100.0
-    bias = float(model.logit_bias) if getattr(model, "logit_bias", None) is not None else None
-    return scale, bias
+    scale = float(model.logit_scale.detach().exp()) if hasattr(model, "logit_scale") else 100.0
+    bias = getattr(model, "logit_bias", None)
+    return scale, None if bias is None else float(bias.detach())
 
 
 def compute_label_vectors(taxonomy: Taxonomy, encoder) -> dict[str, LabelVectors]:

@@ -47,6 +47,9 @@ def test_pipeline_embeds_and_publishes_then_second_run_changes_nothing(tiny_clip
     assert get_index().ntotal == 4
     second = run_pipeline()
     assert (second.embed.candidates, second.index.status) == (0, "nothing to do")
+    # Attributes come from the stored vectors after embed, once; the second run skips them.
+    assert (first.attributes.labelled, second.attributes.labelled) == (4, 0)
+    assert "attributes: 0 labelled, 4 unchanged" in second.summary()
     assert published_dir().name == first.index.version
 
 
