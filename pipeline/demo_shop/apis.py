@@ -28,6 +28,7 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
     chunk = shop.products[(page - 1) * limit : page * limit]
     products = []
     for p in chunk:
+        coloured = len({id(v.image) for v in p.variants}) > 1
         images = [
             {
                 "id": p.id * 100 + i,
@@ -36,8 +37,8 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
                 "width": 1024,
                 "height": 1024,
                 "product_id": p.id,
-                # Shopify ties a picture to the variants it shows; the main one to none.
-                "variant_ids": [v.id for v in p.variants if v.image is im and im.kind == "variant"],
+                # Shopify ties a picture to the colour variants it shows (sizes share them).
+                "variant_ids": [v.id for v in p.variants if coloured and v.image is im],
             }
             for i, im in enumerate(p.images)
         ]
