@@ -4,7 +4,8 @@
 each through `search.services.text_signals`, score keyword, visual and fused rankings (recall@k,
 MRR, nDCG@10, zero-result rate) per store and overall with bootstrap intervals, optionally
 compare with a previous report and grid-search the fusion weights (printed, never applied), and
-write report.json / report.txt / report.html under `MEEPO_DATA_DIR/evaluation/`.
+write report.json / report.txt / report.html under `MEEPO_DATA_DIR/evaluation/`. When products
+have zero-shot attributes, their agreement with the stores' own words is reported too.
 Read-only towards the catalogue and the index; safe to run while the site serves.
 """
 
@@ -27,6 +28,21 @@ class EvaluationRun:
     directory: Path | None  # where it was written; None with write=False
 
 
+def _attribute_section(*, resamples: int, seed: int) -> dict[str, Any] | None:
+    """Zero-shot attributes against the stores' words, when products have been labelled."""
+    from catalog.models import ProductAttributes
+    from search.attributes import TaxonomyError, load_taxonomy
+    from search.evaluation.attributes import evaluate_attributes
+
+    if not ProductAttributes.objects.exists():
+        return None
+    try:
+        taxonomy = load_taxonomy()
+    except TaxonomyError:
+        return None
+    return evaluate_attributes(taxonomy, resamples=resamples, seed=seed)
+
+
 def run_evaluation(
     *,
     queries: list[EvalQuery],
@@ -47,6 +63,7 @@ def run_evaluation(
     report = to_json(
         evaluation, model=settings.MEEPO_CLIP_MODEL, index_version=_index_version(), tune=tune
     )
+    report["attributes"] = _attribute_section(resamples=resamples, seed=seed)
     if previous is not None:
         report["compare"] = compare(report, previous)
     return EvaluationRun(report, write_report(report) if write else None)

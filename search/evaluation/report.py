@@ -170,6 +170,10 @@ def render_text(report: dict[str, Any]) -> str:
                 )
     if report.get("tune"):
         lines += ["", render_tune(report["tune"])]
+    if report.get("attributes"):
+        from search.evaluation.attributes import render_attributes
+
+        lines += ["", render_attributes(report["attributes"])]
     if report.get("note"):
         lines += ["", "Note: " + report["note"]]
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from pipeline.indexing import build_index
 from search import services
 from search.evaluation import load_judged, run_evaluation, weak_label_queries
 from search.evaluation.queries import JudgedSetError
+from search.evaluation.report import render_text
 from search.index import reset_index_cache
 from search.models import Embedding
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
@@ -271,3 +272,28 @@ def test_admin_links_the_newest_report_and_only_staff_see_it(
     anonymous = client.get(url)
     assert anonymous.status_code == 302
     assert "/admin/login/" in anonymous["Location"]
+
+
+def test_attributes_are_scored_against_the_stores_own_words(tmp_path, catalogue, text_vectors):
+    from catalog.models import ProductAttributes
+
+    titled = [
+        ("Navy oxford shirt", "navy"),  # agrees
+        ("Red enamel mug", "red"),  # agrees
+        ("Green wool rug", "red"),  # disagrees
+        ("Blue and red scarf", "red"),  # states two colours: left out
+        ("Black lamp", ""),  # stated, not labelled
+        ("Plain box", "navy"),  # states no colour (plain is a pattern): left out of colour
+    ]
+    for title, colour in titled:
+        product = ProductFactory(title=title)
+        ProductAttributes.objects.create(product=product, colour=colour, model_name="m", key="k")
+    queries = load_judged(judged_file(tmp_path, catalogue))[:1]
+    report = run_evaluation(queries=queries, resamples=50, write=False).report
+    colour = report["attributes"]["colour"]
+    assert (colour["stated"], colour["labelled"], colour["agree"]) == (4, 3, 2)
+    assert colour["agreement"]["mean"] == pytest.approx(0.5)
+    assert colour["coverage"]["mean"] == pytest.approx(0.75)
+    assert report["attributes"]["pattern"]["stated"] == 1  # "Plain box"
+    text = render_text(report)
+    assert "Zero-shot attributes vs the stores' own words" in text
