@@ -41,7 +41,8 @@ def _fill_price(main: ProductData, other: ProductData) -> None:
             main.sources["currency"] = other.sources.get("currency", "")
         return
     same_price = main.price is not None and main.price == other.price
-    if not main.currency and other.currency and (main.price is None or same_price):
+    agrees = main.price is None or other.price is None or same_price
+    if not main.currency and other.currency and agrees:
         main.currency = other.currency
         main.sources["currency"] = other.sources.get("currency", "")
     if same_price and main.list_price is None and other.list_price is not None:

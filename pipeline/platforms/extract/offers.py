@@ -115,7 +115,8 @@ def flatten_offers(
         nested = flatten_offers(offer.get("offers"), country, values.currency, depth + 1)
         if nested and values.availability == "unknown":
             values.availability = best_availability([n.availability for n in nested])
-        if values.price is not None or not nested or values.availability != "unknown":
+        # An AggregateOffer's lowPrice may be a sold-out offer's: its own offers say more.
+        if not any(n.price is not None for n in nested):
             found.append(values)
         found += nested
     return found

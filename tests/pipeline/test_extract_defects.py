@@ -1,0 +1,285 @@
+"""Issue 9 defects seen on real product pages, each reproduced on a small hand-written page."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pipeline.platforms.extract import extract_products
+from pipeline.platforms.prices import normalize_currency, parse_price
+
+PAGE = "https://shop.example/products/boot"
+
+
+def _html(body="", head="", *ld):
+    scripts = "".join(f'<script type="application/ld+json">{b}</script>' for b in ld)
+    return f"<html><head>{head}{scripts}</head><body>{body}</body></html>".encode()
+
+
+def _one(body: bytes, url: str = PAGE):
+    products, notes = extract_products(body, url)
+    assert len(products) == 1, notes
+    return products[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "currency", "expected"),
+    [
+        ("71,91 € 79,90 €", "EUR", Decimal("71.91")),
+        ("109€ 109€ 109", "EUR", Decimal("109.00")),
+        ("109 109", "", Decimal("109.00")),
+        ("71,91 79,90", "EUR", Decimal("71.91")),
+        ("1 299,00 zł", "PLN", Decimal("1299.00")),
+        ("1 000 000", "", Decimal("1000000.00")),
+    ],
+)
+def test_two_amounts_are_never_glued_into_one_price(raw, currency, expected):
+    assert parse_price(raw, currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "currency", "expected"),
+    [
+        ("24.990", "CLP", Decimal("24990")),
+        (Decimal("24.990"), "CLP", Decimal("24990")),
+        ("$24.990", "CLP", Decimal("24990")),
+        ("1500.00", "JPY", Decimal("1500")),
+        ("24.99", "JPY", None),
+        ("12.345", "KWD", Decimal("12.345")),
+        ("12,345", "KWD", Decimal("12.345")),
+        ("1.234,500", "KWD", Decimal("1234.500")),
+        ("1.299,00", "EUR", Decimal("1299.00")),
+    ],
+)
+def test_zero_and_three_decimal_currencies_use_their_minor_unit(raw, currency, expected):
+    got = parse_price(raw, currency)
+    assert got == expected
+    if got is not None and currency == "KWD":
+        assert got.as_tuple().exponent == -3  # kept exact, not rounded to fils/100
+
+
+def test_json_ld_number_with_three_decimals_in_clp_is_thousands():
+    data = '{"@type":"Product","name":"Silla","offers":{"price":24.990,"priceCurrency":"CLP"}}'
+    p = _one(_html("", "", data))
+    assert (p.price, p.currency) == (Decimal("24990"), "CLP")
+
+
+def test_microdata_price_text_with_struck_old_price_reads_the_sale_price():
+    body = (
+        '<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Mug</h1>'
+        '<div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
+        '<span itemprop="price">71,91 € <del>79,90 €</del></span>'
+        '<meta itemprop="priceCurrency" content="EUR"></div></div>'
+    )
+    assert _one(_html(body)).price == Decimal("71.91")
+
+
+def test_microdata_list_of_offers_and_offer_in_offer_keep_price_and_stock():
+    listed = (
+        '<div itemscope itemtype="http://schema.org/Product"><span itemprop="name">Rug</span>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="80"><meta itemprop="priceCurrency" content="EUR">'
+        '<link itemprop="availability" href="http://schema.org/OutOfStock"></div>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="90"><meta itemprop="priceCurrency" content="EUR">'
+        '<link itemprop="availability" href="http://schema.org/InStock"></div></div>'
+    )
+    p = _one(_html(listed))
+    assert (p.price, p.currency, p.availability) == (Decimal("90.00"), "EUR", "in_stock")
+    nested = (
+        '<div itemscope itemtype="http://schema.org/Product"><span itemprop="name">Rug</span>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/AggregateOffer">'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="70"><meta itemprop="priceCurrency" content="GBP">'
+        '<link itemprop="availability" href="http://schema.org/InStock"></div></div></div>'
+    )
+    q = _one(_html(nested))
+    assert (q.price, q.currency, q.availability) == (Decimal("70.00"), "GBP", "in_stock")
+
+
+def test_repeated_microdata_availability_is_read_not_unknown():
+    body = (
+        '<div itemscope itemtype="http://schema.org/Product"><span itemprop="name">Lamp</span>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="10"><meta itemprop="priceCurrency" content="EUR">'
+        '<link itemprop="availability" href="http://schema.org/OutOfStock">'
+        '<meta itemprop="availability" content="OutOfStock"></div></div>'
+    )
+    assert _one(_html(body)).availability == "out_of_stock"
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "/*<![CDATA[*/ {} /*]]>*/",
+        "<!-- {} -->",
+        "//<![CDATA[\n{}\n//]]>",
+    ],
+)
+def test_json_ld_wrapped_in_cdata_or_comments_is_read(wrap):
+    data = '{"@type":"Product","name":"Kettle","offers":{"price":"30","priceCurrency":"EUR"}}'
+    p = _one(_html("", "", wrap.replace("{}", data)))
+    assert (p.title, p.price) == ("Kettle", Decimal("30.00"))
+
+
+def test_one_product_node_per_size_first_sold_out_is_in_stock_at_the_lowest_price():
+    sizes = [
+        ("8", "OutOfStock", "99"),
+        ("9", "InStock", "120"),
+        ("10", "InStock", "110"),
+    ]
+    nodes = [
+        {
+            "@type": "Product",
+            "name": f"Trail Boot - US {size}",
+            "url": f"{PAGE}?size={size}",
+            "sku": f"TB-{size}",
+            "offers": {"price": price, "priceCurrency": "USD", "availability": stock},
+        }
+        for size, stock, price in sizes
+    ]
+    p = _one(_html("<h1>Trail Boot</h1>", "", json.dumps(nodes)))
+    assert (p.title, p.availability, p.price) == ("Trail Boot", "in_stock", Decimal("110.00"))
+    assert [v.sku for v in p.variants] == ["TB-8", "TB-9", "TB-10"]
+    assert p.sku == "TB-9"  # the first size one can buy
+
+
+@pytest.mark.parametrize(
+    ("related_first", "main"),
+    [
+        ({"url": "https://shop.example/products/laces"}, {"url": PAGE}),
+        ({"@id": "https://shop.example/p/laces#product"}, {"@id": PAGE + "#product"}),
+        ({}, {}),  # no URLs: the name matching the page heading decides
+    ],
+)
+def test_main_product_is_chosen_over_related_products(related_first, main):
+    related = {"@type": "Product", "name": "Laces", **related_first}
+    own = {"@type": "Product", "name": "Trail Boot", **main}
+    for node in (related, own):
+        node["offers"] = {"price": "5" if node is related else "120", "priceCurrency": "EUR"}
+    p = _one(_html("<h1>Trail Boot</h1>", "", json.dumps(related), json.dumps(own)))
+    assert (p.title, p.price) == ("Trail Boot", Decimal("120.00"))
+
+
+def test_aggregate_offer_availability_comes_from_its_nested_offers():
+    data = {
+        "@type": "Product",
+        "name": "Chair",
+        "offers": {
+            "@type": "AggregateOffer",
+            "lowPrice": "40",
+            "priceCurrency": "EUR",
+            "offers": [
+                {"price": "40", "availability": "https://schema.org/OutOfStock"},
+                {"price": "45", "availability": "https://schema.org/InStock"},
+            ],
+        },
+    }
+    p = _one(_html("", "", json.dumps(data)))
+    assert p.availability == "in_stock"
+    assert p.price == Decimal("45.00")  # the cheapest one can buy
+
+
+def test_legacy_charset_page_is_decoded_from_the_http_header_or_its_meta():
+    data = json.dumps({"@type": "Product", "name": "Кружка"}, ensure_ascii=False)
+    cp1251 = _html("", "", data).decode().encode("cp1251")
+    (p,), _ = extract_products(cp1251, PAGE, content_type="text/html; charset=windows-1251")
+    assert p.title == "Кружка"
+    with_meta = _html("", '<meta charset="windows-1251">', data).decode().encode("cp1251")
+    (q,), _ = extract_products(with_meta, PAGE)
+    assert q.title == "Кружка"
+
+
+def test_opengraph_and_product_meta_fill_what_json_ld_lacks_and_keep_every_og_image():
+    head = (
+        '<meta property="og:image" content="/a.jpg"><meta property="og:image" content="/b.jpg">'
+        '<meta property="product:price:currency" content="EUR">'
+        '<meta property="product:retailer_item_id" content="SKU-1">'
+    )
+    data = '{"@type":"Product","name":"Vase","offers":{"price":"19.90"}}'
+    p = _one(_html("", head, data))
+    assert p.image_urls == ["https://shop.example/a.jpg", "https://shop.example/b.jpg"]
+    assert (p.price, p.currency, p.sku) == (Decimal("19.90"), "EUR", "SKU-1")
+    assert p.sources["price"] == "json-ld"
+    assert p.sources["currency"] == p.sources["image_urls"] == p.sources["sku"] == "opengraph"
+
+
+def test_product_group_variants_keep_their_images_prices_stock_and_ids():
+    data = {
+        "@type": "ProductGroup",
+        "name": "Beanie",
+        "productGroupID": "BN",
+        "hasVariant": [
+            {
+                "@type": "Product",
+                "sku": "BN-RED",
+                "gtin13": "4006381333931",
+                "color": "Red",
+                "image": "/red.jpg",
+                "offers": {"price": "20", "priceCurrency": "EUR", "availability": "OutOfStock"},
+            },
+            {
+                "@type": "Product",
+                "sku": "BN-BLUE",
+                "color": "Blue",
+                "image": "/blue.jpg",
+                "offers": {"price": "22", "priceCurrency": "EUR", "availability": "InStock"},
+            },
+        ],
+    }
+    p = _one(_html("", "", json.dumps(data)))
+    assert p.image_urls == ["https://shop.example/red.jpg", "https://shop.example/blue.jpg"]
+    red, blue = p.variants
+    assert (red.sku, red.gtin, red.price, red.availability) == (
+        "BN-RED",
+        "4006381333931",
+        Decimal("20.00"),
+        "out_of_stock",
+    )
+    assert (blue.options, blue.image_url) == ({"Color": "Blue"}, "https://shop.example/blue.jpg")
+    assert (p.price, p.availability, p.sku) == (Decimal("22.00"), "in_stock", "BN-BLUE")
+
+
+def test_variants_linked_by_is_variant_of_join_their_group():
+    group = {"@type": "ProductGroup", "@id": "#g", "name": "Cap", "productGroupID": "CAP"}
+    variant = {
+        "@type": "Product",
+        "name": "Cap - S",
+        "isVariantOf": {"@id": "#g"},
+        "offers": {"price": "15", "priceCurrency": "EUR", "availability": "InStock"},
+    }
+    p = _one(_html("", "", json.dumps({"@graph": [group, variant]})))
+    assert (p.title, p.price, p.availability, len(p.variants)) == (
+        "Cap",
+        Decimal("15.00"),
+        "in_stock",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("RUR", "RUB"), ("BYR", "BYN"), ("VEF", "VES"), ("rub", "RUB"), ("XYZ", "")],
+)
+def test_obsolete_currency_codes_become_current_iso_codes(raw, expected):
+    assert normalize_currency(raw) == expected
+
+
+def test_lower_case_types_and_properties_are_read():
+    data = (
+        '{"@type":"product","name":"Bowl","offers":{"@type":"aggregateoffer",'
+        '"lowprice":"7.5","pricecurrency":"usd","availability":"instock"}}'
+    )
+    p = _one(_html("", "", data))
+    assert (p.price, p.currency, p.availability) == (Decimal("7.50"), "USD", "in_stock")
+
+
+def test_og_price_and_og_availability_are_read():
+    head = (
+        '<meta property="og:type" content="product"><meta property="og:title" content="Tray">'
+        '<meta property="og:price:amount" content="12"><meta property="og:price:currency" content="SEK">'
+        '<meta property="og:availability" content="instock">'
+    )
+    p = _one(_html("", head))
+    assert (p.price, p.currency, p.availability) == (Decimal("12.00"), "SEK", "in_stock")
+    assert p.sources["price"] == "opengraph"
