@@ -51,7 +51,7 @@ def test_overlapping_pipeline_exits_at_once_with_distinct_code(other_process_hol
 
 
 def test_stage_commands_respect_the_lock(other_process_holds_lock):
-    for command in ("embed", "build_index"):
+    for command in ("scrape", "embed", "build_index"):
         with pytest.raises(CommandError) as exc:
             call_command(command)
         assert exc.value.returncode == LOCKED_EXIT_CODE

@@ -89,3 +89,18 @@ def test_host_gap_jitter_only_adds_and_autothrottle_jumps_up():
     assert host.throttle == 6.0  # errors never speed us up
     host.observe_latency(0.1, 200, floor=0, target=0.5, max_delay=60)
     assert host.throttle == 3.1
+
+
+@pytest.mark.parametrize(
+    ("line", "gap"),
+    [
+        ("Crawl-delay: 1e308", 1e9),  # stored as "never"; time.sleep(1e308) overflows
+        ("Crawl-delay: nan", 0.0),
+        ("Crawl-delay: -3", 0.0),
+        ("Request-rate: 1/1e400s", 0.0),
+        ("Crawl-delay: 86400", 86400.0),
+    ],
+)
+def test_min_gap_is_finite_whatever_robots_txt_says(line, gap):
+    rules = rules_from_response(200, f"User-agent: *\n{line}\n".encode(), now=0)
+    assert rules.min_gap("MeepoBot") == gap

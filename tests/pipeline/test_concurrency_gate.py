@@ -1,0 +1,147 @@
+"""The per-host gate across commands and processes, and the cap on what robots.txt may ask.
+
+Gaps are measured on the wire by the fixture shop's own request log.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from catalog.models import CrawlRun, Host, Product, Store
+from pipeline.http import Fetcher
+from pipeline.scrape import add_store, scrape_stores
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A second process: sets up Django on the test database, waits for "go", then fetches.
+SECOND_PROCESS = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "meepo.settings"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = sys.argv[1]
+import django
+django.setup()
+from pipeline.http import Fetcher
+with Fetcher(delay=float(sys.argv[3])) as f:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in range(int(sys.argv[4])):
+        f.get(sys.argv[2] + "/products.json", kind="api")
+print("done", flush=True)
+"""
+
+
+@pytest.fixture
+def steady(fast_crawl):
+    fast_crawl.MEEPO_CRAWL_JITTER = 0.0
+    return fast_crawl
+
+
+def _gaps(shop):
+    times = sorted(r.time for r in shop.requests)
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_add_store_then_scrape_keep_robots_crawl_delay_on_the_wire(steady, make_shop):
+    """The reported case: `add_store URL` then `scrape` at once, robots.txt Crawl-delay 0.4."""
+    shop = make_shop("shopify", products=2)
+    shop.set_robots("User-agent: MeepoBot\nCrawl-delay: 0.4\n")
+    call_command("add_store", shop.base_url, "--crawl-delay", "0")
+    call_command("scrape")
+    assert Product.objects.count() == 2
+    gaps = _gaps(shop)
+    assert len(gaps) >= 4
+    assert min(gaps) >= 0.4
+    assert [r.path for r in shop.requests].count("/robots.txt") == 1  # shared, not re-fetched
+    host = Host.objects.get(origin=shop.base_url)
+    assert host.robots_delay == 0.4
+    assert "Crawl-delay: 0.4" in host.robots_body
+
+
+def test_gate_holds_between_two_processes(steady, shopify_shop):
+    env = {
+        **os.environ,
+        "MEEPO_DATA_DIR": str(settings.MEEPO_DATA_DIR),
+        "MEEPO_ALLOWED_LOOPBACK": "127.0.0.1:*",
+        "MEEPO_CRAWL_JITTER": "0",
+    }
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SECOND_PROCESS,
+            connection.settings_dict["NAME"],
+            shopify_shop.base_url,
+            "0.3",
+            "3",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        with Fetcher(delay=0.3) as f:
+            f.get(shopify_shop.base_url + "/products.json", kind="api")
+            other.stdin.write("go\n")  # back to back: the other process asks at once
+            other.stdin.flush()
+            for _ in range(2):
+                f.get(shopify_shop.base_url + "/products.json", kind="api")
+        assert other.stdout.readline().strip() == "done"
+    finally:
+        other.kill()
+        other.wait()
+    paths = [r.path for r in shopify_shop.requests]
+    assert paths.count("/products.json") == 6
+    assert paths.count("/robots.txt") == 1
+    assert min(_gaps(shopify_shop)) >= 0.3
+
+
+@pytest.mark.parametrize(
+    "asked", ["Crawl-delay: 1e308", "Crawl-delay: 86400", "Request-rate: 1/1000000s"]
+)
+def test_store_asking_for_a_huge_crawl_delay_is_skipped_with_the_reason(steady, make_shop, asked):
+    greedy, fine = make_shop("shopify", products=2), make_shop("woocommerce", products=2)
+    add_store(fine.base_url, crawl_delay=0.0, slug="fine")
+    greedy_store = add_store(greedy.base_url, crawl_delay=0.0, slug="greedy", platform="shopify")
+    greedy.set_robots(f"User-agent: *\n{asked}\n")
+    greedy.clear_requests()
+
+    report = scrape_stores(concurrency=1)
+
+    by_slug = {s.store: s for s in report.stores}
+    assert by_slug["greedy"].status == CrawlRun.Status.STOPPED
+    assert "MEEPO_MAX_CRAWL_DELAY" in by_slug["greedy"].message
+    assert by_slug["fine"].created == 2
+    run = CrawlRun.objects.get(store=greedy_store)  # what the admin shows
+    assert run.status == CrawlRun.Status.STOPPED
+    assert "allow a long crawl delay" in run.errors[0]["reason"]
+    assert [r.path for r in greedy.requests] == ["/robots.txt"]
+
+
+def test_operator_may_allow_a_long_crawl_delay_then_the_cap_is_used(steady, make_shop):
+    steady.MEEPO_MAX_CRAWL_DELAY = 0.3
+    shop = make_shop("shopify", products=2)
+    shop.set_robots("User-agent: MeepoBot\nCrawl-delay: 86400\n")
+    store = add_store(shop.base_url, crawl_delay=0.0, platform="shopify")
+    Store.objects.filter(pk=store.pk).update(allow_long_crawl_delay=True)
+
+    report = scrape_stores()
+
+    assert report.stores[0].status == CrawlRun.Status.SUCCEEDED
+    assert report.created == 2
+    gaps = _gaps(shop)
+    assert len(gaps) >= 3
+    assert min(gaps) >= 0.3
+    assert max(gaps) < 5  # the cap, not a day
