@@ -208,3 +208,37 @@ def display_label(attribute: str, label: str) -> str:
         return _display_taxonomy(str(path), path.stat().st_mtime).display(attribute, label)
     except (OSError, TaxonomyError, KeyError):
         return label.replace("-", " ").capitalize()
+
+
+ATTRIBUTE_NAMES = {
+    "colour": "Colour",
+    "pattern": "Pattern",
+    "material": "Material",
+    "product_type": "Type",
+}
+
+
+def describe_attributes(product) -> list[dict[str, Any]]:
+    """The product's confident zero-shot labels for its page: each with the filter that finds
+    other products like it (`?colour=navy`) and the confidence in percent."""
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        row = product.attributes
+    except ObjectDoesNotExist:
+        return []
+    looks = []
+    for name in ATTRIBUTES:
+        value = getattr(row, name)
+        if value:
+            top = dict((label, score) for label, score in row.scores.get(name, []))
+            looks.append(
+                {
+                    "attribute": ATTRIBUTE_NAMES[name],
+                    "param": name,
+                    "value": value,
+                    "label": display_label(name, value),
+                    "confidence": 100 * float(top.get(value, 0.0)),
+                }
+            )
+    return looks

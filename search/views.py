@@ -24,6 +24,7 @@ from django.views.static import serve
 
 from search import selectors, services
 from search.api import json_error
+from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
 from search.security import UploadsBusy, upload_slot
@@ -178,6 +179,7 @@ def product_detail(request, pk: int):
             "similar": similar,
             "variant": variant,
             "main_image": main or (images[0] if images else None),
+            "looks": describe_attributes(product),
         },
         timings=similar.timings,
     )

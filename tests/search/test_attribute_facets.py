@@ -80,3 +80,16 @@ def test_search_page_filters_by_colour_and_shows_the_facet(client, products):
     box = page.select_one('[data-facet="colour"] input[value="navy"]')
     assert box.has_attr("checked")
     assert "Navy blue" in page.select_one('[data-facet="colour"]').text
+
+
+def test_product_page_shows_its_attributes_as_links_to_the_filter(client, products):
+    ProductAttributes.objects.filter(product=products["rug"]).update(
+        scores={"colour": [["red", 0.91], ["navy", 0.05]], "pattern": [["striped", 0.7]]}
+    )
+    page = BeautifulSoup(client.get(f"/products/{products['rug'].pk}").content, "html.parser")
+    links = page.select("[data-attributes] a")
+    assert [a.text for a in links] == ["Red", "Striped"]
+    assert links[0]["href"].endswith("/search?colour=red")
+    assert "91% sure" in links[0]["title"]
+    bare = BeautifulSoup(client.get(f"/products/{products['lamp'].pk}").content, "html.parser")
+    assert bare.select_one("[data-attributes]") is None
