@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
@@ -66,6 +67,33 @@ def facet_groups(page, filters) -> list[dict]:
         if options:
             groups.append({"name": name, "label": label, "options": options})
     return groups
+
+
+def applied_filters(request, page) -> tuple[list[dict], str]:
+    """One chip per applied filter (its label and the URL without it), and the URL without any."""
+    params = request.GET.copy()
+    for name in ("page", "fragment"):
+        params.pop(name, None)
+    names = {slug: name for slug, name, _ in (page.facets if page else {}).get("store", [])}
+    chips = []
+
+    def without(name: str, value: str) -> str:
+        rest = params.copy()
+        rest.setlist(name, [v for v in params.getlist(name) if v != value])
+        return "?" + rest.urlencode()
+
+    for name in FACET_LABELS:
+        for value in params.getlist(name):
+            if value.strip():
+                label = names.get(value, value) if name == "store" else value
+                chips.append({"label": label, "url": without(name, value)})
+    for name, text in (("min_price", "From {}"), ("max_price", "Up to {}")):
+        if params.get(name, "").strip():
+            chips.append({"label": text.format(params[name]), "url": without(name, params[name])})
+    if params.get("in_stock"):
+        chips.append({"label": "In stock", "url": without("in_stock", params["in_stock"])})
+    keep = {k: params[k] for k in ("q", "sort") if params.get(k)}
+    return chips, "?" + urlencode(keep)
 
 
 def render_timed(request, template, context, *, status=200, timings=None) -> HttpResponse:
@@ -134,6 +162,7 @@ def results(request):
         "more_url": _more_url(request, page),
         "sort_choices": services.SORT_CHOICES,
     }
+    context["applied"], context["clear_url"] = applied_filters(request, page)
     if request.GET.get("fragment") == "more" and _is_fragment(request):
         template = "search/_more.html"
     elif _is_fragment(request):
@@ -214,6 +243,7 @@ def _image_search(request):
             )
     except UploadsBusy as exc:
         busy = ImageQueryForm()
+        busy.cleaned_data = {}  # an unbound form that still shows one message
         busy.add_error(None, str(exc))
         response = render_timed(
             request, "search/image_search.html", {**context, "form": busy}, status=429

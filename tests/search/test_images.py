@@ -142,3 +142,88 @@ def test_make_placeholder_is_a_small_decodable_data_uri(size):
     assert header.startswith("data:image/")
     assert header.endswith(";base64")
     Image.open(io.BytesIO(base64.b64decode(payload))).load()
+
+
+@pytest.mark.parametrize("size", [(4000, 1), (1, 4000), (2100, 100)])
+def test_open_image_refuses_elongated_pictures_from_the_header(size):
+    data = _png_bomb(*size)  # a real PNG; never decoded: the header is enough
+
+    with pytest.raises(UnsupportedImage, match="elongated"):
+        open_image(data)
+
+
+def test_open_image_accepts_pictures_up_to_the_aspect_bound(settings):
+    settings.MEEPO_MAX_IMAGE_ASPECT = 20
+    assert open_image(_encode(Image.new("RGB", (400, 20)), "PNG")).size == (400, 20)
+    settings.MEEPO_MAX_IMAGE_ASPECT = 10
+    with pytest.raises(UnsupportedImage, match="10:1"):
+        open_image(_encode(Image.new("RGB", (400, 20)), "PNG"))
+
+
+def test_open_image_decodes_a_big_jpeg_at_reduced_size_and_keeps_its_published_size():
+    data = _encode(Image.new("RGB", (4000, 3000), (200, 30, 30)), "JPEG")
+
+    img = open_image(data, reduce_to=448)
+
+    assert 448 <= min(img.size) < 896
+    assert img.size[0] > img.size[1]
+    assert img.info["source_size"] == (4000, 3000)
+    assert img.getpixel((10, 10))[0] > 150
+
+
+def test_open_image_reduces_a_bilevel_png_before_converting_it():
+    img = open_image(_png_bomb(4000, 4000), reduce_to=448)
+
+    assert img.mode == "RGB"
+    assert 448 <= min(img.size) < 896
+    assert img.info["source_size"] == (4000, 4000)
+
+
+def test_open_image_reduced_keeps_exif_orientation():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encode(Image.new("RGB", (3000, 1000)), "JPEG", exif=exif.tobytes())
+
+    img = open_image(data, reduce_to=448)
+
+    assert img.size[1] > img.size[0]
+    assert img.info["source_size"] == (1000, 3000)
+
+
+def test_open_image_without_reduce_to_keeps_full_size():
+    data = _encode(Image.new("RGB", (1200, 900)), "JPEG")
+    assert open_image(data).size == (1200, 900)
+
+
+def _jpeg_with_metadata() -> bytes:
+    exif = Image.Exif()
+    exif[0x010E] = "EXIF-PAYLOAD-<script>"  # ImageDescription
+    icc = b"ICC-PAYLOAD" * 20
+    return _encode(
+        Image.new("RGB", (64, 48), (10, 200, 10)),
+        "JPEG",
+        comment=b"COMMENT-PAYLOAD<script>alert(1)</script>",
+        exif=exif.tobytes(),
+        icc_profile=icc,
+    )
+
+
+def test_thumbnail_keeps_no_comment_exif_or_icc_of_the_source():
+    source = _jpeg_with_metadata()
+    assert b"COMMENT-PAYLOAD" in source
+
+    thumb = make_thumbnail(open_image(source))
+
+    for payload in (b"COMMENT-PAYLOAD", b"EXIF-PAYLOAD", b"ICC-PAYLOAD", b"<script>"):
+        assert payload not in thumb
+    assert b"\xff\xfe" not in thumb.split(b"\xff\xda", 1)[0]  # no COM segment before the scan
+    info = Image.open(io.BytesIO(thumb)).info
+    assert not {"comment", "exif", "icc_profile", "xmp"} & set(info)
+
+
+def test_placeholder_keeps_no_metadata_of_the_source():
+    uri = make_placeholder(open_image(_jpeg_with_metadata()))
+
+    payload = base64.b64decode(uri.split(",", 1)[1])
+    for marker in (b"COMMENT-PAYLOAD", b"EXIF-PAYLOAD", b"ICC-PAYLOAD"):
+        assert marker not in payload
