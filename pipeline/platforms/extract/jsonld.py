@@ -67,6 +67,8 @@ PROPERTIES = [
     "itemOffered",
 ]
 _CANON = {p.lower(): p for p in PROPERTIES}
+# data-vocabulary.org (Google's retired vocabulary, still in old themes) names.
+_CANON |= {"offerdetails": "offers", "currency": "priceCurrency"}
 # Where the page's own product may sit inside another node (WebPage → mainEntity).
 CONTAINERS = ("@graph", "mainEntity", "itemOffered")
 

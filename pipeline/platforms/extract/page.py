@@ -28,6 +28,7 @@ from pipeline.platforms.extract.facts import read_facts
 from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, walk
 from pipeline.platforms.extract.meta import product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
+from pipeline.platforms.extract.rdfa import rdfa_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
 from pipeline.platforms.extract.visible import main_region, read_visible
 
@@ -49,7 +50,7 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     if ld_main is not None:
         ld_main = {k: resolve(v, index_ids(blocks)) for k, v in ld_main.items()}
         found.append(product_from_node(ld_main, page_url, external_id, "json-ld", country))
-    md_nodes = microdata_nodes(tree, page_url)
+    md_nodes = microdata_nodes(tree, page_url) + rdfa_nodes(tree, page_url)
     md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
     if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
         found.append(product_from_node(md_main, page_url, external_id, "microdata", country))

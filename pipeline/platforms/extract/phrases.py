@@ -46,3 +46,9 @@ WAS_PRICE = re.compile(
     r"compare at|list price|\brrp|\buvp)\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
     re.I,
 )
+# An amount said to be before tax ("2,000円 (税抜)", "€10 excl. VAT") is not what one pays.
+EXCL_TAX = re.compile(
+    r"\d[\d.,\u00a0 ]*\s*\D{0,3}\s*[(\uff08]?\s*(?:税抜|税別|excl\.?|ex\.? vat|exkl\.?|hors taxe|"
+    r"\bHT\b|zzgl\.? MwSt|netto|sans tva)[^)\uff09]{0,12}[)\uff09]?",
+    re.I,
+)

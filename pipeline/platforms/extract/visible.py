@@ -21,16 +21,23 @@ from lxml import etree
 from pipeline.platforms.base import absolute_url
 from pipeline.platforms.extract.document import heading
 from pipeline.platforms.extract.microdata import drop_struck, is_struck, label_parts
-from pipeline.platforms.extract.phrases import ADD_TO_CART, IN_STOCK, OUT_OF_STOCK, WAS_PRICE
+from pipeline.platforms.extract.phrases import (
+    ADD_TO_CART,
+    EXCL_TAX,
+    IN_STOCK,
+    OUT_OF_STOCK,
+    WAS_PRICE,
+)
 from pipeline.platforms.prices import currency_of, parse_price
 
 PRICE_WORDS = re.compile(
-    r"price|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
+    r"price|pricing|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
     r"harga|gi[aá]|kaina|cijena|hind|\u0446\u0435\u043d|価格|가격|판매가|售价|价格|السعر|מחיר",
     re.I,
 )
 NOISE_WORDS = {"unit", "per", "installment", "installments", "saving", "savings", "save"}
 NOISE_WORDS |= {"discount", "percentage", "percent", "label", "badge", "shipping", "total"}
+NOISE_WORDS |= {"excluded", "excl", "exclusive", "pretax", "omnibus", "lowest"}
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
 SKIP_BLOCKS = re.compile(
     r"related|recommend|upsell|up-sell|cross-?sell|similar|recent|also|carousel|slider|"
@@ -114,7 +121,7 @@ def shown_text(el: etree._Element) -> str:
         if child.getparent() is not None:
             child.drop_tree()
     text = " ".join(" ".join(el.itertext()).split())
-    return WAS_PRICE.sub(" ", text)
+    return EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", text))
 
 
 def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
@@ -132,15 +139,21 @@ def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
 
 
 def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal | None:
-    """The one crossed-out ("was") amount above `price` in a block that shows `price`."""
-    if price not in amounts(shown_text(el), currency):
+    """The one crossed-out ("was") amount above `price`, in or beside a block showing `price`."""
+    shown = amounts(shown_text(el), currency)
+    if price not in shown:
         return None
-    full = " ".join(" ".join(el.itertext()).split())
-    struck = [
-        a for a in amounts(full, currency) if a > price and a < price * 20 and a not in
-        amounts(shown_text(el), currency)
-    ]  # fmt: skip
-    return struck[0] if len(struck) == 1 else None
+    texts = [" ".join(" ".join(el.itertext()).split())]
+    for sibling in (el.getprevious(), el.getnext()):
+        if sibling is not None and is_struck(sibling):
+            texts.append(" ".join(" ".join(sibling.itertext()).split()))
+    struck = {
+        a
+        for text in texts
+        for a in amounts(text, currency)
+        if price < a < price * 20 and a not in shown
+    }
+    return struck.pop() if len(struck) == 1 else None
 
 
 def stock_of(region: etree._Element) -> str:
