@@ -222,6 +222,8 @@ MEEPO_CLIP_DEVICE = env.str("MEEPO_CLIP_DEVICE", default="cpu")
 MEEPO_TORCH_THREADS = env.int("MEEPO_TORCH_THREADS", default=0)
 MEEPO_CLIP_QUANTIZE = env.bool("MEEPO_CLIP_QUANTIZE", default=False)
 MEEPO_EMBED_BATCH = env.int("MEEPO_EMBED_BATCH", default=32)
+# Zero-shot attribute taxonomy (YAML); empty = MEEPO_DATA_DIR/taxonomy.yaml, else the shipped one.
+MEEPO_ATTRIBUTE_TAXONOMY = env.str("MEEPO_ATTRIBUTE_TAXONOMY", default="")
 MEEPO_FAISS_THREADS = env.int("MEEPO_FAISS_THREADS", default=1)
 MEEPO_INDEX_MEMORY_MB = env.int("MEEPO_INDEX_MEMORY_MB", default=600)
 MEEPO_INDEX_EXACT_MAX = env.int("MEEPO_INDEX_EXACT_MAX", default=100_000)

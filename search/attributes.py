@@ -62,7 +62,7 @@ class Taxonomy:
 
 
 def taxonomy_path() -> Path:
-    configured = getattr(settings, "MEEPO_ATTRIBUTE_TAXONOMY", "")
+    configured = settings.MEEPO_ATTRIBUTE_TAXONOMY
     if configured:
         return Path(configured)
     local = Path(settings.MEEPO_DATA_DIR) / "taxonomy.yaml"

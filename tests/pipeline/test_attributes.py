@@ -185,3 +185,15 @@ def test_command_reports_and_refuses_a_bad_taxonomy(tmp_path, taxonomy, encoder,
     with pytest.raises(CommandError) as err:
         call_command("attributes", "--taxonomy", str(bad))
     assert err.value.returncode == 2
+
+
+def test_taxonomy_setting_wins_then_the_data_dir_then_the_shipped_one(settings, tmp_path):
+    from search.attributes import taxonomy_path
+
+    settings.MEEPO_ATTRIBUTE_TAXONOMY = ""
+    assert taxonomy_path() == DEFAULT_TAXONOMY
+    local = settings.MEEPO_DATA_DIR / "taxonomy.yaml"
+    local.write_text(TAXONOMY)
+    assert taxonomy_path() == local
+    settings.MEEPO_ATTRIBUTE_TAXONOMY = str(tmp_path / "mine.yaml")
+    assert taxonomy_path() == tmp_path / "mine.yaml"
