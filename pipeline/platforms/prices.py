@@ -81,6 +81,8 @@ SYMBOLS = {
     "au$": "AUD",
     "nz$": "NZD",
     "hk$": "HKD",
+    "nt$": "TWD",
+    "ntd": "TWD",
     "s$": "SGD",
     "r$": "BRL",
     "mx$": "MXN",
@@ -163,9 +165,8 @@ def normalize_currency(value: object, country: str = "") -> str:
         return ""
     text = " ".join(value.split())
     upper = text.upper()
-    if re.fullmatch(r"[A-Z]{3}", upper):
-        upper = OBSOLETE.get(upper, upper)
-        return upper if upper in _ISO else ""
+    if re.fullmatch(r"[A-Z]{3}", upper) and OBSOLETE.get(upper, upper) in _ISO:
+        return OBSOLETE.get(upper, upper)
     key = text.lower()
     if key in SYMBOLS:
         return SYMBOLS[key]

@@ -146,6 +146,7 @@ class _SitemapWalk:
         off_host, first_off, is_index = 0, "", False
         try:
             for is_index, entry in entries:
+                entry.loc = entry.loc.partition("#")[0]  # a fragment names the same page
                 if not is_store_url(entry.loc, self.hosts):
                     off_host, first_off = off_host + 1, first_off or entry.loc
                 elif is_index:

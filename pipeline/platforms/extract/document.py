@@ -51,10 +51,11 @@ def canonical_url(tree: etree._Element | None, page_url: str) -> str:
 
 
 def heading(tree: etree._Element) -> str:
-    """The page's main heading (first non-empty <h1>), whitespace collapsed."""
-    for h1 in tree.xpath("//body//h1"):
+    """The page's main heading: the first non-empty <h1> that is not the site's logo."""
+    for h1 in tree.xpath("//body//h1[not(ancestor::header) and not(ancestor::nav)]"):
+        label = f"{h1.get('class') or ''} {h1.get('id') or ''}".lower()
         text = " ".join(h1.text_content().split())
-        if text:
+        if text and not re.search(r"logo|site-?(?:title|name)|brand", label):
             return text[:500]
     return ""
 

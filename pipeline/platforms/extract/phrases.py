@@ -21,14 +21,17 @@ _OUT = (
     "nincs készleten|vyprodáno|není skladem|stokta yok|tükendi|"
     "\u043d\u0435\u0442 \u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # nyet v nalichii
     "在庫切れ|在庫なし|売り切れ|품절|재고 없음|일시품절|缺货|售罄|已售完|hết hàng|"
-    "غير متوفر|نفذت الكمية|نفذ من المخزون|אזל מהמלאי"
+    "غير متوفر|نفذت الكمية|نفذ من المخزون|אזל מהמלאי|缺貨|售完|已售完|暫無庫存|"
+    "εξαντλήθηκε|μη διαθέσιμο|stoc epuizat|indisponibil|nu este în stoc|stok habis|"
+    "habis|สินค้าหมด|tạm hết hàng"
 )
 _IN = (
     "in stock|available now|auf lager|sofort lieferbar|vorrätig|en stock|en existencia|"
     "in magazzino|disponibile|op voorraad|em estoque|disponível|w magazynie|dostępny|i lager|"
     "på lager|varastossa|skladem|készleten|stokta|"
     "\u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # v nalichii
-    "在庫あり|재고 있음|有货|còn hàng|متوفر|متوفر في المخزون|במלאי"
+    "在庫あり|재고 있음|有货|còn hàng|متوفر|متوفر في المخزون|במלאי|現貨供應|現貨|有現貨|"
+    "άμεσα διαθέσιμο|διαθέσιμο|în stoc|stok tersedia|tersedia|มีสินค้า"
 )
 OUT_OF_STOCK = re.compile(rf"(?<!\w)(?:{_OUT})(?!\w)", re.I)
 IN_STOCK = re.compile(rf"(?<!\w)(?:{_IN})(?!\w)", re.I)
@@ -37,6 +40,8 @@ ADD_TO_CART = re.compile(
     r"añadir al carrito|agregar al carrito|aggiungi al carrello|in winkelwagen|"
     r"adicionar ao carrinho|dodaj do koszyka|lägg i varukorgen?|læg i kurv|legg i handlekurv|"
     r"kosárba|do košíku|sepete ekle|в корзину|カートに入れる|장바구니|加入购物车|أضف إلى السلة|"
+    r"加入購物車|adaugă în coș|προσθήκη στο καλάθι|tambah(?:kan)? ke keranjang|"
+    r"masukkan ke keranjang|เพิ่มลงตะกร้า|thêm vào giỏ|"
     r"add-to-cart|addtocart|tocart",
     re.I,
 )

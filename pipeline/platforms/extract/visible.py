@@ -54,6 +54,7 @@ AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
 SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
+BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td")
 STOCK_IN = {"instock", "in-stock", "available"}
 STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 
@@ -101,6 +102,24 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
             continue
         found.append(el)
     return found
+
+
+def bare_price(region: etree._Element, country: str) -> tuple:
+    """(price, currency) of the first element after the heading that shows only an amount with
+    its currency ("14,90 €"), for pages whose price element has no telling class."""
+    after = not region.xpath("//h1")
+    for el in region.iter():
+        after = after or el.tag == "h1"
+        if not after or el.tag not in BARE_TAGS or len(el):
+            continue
+        text = " ".join(" ".join(el.itertext()).split())
+        if not 1 < len(text) <= 25:
+            continue
+        currency = currency_of(text, country)
+        rest = AMOUNT.sub("", text, count=1).strip()
+        if currency and len(amounts(text, currency)) == 1 and len(rest) <= 4:
+            return parse_price(text, currency), currency
+    return None, ""
 
 
 def amounts(text: str, currency: str) -> list[Decimal]:
@@ -228,6 +247,8 @@ def read_visible(
             found.price, found.currency = price, currency
             break
         found.notes.append(f"visible price skipped: {why}")
+    if found.price is None and not blocks:
+        found.price, found.currency = bare_price(region, country)
     price, currency = (
         (known[0], known[1]) if known[0] is not None else (found.price, found.currency)
     )
