@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from catalog.models import (
     CrawlRun,
     FetchState,
+    Host,
     ImageAsset,
     Product,
     ProductImage,
@@ -87,7 +88,7 @@ class StoreAdmin(admin.ModelAdmin):
     list_filter = ("platform", "is_active", "offpeak_mode")
     search_fields = ("name", "slug", "base_url")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("last_crawled_at", "created_at", "updated_at", "last_errors")
+    readonly_fields = ("last_crawled_at", "created_at", "updated_at", "last_errors", "host_state")
     inlines = [CrawlRunInline]
     fieldsets = (
         (
@@ -109,6 +110,7 @@ class StoreAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "crawl_delay",
+                    "allow_long_crawl_delay",
                     "max_products",
                     "offpeak_start",
                     "offpeak_end",
@@ -116,6 +118,7 @@ class StoreAdmin(admin.ModelAdmin):
                     "paused_until",
                     "last_crawled_at",
                     "last_errors",
+                    "host_state",
                 )
             },
         ),
@@ -141,6 +144,64 @@ class StoreAdmin(admin.ModelAdmin):
     def last_errors(self, store):
         run = store.crawl_runs.order_by("-started_at").first()
         return _errors_html(run.errors if run else [])
+
+    @admin.display(description="Host (shared politeness state)")
+    def host_state(self, store):
+        host = Host.objects.filter(origin=store.base_url.rstrip("/").lower()).first()
+        return _host_html(host) if host else "not contacted yet"
+
+
+def _host_html(host):
+    robots = "never fetched"
+    if host.robots_fetched_at:
+        status = host.robots_status or "unreachable"
+        robots = f"{status} at {host.robots_fetched_at:%Y-%m-%d %H:%M} UTC"
+    return format_html(
+        "<ul><li>delay used: {}s (robots.txt asks {}s, AutoThrottle {}s, back-off "
+        "{}s)</li><li>last request: {}</li><li>parked until: {}</li>"
+        "<li>consecutive failures: {}</li><li>why: {}</li><li>robots.txt: {}</li></ul>"
+        "<pre>{}</pre>",
+        f"{host.current_delay:.2f}",
+        f"{host.robots_delay:g}",
+        f"{host.throttle_delay:.2f}",
+        f"{host.backoff_delay:.2f}",
+        host.last_request_at or "never",
+        host.parked_until or "—",
+        host.consecutive_failures,
+        host.reason or "—",
+        robots,
+        host.robots_body[:4000],
+    )
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    """Written by the crawler's gate only (pipeline.http.gate): read-only here."""
+
+    list_display = (
+        "origin",
+        "current_delay",
+        "robots_delay",
+        "robots_status",
+        "robots_fetched_at",
+        "last_request_at",
+        "parked_until",
+        "consecutive_failures",
+        "reason",
+    )
+    search_fields = ("origin",)
+    readonly_fields = [f.name for f in Host._meta.fields if f.name != "robots_body"] + ["state"]
+    exclude = ("robots_body",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="State")
+    def state(self, host):
+        return _host_html(host)
 
 
 @admin.register(CrawlRun)
