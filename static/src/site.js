@@ -1,6 +1,11 @@
 // Progressive enhancements; every page works without this file.
 // 1. Drag-and-drop a photo anywhere on a [data-dropzone] form: put it in the file input and submit.
 // 2. Close the mobile filters drawer when its "Show results" button submits the search.
+// 3. The filters drawer behaves as a dialog on small screens: "Filters" and "✕" work from the
+//    keyboard (Enter/Space), focus moves into the drawer and stays there (Tab wraps), Escape
+//    closes it and focus goes back to "Filters".
+// 4. While a search is in flight the results say so (aria-busy, dimmed by CSS); a failed or
+//    offline search shows a message instead of leaving old results up silently.
 document.addEventListener("DOMContentLoaded", () => {
   for (const zone of document.querySelectorAll("[data-dropzone]")) {
     const input = zone.querySelector('input[type="file"]');
@@ -18,4 +23,97 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("search-form")?.addEventListener("submit", () => {
     if (drawer) drawer.checked = false;
   });
+  if (drawer) setUpDrawer(drawer);
+  setUpSearchFeedback();
 });
+
+function setUpDrawer(toggle) {
+  const side = toggle.parentElement.querySelector(".drawer-side");
+  const opener = asButton(document.querySelector("[data-drawer-open]"));
+  const wide = window.matchMedia("(min-width: 64rem)"); // lg: the drawer is a sidebar
+  const modal = () => toggle.checked && !wide.matches;
+  const focusables = () =>
+    [...side.querySelectorAll("a[href], button, input, select, [tabindex='0']")].filter(
+      (el) => !el.disabled && el.type !== "hidden" && el.getClientRects().length,
+    );
+  const sync = () => {
+    opener?.setAttribute("aria-expanded", String(toggle.checked));
+    side.querySelectorAll("[data-drawer-close]").forEach((b) => { b.hidden = false; });
+    if (!modal()) return;
+    // The drawer becomes visible (and focusable) with its CSS transition: focus once it is.
+    const focusIn = (tries) => {
+      (side.querySelector("#filters-heading") || focusables()[0])?.focus();
+      if (!side.contains(document.activeElement) && tries) setTimeout(() => focusIn(tries - 1), 50);
+    };
+    requestAnimationFrame(() => focusIn(10));
+  };
+  const close = () => {
+    toggle.checked = false;
+    sync();
+    opener?.focus();
+  };
+  opener?.setAttribute("aria-expanded", "false");
+  opener?.addEventListener("click", () => {
+    toggle.checked = !toggle.checked;
+    sync();
+  });
+  toggle.addEventListener("change", sync);
+  document.addEventListener("click", (e) => {
+    if (e.target.closest?.("[data-drawer-close]")) close();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!modal()) return;
+    if (e.key === "Escape") {
+      e.preventDefault();
+      close();
+    } else if (e.key === "Tab") {
+      const items = focusables();
+      if (!items.length) return;
+      const first = items[0], last = items[items.length - 1];
+      const inside = side.contains(document.activeElement);
+      if (!inside || (e.shiftKey && document.activeElement === first) || (!e.shiftKey && document.activeElement === last)) {
+        e.preventDefault();
+        (e.shiftKey ? last : first).focus();
+      }
+    }
+  });
+}
+
+function setUpSearchFeedback() {
+  const form = document.getElementById("search-form");
+  const error = document.getElementById("search-error");
+  if (!form) return;
+  const results = () => document.getElementById("results");
+  const say = (text) => {
+    if (!error) return;
+    error.textContent = text;
+    error.hidden = !text;
+  };
+  form.addEventListener("htmx:beforeRequest", () => results()?.setAttribute("aria-busy", "true"));
+  form.addEventListener("htmx:afterRequest", (e) => {
+    results()?.removeAttribute("aria-busy");
+    if (e.detail.successful) say("");
+  });
+  form.addEventListener("htmx:sendError", () =>
+    say("You seem to be offline. The results below are from your previous search."),
+  );
+  form.addEventListener("htmx:responseError", () =>
+    say("Search did not answer. The results below are from your previous search; please try again."),
+  );
+}
+
+// A <label for=…> that toggles a CSS-only control, replaced by a <button> with the same look and
+// content: a label cannot take keyboard focus or be announced as a button.
+function asButton(label) {
+  if (!label) return null;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = label.className;
+  button.innerHTML = label.innerHTML;
+  for (const { name, value } of label.attributes) {
+    if (name.startsWith("data-") || name.startsWith("aria-")) button.setAttribute(name, value);
+  }
+  button.setAttribute("aria-controls", "facets");
+  label.replaceWith(button);
+  return button;
+}

@@ -1,0 +1,159 @@
+"""Every page type, light and dark, phone (360 px) and desktop (1440 px): axe-core reports no
+violations, nothing scrolls sideways, and the phone's filter drawer works from the keyboard.
+
+axe-core comes from npm (pinned in package.json, `npm ci`), injected into each page by
+Playwright (CSP bypassed for the injection only). Screenshots of every page in every theme and
+viewport go to test-artifacts/a11y-*.png.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.embed import embed_images
+from pipeline.indexing import build_index
+from search import services
+from search.index import reset_index_cache
+from tests.browser.conftest import ARTIFACTS
+from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory, StoreFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORTS = {"phone": {"width": 360, "height": 800}, "desktop": {"width": 1440, "height": 900}}
+ITEMS = [
+    ("Sage stoneware teapot", "Nordhus", "Tea", "#9caf88"),
+    ("Navy porcelain teapot", "Fjell Living", "Tea", "navy"),
+    ("Striped salmon pillow", "Casa Lumo", "Cushions", "salmon"),
+    ("Green linen cushion", "Casa Lumo", "Cushions", "green"),
+    ("Stainless steel dinner fork", "Willow & Pine", "Cutlery", "silver"),
+    ("Brushed gold soup spoon", "Willow & Pine", "Cutlery", "gold"),
+]
+
+
+@pytest.fixture
+def shop(tiny_clip):
+    services.clear_caches()
+    reset_index_cache()
+    stores = [StoreFactory(name="Meepo demo shop", slug="demo"), StoreFactory(slug="other")]
+    products = []
+    for n, (title, brand, category, color) in enumerate(ITEMS):
+        product = ProductFactory(
+            store=stores[n % 2],
+            title=title,
+            brand=brand,
+            category=category,
+            price=10 + n,
+            description=f"A {color} {category.lower()} piece for the home.",
+        )
+        asset = ImageAssetFactory(thumbnail__color=color, width=320, height=320)
+        ProductImageFactory(product=product, asset=asset)
+        products.append(product)
+    embed_images()
+    assert build_index(force=True).status == "published"
+    reset_index_cache()
+    return products
+
+
+def pages(products) -> dict[str, str]:
+    return {
+        "home": "/",
+        "results": "/search?q=teapot",
+        "results-filtered": "/search?q=teapot&brand=Nordhus&in_stock=on&min_price=1",
+        "results-empty": "/search?q=xyzzyq",
+        "results-corrected": "/search?q=teapto",
+        "browse": "/search?category=Cutlery",
+        "product": f"/products/{products[0].pk}",
+        "photo": "/search/image",
+        "not-found": "/products/999999",
+    }
+
+
+@pytest.fixture(params=[(v, s) for v in VIEWPORTS for s in ("light", "dark")], ids="-".join)
+def tab(request, browser, live_server, site_settings):
+    viewport, scheme = request.param
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport],
+        color_scheme=scheme,
+        base_url=live_server.url,
+        bypass_csp=True,  # lets Playwright inject axe-core; the pages' own CSP is tested elsewhere
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.label = f"{viewport}-{scheme}"
+    yield page
+    context.close()
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+           .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`)"""
+    )
+    return result
+
+
+def test_every_page_has_no_axe_violations_and_no_sideways_scroll(tab, shop):
+    assert AXE.is_file(), "axe-core is missing: run `npm ci`"
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems = {}
+    for name, url in pages(shop).items():
+        tab.goto(url)
+        tab.wait_for_load_state("load")
+        found = axe_violations(tab)
+        width = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if width[0] > width[1]:
+            found.append(f"scrolls sideways: scrollWidth {width[0]} > {width[1]}")
+        if found:
+            problems[name] = found
+        tab.screenshot(path=str(ARTIFACTS / f"a11y-{name}-{tab.label}.png"), full_page=True)
+    assert problems == {}
+
+
+@pytest.mark.parametrize("scheme", ["light"])
+def test_phone_filter_drawer_works_from_the_keyboard(
+    browser, live_server, site_settings, shop, scheme
+):
+    context = browser.new_context(
+        viewport=VIEWPORTS["phone"], color_scheme=scheme, base_url=live_server.url, bypass_csp=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/search?q=teapot&in_stock=on")
+    opener = page.locator("[data-drawer-open]")
+    assert "1" in opener.inner_text()  # one filter applied, and the button says so
+    opener.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement.closest('.drawer-side') !== null")
+    assert page.evaluate("document.getElementById('filters-drawer').checked")
+    for _ in range(40):  # Tab never leaves the open drawer
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('.drawer-side') !== null")
+    submit = page.locator("[data-drawer-submit]")
+    assert re.fullmatch(r"Show \d+ results?", submit.inner_text().strip())
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.getElementById('filters-drawer').checked")
+    assert page.evaluate("document.activeElement.hasAttribute('data-drawer-open')")
+    context.close()
+
+
+def test_applied_filter_chip_removes_its_filter(page, shop):
+    page.goto("/search?q=teapot&brand=Nordhus")
+    chips = page.locator("[data-remove-filter]")
+    assert chips.count() == 1
+    chips.first.click()
+    page.wait_for_url(re.compile(r"q=teapot(?!.*brand)"))
+    assert page.locator("[data-remove-filter]").count() == 0
+
+
+def test_count_is_announced_without_replacing_the_live_region(page, shop):
+    page.goto("/search?q=teapot")
+    page.evaluate("window.__status = document.getElementById('result-status')")
+    page.fill("#q", "pillow")
+    page.wait_for_function(
+        "document.getElementById('result-status').textContent.includes('pillow')"
+    )
+    assert page.evaluate("window.__status === document.getElementById('result-status')")
+    assert re.match(r"\d+ results? for “pillow”", page.inner_text("#result-status"))
