@@ -1,5 +1,8 @@
 """`run_pipeline`: scrape -> embed -> attributes -> build_index under the pipeline lock, for cron.
 
+`scrape` fetches listings, product data and images (the one owner of image downloads, per store
+and through each host's gate); `embed` only reads the stored thumbnails.
+
 Each stage is idempotent and commits its own work, so the chain can stop anywhere and the next
 run carries on. A stage that fails is logged and reported; the later stages still run on what is
 already in the database (a store that cannot be crawled must not stop the others' new images from
