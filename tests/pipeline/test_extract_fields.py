@@ -1,0 +1,230 @@
+"""Issue 9 new capability: identifiers, sale/list prices, API variants, visible-text fallback,
+and a recorded source for every field."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pipeline.platforms import shopify, woocommerce
+from pipeline.platforms.extract import extract_products
+from pipeline.platforms.identifiers import normalize_gtin
+
+PAGE = "https://shop.example/p/teapot"
+
+
+def _one(body: str, url: str = PAGE, content_type: str = "text/html; charset=utf-8"):
+    products, notes = extract_products(body.encode(), url, content_type=content_type)
+    assert len(products) == 1, notes
+    return products[0]
+
+
+def _ld(data: dict, body: str = "") -> str:
+    return f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head><body>{body}</body></html>'
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("4006381333931", "4006381333931"),  # EAN-13
+        ("036000291452", "0036000291452"),  # UPC-A as 13 digits
+        ("00036000291452", "0036000291452"),  # GTIN-14 padding an EAN-13
+        ("10036000291459", "10036000291459"),  # a real GTIN-14 stays 14
+        ("96385074", "96385074"),  # GTIN-8 kept
+        ("0-306-40615-2", "9780306406157"),  # ISBN-10 → ISBN-13
+        ("4006381333932", ""),  # wrong check digit
+        ("12345", ""),
+        ("0000000000000", ""),
+        (4006381333931, "4006381333931"),
+    ],
+)
+def test_gtin_is_validated_and_normalised(raw, expected):
+    assert normalize_gtin(raw) == expected
+
+
+def test_identifiers_and_list_price_from_json_ld():
+    data = {
+        "@type": "Product",
+        "name": "Teapot",
+        "sku": " TP-01 ",
+        "mpn": "M-77",
+        "gtin12": "036000291452",
+        "brand": "Kiln",
+        "offers": {
+            "@type": "Offer",
+            "price": "45.00",
+            "priceCurrency": "EUR",
+            "priceSpecification": {
+                "@type": "UnitPriceSpecification",
+                "priceType": "https://schema.org/StrikethroughPrice",
+                "price": "60.00",
+                "priceCurrency": "EUR",
+            },
+        },
+    }
+    p = _one(_ld(data))
+    assert (p.sku, p.mpn, p.gtin, p.brand) == ("TP-01", "M-77", "0036000291452", "Kiln")
+    assert (p.price, p.list_price) == (Decimal("45.00"), Decimal("60.00"))
+    for name in ("title", "sku", "mpn", "gtin", "brand", "price", "list_price", "currency"):
+        assert p.sources[name] == "json-ld"
+
+
+def test_invalid_gtin_on_the_page_is_not_stored():
+    p = _one(_ld({"@type": "Product", "name": "Teapot", "gtin13": "4006381333932"}))
+    assert p.gtin == ""
+
+
+def test_offers_with_own_skus_become_variants_and_the_page_sku_picks_the_gtin():
+    offers = [
+        {"sku": "A-S", "gtin13": "4006381333931", "price": "10", "priceCurrency": "EUR",
+         "availability": "InStock", "url": PAGE + "?variant=1"},
+        {"sku": "A-M", "gtin13": "5901234123457", "price": "10", "priceCurrency": "EUR",
+         "availability": "InStock", "url": PAGE + "?variant=2"},
+    ]  # fmt: skip
+    p = _one(_ld({"@type": "Product", "name": "Apron", "sku": "A-M", "offers": offers}))
+    assert [v.sku for v in p.variants] == ["A-S", "A-M"]
+    assert (p.sku, p.gtin) == ("A-M", "5901234123457")
+    assert p.variants[0].url == PAGE + "?variant=1"
+
+
+SHOPIFY_ITEM = {
+    "id": 9,
+    "title": "Tote",
+    "handle": "tote",
+    "vendor": "Field",
+    "options": [{"name": "Colour"}],
+    "variants": [
+        {"id": 1, "title": "Olive", "option1": "Olive", "sku": "T-OLV", "barcode": "4006381333931",
+         "available": False, "price": "60.00", "compare_at_price": "85.00"},
+        {"id": 2, "title": "Tan", "option1": "Tan", "sku": "T-TAN", "barcode": "036000291452",
+         "available": True, "price": "68.00", "compare_at_price": "85.00"},
+        {"id": 3, "title": "Black", "option1": "Black", "sku": "T-BLK", "barcode": "",
+         "available": True, "price": "70.00", "compare_at_price": None},
+    ],
+    "images": [
+        {"src": "https://cdn.shopify.com/s/files/olive.jpg", "position": 1, "variant_ids": [1]},
+        {"src": "https://cdn.shopify.com/s/files/tan.jpg", "position": 2, "variant_ids": [2]},
+    ],
+}  # fmt: skip
+
+
+def test_shopify_variants_carry_options_ids_prices_stock_images_and_links():
+    p = shopify.parse_product(SHOPIFY_ITEM, "https://shop.example", "USD")
+    olive, tan, black = p.variants
+    assert (tan.options, tan.sku, tan.gtin) == ({"Colour": "Tan"}, "T-TAN", "0036000291452")
+    assert (tan.price, tan.list_price, tan.availability) == (
+        Decimal("68.00"),
+        Decimal("85.00"),
+        "in_stock",
+    )
+    assert tan.image_url == "https://cdn.shopify.com/s/files/tan.jpg?width=640"
+    assert tan.url == "https://shop.example/products/tote?variant=2"
+    assert (olive.availability, black.list_price, black.gtin) == ("out_of_stock", None, "")
+    # The product: cheapest available variant's price and list price, first available's ids.
+    assert (p.price, p.list_price, p.sku, p.gtin) == (
+        Decimal("68.00"),
+        Decimal("85.00"),
+        "T-TAN",
+        "0036000291452",
+    )
+    assert set(p.sources.values()) == {"api"}
+
+
+def test_woocommerce_sale_sku_backorder_and_three_decimal_prices():
+    item = {
+        "id": 5,
+        "name": "Oud oil",
+        "permalink": "https://wp.example/product/oud/",
+        "sku": "OUD-50",
+        "is_in_stock": True,
+        "is_on_backorder": True,
+        "prices": {"price": "12750", "regular_price": "15000", "currency_code": "KWD",
+                   "currency_minor_unit": 3},
+        "attributes": [{"name": "Size", "taxonomy": "pa_size"}],
+        "variations": [{"id": 6, "attributes": [{"name": "Size", "value": "50ml"}]}],
+    }  # fmt: skip
+    p = woocommerce.parse_product(item, "https://wp.example")
+    assert (p.price, p.list_price, p.currency) == (Decimal("12.750"), Decimal("15.000"), "KWD")
+    assert (p.sku, p.availability) == ("OUD-50", "preorder")
+    (v,) = p.variants
+    assert (v.external_id, v.options) == ("6", {"Size": "50ml"})
+    assert v.url == "https://wp.example/product/oud/?attribute_pa_size=50ml"
+
+
+NO_MARKUP = """<html><head><title>Teapot | Kiln</title></head><body>
+<header><a href="/cart" class="cart">Cart 0,00 €</a></header>
+<main><img class="product-main-image" src="/img/teapot.jpg" alt="Teapot">
+<h1>Stoneware Teapot</h1>
+<div class="product-price">71,91 € <s>79,90 €</s></div>
+<p class="stock">{stock}</p>
+<table><tr><th>EAN</th><td>4006381333931</td></tr><tr><th>Brand</th><td>Kiln</td></tr></table>
+<p>SKU: KT-01</p>
+<button class="add-to-cart">Add to cart</button></main>
+<section class="related"><h2>You may also like</h2><span class="price">9,90 €</span>
+<span>Sold out</span></section>
+</body></html>"""
+
+
+def test_page_without_markup_reads_like_a_shopper():
+    p = _one(NO_MARKUP.format(stock=""))
+    assert (p.title, p.price, p.list_price, p.currency) == (
+        "Stoneware Teapot",
+        Decimal("71.91"),
+        Decimal("79.90"),
+        "EUR",
+    )
+    assert p.availability == "in_stock"  # the related block's "Sold out" is not this product's
+    assert (p.gtin, p.sku, p.brand) == ("4006381333931", "KT-01", "Kiln")
+    assert p.image_urls == ["https://shop.example/img/teapot.jpg"]
+    assert set(p.sources.values()) == {"visible-text"}
+    assert set(p.sources) == {
+        "title", "price", "list_price", "currency", "availability", "image_urls", "gtin", "sku",
+        "brand",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "Out of stock",
+        "Ausverkauft",
+        "Agotado",
+        "Épuisé",
+        "Esaurito",
+        "Niet op voorraad",
+        "Currently unavailable",
+        "Esgotado",
+        "Brak w magazynie",
+        "Slutsåld",
+        "在庫切れ",
+        "품절",
+        "Нет в наличии",
+        "Tükendi",
+    ],
+)
+def test_out_of_stock_phrases_in_many_languages(phrase):
+    assert _one(NO_MARKUP.format(stock=phrase)).availability == "out_of_stock"
+
+
+def test_visible_price_left_empty_when_unsure_and_the_reason_noted():
+    page = (
+        "<html><body><h1>Kettle</h1><div class='price'>71,91 € 79,90 €</div>"
+        "<p>In stock</p></body></html>"
+    )
+    products, notes = extract_products(page.encode(), PAGE)
+    assert products[0].price is None
+    assert any("several amounts" in n for n in notes)
+
+
+def test_markup_wins_over_visible_text_which_only_fills_gaps():
+    data = {"@type": "Product", "name": "Teapot", "offers": {"price": "50", "priceCurrency": "EUR"}}
+    p = _one(_ld(data, "<h1>Other title</h1><div class='price'>9,00 €</div><p>Out of stock</p>"))
+    assert (p.title, p.price) == ("Teapot", Decimal("50.00"))
+    assert (p.availability, p.sources["availability"]) == ("out_of_stock", "visible-text")
+
+
+def test_blog_post_without_price_or_stock_is_not_a_product():
+    page = "<html><body><h1>Our trip to Kyoto</h1><p>We saw teapots.</p></body></html>"
+    products, notes = extract_products(page.encode(), PAGE)
+    assert products == []
+    assert notes
