@@ -18,6 +18,7 @@ from catalog.models import (
     ProductImage,
     ProductVariant,
     Store,
+    amount_text,
 )
 
 
@@ -290,7 +291,7 @@ class ProductAdmin(admin.ModelAdmin):
         "store",
         "brand",
         "category",
-        "price",
+        "price_shown",
         "currency",
         "availability",
         "gtin",
@@ -322,14 +323,18 @@ class ProductAdmin(admin.ModelAdmin):
     inlines = [ProductVariantInline, ProductImageInline]
     list_per_page = 50
 
+    @admin.display(description="Price", ordering="price")
+    def price_shown(self, product):
+        return amount_text(product.price) or "—"
+
     @admin.display(description="Where each field was read (why the price is what it is)")
     def sources(self, product):
         if not product.field_sources:
             return "—"
         values = {
-            "price": product.price,
-            "price_max": product.price_max,
-            "list_price": product.list_price,
+            "price": amount_text(product.price),
+            "price_max": amount_text(product.price_max),
+            "list_price": amount_text(product.list_price),
             "currency": product.currency,
             "availability": product.get_availability_display(),
             "title": product.title,

@@ -7,6 +7,7 @@ which keeps history and search-index ids valid.
 """
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -135,7 +136,9 @@ class Product(TimestampedModel):
     brand = models.CharField(max_length=200, blank=True)
     category = models.CharField(max_length=300, blank=True)
     tags = models.JSONField(default=list, blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Three decimals: KWD, BHD, JOD and OMR prices have fils (search.prices shows each currency
+    # in its own minor units).
+    price = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217")
     availability = models.CharField(
         max_length=12, choices=Availability.choices, default=Availability.UNKNOWN
@@ -156,15 +159,15 @@ class Product(TimestampedModel):
     )
     mpn = models.CharField("MPN", max_length=100, blank=True, db_index=True)
     list_price = models.DecimalField(
-        max_digits=12,
-        decimal_places=2,
+        max_digits=15,
+        decimal_places=3,
         null=True,
         blank=True,
         help_text="The regular price, struck through while the product is on sale.",
     )
     price_max = models.DecimalField(
-        max_digits=12,
-        decimal_places=2,
+        max_digits=15,
+        decimal_places=3,
         null=True,
         blank=True,
         help_text="The highest variant price when variants differ (price is the lowest).",
@@ -202,6 +205,17 @@ class Product(TimestampedModel):
         return (
             self.list_price is not None and self.price is not None and self.list_price > self.price
         )
+
+
+def amount_text(value: Decimal | None) -> str | None:
+    """A stored amount as text: two decimals ("9.50"), three only when it has them (KWD 12.345).
+
+    Content hashes and the admin use it; pages and the API write each currency in its own minor
+    units (search.prices).
+    """
+    if value is None:
+        return None
+    return f"{value:.2f}" if value == round(value, 2) else f"{value:.3f}"
 
 
 def combined_availability(values: Iterable[str]) -> str:
@@ -327,8 +341,8 @@ class ProductVariant(TimestampedModel):
     sku = models.CharField("SKU", max_length=100, blank=True, db_index=True)
     gtin = models.CharField("GTIN", max_length=14, blank=True, db_index=True)
     mpn = models.CharField("MPN", max_length=100, blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    list_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
+    list_price = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
     availability = models.CharField(
         max_length=12, choices=Product.Availability.choices, default=Product.Availability.UNKNOWN
     )

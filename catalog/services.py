@@ -27,6 +27,7 @@ from catalog.models import (
     ProductImage,
     ProductVariant,
     Store,
+    amount_text,
     combined_availability,
 )
 
@@ -130,7 +131,9 @@ class ProductData:
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
+    # Two decimals as hashes always had (stored hashes stay valid); three when a currency has
+    # them (KWD 12.345), so a change in the third decimal is a change.
+    return amount_text(value)
 
 
 def product_summary(item: ProductData) -> dict:

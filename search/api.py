@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from search import selectors, services
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
+from search.prices import amount
 from search.security import UploadsBusy, upload_slot
 
 
@@ -89,7 +90,7 @@ def serialize_hit(request, hit: services.SearchHit) -> dict:
         "store": {"slug": product.store.slug, "name": product.store.name},
         "brand": product.brand,
         "category": product.category,
-        "price": str(product.price) if product.price is not None else None,
+        "price": amount(product.price, product.currency),
         "currency": product.currency,
         "availability": product.availability,
         "image_id": hit.image.pk if hit.image is not None else None,
@@ -102,19 +103,15 @@ def serialize_hit(request, hit: services.SearchHit) -> dict:
         "sku": product.sku,
         "gtin": product.gtin,
         "mpn": product.mpn,
-        "list_price": _decimal(product.list_price),
-        "price_max": _decimal(product.price_max),
-        "variant": serialize_variant(hit.variant) if hit.variant is not None else None,
-        "variants": [serialize_variant(v) for v in hit.variants],
+        "list_price": amount(product.list_price, product.currency),
+        "price_max": amount(product.price_max, product.currency),
+        "variant": serialize_variant(hit.variant, product.currency) if hit.variant else None,
+        "variants": [serialize_variant(v, product.currency) for v in hit.variants],
         "offers": [serialize_offer(request, o) for o in hit.offers],
     }
 
 
-def _decimal(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def serialize_variant(variant) -> dict:
+def serialize_variant(variant, currency: str) -> dict:
     """A ProductVariant: `image_id` is the product image (faiss id) showing it, if any."""
     return {
         "id": variant.external_id,
@@ -123,8 +120,8 @@ def serialize_variant(variant) -> dict:
         "sku": variant.sku,
         "gtin": variant.gtin,
         "mpn": variant.mpn,
-        "price": _decimal(variant.price),
-        "list_price": _decimal(variant.list_price),
+        "price": amount(variant.price, currency),
+        "list_price": amount(variant.list_price, currency),
         "availability": variant.availability,
         "url": variant.url,
         "image_id": variant.image_id,
@@ -138,8 +135,8 @@ def serialize_offer(request, offer) -> dict:
         "store": {"slug": offer.store.slug, "name": offer.store.name},
         "url": offer.url,
         "page": request.build_absolute_uri(reverse("search:product", args=[offer.pk])),
-        "price": _decimal(offer.price),
-        "list_price": _decimal(offer.list_price),
+        "price": amount(offer.price, offer.currency),
+        "list_price": amount(offer.list_price, offer.currency),
         "currency": offer.currency,
         "availability": offer.availability,
     }

@@ -213,3 +213,25 @@ def test_adding_columns_kept_the_full_text_triggers():
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         names = {row[0] for row in cursor.fetchall()}
     assert {"catalog_product_fts_ai", "catalog_product_fts_ad", "catalog_product_fts_au"} <= names
+
+
+def test_three_decimal_prices_are_kept_exact_and_their_changes_detected():
+    store = StoreFactory()
+    kwd = _item(currency="KWD", price=Decimal("12.345"), variants=[], list_price=None)
+    services.upsert_products(store=store, items=[kwd], seen_at=timezone.now())
+    assert Product.objects.get().price == Decimal("12.345")
+    cheaper = _item(currency="KWD", price=Decimal("12.344"), variants=[], list_price=None)
+    assert services.classify_products(store=store, items=[cheaper]).updated == 1
+    services.upsert_products(store=store, items=[cheaper], seen_at=timezone.now())
+    assert Product.objects.get().price == Decimal("12.344")
+
+
+def test_two_decimal_prices_hash_as_before():
+    """Hashes stored before prices had three decimals stay valid (no mass rewrite)."""
+    item = services.ProductData(
+        external_id="x", url="https://s/x", title="Mug", price=Decimal("9.5")
+    )
+    same = services.ProductData(
+        external_id="x", url="https://s/x", title="Mug", price=Decimal("9.500")
+    )
+    assert item.content_hash() == same.content_hash()

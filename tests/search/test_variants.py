@@ -246,3 +246,20 @@ def test_api_names_the_matched_variant(client, shirt):
     hit = next(r for r in results if r["id"] == shirt.pk)
     assert hit["variant"]["id"] == "102"
     assert hit["variant"]["price"] == "15.00"
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "shown", "plain"),
+    [
+        ("KWD", "12.345", "KWD12.345", "12.345"),
+        ("JPY", "2490", "¥2,490", "2490"),
+        ("EUR", "1234.5", "€1,234.50", "1234.50"),
+    ],
+)
+def test_prices_show_in_their_currencys_minor_units(client, currency, price, shown, plain):
+    product = ProductFactory(title="Brass lantern", currency=currency, price=Decimal(price))
+    card = soup(client.get("/search", {"q": "lantern"})).select_one("#result-list article")
+    assert card.select_one("[data-price-now]").get_text() == shown
+    assert card.select_one("[data-price]")["data-price"] == plain
+    result = client.get("/api/search", {"q": "lantern"}).json()["results"][0]
+    assert (result["id"], result["price"]) == (product.pk, plain)

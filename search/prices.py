@@ -1,0 +1,43 @@
+"""Prices as shoppers and API clients read them, in each currency's own minor units.
+
+Stored amounts keep three decimals (KWD, BHD and JOD have fils); JPY, KRW and CLP have none,
+EUR two. Babel's CLDR data says which, and how a price is written for the site's LANGUAGE_CODE:
+"€1,234.50", "¥2,490", "KWD1,234.500".
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+from babel import Locale
+from babel.core import UnknownLocaleError
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+from django.conf import settings
+from django.utils.translation import to_locale
+
+
+@cache
+def _locale(language_code: str) -> str:
+    try:
+        return str(Locale.parse(to_locale(language_code)))
+    except (UnknownLocaleError, ValueError):
+        return "en_US"
+
+
+def amount(value: Decimal | None, currency: str = "") -> str | None:
+    """ "12.99" for EUR, "2490" for JPY, "12.345" for KWD: a plain decimal string, or None."""
+    if value is None or value == "":
+        return None
+    places = get_currency_precision(currency) if currency else 2
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def money(value: Decimal | None, currency: str = "") -> str:
+    """ "€12.99": the amount with its currency, written for the site's language; "" for None."""
+    if value is None or value == "":
+        return ""
+    locale = _locale(settings.LANGUAGE_CODE)
+    if not currency:
+        return format_decimal(value, locale=locale)
+    return format_currency(value, currency, locale=locale)
