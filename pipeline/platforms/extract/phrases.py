@@ -9,32 +9,43 @@ from __future__ import annotations
 
 import re
 
+# Strong phrases only ever describe stock; they count anywhere in the product area.
 _OUT = (
     "out of stock|sold out|currently unavailable|temporarily unavailable|no longer available|"
-    "not available|not in stock|ausverkauft|nicht vorrätig|nicht auf lager|"
-    "derzeit nicht verfügbar|nicht verfügbar|nicht lieferbar|vergriffen|agotado|sin stock|"
-    "sin existencias|no disponible|fuera de stock|épuisé|en rupture de stock|rupture de stock|"
-    "indisponible|esaurito|non disponibile|non disponible|niet op voorraad|uitverkocht|"
-    "niet leverbaar|niet beschikbaar|esgotado|indisponível|sem estoque|fora de estoque|"
-    "brak w magazynie|niedostępny|wyprzedany|slutsåld|slutsålt|slut i lager|ej i lager|"
-    "tillfälligt slut|udsolgt|ikke på lager|utsolgt|loppuunmyyty|ei varastossa|"
-    "nincs készleten|vyprodáno|není skladem|stokta yok|tükendi|"
+    "not in stock|notify me when (?:it'?s )?(?:back in stock|available)|ausverkauft|"
+    "nicht vorrätig|nicht auf lager|derzeit nicht verfügbar|nicht lieferbar|vergriffen|agotado|"
+    "sin stock|sin existencias|fuera de stock|épuisé|en rupture de stock|rupture de stock|"
+    "esaurito|niet op voorraad|uitverkocht|esgotado|sem estoque|fora de estoque|"
+    "brak w magazynie|wyprzedany|slutsåld|slutsålt|slut i lager|ej i lager|tillfälligt slut|"
+    "udsolgt|ikke på lager|utsolgt|loppuunmyyty|ei varastossa|nincs készleten|vyprodáno|"
+    "není skladem|stokta yok|tükendi|"
     "\u043d\u0435\u0442 \u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # nyet v nalichii
     "在庫切れ|在庫なし|売り切れ|품절|재고 없음|일시품절|缺货|售罄|已售完|hết hàng|"
-    "غير متوفر|نفذت الكمية|نفذ من المخزون|אזל מהמלאי|缺貨|售完|已售完|暫無庫存|"
-    "εξαντλήθηκε|μη διαθέσιμο|stoc epuizat|indisponibil|nu este în stoc|stok habis|"
-    "habis|สินค้าหมด|tạm hết hàng"
+    "نفذت الكمية|نفذ من المخزون|אזל מהמלאי|缺貨|售完|暫無庫存|εξαντλήθηκε|stoc epuizat|"
+    "nu este în stoc|stok habis|สินค้าหมด|tạm hết hàng"
 )
 _IN = (
-    "in stock|available now|auf lager|sofort lieferbar|vorrätig|en stock|en existencia|"
-    "in magazzino|disponibile|op voorraad|em estoque|disponível|w magazynie|dostępny|i lager|"
-    "på lager|varastossa|skladem|készleten|stokta|"
+    "in stock|auf lager|sofort lieferbar|vorrätig|en stock|en existencia|in magazzino|"
+    "op voorraad|em estoque|w magazynie|i lager|på lager|varastossa|skladem|készleten|stokta|"
     "\u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # v nalichii
-    "在庫あり|재고 있음|有货|còn hàng|متوفر|متوفر في المخزون|במלאי|現貨供應|現貨|有現貨|"
-    "άμεσα διαθέσιμο|διαθέσιμο|în stoc|stok tersedia|tersedia|มีสินค้า"
+    "在庫あり|재고 있음|有货|còn hàng|במלאי|現貨供應|有現貨|în stoc|stok tersedia|มีสินค้า"
+)
+# Weak phrases ("not available", "disponibile") also describe other things ("gift wrapping not
+# available"): they count only as the start of a short stock line ("Availability: …").
+_OUT_WEAK = (
+    "not available|unavailable|nicht verfügbar|no disponible|indisponible|non disponibile|"
+    "non disponible|niet leverbaar|niet beschikbaar|indisponível|niedostępny|غير متوفر|"
+    "μη διαθέσιμο|indisponibil|habis"
+)
+_IN_WEAK = (
+    "available|available now|disponible|disponibile|disponível|dostępny|متوفر|現貨|"
+    "άμεσα διαθέσιμο|διαθέσιμο|tersedia|verfügbar|lieferbar|beschikbaar"
 )
 OUT_OF_STOCK = re.compile(rf"(?<!\w)(?:{_OUT})(?!\w)", re.I)
-IN_STOCK = re.compile(rf"(?<!\w)(?:{_IN})(?!\w)", re.I)
+IN_STOCK = re.compile(rf"(?<!\w)(?<!back )(?:{_IN})(?!\w)", re.I)
+_LINE = r"^\s*(?:[^\W\d][\w ]{{0,20}}:\s*)?(?:{})[\s.!]*$"
+OUT_OF_STOCK_LINE = re.compile(_LINE.format(_OUT_WEAK), re.I)
+IN_STOCK_LINE = re.compile(_LINE.format(_IN_WEAK), re.I)
 ADD_TO_CART = re.compile(
     r"add to (?:cart|bag|basket)|buy now|in den warenkorb|jetzt kaufen|ajouter au panier|"
     r"añadir al carrito|agregar al carrito|aggiungi al carrello|in winkelwagen|"

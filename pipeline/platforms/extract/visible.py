@@ -25,7 +25,9 @@ from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
     IN_STOCK,
+    IN_STOCK_LINE,
     OUT_OF_STOCK,
+    OUT_OF_STOCK_LINE,
     WAS_PRICE,
 )
 from pipeline.platforms.prices import currency_of, parse_price
@@ -54,6 +56,7 @@ AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
 SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
+LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
 BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td")
 STOCK_IN = {"instock", "in-stock", "available"}
 STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
@@ -175,6 +178,19 @@ def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal 
     return struck.pop() if len(struck) == 1 else None
 
 
+def _stock_lines(region: etree._Element) -> str:
+    """In/out of stock from a short line that is only a (weak) stock phrase."""
+    for el in region.iter(*LINE_TAGS):
+        text = " ".join(" ".join(el.itertext()).split())
+        if len(text) > 40:
+            continue
+        if OUT_OF_STOCK_LINE.match(text):
+            return "out_of_stock"
+        if IN_STOCK_LINE.match(text):
+            return "in_stock"
+    return "unknown"
+
+
 def stock_of(region: etree._Element) -> str:
     """In/out of stock from stock classes, phrases, then the add-to-cart button."""
     for el in region.iter():
@@ -192,6 +208,8 @@ def stock_of(region: etree._Element) -> str:
         return "out_of_stock"
     if IN_STOCK.search(text):
         return "in_stock"
+    if (state := _stock_lines(unlabelled)) != "unknown":
+        return state
     for el in region.xpath("//button | //input[@type='submit'] | //a | //div[@role='button']"):
         words = f"{el.text_content()} {el.get('value') or ''} {_label(el)} {el.get('name') or ''}"
         if ADD_TO_CART.search(words):
