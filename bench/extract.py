@@ -301,11 +301,23 @@ def _group_table(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def markdown_table(result: dict[str, Any]) -> str:
+    """The per-field table as Markdown, for docs/benchmarks.md."""
+    lines = ["| field | expected | extracted | correct | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, row in result["fields"].items():
+        cells = [f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v) for v in row.values()]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="directory with manifest.jsonl")
     parser.add_argument("--json", help="also write the JSON result here")
     parser.add_argument("--verbose", action="store_true", help="list every miss, page by page")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the field table as Markdown"
+    )
     args = parser.parse_args()
 
     from bench.common import setup_django
@@ -322,6 +334,9 @@ def main() -> None:
     print()
     print_table(_group_table(result))
     print()
+    if args.markdown:
+        print(markdown_table(result))
+        print()
     emit_json({"machine": machine(), **result}, args.json)
 
 

@@ -89,6 +89,9 @@ def test_scorer_counts_right_wrong_and_missing_values(tmp_path):
         "recall": None,
         "f1": None,
     }
+    table = bench.markdown_table(result).splitlines()
+    assert len(table) == 2 + len(bench.FIELDS)
+    assert table[3] == "| price | 3 | 2 | 1 | 0.500 | 0.333 | 0.400 |"
     missed = {(m["file"], m["field"]) for m in result["misses"]}
     assert missed == {("wrong.html", "price"), ("hidden.html", "title"), ("hidden.html", "price")}
 
