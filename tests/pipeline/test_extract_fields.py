@@ -228,3 +228,79 @@ def test_blog_post_without_price_or_stock_is_not_a_product():
     products, notes = extract_products(page.encode(), PAGE)
     assert products == []
     assert notes
+
+
+def test_offers_in_several_currencies_are_not_compared_across_currencies():
+    offers = [
+        {"price": "24.90", "priceCurrency": "EUR", "availability": "InStock"},
+        {"price": "21.50", "priceCurrency": "GBP", "availability": "InStock"},
+    ]
+    p = _one(_ld({"@type": "Product", "name": "Candle", "offers": offers}))
+    assert (p.price, p.currency) == (Decimal("24.90"), "EUR")
+
+
+def test_price_and_stock_written_on_the_product_node_itself():
+    data = {"@type": "Product", "name": "Farm", "price": "39.00", "priceCurrency": "EUR",
+            "availability": "https://schema.org/InStock"}  # fmt: skip
+    p = _one(_ld(data))
+    assert (p.price, p.currency, p.availability) == (Decimal("39.00"), "EUR", "in_stock")
+
+
+def test_rdfa_lite_and_data_vocabulary_microdata_are_read():
+    rdfa = (
+        '<html><body><article vocab="http://schema.org/" typeof="Product">'
+        '<h1 property="name">Board</h1><img property="image" src="/b.jpg">'
+        '<div property="offers" typeof="Offer"><span property="priceCurrency" content="USD">$</span>'
+        '<span property="price" content="75.00">75.00</span>'
+        '<link property="availability" href="http://schema.org/InStock"></div>'
+        '<span property="sku">PW-1</span></article></body></html>'
+    )
+    p = _one(rdfa)
+    assert (p.title, p.price, p.currency, p.sku) == ("Board", Decimal("75.00"), "USD", "PW-1")
+    assert p.sources["price"] == "microdata"
+    dv = (
+        '<html><body><div itemscope itemtype="http://data-vocabulary.org/Product">'
+        '<h1 itemprop="name">Olio</h1><div itemprop="offerDetails" itemscope '
+        'itemtype="http://data-vocabulary.org/Offer"><meta itemprop="currency" content="EUR">'
+        '€ <span itemprop="price">24,50</span></div></div></body></html>'
+    )
+    q = _one(dv)
+    assert (q.price, q.currency) == (Decimal("24.50"), "EUR")
+
+
+@pytest.mark.parametrize(
+    ("price_html", "price", "list_price"),
+    [
+        ('<div class="pricing"><span class="was">Was £30.00</span> <span class="now">Now £22.50</span></div>',
+         "22.50", "30.00"),
+        ('<p class="price"><span class="tax-excluded">2,000円\uff08税抜\uff09</span> '
+         '<span class="tax-included">2,200円\uff08税込\uff09</span></p>', "2200", None),
+        ('<div class="price">3 450 ₽</div><div class="old-price">4 100 ₽</div>', "3450", "4100"),
+        ("<p>14,90 €</p>", "14.90", None),
+    ],
+)  # fmt: skip
+def test_visible_prices_as_shops_print_them(price_html, price, list_price):
+    page = f"<html><body><h1>Thing</h1>{price_html}<p>In stock</p></body></html>"
+    p = _one(page)
+    assert p.price == Decimal(price)
+    assert p.list_price == (Decimal(list_price) if list_price else None)
+
+
+def test_site_logo_h1_is_not_the_product_title():
+    page = (
+        '<html><body><header><h1 class="logo">Kiln &amp; Co</h1></header>'
+        '<h2 class="product-name">Celadon Teapot</h2><p class="product-price">$86.00</p>'
+        "</body></html>"
+    )
+    assert _one(page).title == "Celadon Teapot"
+
+
+def test_weak_stock_words_in_a_sentence_do_not_decide_stock():
+    page = (
+        "<html><body><h1>Mug</h1><p class='price'>€ 9</p>"
+        "<p>Gift wrapping not available for this item, sorry.</p>"
+        "<p>Availability: Not available</p></body></html>"
+    )
+    assert _one(page).availability == "out_of_stock"
+    sentence_only = page.replace("<p>Availability: Not available</p>", "")
+    assert _one(sentence_only).availability == "unknown"

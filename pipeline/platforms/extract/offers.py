@@ -123,9 +123,14 @@ def flatten_offers(
 
 
 def summarize(offers: list[OfferValues]) -> OfferValues:
-    """One selling price for the product: the cheapest offer one can buy (else cheapest)."""
+    """One selling price for the product: the cheapest offer one can buy (else cheapest).
+
+    Offers in several currencies (one per market) are not compared: the first one's wins.
+    """
     availability = best_availability([o.availability for o in offers])
     priced = [o for o in offers if o.price is not None]
+    main_currency = next((o.currency for o in priced if o.currency), "")
+    priced = [o for o in priced if o.currency in (main_currency, "")]
     buyable = [o for o in priced if o.availability in ("in_stock", "preorder")] or priced
     if not buyable:
         currency = next((o.currency for o in offers if o.currency), "")

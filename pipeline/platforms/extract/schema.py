@@ -139,13 +139,20 @@ def _variant_summary(variants: list[VariantData], offer: OfferValues) -> OfferVa
     return OfferValues(cheapest.price, cheapest.list_price, offer.currency, availability)
 
 
+def _own_offer(node: dict) -> dict | None:
+    """A product that states price and stock itself, without an Offer (a common mistake)."""
+    keys = ("price", "lowPrice", "priceCurrency", "availability", "priceSpecification")
+    own = {k: node[k] for k in keys if k in node}
+    return own or None
+
+
 def product_from_node(
     node: dict, page_url: str, external_id: str, source: str, country: str = ""
 ) -> ProductData:
     """ProductData for one node; variants from `hasVariant` (resolved nodes) or from offers
     that carry their own SKUs. Identifiers missing on the node come from the selected variant.
     """
-    offers = flatten_offers(node.get("offers"), country)
+    offers = flatten_offers(node.get("offers") or _own_offer(node), country)
     offer = summarize(offers)
     variant_nodes = [v for v in as_list(node.get("hasVariant")) if isinstance(v, dict)]
     variants = [
