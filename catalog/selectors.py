@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
-from catalog.models import CrawlRun, FetchState, Product, ProductImage, Store
+from catalog.models import CrawlRun, FetchState, Host, Product, ProductImage, Store
 
 # Failed image downloads are retried after 1, 2, 4, ... hours, at most this many times.
 IMAGE_MAX_ATTEMPTS = 5
@@ -54,3 +54,8 @@ def count_products_missing_from(*, store: Store, seen_ids: set[str]) -> int:
         "external_id", flat=True
     )
     return sum(1 for ext in active.iterator() if ext not in seen_ids)
+
+
+def host_for_store(*, store: Store) -> Host | None:
+    """The politeness state of the store's own origin (the crawler keys hosts by origin)."""
+    return Host.objects.filter(origin=store.base_url.rstrip("/").lower()).first()

@@ -145,3 +145,17 @@ def test_operator_may_allow_a_long_crawl_delay_then_the_cap_is_used(steady, make
     assert len(gaps) >= 3
     assert min(gaps) >= 0.3
     assert max(gaps) < 5  # the cap, not a day
+
+
+def test_crawl_status_prints_last_run_and_host_state(steady, make_shop, capsys):
+    shop = make_shop("shopify", products=2)
+    shop.set_robots("User-agent: *\nCrawl-delay: 120\n")
+    add_store(shop.base_url, crawl_delay=0.0, slug="slowpoke", platform="shopify")
+    scrape_stores()
+    call_command("crawl_status", "--store", "slowpoke")
+    out = capsys.readouterr().out
+    assert "slowpoke: stopped at" in out
+    assert "MEEPO_MAX_CRAWL_DELAY" in out
+    assert f"host {shop.base_url}: " in out
+    assert "robots.txt 200 at" in out
+    assert "(asks 120s)" in out
