@@ -159,3 +159,54 @@ def test_crawl_status_prints_last_run_and_host_state(steady, make_shop, capsys):
     assert f"host {shop.base_url}: " in out
     assert "robots.txt 200 at" in out
     assert "(asks 120s)" in out
+
+
+SCRAPE_PROCESS = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "meepo.settings"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = sys.argv[1]
+import django
+django.setup()
+from django.core.management import call_command
+call_command("scrape")
+"""
+
+
+def test_scrape_killed_mid_run_is_recovered_by_the_next_run(steady, make_shop):
+    import time
+
+    from catalog.models import ProductImage
+
+    shop = make_shop("woocommerce", products=6)
+    add_store(shop.base_url, crawl_delay=0.25)
+    shop.clear_requests()
+    env = {
+        **os.environ,
+        "MEEPO_DATA_DIR": str(settings.MEEPO_DATA_DIR),
+        "MEEPO_ALLOWED_LOOPBACK": "127.0.0.1:*",
+    }
+    killed = subprocess.Popen(
+        [sys.executable, "-c", SCRAPE_PROCESS, connection.settings_dict["NAME"]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(shop.requests) < 4 and time.monotonic() < deadline:  # mid-crawl
+            time.sleep(0.05)
+        killed.kill()  # SIGKILL: no cleanup of any kind
+        killed.wait()
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+    assert CrawlRun.objects.get().status == CrawlRun.Status.RUNNING  # what kill -9 leaves
+
+    report = scrape_stores()
+
+    assert CrawlRun.objects.order_by("started_at").first().status == CrawlRun.Status.INTERRUPTED
+    assert report.stores[0].status == CrawlRun.Status.SUCCEEDED
+    assert Product.objects.count() == 6  # nothing lost, nothing duplicated
+    assert ProductImage.objects.exclude(fetch_status=ProductImage.FetchStatus.OK).count() == 0
