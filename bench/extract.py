@@ -235,6 +235,7 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
     entries = load_manifest(corpus) if entries is None else entries
     tallies = {name: Tally() for name in FIELDS}
     groups: dict[str, dict[str, Tally]] = {}
+    pages: dict[str, int] = {}
     misses, ms = [], []
     for entry in entries:
         t0 = time.perf_counter()
@@ -244,6 +245,7 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
             got = dict.fromkeys(FIELDS)
             misses.append({"file": entry.file, "field": "*", "error": repr(exc)[:200]})
         ms.append((time.perf_counter() - t0) * 1000)
+        pages[_group(entry)] = pages.get(_group(entry), 0) + 1
         for name in FIELDS:
             want, value = entry.expected.get(name), got[name]
             wanted = NORMALISE[name](want) is not None if not isinstance(want, list) else True
@@ -263,7 +265,8 @@ def score(corpus: Path, entries: list[Entry] | None = None) -> dict[str, Any]:
         "pages": len(entries),
         "fields": {name: t.row() for name, t in tallies.items()},
         "groups": {
-            g: {name: t.row() for name, t in fields.items()} for g, fields in sorted(groups.items())
+            g: {"pages": pages[g], **{name: t.row() for name, t in fields.items()}}
+            for g, fields in sorted(groups.items())
         },
         "misses": misses,
         "ms_per_page": percentiles(ms),
@@ -292,7 +295,7 @@ def _group_table(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Precision/recall of the fields that matter most, per platform (first tag)."""
     rows = []
     for group, fields in result["groups"].items():
-        row: dict[str, Any] = {"group": group, "pages": fields["title"]["expected"]}
+        row: dict[str, Any] = {"group": group, "pages": fields["pages"]}
         for name, short in (("price", "price"), ("availability", "stock"), ("sku", "sku"), ("gtin", "gtin")):  # fmt: skip
             for measure in ("precision", "recall"):
                 value = fields[name][measure]
