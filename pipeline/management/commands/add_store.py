@@ -1,6 +1,10 @@
 """Register a store: detect its platform (Shopify, WooCommerce, schema.org) and save it.
 
 manage.py add_store https://shop.example/ [--name N] [--slug S] [--crawl-delay SECONDS]
+                  [--allow-long-crawl-delay]
+
+Detection goes through the same per-host gate as `scrape`, so a scrape started right after keeps
+the site's gap.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -19,12 +23,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--crawl-delay", type=float, help="Seconds between requests (default: settings)."
         )
+        parser.add_argument(
+            "--allow-long-crawl-delay",
+            action="store_true",
+            help="Crawl at MEEPO_MAX_CRAWL_DELAY when robots.txt asks for more (else skipped).",
+        )
         parser.add_argument("--contact-email", default="")
         parser.add_argument(
             "--platform", choices=["shopify", "woocommerce", "schema_org"], help="Skip detection."
         )
 
-    def handle(self, *args, url, name, slug, crawl_delay, contact_email, platform, **options):
+    def handle(
+        self,
+        *args,
+        url,
+        name,
+        slug,
+        crawl_delay,
+        contact_email,
+        platform,
+        allow_long_crawl_delay,
+        **options,
+    ):
         if crawl_delay is not None and crawl_delay < 0:
             raise CommandError("--crawl-delay must be >= 0", returncode=2)
         try:
@@ -35,6 +55,7 @@ class Command(BaseCommand):
                 crawl_delay=crawl_delay,
                 contact_email=contact_email,
                 platform=platform,
+                allow_long_crawl_delay=allow_long_crawl_delay,
             )
         except ScrapeFailed as exc:
             raise CommandError(str(exc)) from exc
