@@ -3,7 +3,10 @@
 A version is written under index/.tmp-<stamp>/ and renamed to index/<stamp>/ only when every file
 is complete and fsynced; `index/current` is then replaced in one os.replace of a fresh symlink.
 A crash at any point leaves `current` pointing at the previous, complete version; leftovers of a
-crashed run (.tmp-* dirs and links) are removed by the next build.
+crashed run are removed by the next build: .tmp-* dirs and links, and a version renamed into
+place but never published (kill -9 between the rename and the swap). Such an orphan is newer
+than `current` (stamps grow with time and every publish moves `current` to the newest version),
+so only `current` and older versions count toward MEEPO_INDEX_KEEP.
 """
 
 from __future__ import annotations
@@ -71,11 +74,13 @@ def swap_current(tmp_link: Path, current: Path) -> None:
 
 
 def prune(keep: int) -> list[str]:
-    """Delete crashed leftovers and all but the newest `keep` versions (never the current one)."""
+    """Delete crashed leftovers and all but the newest `keep` published versions (never the
+    current one). Returns the names removed."""
     root = index_root()
     if not root.is_dir():
         return []
-    current = (root / CURRENT_LINK).resolve() if (root / CURRENT_LINK).exists() else None
+    link = root / CURRENT_LINK
+    current = link.resolve() if link.is_symlink() else None
     removed = []
     for path in root.iterdir():
         if path.name.startswith(TMP_PREFIX):
@@ -86,7 +91,10 @@ def prune(keep: int) -> list[str]:
         key=lambda p: p.name,
         reverse=True,
     )
-    for path in versions[max(keep, 1) :]:
+    # Renamed into place but never published: no `current` at all, or newer than `current`.
+    orphans = [p for p in versions if current is None or p.name > current.name]
+    published = [p for p in versions if p not in orphans]
+    for path in orphans + published[max(keep, 1) :]:
         if path.resolve() != current:
             _remove(path)
             removed.append(path.name)

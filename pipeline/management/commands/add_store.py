@@ -5,11 +5,15 @@ manage.py add_store https://shop.example/ [--name N] [--slug S] [--crawl-delay S
 
 Detection goes through the same per-host gate as `scrape`, so a scrape started right after keeps
 the site's gap.
+
+A URL the crawler would refuse (not http(s), credentials, a private, loopback or link-local
+address) is refused up front with a one-line error, even with --platform, which skips detection.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.exceptions import ScrapeFailed
+from pipeline.exceptions import FetchError, ScrapeFailed
+from pipeline.http.safety import AddressPolicy, UnsafeURL, check_url
 from pipeline.scrape import add_store
 
 
@@ -48,6 +52,10 @@ class Command(BaseCommand):
         if crawl_delay is not None and crawl_delay < 0:
             raise CommandError("--crawl-delay must be >= 0", returncode=2)
         try:
+            check_url(url.strip(), policy=AddressPolicy.from_settings())
+        except UnsafeURL as exc:  # an unresolvable name is left to detection's own message
+            raise CommandError(f"cannot add {url}: {exc}", returncode=2) from exc
+        try:
             store = add_store(
                 url,
                 name=name,
@@ -57,7 +65,7 @@ class Command(BaseCommand):
                 platform=platform,
                 allow_long_crawl_delay=allow_long_crawl_delay,
             )
-        except ScrapeFailed as exc:
+        except (ScrapeFailed, FetchError) as exc:  # FetchError: e.g. a redirect to a private host
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
