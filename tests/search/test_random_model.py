@@ -55,3 +55,13 @@ def test_random_model_families_save_and_refuse_unknown_names(tmp_path):
         call_command(
             "create_random_model", str(tmp_path / "y"), "--family", "siglip", "--size", "vit-b-32"
         )
+
+
+def test_download_model_lists_recommended_models_of_every_family(capsys):
+    from django.core.management import call_command
+
+    call_command("download_model", "--list")
+    out = capsys.readouterr().out
+    for family in ("openai/clip", "google/siglip-", "google/siglip2", "chinese-clip", "AltCLIP"):
+        assert family in out
+    assert "multilingual" in out
