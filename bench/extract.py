@@ -57,8 +57,13 @@ FIELDS = (
     "brand",
 )
 AVAILABILITY = {"in_stock", "out_of_stock", "preorder"}
-# Query parameters that only pick a size or bust a cache: the same picture either way.
-IMAGE_NOISE = {"width", "height", "w", "h", "v", "version", "crop", "size", "format", "quality"}
+# Query parameters that only pick a size, format or cache entry (Shopify, imgix, Squarespace…):
+# the same picture either way.
+IMAGE_NOISE = {
+    *("width", "height", "w", "h", "size", "crop", "fit", "dpr"),
+    *("format", "fm", "auto", "quality", "q"),
+    *("v", "version", "ixlib"),
+}
 
 
 @dataclass

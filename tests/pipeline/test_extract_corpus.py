@@ -110,6 +110,8 @@ def test_scorer_counts_right_wrong_and_missing_values(tmp_path):
         ("gtin", "4006381333931", "4006381333932", False),
         ("image", "https://a.example/x.jpg?v=1", "http://A.example/x.jpg?width=640", True),
         ("image", "https://a.example/x.jpg", "https://a.example/y.jpg", False),
+        ("image", "https://a.example/x.jpg", "https://a.example/x.jpg?auto=format&w=1200", True),
+        ("image", "https://a.example/x.jpg?id=1", "https://a.example/x.jpg?id=2", False),
         (
             "image",
             ["https://a.example/x.jpg", "https://a.example/z.jpg"],
