@@ -327,6 +327,8 @@ def main() -> None:
         "--markdown", action="store_true", help="also print the field table as Markdown"
     )
     args = parser.parse_args()
+    if not (args.corpus / "manifest.jsonl").is_file():
+        parser.error(f"no manifest.jsonl in {args.corpus}")
 
     from bench.common import setup_django
 
