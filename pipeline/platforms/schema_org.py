@@ -162,8 +162,9 @@ class _SitemapWalk:
             listing.complete = False
             got.record.error = str(exc)
             self._forget_validators(got.record)
-        if self.full:
-            self._forget_validators(got.record)  # read only in part: read it all next time
+        if self.full or off_host:
+            # Read in part, or filtered by today's store hosts: read it all again next time.
+            self._forget_validators(got.record)
         got.record.items = ["index" if is_index else "urlset", *kept]
         if off_host:
             reason = f"{off_host} URL(s) skipped: {off_store_reason(first_off, self.hosts)}"

@@ -83,15 +83,20 @@ def fold_siblings(nodes: list[dict]) -> list[dict]:
 
 
 def _distinct(members: list[dict]) -> bool:
-    seen = {
-        (str(first(m.get("sku"))), str(m.get("offers")), str(first(m.get("url")))) for m in members
-    }
-    return len(seen) > 1
+    """Whether same-named nodes are sizes/colours (own SKU, URL or name), not one node twice."""
+    for key in ("sku", "url", "name", "gtin13", "gtin"):
+        values = {str(first(m.get(key))) for m in members if first(m.get(key))}
+        if len(values) > 1:
+            return True
+    return False
 
 
 def _as_group(members: list[dict]) -> dict:
     if len(members) == 1 or not _distinct(members):
-        return members[0]
+        merged = dict(members[0])  # the same product twice (theme + app): one fills the other
+        for member in members[1:]:
+            merged.update({k: v for k, v in member.items() if first(merged.get(k)) is None})
+        return merged
     group = {k: v for k, v in members[0].items() if k not in ("offers", "sku", "gtin13", "mpn")}
     group["@type"] = "ProductGroup"
     group["name"] = _common_name([str(first(m.get("name")) or "") for m in members])

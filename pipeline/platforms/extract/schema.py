@@ -164,7 +164,8 @@ def product_from_node(
     else:
         variants = offer_variants(offers, page_url)
     if not offer.currency:
-        offer.currency = next((o.currency for o in offers if o.currency), "")
+        found = offers + [o for v in variant_nodes for o in flatten_offers(v.get("offers"))]
+        offer.currency = next((o.currency for o in found if o.currency), "")
     single = offers[0] if len(offers) == 1 else OfferValues(None, None, "", "unknown")
     sku = clean_identifier(first(node.get("sku")) or single.sku)
     chosen = selected_variant(variants, sku, page_url)
@@ -204,6 +205,7 @@ SOURCE_FIELDS = [
     "gtin",
     "mpn",
     "variants",
+    "tags",
 ]
 
 
