@@ -164,3 +164,34 @@ def test_same_seed_at_another_price_is_the_same_products_elsewhere():
     for ours, theirs in zip(main.products, outlet.products, strict=True):
         assert theirs.price == (ours.price * Decimal("0.9")).quantize(Decimal("0.01"))
         assert theirs.variants[0].price == theirs.price
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recrawl_with_variants_updates_only_what_changed(fast_crawl, make_shop):
+    """Through the real scraper: a re-read listing with the same variants changes nothing; a
+    variant's new price updates its product and that variant row only."""
+    from catalog.models import Product, ProductVariant
+    from pipeline.scrape import add_store, scrape_stores
+
+    shop = make_shop("shopify", products=12)
+    add_store(shop.base_url, crawl_delay=0.0)
+    scrape_stores()
+    changed = next(p for p in shop.products if len(p.variants) > 1)
+    stored = ProductVariant.objects.filter(product__external_id=str(changed.id))
+    assert stored.count() == len(changed.variants)
+    rows_before = dict(ProductVariant.objects.values_list("pk", "updated_at"))
+    dearest = changed.variants[-1]
+    dearest.price += Decimal("1.00")
+    shop.update_product(changed.id)  # the listing's Last-Modified moves: it is read again
+
+    report = scrape_stores()
+
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 11)
+    product = Product.objects.get(external_id=str(changed.id))
+    assert product.price_max == max(v.price for v in changed.variants)
+    row = ProductVariant.objects.get(product=product, external_id=str(dearest.id))
+    assert row.price == dearest.price
+    rows_after = dict(ProductVariant.objects.values_list("pk", "updated_at"))
+    assert rows_after.keys() == rows_before.keys()  # same rows, same ids
+    untouched = ProductVariant.objects.exclude(product=product).values_list("pk", flat=True)
+    assert all(rows_after[pk] == rows_before[pk] for pk in untouched)
