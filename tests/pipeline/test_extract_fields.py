@@ -212,7 +212,14 @@ def test_visible_price_left_empty_when_unsure_and_the_reason_noted():
         "<p>In stock</p></body></html>"
     )
     products, notes = extract_products(page.encode(), PAGE)
-    assert products[0].price is None
+    assert products == []  # without markup, no clear price means no product
+    assert any("several amounts" in n for n in notes)
+    data = {"@type": "Product", "name": "Kettle"}
+    marked = page.replace(
+        "<body>", f'<body><script type="application/ld+json">{json.dumps(data)}</script>'
+    )
+    (p,), notes = extract_products(marked.encode(), PAGE)
+    assert (p.title, p.price, p.availability) == ("Kettle", None, "in_stock")
     assert any("several amounts" in n for n in notes)
 
 
@@ -223,8 +230,18 @@ def test_markup_wins_over_visible_text_which_only_fills_gaps():
     assert (p.availability, p.sources["availability"]) == ("out_of_stock", "visible-text")
 
 
-def test_blog_post_without_price_or_stock_is_not_a_product():
-    page = "<html><body><h1>Our trip to Kyoto</h1><p>We saw teapots.</p></body></html>"
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<html><body><h1>Our trip to Kyoto</h1><p>We saw teapots, in stock now.</p></body></html>",
+        '<html><head><meta property="og:type" content="article"></head><body><h1>Teapots</h1>'
+        '<p class="price">€ 20</p></body></html>',
+        "<html><body><h1>Mugs</h1>"
+        + "".join(f'<li class="product"><span class="price">€ {n}</span></li>' for n in (8, 9, 12))
+        + "</body></html>",
+    ],
+)
+def test_blog_posts_articles_and_listings_are_not_products(page):
     products, notes = extract_products(page.encode(), PAGE)
     assert products == []
     assert notes

@@ -42,6 +42,12 @@ def meta_tags(tree: etree._Element) -> dict[str, list[str]]:
     return found
 
 
+def meta_kind(tree: etree._Element) -> str:
+    """The page's og:type ("product", "article", …), lower-case, namespace dropped."""
+    values = tree.xpath('//meta[@property="og:type" or @name="og:type"]/@content')
+    return str(values[0]).strip().lower().rsplit(".", 1)[0].rsplit(":", 1)[-1] if values else ""
+
+
 def _get(meta: dict[str, list[str]], keys: tuple[str, ...]) -> tuple[str, str]:
     """(value, source) of the first key present."""
     for key in keys:

@@ -25,12 +25,18 @@ from pipeline.platforms.extract.document import (
     parse_html,
 )
 from pipeline.platforms.extract.facts import read_facts
-from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, walk
-from pipeline.platforms.extract.meta import product_from_meta
+from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, types, walk
+from pipeline.platforms.extract.meta import meta_kind, product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.rdfa import rdfa_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
 from pipeline.platforms.extract.visible import main_region, read_visible
+
+# Page types (schema.org, og:type) that are not one product's page.
+OTHER_PAGES = {
+    "article", "blogposting", "newsarticle", "blog", "collectionpage", "searchresultspage",
+    "itemlist", "faqpage", "profilepage", "aboutpage", "contactpage", "recipe", "event",
+}  # fmt: skip
 
 
 def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str) -> dict | None:
@@ -39,8 +45,10 @@ def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str) -> dict |
 
 
 def _structured(tree, page_url: str, external_id: str, country: str, notes: list[str]):
-    """Readings from JSON-LD and microdata (main product only), in order of trust."""
+    """Readings from JSON-LD and microdata (main product only), in order of trust, and
+    whether the markup says the page is something else (an article, a category listing)."""
     blocks, bad = json_ld_blocks(tree)
+    kinds = {t for b in blocks for n in walk(b) for t in types(n)}
     if bad:
         notes.append(f"{bad} unreadable JSON-LD block(s) skipped")
     urls = {bare_url(page_url), bare_url(external_id)}
@@ -54,7 +62,7 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
     if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
         found.append(product_from_node(md_main, page_url, external_id, "microdata", country))
-    return found
+    return found, bool(kinds & OTHER_PAGES)
 
 
 def _visible(tree, page_url: str, external_id: str, country: str, known: ProductData | None):
@@ -91,8 +99,9 @@ def extract_products(
     external_id = canonical_url(tree, page_url)
     country = country_hint(tree, page_url)
     notes: list[str] = []
-    readings = _structured(tree, page_url, external_id, country, notes)
+    readings, other_kind = _structured(tree, page_url, external_id, country, notes)
     meta, claims = product_from_meta(tree, page_url, external_id, country)
+    other_kind = other_kind or meta_kind(tree) in OTHER_PAGES
     if readings or claims:
         readings.append(meta)
     product = readings[0] if readings else None
@@ -100,12 +109,10 @@ def extract_products(
         fill_gaps(product, other)
     visible, why = _visible(tree, page_url, external_id, country, product)
     if product is None:
-        if not (visible.title and (visible.price or visible.availability != "unknown")):
-            return [], [
-                *notes,
-                *why,
-                "no product markup and no visible heading with price or stock",
-            ]
+        if other_kind:
+            return [], [*notes, "the markup says this is not a product page"]
+        if not (visible.title and visible.price is not None):
+            return [], [*notes, *why, "no product markup and no visible heading with a price"]
         product = visible
     else:
         fill_gaps(product, visible)

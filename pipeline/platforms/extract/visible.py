@@ -56,8 +56,9 @@ AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
 SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
+LISTING_PRICES = 3  # this many differently priced blocks: a category page, not one product
 LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
-BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td")
+BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "h2", "h3", "h4", "h5", "h6")
 STOCK_IN = {"instock", "in-stock", "available"}
 STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 
@@ -259,13 +260,17 @@ def read_visible(
     """
     found = Visible(title=heading(tree) or named_title(region), image=image_of(region, page_url))
     blocks = price_blocks(region)
+    listed = {a for el in blocks for a in amounts(shown_text(el), known[1] or "EUR")}
+    if len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES:
+        found.notes.append(f"visible price skipped: {len(blocks)} priced items (a listing?)")
+        blocks = []
     for el in blocks:
         price, currency, why = read_price(el, country, known[1])
         if price is not None:
             found.price, found.currency = price, currency
             break
         found.notes.append(f"visible price skipped: {why}")
-    if found.price is None and not blocks:
+    if found.price is None and not blocks and not found.notes:
         found.price, found.currency = bare_price(region, country)
     price, currency = (
         (known[0], known[1]) if known[0] is not None else (found.price, found.currency)
