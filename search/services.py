@@ -451,6 +451,7 @@ def _page(
     timings: dict[str, float],
     facets: bool = True,
     sort: str = RELEVANCE,
+    taken_gtins: frozenset[str] = frozenset(),
     **extra,
 ) -> SearchPage:
     """Cut one page from ranked candidates, hydrate it, count facets over all candidates."""
@@ -459,7 +460,7 @@ def _page(
             candidates = _sorted(candidates, sort)
     if candidates:
         with _timed(timings, "db"):
-            candidates = _one_per_gtin(candidates)
+            candidates = _one_per_gtin(candidates, taken_gtins)
     hits = _hits(candidates[offset : offset + limit], timings)
     facet_rows = {}
     if facets and candidates:
@@ -480,13 +481,16 @@ def _page(
     )
 
 
-def _one_per_gtin(candidates: list[Candidate]) -> list[Candidate]:
+def _one_per_gtin(
+    candidates: list[Candidate], taken: frozenset[str] = frozenset()
+) -> list[Candidate]:
     """The best-placed candidate of each GTIN, in one query: the same product at other stores
-    is shown once, as that result's offers, and pages stay full."""
+    is shown once, as that result's offers, and pages stay full. GTINs in `taken` (the product
+    whose look-alikes these are) are not shown at all: its page lists them as offers."""
     gtins = selectors.product_gtins([c.product_id for c in candidates])
     if not gtins:
         return candidates
-    seen: set[str] = set()
+    seen: set[str] = set(taken)
     kept = []
     for cand in candidates:
         gtin = gtins.get(cand.product_id)
@@ -706,6 +710,7 @@ def find_similar_products(
         facets=False,
         visual_status=status,
         notice=notice,
+        taken_gtins=frozenset({product.gtin} - {""}),
     )
 
 

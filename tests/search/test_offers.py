@@ -116,3 +116,11 @@ def test_results_with_offers_and_variants_keep_a_constant_query_count(
     with django_assert_max_num_queries(12):
         response = client.get("/search", {"q": "copper kettle"})
     assert len(soup(response).select("#result-list article")) == 24
+
+
+def test_similar_products_leave_out_the_same_product_at_other_stores(kettle):
+    # No index: look-alikes fall back to products sharing words, as on the product page.
+    page = services.find_similar_products(product=kettle["shop-a"], fallback_to_keywords=True)
+    ids = [h.product.pk for h in page.hits]
+    assert kettle["other"].pk in ids
+    assert not {kettle["shop-b"].pk, kettle["shop-c"].pk} & set(ids)
