@@ -216,6 +216,12 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
     if got.unchanged and state is not None:
         listing.unchanged_ids = got.record.items = ctx.previous_items(url)
         return listing
+    if not is_store_url(got.result.url, hosts := _hosts(ctx)):
+        # Redirected to another site: its markup must not be attributed to this store.
+        reason = f"redirected to {got.result.url[:200]}: {off_store_reason(got.result.url, hosts)}"
+        listing.failures.append(Failure(url, reason))
+        got.record.error = reason
+        return listing
     products, notes = extract_products(
         got.result.body, got.result.url, content_type=got.result.headers.get("Content-Type", "")
     )

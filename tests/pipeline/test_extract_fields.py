@@ -321,3 +321,28 @@ def test_weak_stock_words_in_a_sentence_do_not_decide_stock():
     assert _one(page).availability == "out_of_stock"
     sentence_only = page.replace("<p>Availability: Not available</p>", "")
     assert _one(sentence_only).availability == "unknown"
+
+
+def test_shopify_theme_product_json_gives_identifiers_and_variants():
+    product = {
+        "id": 44,
+        "title": "Tea 500 g",
+        "handle": "tea-500",
+        "vendor": "Teekontor",
+        "options": ["Size"],
+        "images": ["//shop.example/cdn/shop/products/tea.jpg"],
+        "variants": [
+            {"id": 1, "title": "500 g", "option1": "500 g", "sku": "T-500", "available": True,
+             "price": 129900, "compare_at_price": 149900, "barcode": "4006381333931"},
+        ],
+    }  # fmt: skip
+    page = (
+        '<html><head><meta property="og:type" content="product">'
+        '<meta property="og:price:currency" content="EUR"></head><body><h1>Tea 500 g</h1>'
+        f"<script type='application/json' data-product-json>{json.dumps(product)}</script>"
+        "</body></html>"
+    )
+    p = _one(page)
+    assert (p.price, p.list_price, p.currency) == (Decimal("1299.00"), Decimal("1499.00"), "EUR")
+    assert (p.sku, p.gtin, p.brand) == ("T-500", "4006381333931", "Teekontor")
+    assert (p.sources["sku"], p.sources["currency"]) == ("api", "opengraph")

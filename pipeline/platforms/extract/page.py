@@ -24,6 +24,7 @@ from pipeline.platforms.extract.document import (
     heading,
     parse_html,
 )
+from pipeline.platforms.extract.embedded import product_from_embedded
 from pipeline.platforms.extract.facts import read_facts
 from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, types, walk
 from pipeline.platforms.extract.meta import meta_kind, product_from_meta
@@ -62,7 +63,15 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
     if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
         found.append(product_from_node(md_main, page_url, external_id, "microdata", country))
+    embedded = product_from_embedded(tree, page_url, external_id)
+    if embedded is not None and (not found or _same_title(found[0], embedded)):
+        found.append(embedded)
     return found, bool(kinds & OTHER_PAGES)
+
+
+def _same_title(a: ProductData, b: ProductData) -> bool:
+    x, y = a.title.casefold(), b.title.casefold()
+    return bool(x and y) and (x in y or y in x)
 
 
 def _visible(tree, page_url: str, external_id: str, country: str, known: ProductData | None):
