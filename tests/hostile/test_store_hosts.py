@@ -80,6 +80,24 @@ def test_extra_hosts_admit_a_stores_other_domain(crawl, make_shop):
     assert any(r.header("Host").startswith("localhost:") for r in shop.requests)
 
 
+def test_page_redirecting_to_another_host_is_not_attributed_to_the_store(crawl, make_shop):
+    crawl.MEEPO_ALLOWED_LOOPBACK = ["127.0.0.1:*", "[::1]:*"]  # localhost may answer as ::1
+    shop = make_shop("schema_org", products=3)
+    elsewhere = shop.product_url(shop.products[2].id).replace("127.0.0.1", "localhost")
+    shop.add_fault(
+        shop.product_url(shop.products[0].id)[len(shop.base_url) :], "redirect", location=elsewhere
+    )
+
+    report, _ = scrape_one(shop)
+
+    assert (report.created, report.failed) == (2, 1)
+    assert any(
+        f"redirected to {elsewhere}" in e["reason"]
+        and "not one of the store's hosts" in e["reason"]
+        for e in report.errors
+    )
+
+
 @pytest.mark.parametrize(
     ("base", "extra", "url", "ok"),
     [
