@@ -41,6 +41,7 @@ AVAILABILITY = {
     "presale": "preorder",
     "backorder": "preorder",
     "pending": "preorder",
+    "madetoorder": "preorder",
 }
 
 

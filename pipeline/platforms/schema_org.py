@@ -222,13 +222,12 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
         listing.failures.append(Failure(url, reason))
         got.record.error = reason
         return listing
-    products, notes = extract_products(
-        got.result.body, got.result.url, content_type=got.result.headers.get("Content-Type", "")
-    )
+    content_type = got.result.headers.get("Content-Type", "")
+    products, notes = extract_products(got.result.body, got.result.url, content_type=content_type)
     for note in notes:
         logger.info("%s: %s", url, note)
     if not products:
-        title = page_title(got.result.body)
+        title = page_title(got.result.body, content_type)
         reason = f"no product data on page (soft 404?); title {title!r}"
         listing.failures.append(Failure(url, reason))
         got.record.error = reason
