@@ -438,7 +438,18 @@ def _add_variants_and_offers(hits: list[SearchHit]) -> None:
         hit.variants = variants.get(hit.product.pk, [])
         hit.offers = offers.get(hit.product.pk, [])
         if hit.image is not None and hit.visual_score is not None:
-            hit.variant = next((v for v in hit.variants if v.image_id == hit.image.pk), None)
+            hit.variant = _shown_variant(hit.variants, hit.image.pk)
+
+
+def _shown_variant(variants: list[ProductVariant], image_id: int) -> ProductVariant | None:
+    """The variant a matched picture shows; when several share it (sizes of one colour), one
+    in stock first, then the cheapest, then the store's order."""
+    showing = [v for v in variants if v.image_id == image_id]
+    return min(
+        showing,
+        key=lambda v: (v.availability != "in_stock", v.price is None, v.price or 0, v.position),
+        default=None,
+    )
 
 
 def _page(

@@ -263,3 +263,29 @@ def test_prices_show_in_their_currencys_minor_units(client, currency, price, sho
     assert card.select_one("[data-price]")["data-price"] == plain
     result = client.get("/api/search", {"q": "lantern"}).json()["results"][0]
     assert (result["id"], result["price"]) == (product.pk, plain)
+
+
+def test_sizes_sharing_the_matched_picture_show_one_in_stock(client):
+    store = StoreFactory(slug="sizes")
+    sizes = [
+        catalog_services.VariantData(
+            external_id=ext,
+            options={"Colour": "Blue", "Size": size},
+            price=Decimal(price),
+            availability=stock,
+            image_url=BLUE,
+        )
+        for ext, size, price, stock in (
+            ("s", "S", "10.00", "out_of_stock"),
+            ("l", "L", "12.00", "in_stock"),
+            ("m", "M", "11.00", "in_stock"),
+        )
+    ]
+    product = _shirt(store, variants=sizes, image_urls=[BLUE])
+    _embed(product.images.get(), axis(0))
+    query = _query_product(axis(0))
+    _publish()
+    hit = next(
+        h for h in services.find_similar_products(product=query).hits if h.product == product
+    )
+    assert hit.variant.external_id == "m"  # in stock, and the cheaper of the two that are
