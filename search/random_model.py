@@ -192,6 +192,37 @@ def _gemma_tokenizer(vocab_size: int = 0):
     return GemmaTokenizer(vocab=vocab, merges=[], padding_side="right"), len(vocab)
 
 
+def _sentencepiece_tokenizer(path: Path):
+    """SigLIP's own tokenizer (SentencePiece, what google/siglip-* ship): a tiny unigram model
+    trained on shopping words, with byte fallback so any script tokenises."""
+    import sentencepiece
+    from transformers import SiglipTokenizer
+
+    corpus = path / "spm-corpus.txt"
+    lines = [" ".join(COMMON_WORDS[i : i + 8]) for i in range(0, len(COMMON_WORDS), 8)]
+    corpus.write_text("\n".join(lines * 4), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(path / "spiece"),
+        vocab_size=400,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        pad_piece="<pad>",
+        eos_piece="</s>",
+        byte_fallback=True,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    corpus.unlink()
+    tokenizer = SiglipTokenizer(vocab_file=str(path / "spiece.model"))
+    (path / "spiece.model").unlink()
+    (path / "spiece.vocab").unlink()
+    return tokenizer, len(tokenizer)
+
+
 _SIGLIP_SHAPES = {
     # size: text/vision width, MLP, layers, heads, image side, patch
     "tiny": (32, 64, 2, 2, 32, 8),
@@ -254,8 +285,13 @@ def save_random_model(
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    real_vocab = {"siglip": 32_000, "siglip2": 256_000}[family] if size == "base" else 0
-    tokenizer, vocab_size = _gemma_tokenizer(real_vocab)
+    if family == "siglip" and size == "tiny":
+        tokenizer, vocab_size = _sentencepiece_tokenizer(path)
+    else:
+        # Base shapes: the released vocabulary sizes (a SentencePiece model that large cannot
+        # be trained on a few words), for speed and memory; the tokenizer kind costs the same.
+        real_vocab = {"siglip": 32_000, "siglip2": 256_000}[family] if size == "base" else 0
+        tokenizer, vocab_size = _gemma_tokenizer(real_vocab)
     text, vision = _siglip_configs(family, size, vocab_size)
     torch.manual_seed(seed)
     if family == "siglip":

@@ -171,6 +171,8 @@ def test_siglip_families_match_the_reference_forward(settings, tiny_family_dir):
     encoder = get_encoder()
     assert encoder.model.config.model_type == family
     assert encoder.dim == 32  # from the probe, not from a CLIP-only config field
+    tokenizer = {"siglip": "SiglipTokenizer", "siglip2": "Siglip2Tokenizer"}[family]
+    assert type(encoder.processor.tokenizer).__name__ == tokenizer  # the families' own kinds
     ref_images, ref_texts = _family_reference(model_dir, family)
     imgs = _images(5)
     np.testing.assert_allclose(encoder.encode_images(imgs), ref_images(imgs), atol=1e-5)
