@@ -346,3 +346,14 @@ def test_shopify_theme_product_json_gives_identifiers_and_variants():
     assert (p.price, p.list_price, p.currency) == (Decimal("1299.00"), Decimal("1499.00"), "EUR")
     assert (p.sku, p.gtin, p.brand) == ("T-500", "4006381333931", "Teekontor")
     assert (p.sources["sku"], p.sources["currency"]) == ("api", "opengraph")
+
+
+def test_a_wrapper_whose_class_sounds_like_chrome_still_holds_the_product():
+    page = (
+        '<html><body><div class="menu-offset header-spacer"><h1>Lamp</h1>'
+        '<p class="price">€ 49,95</p><p>In stock</p>'
+        '<div class="related-products"><span class="price">€ 9</span><p>Sold out</p></div>'
+        "</div></body></html>"
+    )
+    p = _one(page)
+    assert (p.title, p.price, p.availability) == ("Lamp", Decimal("49.95"), "in_stock")

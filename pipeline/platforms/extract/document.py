@@ -50,14 +50,21 @@ def canonical_url(tree: etree._Element | None, page_url: str) -> str:
     return page_url.split("#")[0]
 
 
-def heading(tree: etree._Element) -> str:
-    """The page's main heading: the first non-empty <h1> that is not the site's logo."""
-    for h1 in tree.xpath("//body//h1[not(ancestor::header) and not(ancestor::nav)]"):
+def main_heading(root: etree._Element) -> etree._Element | None:
+    """The page's main <h1>: the first non-empty one outside <header>/<nav> that is not a logo."""
+    for h1 in root.iter("h1"):
+        if any(a.tag in ("header", "nav") for a in h1.iterancestors()):
+            continue
         label = f"{h1.get('class') or ''} {h1.get('id') or ''}".lower()
-        text = " ".join(h1.text_content().split())
-        if text and not re.search(r"logo|site-?(?:title|name)|brand", label):
-            return text[:500]
-    return ""
+        if h1.text_content().strip() and not re.search(r"logo|site-?(?:title|name)|brand", label):
+            return h1
+    return None
+
+
+def heading(tree: etree._Element) -> str:
+    """The main heading's text, whitespace collapsed ("" without one)."""
+    h1 = main_heading(tree)
+    return " ".join(h1.text_content().split())[:500] if h1 is not None else ""
 
 
 def country_hint(tree: etree._Element, page_url: str) -> str:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from lxml import etree
 
 from pipeline.platforms.base import absolute_url
-from pipeline.platforms.extract.document import heading
+from pipeline.platforms.extract.document import heading, main_heading
 from pipeline.platforms.extract.microdata import drop_struck, is_struck, label_parts
 from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
@@ -41,12 +41,12 @@ NOISE_WORDS = {"unit", "per", "installment", "installments", "saving", "savings"
 NOISE_WORDS |= {"discount", "percentage", "percent", "label", "badge", "shipping", "total"}
 NOISE_WORDS |= {"excluded", "excl", "exclusive", "pretax", "omnibus", "lowest"}
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
-SKIP_BLOCKS = re.compile(
-    r"related|recommend|upsell|up-sell|cross-?sell|similar|recent|also|carousel|slider|"
-    r"cookie|newsletter|review|footer|header|menu|breadcrumb|sidebar|wishlist|minicart|mini-cart|"
-    r"accessories|miniature",
-    re.I,
-)
+# Class/id words (prefixes) of blocks that show other products or site chrome.
+SKIP_WORDS = (
+    "related", "recommend", "upsell", "crosssell", "similar", "recent", "carousel", "slider",
+    "cookie", "newsletter", "review", "footer", "header", "menu", "breadcrumb", "sidebar",
+    "wishlist", "minicart", "accessor", "miniature", "viewed", "bought",
+)  # fmt: skip
 SKIP_TAGS = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside")
 SKIP_TAGS += ("select", "option", "svg")
 CURRENCY_SIGNS = re.compile(
@@ -78,25 +78,38 @@ def _label(el: etree._Element) -> str:
     return f"{el.get('class') or ''} {el.get('id') or ''} {el.get('data-hook') or ''}"
 
 
+def _skipped(el: etree._Element) -> bool:
+    label = _label(el).lower().replace("cross-sell", "crosssell").replace("up-sell", "upsell")
+    label = label.replace("mini-cart", "minicart")
+    parts = set(re.split(r"[\s_\-]+", label)) - {""}
+    return "also" in parts or any(p.startswith(SKIP_WORDS) for p in parts)
+
+
 def main_region(tree: etree._Element) -> etree._Element:
-    """A copy of <body> without navigation, footers, scripts, options and related blocks."""
+    """A copy of <body> without navigation, footers, scripts, options and related blocks.
+
+    Whatever holds the product's own heading is kept, whatever its class says.
+    """
     body = tree.find("body")
     region = copy.deepcopy(body if body is not None else tree)
+    heading_el = main_heading(region)
+    keep = [*heading_el.iterancestors(), heading_el] if heading_el is not None else []
     for el in list(region.iter()):
-        if not isinstance(el.tag, str) or el.getparent() is None:
+        if not isinstance(el.tag, str) or el.getparent() is None or el in keep:
             continue
-        if el.tag.lower() in SKIP_TAGS or SKIP_BLOCKS.search(_label(el)):
+        if el.tag.lower() in SKIP_TAGS or _skipped(el):
             el.drop_tree()
     return region
 
 
 def price_blocks(region: etree._Element) -> list[etree._Element]:
     """Outermost elements labelled as a price, after the heading when there is one."""
-    found, after = [], not region.xpath("//h1")
+    heading_el = main_heading(region)
+    found, after = [], heading_el is None
     for el in region.iter():
         if not isinstance(el.tag, str):
             continue
-        if el.tag.lower() == "h1":
+        if el is heading_el:
             after = True
             continue
         label = f"{_label(el)} {el.get('itemprop') or ''}"
@@ -111,9 +124,10 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
 def bare_price(region: etree._Element, country: str) -> tuple:
     """(price, currency) of the first element after the heading that shows only an amount with
     its currency ("14,90 €"), for pages whose price element has no telling class."""
-    after = not region.xpath("//h1")
+    heading_el = main_heading(region)
+    after = heading_el is None
     for el in region.iter():
-        after = after or el.tag == "h1"
+        after = after or el is heading_el
         if not after or el.tag not in BARE_TAGS or len(el):
             continue
         text = " ".join(" ".join(el.itertext()).split())
