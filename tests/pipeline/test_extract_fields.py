@@ -357,3 +357,15 @@ def test_a_wrapper_whose_class_sounds_like_chrome_still_holds_the_product():
     )
     p = _one(page)
     assert (p.title, p.price, p.availability) == ("Lamp", Decimal("49.95"), "in_stock")
+
+
+def test_og_title_loses_the_shop_name_and_og_logo_is_not_a_product_photo():
+    head = (
+        '<meta property="og:type" content="product"><meta property="og:site_name" content="Kiln">'
+        '<meta property="og:title" content="Celadon Teapot | Kiln">'
+        '<meta property="og:image" content="/img/kiln-logo.png">'
+        '<meta property="og:image" content="/img/teapot.jpg">'
+        '<meta property="product:price:amount" content="86"><meta property="product:price:currency" content="USD">'
+    )
+    p = _one(f"<html><head>{head}</head><body></body></html>")
+    assert (p.title, p.image_urls) == ("Celadon Teapot", ["https://shop.example/img/teapot.jpg"])

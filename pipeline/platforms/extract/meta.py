@@ -8,6 +8,7 @@ is kept, in page order. Field sources are "opengraph" for og:/product: tags, "me
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from lxml import etree
@@ -28,6 +29,7 @@ CURRENCY_KEYS = ("product:price:currency", "og:price:currency", "product:currenc
 AVAILABILITY_KEYS = ("product:availability", "og:availability", "availability")
 SKU_KEYS = ("product:retailer_item_id", "product:sku", "og:sku", "sku")
 GTIN_KEYS = ("product:gtin", "product:ean", "product:upc", "product:isbn", "gtin", "ean")
+NOT_PHOTO = re.compile(r"logo|placeholder|favicon|icon|banner", re.I)
 BRAND_KEYS = ("product:brand", "og:brand", "brand")
 
 
@@ -40,6 +42,16 @@ def meta_tags(tree: etree._Element) -> dict[str, list[str]]:
         if key and value:
             found[key].append(value)
     return found
+
+
+def _without_site_name(meta: dict[str, list[str]]) -> str:
+    """og:title without a trailing " | Shop name" when og:site_name names the shop."""
+    title = plain_text(_get(meta, ("og:title",))[0], 500)
+    site = plain_text(_get(meta, ("og:site_name",))[0], 200)
+    for sep in (" | ", " - ", " \u2013 ", " \u2014 ", " :: ", " \u00b7 "):
+        if site and title.endswith(f"{sep}{site}"):
+            return title[: -len(sep) - len(site)].strip()
+    return title
 
 
 def meta_kind(tree: etree._Element) -> str:
@@ -83,7 +95,7 @@ def product_from_meta(tree: etree._Element, page_url: str, external_id: str, cou
     meta = meta_tags(tree)
     product = ProductData(external_id=external_id, url=page_url, title="")
     fields = {
-        "title": plain_text(_get(meta, ("og:title",))[0], 500),
+        "title": _without_site_name(meta),
         "description": plain_text(_get(meta, ("og:description",))[0]),
         "brand": plain_text(_get(meta, BRAND_KEYS)[0], 200),
         "sku": clean_identifier(_get(meta, SKU_KEYS)[0]),
@@ -105,6 +117,7 @@ def product_from_meta(tree: etree._Element, page_url: str, external_id: str, cou
             setattr(product, name, value)
             product.sources[name] = sources[name]
     images = [*meta.get("og:image", []), *meta.get("og:image:url", [])]
+    images = [u for u in images if not NOT_PHOTO.search(u.rsplit("/", 1)[-1])]
     product.image_urls = unique(absolute_url(u, page_url) for u in images)[:20]
     if product.image_urls:
         product.sources["image_urls"] = "opengraph"
