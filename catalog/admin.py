@@ -15,6 +15,7 @@ from catalog.models import (
     Host,
     ImageAsset,
     Product,
+    ProductAttributes,
     ProductImage,
     ProductVariant,
     Store,
@@ -283,6 +284,26 @@ def _thumb(asset, size):
     )
 
 
+class ProductAttributesInline(admin.StackedInline):
+    """Zero-shot labels from the product's main image (pipeline stage `attributes`): read-only,
+    the next run would overwrite an edit."""
+
+    model = ProductAttributes
+    can_delete = False
+    fields = readonly_fields = (
+        "colour",
+        "pattern",
+        "material",
+        "product_type",
+        "scores",
+        "model_name",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -320,7 +341,7 @@ class ProductAdmin(admin.ModelAdmin):
         "updated_at",
         "sources",
     )
-    inlines = [ProductVariantInline, ProductImageInline]
+    inlines = [ProductVariantInline, ProductImageInline, ProductAttributesInline]
     list_per_page = 50
 
     @admin.display(description="Price", ordering="price")

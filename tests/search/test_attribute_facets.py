@@ -93,3 +93,13 @@ def test_product_page_shows_its_attributes_as_links_to_the_filter(client, produc
     assert "91% sure" in links[0]["title"]
     bare = BeautifulSoup(client.get(f"/products/{products['lamp'].pk}").content, "html.parser")
     assert bare.select_one("[data-attributes]") is None
+
+
+def test_admin_product_page_shows_the_attributes_read_only(admin_client, products):
+    response = admin_client.get(f"/admin/catalog/product/{products['rug'].pk}/change/")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.content, "html.parser")
+    block = page.select_one("#attributes-group")
+    assert block is not None
+    assert "striped" in block.text
+    assert block.select_one("input[name$='-colour']") is None  # read-only
