@@ -33,6 +33,8 @@ def label_parts(el: etree._Element) -> set[str]:
     parts = set(re.split(r"[\s_\-]+", label)) - {""}
     if re.search(r"list[\s_\-]*price", label, re.I):
         parts.add("listprice")
+    if re.search(r"non[\s_\-]*sale|line[\s_\-]*through", label, re.I):
+        parts.add("strike")  # BigCommerce "price--non-sale", "price--line-through"
     return parts
 
 
