@@ -2,6 +2,7 @@
 
 GET  /api/search?q=&store=&brand=&category=&min_price=&max_price=&in_stock=&sort=&page=&limit=
 POST /api/search/image   multipart: image (+ the same filters, limit)
+GET  /api/products/<id>            one product: identifiers, variants, other stores' offers
 GET  /api/products/<id>/similar?page=&limit= (+ filters)
 
 A bad parameter answers 400 with {"error": ..., "errors": {"<parameter>": [messages]}}; a search
@@ -142,6 +143,37 @@ def serialize_offer(request, offer) -> dict:
     }
 
 
+def serialize_product(request, product) -> dict:
+    """A product as its page shows it (from selectors.get_product), with variants and offers."""
+    return {
+        "id": product.pk,
+        "title": product.title,
+        "url": product.url,
+        "page": request.build_absolute_uri(reverse("search:product", args=[product.pk])),
+        "store": {"slug": product.store.slug, "name": product.store.name},
+        "brand": product.brand,
+        "category": product.category,
+        "description": product.description,
+        "tags": product.tags,
+        "price": amount(product.price, product.currency),
+        "price_max": amount(product.price_max, product.currency),
+        "list_price": amount(product.list_price, product.currency),
+        "currency": product.currency,
+        "availability": product.availability,
+        "is_active": product.is_active,
+        "sku": product.sku,
+        "gtin": product.gtin,
+        "mpn": product.mpn,
+        "images": [
+            {"id": i.pk, "thumbnail": request.build_absolute_uri(i.asset.thumbnail.url)}
+            for i in product.ready_images
+            if i.asset.thumbnail
+        ],
+        "variants": [serialize_variant(v, product.currency) for v in product.variant_list],
+        "offers": [serialize_offer(request, o) for o in product.offers],
+    }
+
+
 def serialize_page(request, page: services.SearchPage) -> dict:
     return {
         "mode": page.mode,
@@ -202,6 +234,14 @@ def search_image(request):
     except (IndexNotReady, ModelNotAvailable) as exc:
         return _unavailable(exc)
     return _timed_json(serialize_page(request, page), page)
+
+
+@allow("GET")
+def product(request, pk: int):
+    found = selectors.get_product(pk)
+    if found is None:
+        return json_error(f"no product with id {pk}", 404)
+    return JsonResponse(serialize_product(request, found))
 
 
 @allow("GET")

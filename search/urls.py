@@ -34,6 +34,7 @@ urlpatterns = [
     path("products/<product_id:pk>", views.product_detail, name="product"),
     path("api/search", api.search, name="api_search"),
     path("api/search/image", api.search_image, name="api_image"),
+    path("api/products/<product_id:pk>", api.product, name="api_product"),
     path("api/products/<product_id:pk>/similar", api.similar, name="api_similar"),
     re_path(r"^media/(?P<path>.+)$", views.serve_media, name="media"),
 ]

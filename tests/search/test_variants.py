@@ -289,3 +289,25 @@ def test_sizes_sharing_the_matched_picture_show_one_in_stock(client):
         h for h in services.find_similar_products(product=query).hits if h.product == product
     )
     assert hit.variant.external_id == "m"  # in stock, and the cheaper of the two that are
+
+
+def test_product_api_has_identifiers_variants_and_offers(client, shirt):
+    twin = ProductFactory(
+        store=StoreFactory(slug="twin"), title="Linen shirt", gtin=shirt.gtin, price=Decimal("9")
+    )
+    data = client.get(f"/api/products/{shirt.pk}").json()
+    assert (data["id"], data["sku"], data["gtin"], data["mpn"]) == (
+        shirt.pk,
+        "SHIRT",
+        "0012345678905",
+        "LS-100",
+    )
+    assert (data["price"], data["price_max"], data["list_price"]) == ("10.00", "15.00", "14.00")
+    assert [v["id"] for v in data["variants"]] == ["101", "102"]
+    assert [(o["id"], o["price"]) for o in data["offers"]] == [(twin.pk, "9.00")]
+    assert [i["id"] for i in data["images"]] == list(
+        shirt.images.order_by("position").values_list("pk", flat=True)
+    )
+    missing = client.get("/api/products/999999")
+    assert missing.status_code == 404
+    assert "999999" in missing.json()["error"]
