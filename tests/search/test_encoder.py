@@ -211,3 +211,31 @@ def test_a_model_without_image_and_text_towers_is_refused(settings, tmp_path):
     settings.MEEPO_CLIP_MODEL = str(tmp_path)
     with pytest.raises(ModelNotAvailable, match="not an image-text dual encoder"):
         get_encoder()
+
+
+@pytest.mark.django_db
+def test_a_siglip2_model_runs_the_whole_pipeline_and_the_index_records_it(settings, tmp_path):
+    from pipeline.embed import embed_images
+    from pipeline.indexing import build_index
+    from search import services
+    from search.index import get_index, reset_index_cache
+    from search.models import Embedding
+    from search.random_model import save_random_model
+    from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory
+
+    settings.MEEPO_CLIP_MODEL = str(save_random_model(tmp_path / "s2", family="siglip2"))
+    for color in ("red", "green", "blue"):
+        asset = ImageAssetFactory(thumbnail__color=color)
+        ProductImageFactory(product=ProductFactory(title=f"{color} mug"), asset=asset)
+    assert embed_images().embedded == 3
+    assert set(Embedding.objects.values_list("dim", flat=True)) == {32}
+    assert build_index(force=True).status == "published"
+    reset_index_cache()
+    services.clear_caches()
+    try:
+        assert get_index().manifest["model"] == settings.MEEPO_CLIP_MODEL
+        page = services.search_products(query="Mug")
+        assert page.visual_status == "ok"
+        assert len(page.hits) == 3
+    finally:
+        reset_index_cache()
