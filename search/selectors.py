@@ -564,12 +564,19 @@ def offers_for(products: list[Product]) -> dict[int, list[Product]]:
     }
 
 
-def product_gtins(product_ids: list[int]) -> dict[int, str]:
-    """{product id: GTIN} for those of `product_ids` that have one, in one query."""
+def product_gtins(product_ids: list[int]) -> dict[int, tuple[str, bool, Decimal | None]]:
+    """{product id: (GTIN, in stock, price)} for those of `product_ids` with a GTIN, one query."""
     if not product_ids:
         return {}
-    rows = Product.objects.filter(pk__in=product_ids).exclude(gtin="").values_list("pk", "gtin")
-    return dict(rows)
+    rows = (
+        Product.objects.filter(pk__in=product_ids)
+        .exclude(gtin="")
+        .values_list("pk", "gtin", "availability", "price")
+    )
+    return {
+        pk: (gtin, availability == Product.Availability.IN_STOCK, price)
+        for pk, gtin, availability, price in rows
+    }
 
 
 def has_own_images(product_id: int) -> bool:

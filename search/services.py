@@ -495,21 +495,31 @@ def _page(
 def _one_per_gtin(
     candidates: list[Candidate], taken: frozenset[str] = frozenset()
 ) -> list[Candidate]:
-    """The best-placed candidate of each GTIN, in one query: the same product at other stores
-    is shown once, as that result's offers, and pages stay full. GTINs in `taken` (the product
-    whose look-alikes these are) are not shown at all: its page lists them as offers."""
-    gtins = selectors.product_gtins([c.product_id for c in candidates])
-    if not gtins:
+    """One candidate per GTIN, in one query: the same product at several stores is shown once,
+    where its best-placed listing was, as its best offer (in stock first, then the cheapest;
+    an exact match stays itself); the others are that result's offers, and pages stay full.
+    GTINs in `taken` (the product whose look-alikes these are) are left out: its page lists
+    them as offers."""
+    offers = selectors.product_gtins([c.product_id for c in candidates])
+    if not offers:
         return candidates
-    seen: set[str] = set(taken)
+    groups: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        if cand.product_id in offers:
+            groups.setdefault(offers[cand.product_id][0], []).append(cand)
+
+    def best_offer(cand: Candidate) -> tuple:
+        _, in_stock, price = offers[cand.product_id]
+        return (not in_stock, price is None, price or 0)
+
     kept = []
     for cand in candidates:
-        gtin = gtins.get(cand.product_id)
-        if gtin in seen:
-            continue
-        if gtin:
-            seen.add(gtin)
-        kept.append(cand)
+        gtin = offers[cand.product_id][0] if cand.product_id in offers else ""
+        if not gtin:
+            kept.append(cand)
+        elif gtin in groups and gtin not in taken:
+            group = groups.pop(gtin)
+            kept.append(group[0] if group[0].exact else min(group, key=best_offer))
     return kept
 
 

@@ -59,12 +59,12 @@ def test_results_show_one_card_per_gtin_with_the_other_stores(client, kettle):
     kettles = [pk for pk in ids if Product.objects.get(pk=pk).gtin == GTIN]
     assert len(kettles) == 1
     assert kettle["other"].pk in ids
+    # The best offer is shown: in stock first (shop-b is cheaper but sold out), then cheapest.
+    assert kettles == [kettle["shop-a"].pk]
     card = next(c for c in cards if int(c["data-product-id"]) == kettles[0])
-    shown = Product.objects.get(pk=kettles[0])
-    others = sorted(kettle[s].price for s in ("shop-a", "shop-b", "shop-c") if kettle[s] != shown)
     offers = card.select_one("[data-offers]")
     assert offers["data-offers"] == "2"
-    assert offers.get_text(" ", strip=True) == f"also at 2 stores, from €{others[0]}"
+    assert offers.get_text(" ", strip=True) == "also at 2 stores, from €35.50"
     other_card = next(c for c in cards if int(c["data-product-id"]) == kettle["other"].pk)
     assert other_card.select_one("[data-offers]") is None
 
@@ -124,3 +124,10 @@ def test_similar_products_leave_out_the_same_product_at_other_stores(kettle):
     ids = [h.product.pk for h in page.hits]
     assert kettle["other"].pk in ids
     assert not {kettle["shop-b"].pk, kettle["shop-c"].pk} & set(ids)
+
+
+def test_an_exact_match_on_one_stores_listing_stays_that_listing(client, kettle):
+    Product.objects.filter(pk=kettle["shop-c"].pk).update(sku="KET-C")
+    hits = services.search_products(query="KET-C").hits
+    assert hits[0].product == kettle["shop-c"]
+    assert [o.pk for o in hits[0].offers] == [kettle["shop-b"].pk, kettle["shop-a"].pk]
