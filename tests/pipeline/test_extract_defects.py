@@ -283,3 +283,25 @@ def test_og_price_and_og_availability_are_read():
     p = _one(_html("", head))
     assert (p.price, p.currency, p.availability) == (Decimal("12.00"), "SEK", "in_stock")
     assert p.sources["price"] == "opengraph"
+
+
+def test_a_category_page_with_many_product_nodes_is_not_read_as_one_product():
+    nodes = [
+        {"@type": "Product", "name": name, "url": f"https://shop.example/products/{name}",
+         "offers": {"price": "10", "priceCurrency": "EUR"}}
+        for name in ("mug", "plate", "bowl")
+    ]  # fmt: skip
+    products, _ = extract_products(_html("<h1>Tableware</h1>", "", json.dumps(nodes)), PAGE)
+    assert products == []
+
+
+def test_graph_references_to_offers_and_variants_are_resolved():
+    graph = [
+        {"@type": "Product", "@id": PAGE + "#p", "name": "Boot", "offers": {"@id": "#o"},
+         "brand": {"@id": "#b"}},
+        {"@type": "Offer", "@id": "#o", "price": "99", "priceCurrency": "EUR",
+         "availability": "InStock"},
+        {"@type": "Brand", "@id": "#b", "name": "Alp"},
+    ]  # fmt: skip
+    p = _one(_html("", "", json.dumps({"@graph": graph})))
+    assert (p.price, p.availability, p.brand) == (Decimal("99.00"), "in_stock", "Alp")

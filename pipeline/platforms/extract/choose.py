@@ -10,11 +10,14 @@ the first that has offers, else the first.
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 from pipeline.platforms.extract.document import bare_url
 from pipeline.platforms.extract.jsonld import resolve, types
 from pipeline.platforms.extract.offers import as_list, first
 
 PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel", "someproducts"}
+LISTING_NODES = 3
 NAME_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " (", ", ", " / ", " | ", ": ")
 OFFERED_TYPES = {"book", "vehicle", "car", "motorizedbicycle", "softwareapplication"}
 
@@ -117,18 +120,28 @@ def _common_name(names: list[str]) -> str:
     return prefix if len(prefix) >= 3 else names[0]
 
 
-def main_node(nodes: list[dict], page_urls: set[str], title: str) -> dict | None:
-    """The page's own product among candidate nodes (see module docstring)."""
+def main_node(nodes: list[dict], page_urls: set[str], title: str, base: str = "") -> dict | None:
+    """The page's own product among candidate nodes (see module docstring).
+
+    None when LISTING_NODES or more unrelated products match neither the page's URL nor its
+    heading: that is a category or search page, not one product's page.
+    """
     wanted = " ".join(title.split()).casefold()
 
-    def score(item: tuple[int, dict]) -> tuple[int, int, int, int]:
+    def score(item: tuple[int, dict]) -> tuple[bool, bool, bool, int]:
         index, node = item
-        urls = {bare_url(str(u)) for u in (first(node.get("url")), node.get("@id")) if u}
+        links = (first(node.get("url")), node.get("@id"))
+        urls = {bare_url(urljoin(base, u)) for u in links if isinstance(u, str) and u}
         name = _name(node)
         named = bool(wanted and name) and (name == wanted or name in wanted or wanted in name)
         return (bool(urls & page_urls), named, bool(node.get("offers")), -index)
 
-    return max(enumerate(nodes), key=score)[1] if nodes else None
+    if not nodes:
+        return None
+    best = max(enumerate(nodes), key=score)
+    if len(nodes) >= LISTING_NODES and not any(score(best)[:2]):
+        return None
+    return best[1]
 
 
 def is_same_item(a: dict, b: dict) -> bool:

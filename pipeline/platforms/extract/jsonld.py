@@ -165,3 +165,19 @@ def resolve(value: object, ids: dict[str, dict]) -> object:
     if isinstance(value, dict) and set(value) == {"@id"}:
         return ids.get(str(value["@id"]), value)
     return value
+
+
+def resolve_deep(node: dict, ids: dict[str, dict], depth: int = 3) -> dict:
+    """A copy of `node` whose {"@id"} references are resolved down to `depth` levels
+    (a product's brand, its offers, its variants and their offers)."""
+    if depth <= 0:
+        return node
+    out = {}
+    for key, value in node.items():
+        value = resolve(value, ids)
+        if isinstance(value, dict) and value is not node:
+            value = resolve_deep(value, ids, depth - 1)
+        elif isinstance(value, list):
+            value = [resolve_deep(v, ids, depth - 1) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out

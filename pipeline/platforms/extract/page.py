@@ -26,7 +26,13 @@ from pipeline.platforms.extract.document import (
 )
 from pipeline.platforms.extract.embedded import product_from_embedded
 from pipeline.platforms.extract.facts import read_facts
-from pipeline.platforms.extract.jsonld import index_ids, json_ld_blocks, resolve, types, walk
+from pipeline.platforms.extract.jsonld import (
+    index_ids,
+    json_ld_blocks,
+    resolve_deep,
+    types,
+    walk,
+)
 from pipeline.platforms.extract.meta import meta_kind, product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.rdfa import rdfa_nodes
@@ -40,9 +46,10 @@ OTHER_PAGES = {
 }  # fmt: skip
 
 
-def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str) -> dict | None:
+def _main_of(nodes: list[dict], ids: dict, urls: set[str], title: str, base: str):
     products = [n for n in nodes if is_product(n)]
-    return main_node(fold_siblings(attach_variants(products, ids)), urls, title)
+    main = main_node(fold_siblings(attach_variants(products, ids)), urls, title, base)
+    return resolve_deep(main, ids) if main is not None else None
 
 
 def _structured(tree, page_url: str, external_id: str, country: str, notes: list[str]):
@@ -55,12 +62,13 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     urls = {bare_url(page_url), bare_url(external_id)}
     title = heading(tree)
     found: list[ProductData] = []
-    ld_main = _main_of([n for b in blocks for n in walk(b)], index_ids(blocks), urls, title)
+    ids = index_ids(blocks)
+    ld_main = _main_of([n for b in blocks for n in walk(b)], ids, urls, title, page_url)
     if ld_main is not None:
-        ld_main = {k: resolve(v, index_ids(blocks)) for k, v in ld_main.items()}
         found.append(product_from_node(ld_main, page_url, external_id, "json-ld", country))
     md_nodes = microdata_nodes(tree, page_url) + rdfa_nodes(tree, page_url)
-    md_main = _main_of([n for b in md_nodes for n in walk(b)], index_ids(md_nodes), urls, title)
+    md_nodes_all = [n for b in md_nodes for n in walk(b)]
+    md_main = _main_of(md_nodes_all, index_ids(md_nodes), urls, title, page_url)
     if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
         found.append(product_from_node(md_main, page_url, external_id, "microdata", country))
     embedded = product_from_embedded(tree, page_url, external_id)
