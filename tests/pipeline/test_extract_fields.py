@@ -3,11 +3,13 @@ and a recorded source for every field."""
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from pipeline.platforms import shopify, woocommerce
 from pipeline.platforms.extract import extract_products
+from pipeline.platforms.extract.schema import SOURCE_FIELDS
 from pipeline.platforms.identifiers import normalize_gtin
 
 PAGE = "https://shop.example/p/teapot"
@@ -369,3 +371,24 @@ def test_og_title_loses_the_shop_name_and_og_logo_is_not_a_product_photo():
     )
     p = _one(f"<html><head>{head}</head><body></body></html>")
     assert (p.title, p.image_urls) == ("Celadon Teapot", ["https://shop.example/img/teapot.jpg"])
+
+
+SOURCES = {"api", "json-ld", "microdata", "opengraph", "meta", "visible-text"}
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def _corpus_pages():
+    lines = (CORPUS / "manifest.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.strip()]
+    return [e for e in entries if e.get("kind", "html") == "html"]
+
+
+@pytest.mark.parametrize("entry", _corpus_pages(), ids=lambda e: e["file"])
+def test_every_field_read_from_a_corpus_page_names_its_source(entry):
+    body = (CORPUS / entry["file"]).read_bytes()
+    products, _ = extract_products(body, entry["url"], content_type=entry.get("content_type", ""))
+    for p in products:
+        for name in SOURCE_FIELDS:
+            value = getattr(p, name)
+            if value not in (None, "", [], "unknown"):
+                assert p.sources.get(name) in SOURCES, name
