@@ -227,3 +227,27 @@ def test_encoder_preprocessing_is_bounded_whatever_reaches_it(
 
     assert result["outcome"].startswith("refused") is refused, result
     assert result["growth_mb"] < max_mb, result  # 4000x1 used to add ~1.9 GB here
+
+
+# --- scraped pictures go through the same decoder, with the crawler's higher pixel cap ----------
+
+
+def test_a_scraped_strip_is_refused_before_decoding():
+    from pipeline.images import store_image
+    from search.exceptions import UnsupportedImage
+
+    with pytest.raises(UnsupportedImage, match="elongated"):
+        store_image(png_header_bomb(4000, 1))
+
+
+def test_a_big_scraped_jpeg_is_decoded_reduced_but_recorded_at_its_published_size(settings):
+    from pipeline.images import store_image
+
+    big = encode(Image.linear_gradient("L").resize((4000, 3000)).convert("RGB"), "JPEG")
+
+    asset = store_image(big)
+
+    assert (asset.width, asset.height) == (4000, 3000)
+    thumb = Image.open(Path(settings.MEDIA_ROOT) / asset.thumbnail.name)
+    assert thumb.size == (512, 384)
+    assert "comment" not in thumb.info
