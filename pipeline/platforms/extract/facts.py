@@ -11,7 +11,7 @@ import re
 
 from lxml import etree
 
-from pipeline.platforms.extract.microdata import label_parts
+from pipeline.platforms.extract.microdata import is_small, label_parts
 from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
 
 LABELS = {
@@ -38,6 +38,8 @@ def _pairs(region: etree._Element) -> list[str]:
     """Short texts of label/value holders: table rows, dt+dd pairs, small blocks."""
     texts = []
     for el in region.iter("tr", "li", "p", "div", "span", "dl", "dd"):
+        if not is_small(el):
+            continue
         text = " ".join(" ".join(el.itertext()).split())
         if 2 < len(text) <= MAX_TEXT:
             texts.append(text)

@@ -10,6 +10,7 @@ price" classes) are removed from a copy of it, so "79,90 € 71,91 €" reads as
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import re
 
@@ -22,20 +23,30 @@ logger = logging.getLogger(__name__)
 OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike", "strikethrough"}
 OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
 STRUCK_TAGS = ("del", "s", "strike")
+_WORD_SPLIT = re.compile(r"[\s_\-]+")
+_LIST_PRICE = re.compile(r"list[\s_\-]*price")
+_CROSSED = re.compile(r"non[\s_\-]*sale|line[\s_\-]*through")
 STATE = re.compile(r"^(?:has|with|is|on|show|hide)[-_]")
 
 
 def label_parts(el: etree._Element) -> set[str]:
     """The words of an element's class, id and itemprop ("price-item--regular" → price, item…)."""
-    label = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}".lower()
+    raw = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}"
+    if not raw.strip():
+        return set()
     # State modifiers ("has-discount", "with-list-price") describe the block, not its content.
-    label = " ".join(t for t in label.split() if not STATE.match(t))
-    parts = set(re.split(r"[\s_\-]+", label)) - {""}
-    if re.search(r"list[\s_\-]*price", label, re.I):
+    label = " ".join(t for t in raw.lower().split() if not STATE.match(t))
+    parts = set(_WORD_SPLIT.split(label)) - {""}
+    if _LIST_PRICE.search(label):
         parts.add("listprice")
-    if re.search(r"non[\s_\-]*sale|line[\s_\-]*through", label, re.I):
+    if _CROSSED.search(label):
         parts.add("strike")  # BigCommerce "price--non-sale", "price--line-through"
     return parts
+
+
+def is_small(el: etree._Element, limit: int = 8) -> bool:
+    """Whether an element has at most `limit` descendants (cheap: stops counting there)."""
+    return next(itertools.islice(el.iterdescendants(), limit, None), None) is None
 
 
 def is_struck(el: etree._Element) -> bool:

@@ -20,7 +20,7 @@ from lxml import etree
 
 from pipeline.platforms.base import absolute_url
 from pipeline.platforms.extract.document import heading, main_heading
-from pipeline.platforms.extract.microdata import drop_struck, is_struck, label_parts
+from pipeline.platforms.extract.microdata import drop_struck, is_small, is_struck, label_parts
 from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
@@ -196,6 +196,8 @@ def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal 
 def _stock_lines(region: etree._Element) -> str:
     """In/out of stock from a short line that is only a (weak) stock phrase."""
     for el in region.iter(*LINE_TAGS):
+        if not is_small(el):
+            continue
         text = " ".join(" ".join(el.itertext()).split())
         if len(text) > 40:
             continue
