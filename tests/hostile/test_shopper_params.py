@@ -130,6 +130,15 @@ def test_fuzzed_similar_api_ids_and_parameters(shop, pk, params):
     _assert_json(response)
 
 
+@given(pk=ids)
+@FUZZ
+def test_fuzzed_product_api_ids(shop, pk):
+    response = Client().get(f"/api/products/{pk}")
+
+    assert response.status_code in {200, 404}, (pk, response.status_code)
+    _assert_json(response)
+
+
 @given(pk=ids, params=st.dictionaries(st.sampled_from(["variant", "debug"]), nasty_text))
 @FUZZ
 def test_fuzzed_product_page_ids(shop, pk, params):
