@@ -44,9 +44,12 @@ def group_stores(stores: Sequence[Store]) -> list[list[Store]]:
             i = parent[i]
         return i
 
+    # DNS answers can take seconds each (dead domains): resolve the stores' hosts in parallel.
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve") as pool:
+        all_keys = list(pool.map(_server_keys, [s.base_url for s in stores]))
     owner: dict[tuple, int] = {}
-    for i, store in enumerate(stores):
-        for key in _server_keys(store.base_url):
+    for i, keys in enumerate(all_keys):
+        for key in keys:
             if key in owner:
                 parent[root(i)] = root(owner[key])
             else:
