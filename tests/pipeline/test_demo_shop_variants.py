@@ -195,3 +195,19 @@ def test_recrawl_with_variants_updates_only_what_changed(fast_crawl, make_shop):
     assert rows_after.keys() == rows_before.keys()  # same rows, same ids
     untouched = ProductVariant.objects.exclude(product=product).values_list("pk", flat=True)
     assert all(rows_after[pk] == rows_before[pk] for pk in untouched)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--price-factor", "zero"],
+        ["--price-factor", "-1"],
+        ["--flavour", "shopify", "--markup", "none"],
+    ],
+)
+def test_serve_demo_shop_rejects_bad_markup_and_price_factor(args):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as caught:
+        call_command("serve_demo_shop", *args)
+    assert caught.value.returncode == 2

@@ -1,13 +1,17 @@
 """Run the demo shop on 127.0.0.1 until interrupted, for trying the scraper by hand.
 
 manage.py serve_demo_shop --flavour shopify --port 8001 --products 60
+manage.py serve_demo_shop --flavour schema_org --markup none     # pages without product markup
+manage.py serve_demo_shop --flavour schema_org --price-factor 0.9  # same products, other prices
 """
 
 import time
+from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.demo_shop import FLAVOURS, DemoShop
+from pipeline.demo_shop.server import MARKUPS
 
 
 class Command(BaseCommand):
@@ -26,11 +30,38 @@ class Command(BaseCommand):
             default=None,
             help="Add 'Crawl-delay: N' to robots.txt for all bots.",
         )
+        parser.add_argument(
+            "--markup",
+            choices=MARKUPS,
+            default="full",
+            help="'none': product pages without JSON-LD, microdata or OpenGraph (schema_org only).",
+        )
+        parser.add_argument(
+            "--price-factor",
+            default="1",
+            help="Multiply every price (another store selling the same products, same GTINs).",
+        )
 
-    def handle(self, *args, flavour, port, products, seed, crawl_delay, **options):
+    def handle(self, *args, flavour, port, products, seed, crawl_delay, markup, **options):
         if products < 0:
             raise CommandError("--products must be >= 0", returncode=2)
-        shop = DemoShop(flavour=flavour, products=products, seed=seed, port=port)
+        try:
+            factor = Decimal(options["price_factor"])
+        except InvalidOperation:
+            factor = Decimal(0)
+        if not factor > 0:
+            raise CommandError("--price-factor must be a positive number", returncode=2)
+        try:
+            shop = DemoShop(
+                flavour=flavour,
+                products=products,
+                seed=seed,
+                port=port,
+                markup=markup,
+                price_factor=factor,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
         if crawl_delay is not None:
             shop.set_robots(
                 shop.robots_txt.replace(
