@@ -392,3 +392,13 @@ def test_every_field_read_from_a_corpus_page_names_its_source(entry):
             value = getattr(p, name)
             if value not in (None, "", [], "unknown"):
                 assert p.sources.get(name) in SOURCES, name
+
+
+def test_label_value_facts_need_a_label_not_just_a_word():
+    page = (
+        "<html><body><h1>Lamp</h1><p class='price'>€ 40</p><p>Brand new design</p>"
+        "<div><strong>SKU</strong><div>LMP-7</div></div><p>EAN-Code 4006381333931</p>"
+        "</body></html>"
+    )
+    p = _one(page)
+    assert (p.brand, p.sku, p.gtin) == ("", "LMP-7", "4006381333931")

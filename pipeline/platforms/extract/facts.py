@@ -25,28 +25,39 @@ LABELS = {
     "brand": r"brand|marke|marque|marca|merk|märke|varumärke|hersteller|fabricant|fabricante|"
     r"manufacturer|producent|ブランド|メーカー|브랜드|品牌",
 }
+_SUFFIX = r"(?:[\s-]*(?:code|nummer|number|no\.?|nr\.?))?"
+# A GTIN's check digit makes a bare "EAN 400…" safe; a SKU or brand needs "label:" or a
+# label element of its own ("Brand new design" is not a brand).
+_STRICT = "[:#\uff1a]"
+_SEPARATOR = {"gtin": "[:#.\uff1a]?"}
 PATTERNS = {
-    name: re.compile(rf"^\s*(?:{words})\s*[:#.\uff1a]?\s*(\S.{{0,60}}?)\s*$", re.I)
+    name: re.compile(
+        rf"^\s*(?:{words}){_SUFFIX}\s*{_SEPARATOR.get(name, _STRICT)}\s*(\S.{{0,60}}?)\s*$",
+        re.I,
+    )
     for name, words in LABELS.items()
 }
+LABEL_ONLY = re.compile(rf"(?:{'|'.join(LABELS.values())}){_SUFFIX}", re.I)
 MAX_TEXT = 80
 BRAND_WORDS = {"brand", "manufacturer", "vendor"}
 NOT_BRAND = {"navbar", "logo", "site", "header", "footer", "brands", "filter", "list"}
 
 
 def _pairs(region: etree._Element) -> list[str]:
-    """Short texts of label/value holders: table rows, dt+dd pairs, small blocks."""
+    """Short "label: value" texts: a label element and the element after it (th/td, dt/dd,
+    <strong>SKU</strong><div>…</div>), and small blocks that hold both ("EAN: 400…")."""
     texts = []
-    for el in region.iter("tr", "li", "p", "div", "span", "dl", "dd"):
-        if not is_small(el):
+    for el in region.iter("li", "p", "div", "span", "dd", "td"):
+        if is_small(el):
+            text = " ".join(" ".join(el.itertext()).split())
+            if 2 < len(text) <= MAX_TEXT:
+                texts.append(text)
+    for el in region.iter("dt", "th", "td", "strong", "b", "label", "span"):
+        label = " ".join(" ".join(el.itertext()).split()).rstrip(":\uff1a ")
+        value = el.getnext()
+        if value is None or not isinstance(value.tag, str) or not LABEL_ONLY.fullmatch(label):
             continue
-        text = " ".join(" ".join(el.itertext()).split())
-        if 2 < len(text) <= MAX_TEXT:
-            texts.append(text)
-    for dt in region.iter("dt", "th"):
-        value = dt.getnext()
-        if value is not None and isinstance(value.tag, str):
-            texts.append(f"{' '.join(dt.itertext())} {' '.join(value.itertext())}".strip())
+        texts.append(f"{label}: {' '.join(' '.join(value.itertext()).split())}")
     return sorted(texts, key=len)  # the tightest holder first: a row before its table
 
 
