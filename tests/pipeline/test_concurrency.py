@@ -124,3 +124,14 @@ def test_runs_left_running_by_a_killed_process_are_marked_interrupted(steady, sh
     assert dead.status == CrawlRun.Status.INTERRUPTED
     assert CrawlRun.objects.exclude(pk=dead.pk).get().status == CrawlRun.Status.SUCCEEDED
     assert not CrawlRun.objects.filter(status=CrawlRun.Status.RUNNING).exists()
+
+
+def test_without_a_terminal_each_store_gets_one_summary_log_line(steady, make_shop, caplog):
+    shops = [make_shop("shopify", products=1, seed=i) for i in range(3)]
+    for i, shop in enumerate(shops):
+        add_store(shop.base_url, crawl_delay=0.0, slug=f"s{i}")
+    with caplog.at_level("INFO", logger="pipeline.crawl_pool"):
+        scrape_stores(concurrency=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.crawl_pool"]
+    assert sorted(line.split(":")[0] for line in lines) == ["s0", "s1", "s2"]
+    assert all("succeeded, 1 created" in line for line in lines)
