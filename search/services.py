@@ -112,10 +112,15 @@ class SearchHit:
 
     @property
     def cheapest_offer(self) -> Product | None:
-        """The cheapest other store's offer in this product's currency ("from €X")."""
+        """The cheapest other store's offer in stock, in this product's currency ("from €X")."""
         currency = self.product.currency
         return next(
-            (o for o in self.offers if o.price is not None and o.currency == currency), None
+            (
+                o
+                for o in self.offers
+                if o.price is not None and o.currency == currency and o.availability == "in_stock"
+            ),
+            None,
         )
 
     @property
