@@ -1,9 +1,12 @@
 """`extract_products`: the page's own product from every kind of markup, then visible text.
 
-Order of trust, field by field: JSON-LD, then microdata, then OpenGraph / product meta tags,
-then what the page shows (heading, labelled price, stock phrases). The page's main product is
-chosen among several Product nodes (see choose.py); sizes or colours given as separate nodes
-become variants. The result is one product or none; notes say what was wrong or left empty.
+Order of trust, field by field: JSON-LD, then microdata and RDFa, then a Shopify theme's
+embedded product JSON, then OpenGraph / product meta tags, then what the page shows (heading,
+labelled price, stock phrases, "EAN: …" lines). The page's main product is chosen among
+several Product nodes (see choose.py); sizes or colours given as separate nodes become
+variants. The result is one product or none; notes say what was wrong or left empty. A page
+without product markup becomes a product only with a visible heading and a clear price, and
+never when its markup says it is an article or a listing.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from pipeline.platforms.extract.schema import mark_sources, product_from_node
 from pipeline.platforms.extract.visible import main_region, read_visible
 
 # Page types (schema.org, og:type) that are not one product's page.
+# (Not ItemList or FAQPage: product pages carry those for related products and questions.)
 OTHER_PAGES = {
     "article", "blogposting", "newsarticle", "blog", "collectionpage", "searchresultspage",
-    "itemlist", "faqpage", "profilepage", "aboutpage", "contactpage", "recipe", "event",
+    "profilepage", "aboutpage", "contactpage", "recipe", "event",
 }  # fmt: skip
 
 
