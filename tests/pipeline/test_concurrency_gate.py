@@ -173,10 +173,17 @@ call_command("scrape")
 """
 
 
-def test_scrape_killed_mid_run_is_recovered_by_the_next_run(steady, make_shop):
+@pytest.mark.parametrize("moment", ["listing", "images"])
+def test_scrape_killed_mid_run_is_recovered_by_the_next_run(steady, make_shop, moment):
     import time
 
     from catalog.models import ProductImage
+
+    def reached():
+        paths = [r.path for r in shop.requests]
+        if moment == "listing":
+            return len(paths) >= 2
+        return sum("/wp-content/" in p for p in paths) >= 2  # images half-way
 
     shop = make_shop("woocommerce", products=6)
     add_store(shop.base_url, crawl_delay=0.25)
@@ -195,14 +202,17 @@ def test_scrape_killed_mid_run_is_recovered_by_the_next_run(steady, make_shop):
     )
     try:
         deadline = time.monotonic() + 60
-        while len(shop.requests) < 4 and time.monotonic() < deadline:  # mid-crawl
-            time.sleep(0.05)
+        while not reached() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reached()
         killed.kill()  # SIGKILL: no cleanup of any kind
         killed.wait()
     finally:
         if killed.poll() is None:
             killed.kill()
     assert CrawlRun.objects.get().status == CrawlRun.Status.RUNNING  # what kill -9 leaves
+    pending = ProductImage.objects.filter(fetch_status=ProductImage.FetchStatus.PENDING)
+    assert moment == "listing" or pending.exists()  # killed with images still to fetch
 
     report = scrape_stores()
 
