@@ -119,7 +119,18 @@ def check_url(url: str, *, policy: AddressPolicy) -> None:
             )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _is_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are as public
+        # as the address they carry: 64:ff9b::a9fe:a9fe reaches 169.254.169.254 via NAT64.
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not _is_public(embedded):
+            return False
     return address.is_global and not address.is_multicast
 
 

@@ -227,6 +227,29 @@ def test_allowed_loopback_accepts_only_loopback_host_port_pairs(entry):
         Fetcher(allowed_loopback=[entry])
 
 
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("169.254.169.254", False),
+        ("fd00:ec2::254", False),  # AWS's IPv6 metadata address
+        ("::ffff:169.254.169.254", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("224.0.0.1", False),
+        ("127.0.0.1", False),
+    ],
+)
+def test_only_public_addresses_pass_without_an_allow_list(address, public):
+    import ipaddress
+
+    from pipeline.http.safety import AddressPolicy
+
+    assert AddressPolicy().allows(ipaddress.ip_address(address), 80) is public
+
+
 def test_dns_rebinding_to_a_private_address_is_refused_at_connect(polite, shopify_shop, monkeypatch):  # fmt: skip
     """The check's DNS answer is public, the connection's is 127.0.0.1: nothing may be sent."""
     import socket as real_socket
