@@ -402,3 +402,14 @@ def test_label_value_facts_need_a_label_not_just_a_word():
     )
     p = _one(page)
     assert (p.brand, p.sku, p.gtin) == ("", "LMP-7", "4006381333931")
+
+
+def test_lazy_loaded_microdata_image_and_placeholders_are_not_the_photo():
+    page = (
+        '<html><body><div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">'
+        'Google Pixel case</h1><img itemprop="image" src="/img/lazy-placeholder.gif" '
+        'data-src="/img/pixel-case.jpg"><div itemprop="offers" itemscope '
+        'itemtype="https://schema.org/Offer"><meta itemprop="price" content="20">'
+        '<meta itemprop="priceCurrency" content="USD"></div></div></body></html>'
+    )
+    assert _one(page).image_urls == ["https://shop.example/img/pixel-case.jpg"]

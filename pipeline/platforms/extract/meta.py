@@ -8,7 +8,6 @@ is kept, in page order. Field sources are "opengraph" for og:/product: tags, "me
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from lxml import etree
@@ -22,6 +21,7 @@ from pipeline.platforms.base import (
     plain_text,
     unique,
 )
+from pipeline.platforms.extract.microdata import NOT_PHOTO
 from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
 
 PRICE_KEYS = ("product:price:amount", "og:price:amount", "og:price", "product:price")
@@ -29,7 +29,6 @@ CURRENCY_KEYS = ("product:price:currency", "og:price:currency", "product:currenc
 AVAILABILITY_KEYS = ("product:availability", "og:availability", "availability")
 SKU_KEYS = ("product:retailer_item_id", "product:sku", "og:sku", "sku")
 GTIN_KEYS = ("product:gtin", "product:ean", "product:upc", "product:isbn", "gtin", "ean")
-NOT_PHOTO = re.compile(r"logo|placeholder|favicon|icon|banner", re.I)
 BRAND_KEYS = ("product:brand", "og:brand", "brand")
 
 

@@ -22,6 +22,19 @@ logger = logging.getLogger(__name__)
 # Class/id words that mark a crossed-out or "was" price ("old-price", "price--rrp", "<s>").
 OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike", "strikethrough"}
 OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
+LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-zoom-image", "data-srcset")
+# Stand-ins lazy loaders and themes put where the photo will be.
+PLACEHOLDER = re.compile(
+    r"^data:|placeholder|(?:^|/)(?:blank|spacer|loading|lazy|pixel|1x1|transparent|empty|grey|gray)"
+    r"[\w-]*\.(?:gif|png|svg)(?:$|\?)",
+    re.I,
+)
+# Pictures that are not the product: logos, icons, badges (word-bounded: "iconic-bag.jpg" is fine).
+NOT_PHOTO = re.compile(
+    r"(?:^|[\W_])(?:logo|icons?|sprite|payment|flags?|avatar|badge|banner|favicon|placeholder)"
+    r"(?:[\W_]|$)",
+    re.I,
+)
 STRUCK_TAGS = ("del", "s", "strike")
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _LIST_PRICE = re.compile(r"list[\s_\-]*price")
@@ -71,10 +84,15 @@ def drop_struck(el: etree._Element) -> bool:
 
 
 def _cleaned(tree: etree._Element) -> etree._Element:
+    """A copy with struck parts out of price texts and lazy-loaded images' real URLs in src."""
     tree = copy.deepcopy(tree)
     for el in tree.xpath("//*[@itemprop and not(@content)]"):
         if "price" in (el.get("itemprop") or "").lower().split():
             drop_struck(el)
+    for img in tree.xpath("//img[@itemprop]"):
+        lazy = next((img.get(a) for a in LAZY_SRC if img.get(a)), "")
+        if lazy and (not img.get("src") or PLACEHOLDER.search(img.get("src", ""))):
+            img.set("src", lazy.split(",")[0].split()[0])
     return tree
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from catalog.services import VariantData
 from pipeline.platforms.base import ProductData, absolute_url, plain_text, unique
+from pipeline.platforms.extract.microdata import PLACEHOLDER
 from pipeline.platforms.extract.offers import (
     OfferValues,
     as_list,
@@ -42,7 +43,9 @@ def images_of(value: object, base: str) -> list[str]:
     for item in as_list(value)[:MAX_IMAGES]:
         if isinstance(item, dict):
             item = first(item.get("contentUrl")) or first(item.get("url")) or ""
-        urls.append(absolute_url(first(item), base))
+        url = absolute_url(first(item), base)
+        if url and not PLACEHOLDER.search(url.rsplit("/", 1)[-1]):
+            urls.append(url)
     return unique(urls)
 
 

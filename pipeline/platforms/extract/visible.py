@@ -20,7 +20,14 @@ from lxml import etree
 
 from pipeline.platforms.base import absolute_url
 from pipeline.platforms.extract.document import heading, main_heading
-from pipeline.platforms.extract.microdata import drop_struck, is_small, is_struck, label_parts
+from pipeline.platforms.extract.microdata import (
+    NOT_PHOTO,
+    PLACEHOLDER,
+    drop_struck,
+    is_small,
+    is_struck,
+    label_parts,
+)
 from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
@@ -54,7 +61,6 @@ CURRENCY_SIGNS = re.compile(
 )
 AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
-SKIP_IMAGE = re.compile(r"logo|icon|sprite|payment|flag|avatar|badge|banner|placeholder|pixel")
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
 LISTING_PRICES = 3  # this many differently priced blocks: a category page, not one product
 LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
@@ -249,14 +255,16 @@ def image_of(region: etree._Element, page_url: str) -> str:
     """The product photo: the first <img> labelled main/product/gallery, else the first photo."""
     photos: list[tuple[bool, str]] = []
     for img in region.iter("img"):
-        src = img.get("src") or img.get("data-src") or img.get("data-original") or ""
-        if not src or src.startswith("data:") or not src.strip():
+        src = img.get("src") or ""
+        if not src.strip() or PLACEHOLDER.search(src):
+            src = img.get("data-src") or img.get("data-original") or img.get("data-lazy-src") or ""
+        if not src.strip():
             src = (img.get("srcset") or img.get("data-srcset") or "").split(" ")[0]
         url = absolute_url(src, page_url)
         words = f"{_label(img)} {img.get('alt') or ''} {url.rsplit('/', 1)[-1]}".lower()
         sizes = (img.get("width") or "", img.get("height") or "")
         small = any(v.isdigit() and int(v) < 100 for v in sizes)
-        if not url or small or SKIP_IMAGE.search(words) or url.lower().endswith((".svg", ".gif")):
+        if not url or small or NOT_PHOTO.search(words) or url.lower().endswith((".svg", ".gif")):
             continue
         holders = [_label(img), *(_label(a) for a in list(img.iterancestors())[:3])]
         photos.append((bool(PHOTO.search(" ".join(holders))), url))
