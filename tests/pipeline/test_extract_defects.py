@@ -305,3 +305,17 @@ def test_graph_references_to_offers_and_variants_are_resolved():
     ]  # fmt: skip
     p = _one(_html("", "", json.dumps({"@graph": graph})))
     assert (p.price, p.availability, p.brand) == (Decimal("99.00"), "in_stock", "Alp")
+
+
+@pytest.mark.parametrize(
+    ("raw", "currency", "expected"),
+    [
+        ("1\u2019299.\u2013", "CHF", Decimal("1299.00")),
+        ("CHF 1'299.00", "CHF", Decimal("1299.00")),
+        ("\u20b91,29,999", "INR", Decimal("129999.00")),
+        ("12,-", "EUR", Decimal("12.00")),
+        ("R$ 1.299,90", "BRL", Decimal("1299.90")),
+    ],
+)
+def test_national_price_formats(raw, currency, expected):
+    assert parse_price(raw, currency) == expected
