@@ -202,7 +202,8 @@ def _separator_hint(text: str, currency: str) -> str | None:
 
 def _amount_from_text(text: str, currency: str) -> Decimal | None:
     text = _split_glued(" ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split()))
-    text = re.sub(r"(?<=\d)[\u2019\u02bc'`\u00b4](?=\d{3})", "", text)  # Swiss 1’299
+    # Swiss "1'299", also written with a typographic apostrophe.
+    text = re.sub(r"(?<=\d)[\u2019\u02bc'`\u00b4](?=\d{3})", "", text)
     if re.search(r"(^|[^\d\s.,])\s*-\s*\d", text):
         return None  # "-5", "€ -5": a negative amount is a discount, not a price
     return Price.fromstring(text, decimal_separator=_separator_hint(text, currency)).amount

@@ -45,7 +45,16 @@ def test_parse_price(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("eur", "EUR"), (" USD ", "USD"), ("€", "EUR"), ("$", "USD"), ("euro", "EUR"), ("QQQ", ""), ("", ""), (5, "")],
+    [
+        ("eur", "EUR"),
+        (" USD ", "USD"),
+        ("€", "EUR"),
+        ("$", "USD"),
+        ("euro", "EUR"),
+        ("QQQ", ""),
+        ("", ""),
+        (5, ""),
+    ],
 )
 def test_normalize_currency(raw, expected):
     assert normalize_currency(raw) == expected
