@@ -212,7 +212,8 @@ class Fetcher:
         if host.parked_until - now > settings.MEEPO_MAX_PARK_SECONDS:
             until = datetime.fromtimestamp(host.parked_until, UTC)
             raise HostBlocked(
-                f"{host.host} is left alone until {until:%Y-%m-%d %H:%M} UTC: {host.reason}"
+                f"{host.host} is left alone until {until:%Y-%m-%d %H:%M} UTC: "
+                f"{host.reason or 'it asked us to wait'}"
             )
         wait = host.wait_seconds(
             self._kind_delay(kind),

@@ -220,3 +220,21 @@ def test_scrape_killed_mid_run_is_recovered_by_the_next_run(steady, make_shop, m
     assert report.stores[0].status == CrawlRun.Status.SUCCEEDED
     assert Product.objects.count() == 6  # nothing lost, nothing duplicated
     assert ProductImage.objects.exclude(fetch_status=ProductImage.FetchStatus.OK).count() == 0
+
+
+def test_open_circuit_and_long_retry_after_hold_for_the_next_command(steady, shopify_shop):
+    from pipeline.http import HostBlocked
+
+    steady.MEEPO_CIRCUIT_BREAKER_FAILURES = 2
+    steady.MEEPO_BACKOFF_BASE = 0.01
+    steady.MEEPO_MAX_PARK_SECONDS = 10
+    shopify_shop.add_fault("/products.json", "status", status=500)
+    with Fetcher() as first, pytest.raises(HostBlocked, match="circuit open"):
+        first.get(shopify_shop.base_url + "/products.json", kind="api")
+    shopify_shop.clear_requests()
+    with Fetcher() as second, pytest.raises(HostBlocked, match=r"left alone until .*circuit open"):
+        second.get(shopify_shop.base_url + "/sitemap.xml", kind="api")
+    assert shopify_shop.requests == []  # the next command did not ask at all
+    host = Host.objects.get(origin=shopify_shop.base_url)
+    assert host.consecutive_failures == 2
+    assert host.parked_until is not None
