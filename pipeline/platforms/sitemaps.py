@@ -21,7 +21,7 @@ from pipeline.exceptions import FetchError
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # decoded; the protocol's limit for one file
 MAX_ENTRIES = 50_000
 MAX_LOC_CHARS = 2048
-MAX_ELEMENTS = 2_000_000  # 40 per entry at 50,000 entries (loc, lastmod, images, ...)
+MAX_ELEMENTS = 1_000_000  # 20 per entry at 50,000 entries (loc, lastmod, images, ...)
 SLICE = 64 * 1024
 _FORBIDDEN = (b"<!doctype", b"<!entity")
 
