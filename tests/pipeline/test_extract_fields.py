@@ -413,3 +413,9 @@ def test_lazy_loaded_microdata_image_and_placeholders_are_not_the_photo():
         '<meta itemprop="priceCurrency" content="USD"></div></div></body></html>'
     )
     assert _one(page).image_urls == ["https://shop.example/img/pixel-case.jpg"]
+
+
+@pytest.mark.parametrize("phrase", ["Pre-order now", "Vorbestellen", "Précommande", "予約受付中"])
+def test_pre_order_phrases(phrase):
+    page = f"<html><body><h1>Print</h1><p class='price'>€ 30</p><button>{phrase}</button></body></html>"
+    assert _one(page).availability == "preorder"

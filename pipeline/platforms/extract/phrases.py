@@ -41,6 +41,13 @@ _IN_WEAK = (
     "available|available now|disponible|disponibile|disponível|dostępny|متوفر|現貨|"
     "άμεσα διαθέσιμο|διαθέσιμο|tersedia|verfügbar|lieferbar|beschikbaar"
 )
+_PREORDER = (
+    "pre-?order(?:s|ed)?|pre order|vorbestellen|vorbestellbar|vorbestellung|précommander|"
+    "précommande|en précommande|preventa|pre-venta|preordina|prenotabile|voorbestellen|"
+    "pré-venda|pré-encomenda|przedsprzedaż|förbeställ|forudbestil|forhåndsbestill|"
+    "予約受付中|予約販売|예약판매|预售|預購|\u043f\u0440\u0435\u0434\u0437\u0430\u043a\u0430\u0437"
+)
+PREORDER = re.compile(rf"(?<!\w)(?:{_PREORDER})(?!\w)", re.I)
 OUT_OF_STOCK = re.compile(rf"(?<!\w)(?:{_OUT})(?!\w)", re.I)
 IN_STOCK = re.compile(rf"(?<!\w)(?<!back )(?:{_IN})(?!\w)", re.I)
 _LINE = r"^\s*(?:[^\W\d][\w ]{{0,20}}:\s*)?(?:{})[\s.!]*$"

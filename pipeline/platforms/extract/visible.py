@@ -35,12 +35,13 @@ from pipeline.platforms.extract.phrases import (
     IN_STOCK_LINE,
     OUT_OF_STOCK,
     OUT_OF_STOCK_LINE,
+    PREORDER,
     WAS_PRICE,
 )
 from pipeline.platforms.prices import currency_of, parse_price
 
 PRICE_WORDS = re.compile(
-    r"price|pricing|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
+    r"price|pricing|cost|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
     r"harga|gi[aá]|kaina|cijena|hind|\u0446\u0435\u043d|価格|가격|판매가|售价|价格|السعر|מחיר",
     re.I,
 )
@@ -229,6 +230,8 @@ def stock_of(region: etree._Element) -> str:
     text = " ".join(" ".join(unlabelled.itertext()).split()).lower()
     if OUT_OF_STOCK.search(text):
         return "out_of_stock"
+    if PREORDER.search(text):
+        return "preorder"
     if IN_STOCK.search(text):
         return "in_stock"
     if (state := _stock_lines(unlabelled)) != "unknown":
