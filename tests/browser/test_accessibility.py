@@ -157,3 +157,29 @@ def test_count_is_announced_without_replacing_the_live_region(page, shop):
     )
     assert page.evaluate("window.__status === document.getElementById('result-status')")
     assert re.match(r"\d+ results? for “pillow”", page.inner_text("#result-status"))
+
+
+def test_typing_swaps_results_and_records_the_latency(page, shop):
+    """Last keystroke -> swapped results, measured in the page (written to test-artifacts for
+    docs/benchmarks.md; asserted only to happen, speed belongs to benchmarks)."""
+    page.goto("/search?q=fork")
+    page.evaluate(
+        """() => { window.__swaps = []; window.__key = 0;
+        document.addEventListener("keydown", () => { window.__key = performance.now(); });
+        document.body.addEventListener("htmx:afterSwap", () => window.__swaps.push(performance.now())); }"""
+    )
+    latencies = []
+    for word in ("teapot", "pillow", "spoon", "cushion", "teapot"):
+        page.fill("#q", "")
+        page.wait_for_timeout(400)
+        page.evaluate("window.__swaps = []")
+        page.type("#q", word, delay=60)
+        page.wait_for_function(
+            f"document.getElementById('result-status').textContent.includes('{word}')"
+        )
+        latencies.append(page.evaluate("Math.max(...window.__swaps) - window.__key"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "typing-latency-ms.txt").write_text(
+        " ".join(f"{ms:.0f}" for ms in latencies) + "\n", encoding="utf-8"
+    )
+    assert all(ms > 0 for ms in latencies)
