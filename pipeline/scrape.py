@@ -116,8 +116,12 @@ def add_store(
     contact_email: str = "",
     platform: str | None = None,
     allow_long_crawl_delay: bool = False,
+    extra_hosts: str = "",
 ) -> Store:
-    """Register a store, detecting its platform unless given. Raises ScrapeFailed."""
+    """Register a store, detecting its platform unless given. Raises ScrapeFailed.
+
+    `extra_hosts`: the store's other host names (comma-separated), see Store.extra_hosts.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ScrapeFailed(f"not an http(s) store URL: {url!r}")
@@ -129,6 +133,7 @@ def add_store(
         slug=slug or _default_slug(parts.netloc),
         base_url=base_url,
         crawl_delay=crawl_delay,
+        extra_hosts=extra_hosts,
     )
     if platform is None:
         with Fetcher(delay=crawl_delay, allow_long_delay=allow_long_crawl_delay) as fetcher:
@@ -149,6 +154,7 @@ def add_store(
             crawl_delay=crawl_delay,
             contact_email=contact_email,
             allow_long_crawl_delay=allow_long_crawl_delay,
+            extra_hosts=extra_hosts,
         )
     except ValidationError as exc:
         raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc

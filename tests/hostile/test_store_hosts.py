@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from catalog.models import Product, ProductImage, Store
 from pipeline.http.safety import is_store_url, store_hosts
-from pipeline.scrape import add_store, scrape_stores
+from pipeline.scrape import scrape_stores
 from tests.hostile.store_pages import scrape_one, serve_product_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,9 +70,11 @@ def test_extra_hosts_admit_a_stores_other_domain(crawl, make_shop):
         body=f"<urlset><url><loc>{page}</loc></url></urlset>".encode(),
     )
 
-    add_store(shop.base_url, crawl_delay=0.0)
+    call_command("add_store", shop.base_url, "--crawl-delay", "0", "--platform", "schema_org")
     assert scrape_stores().stores[0].created == 0  # localhost is not the store's host
-    Store.objects.update(extra_hosts="localhost")
+    Store.objects.all().delete()
+    call_command("add_store", shop.base_url, "--crawl-delay", "0", "--extra-hosts", "localhost")
+    assert Store.objects.get().extra_hosts == "localhost"
 
     report = scrape_stores().stores[0]
 

@@ -1,7 +1,7 @@
 """Register a store: detect its platform (Shopify, WooCommerce, schema.org) and save it.
 
 manage.py add_store https://shop.example/ [--name N] [--slug S] [--crawl-delay SECONDS]
-                  [--allow-long-crawl-delay]
+                  [--allow-long-crawl-delay] [--extra-hosts "shop.example.co.uk,*.shop.example"]
 
 Detection goes through the same per-host gate as `scrape`, so a scrape started right after keeps
 the site's gap.
@@ -32,6 +32,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Crawl at MEEPO_MAX_CRAWL_DELAY when robots.txt asks for more (else skipped).",
         )
+        parser.add_argument(
+            "--extra-hosts",
+            default="",
+            help="The store's other host names, comma-separated; product and page URLs elsewhere "
+            "are skipped.",
+        )
         parser.add_argument("--contact-email", default="")
         parser.add_argument(
             "--platform", choices=["shopify", "woocommerce", "schema_org"], help="Skip detection."
@@ -47,6 +53,7 @@ class Command(BaseCommand):
         contact_email,
         platform,
         allow_long_crawl_delay,
+        extra_hosts,
         **options,
     ):
         if crawl_delay is not None and crawl_delay < 0:
@@ -64,6 +71,7 @@ class Command(BaseCommand):
                 contact_email=contact_email,
                 platform=platform,
                 allow_long_crawl_delay=allow_long_crawl_delay,
+                extra_hosts=extra_hosts,
             )
         except (ScrapeFailed, FetchError) as exc:  # FetchError: e.g. a redirect to a private host
             raise CommandError(str(exc)) from exc
