@@ -15,6 +15,8 @@ from w3lib.encoding import html_to_unicode
 
 from pipeline.platforms.base import absolute_url, plain_text
 
+SITE_TITLE = re.compile(r"logo|site-?(?:title|name)|brand")
+SITE_HEADER = re.compile(r"site|masthead|banner|top-?bar|navbar|page-header|main-header", re.I)
 # Country-code domains whose "$", "kr" or "¥" mean a local currency (see prices.AMBIGUOUS).
 _TLD_SUFFIX = re.compile(r"\.(?:com?\.)?([a-z]{2})$")
 
@@ -50,13 +52,22 @@ def canonical_url(tree: etree._Element | None, page_url: str) -> str:
     return page_url.split("#")[0]
 
 
+def _is_site_title(h1: etree._Element) -> bool:
+    """A site logo or name set as <h1> (in the site header, labelled logo, linking home)."""
+    label = f"{h1.get('class') or ''} {h1.get('id') or ''}".lower()
+    if SITE_TITLE.search(label) or h1.xpath("./a[@href='/' or @href='./']"):
+        return True
+    for holder in h1.iterancestors("header", "nav"):
+        words = f"{holder.tag} {holder.get('class') or ''} {holder.get('id') or ''}"
+        if holder.tag == "nav" or holder.get("role") == "banner" or SITE_HEADER.search(words):
+            return True
+    return False
+
+
 def main_heading(root: etree._Element) -> etree._Element | None:
-    """The page's main <h1>: the first non-empty one outside <header>/<nav> that is not a logo."""
+    """The page's main <h1>: the first non-empty one that is not the site's logo or name."""
     for h1 in root.iter("h1"):
-        if any(a.tag in ("header", "nav") for a in h1.iterancestors()):
-            continue
-        label = f"{h1.get('class') or ''} {h1.get('id') or ''}".lower()
-        if h1.text_content().strip() and not re.search(r"logo|site-?(?:title|name)|brand", label):
+        if h1.text_content().strip() and not _is_site_title(h1):
             return h1
     return None
 
