@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -69,7 +70,50 @@ def facet_groups(page, filters) -> list[dict]:
     return groups
 
 
-def applied_filters(request, page) -> tuple[list[dict], str]:
+# Shown next to a parameter the page could not use; it still searches without it.
+_NOTES = {
+    "min_price": "“{}” is not a price, so there is no minimum.",
+    "max_price": "“{}” is not a price, so there is no maximum.",
+    "page": "There is no page “{}”; this is the first page.",
+}
+
+
+def lenient_search_form(params) -> tuple[SearchForm, dict[str, str]]:
+    """A valid SearchForm for whatever a link or a hand-edited URL holds, and notes on what changed.
+
+    Old and shared links must never blank the page: a minimum above the maximum is swapped, an
+    unusable parameter is dropped (and noted next to its field), the search still runs.
+    """
+    data, notes = params.copy(), {}
+    low, high = _decimal(data.get("min_price")), _decimal(data.get("max_price"))
+    if low is not None and high is not None and low > high:
+        data["min_price"], data["max_price"] = data["max_price"], data["min_price"]
+        notes["max_price"] = "The minimum was above the maximum, so they were swapped."
+    form = SearchForm(data)
+    for _ in range(len(form.fields)):  # each round drops at least one field
+        if form.is_valid():
+            return form, notes
+        for name in form.errors:
+            value = data.get(name, "")
+            notes[name] = _NOTES.get(name, "“{}” could not be used, so it was left out.").format(
+                value[:40]
+            )
+            data.pop(name, None)
+        form = SearchForm(data)
+    form = SearchForm({"q": params.get("q", "")})
+    form.is_valid()
+    return form, notes
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        number = Decimal(value) if value else None
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number is not None and number.is_finite() else None
+
+
+def applied_filters(request, page, form) -> tuple[list[dict], str]:
     """One chip per applied filter (its label and the URL without it), and the URL without any."""
     params = request.GET.copy()
     for name in ("page", "fragment"):
@@ -88,8 +132,14 @@ def applied_filters(request, page) -> tuple[list[dict], str]:
                 label = names.get(value, value) if name == "store" else value
                 chips.append({"label": label, "url": without(name, value)})
     for name, text in (("min_price", "From {}"), ("max_price", "Up to {}")):
-        if params.get(name, "").strip():
-            chips.append({"label": text.format(params[name]), "url": without(name, params[name])})
+        value = form.cleaned_data.get(name)
+        if value is not None:
+            other = "max_price" if name == "min_price" else "min_price"
+            rest = params.copy()  # the URL without it (and with a swapped pair put right)
+            rest.pop(name, None)
+            if form.cleaned_data.get(other) is not None:
+                rest[other] = str(form.cleaned_data[other])
+            chips.append({"label": text.format(value), "url": "?" + rest.urlencode()})
     if params.get("in_stock"):
         chips.append({"label": "In stock", "url": without("in_stock", params["in_stock"])})
     keep = {k: params[k] for k in ("q", "sort") if params.get(k)}
@@ -133,15 +183,7 @@ def home(request):
 
 @require_safe
 def results(request):
-    form = SearchForm(request.GET)
-    if not form.is_valid():
-        template = "search/_search_body.html" if _is_fragment(request) else "search/results.html"
-        return render_timed(
-            request,
-            template,
-            {"form": form, "page": None, "examples": selectors.example_queries()},
-            status=400,
-        )
+    form, notes = lenient_search_form(request.GET)
     offset, limit = form.offset_limit()
     filters = form.filters()
     page = services.search_products(
@@ -162,14 +204,19 @@ def results(request):
         "more_url": _more_url(request, page),
         "sort_choices": services.SORT_CHOICES,
     }
-    context["applied"], context["clear_url"] = applied_filters(request, page)
+    context["applied"], context["clear_url"] = applied_filters(request, page, form)
+    context["notes"] = notes
     if request.GET.get("fragment") == "more" and _is_fragment(request):
         template = "search/_more.html"
     elif _is_fragment(request):
         template = "search/_search_body.html"
     else:
         template = "search/results.html"
-    return render_timed(request, template, context, timings=page.timings)
+    response = render_timed(request, template, context, timings=page.timings)
+    if _is_fragment(request) and request.headers.get("X-Search-Typing") == "1":
+        # Still typing: replace the history entry instead of adding one per pause (site.js).
+        response["HX-Replace-Url"] = request.get_full_path()
+    return response
 
 
 def _more_url(request, page) -> str:

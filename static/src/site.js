@@ -6,6 +6,9 @@
 //    closes it and focus goes back to "Filters".
 // 4. While a search is in flight the results say so (aria-busy, dimmed by CSS); a failed or
 //    offline search shows a message instead of leaving old results up silently.
+// 5. History: a burst of typing is one entry (its first keystroke after a pause of 1 s or more
+//    pushes, the next ones replace it: the X-Search-Typing header asks the server to answer
+//    HX-Replace-Url); a submit always pushes. Back puts the typed query and ticked boxes back.
 document.addEventListener("DOMContentLoaded", () => {
   for (const zone of document.querySelectorAll("[data-dropzone]")) {
     const input = zone.querySelector('input[type="file"]');
@@ -90,6 +93,23 @@ function setUpSearchFeedback() {
     error.hidden = !text;
   };
   form.addEventListener("htmx:beforeRequest", () => results()?.setAttribute("aria-busy", "true"));
+  let lastInput = 0;
+  form.addEventListener("htmx:configRequest", (e) => {
+    const now = Date.now();
+    const typing = e.detail.triggeringEvent?.type === "input" && now - lastInput < 1000;
+    if (e.detail.triggeringEvent?.type === "input") lastInput = now;
+    e.detail.headers["X-Search-Typing"] = typing ? "1" : "0";
+  });
+  // htmx snapshots the page's HTML for Back just before the new URL is pushed, when the box
+  // already holds the new words: write the old URL's values into the snapshot, so Back shows
+  // the query (and ticks) that its results are for.
+  document.body.addEventListener("htmx:beforeHistorySave", () => {
+    const params = new URLSearchParams(location.search);
+    for (const input of form.querySelectorAll("input[name]")) {
+      if (input.type === "checkbox") input.toggleAttribute("checked", params.getAll(input.name).includes(input.value));
+      else if (input.type !== "file") input.setAttribute("value", params.get(input.name) ?? "");
+    }
+  });
   form.addEventListener("htmx:afterRequest", (e) => {
     results()?.removeAttribute("aria-busy");
     if (e.detail.successful) say("");

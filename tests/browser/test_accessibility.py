@@ -183,3 +183,21 @@ def test_typing_swaps_results_and_records_the_latency(page, shop):
         " ".join(f"{ms:.0f}" for ms in latencies) + "\n", encoding="utf-8"
     )
     assert all(ms > 0 for ms in latencies)
+
+
+def test_typing_is_one_history_entry_and_back_restores_the_box(page, shop):
+    page.goto("/search?q=fork")
+    start = page.evaluate("history.length")
+    page.click("#q")
+    page.keyboard.press("Control+A")
+    for word in ("teapot", " sage", " stoneware"):  # short pauses between the words
+        page.type("#q", word, delay=40)
+        page.wait_for_function(
+            f"document.getElementById('result-status').textContent.includes('{word.strip()}')"
+        )
+        page.wait_for_timeout(300)
+    assert page.evaluate("history.length") == start + 1
+    assert re.search(r"q=teapot(\+|%20)sage(\+|%20)stoneware", page.url)
+    page.go_back()
+    page.wait_for_url(re.compile(r"q=fork$"))
+    page.wait_for_function("document.getElementById('q').value === 'fork'")

@@ -123,10 +123,22 @@ def test_hostile_queries_render_normal_escaped_page(client, catalogue, query):
     assert Product.objects.count() == 3
 
 
-def test_bad_price_is_400_naming_the_field(client, catalogue):
-    response = client.get("/search", {"q": "fork", "min_price": "cheap"})
-    assert response.status_code == 400
-    assert "min_price" in soup(response).select_one('[role="alert"]').text
+def test_bad_price_is_left_out_and_noted_next_to_its_field(client, catalogue):
+    response = client.get("/search", {"q": "fork", "min_price": "cheap", "page": "500"})
+    assert response.status_code == 200
+    page = soup(response)
+    assert page.select("#result-list article")  # it still searched
+    assert page.select_one("#f-min-price")["aria-invalid"] == "true"
+    assert "not a price" in page.select_one('[data-note="min_price"]').text
+    assert "no page" in page.select_one('[data-note="page"]').text
+
+
+def test_minimum_above_maximum_is_swapped(client, catalogue):
+    page = soup(client.get("/search", {"q": "steel", "min_price": "80", "max_price": "1"}))
+    assert page.select_one("#f-max-price")["aria-invalid"] == "true"
+    chips = [a.get_text(" ", strip=True) for a in page.select("[data-remove-filter]")]
+    assert chips[0].startswith("From 1")
+    assert chips[1].startswith("Up to 80")
 
 
 def test_htmx_request_gets_fragment_with_oob_facets(client, catalogue):
