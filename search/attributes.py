@@ -242,3 +242,44 @@ def describe_attributes(product) -> list[dict[str, Any]]:
                 }
             )
     return looks
+
+
+def query_attributes(query: str) -> dict[str, set[str]] | None:
+    """{attribute: labels} when every word of `query` names an attribute label of the taxonomy
+    ("navy", "striped linen", "navy blue"), else None: only such queries are answered by the
+    labels alone ("navy shirt" is left to the keyword and visual signals)."""
+    import re
+
+    from search.selectors import STOPWORDS
+
+    words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS]
+    if not words or len(words) > 4:
+        return None
+    try:
+        path = taxonomy_path()
+        taxonomy = _display_taxonomy(str(path), path.stat().st_mtime)
+    except (OSError, TaxonomyError):
+        return None
+    text = " ".join(words)
+    found: dict[str, set[str]] = {}
+    covered: set[str] = set()
+    for name, spec in taxonomy.attributes.items():
+        for label, names in spec.labels.items():
+            for phrase in {*names, label.replace("-", " ")}:
+                phrase = phrase.lower()
+                if re.search(rf"\b{re.escape(phrase)}\b", text):
+                    found.setdefault(name, set()).add(label)
+                    covered.update(phrase.split())
+    return found if found and covered >= set(words) else None
+
+
+def attribute_match_ids(*, query: str, filters, limit: int) -> list[int]:
+    """Active products passing `filters` whose labels are what the query names (newest first);
+    [] unless the whole query is attribute words (see `query_attributes`)."""
+    wanted = query_attributes(query)
+    if not wanted:
+        return []
+    qs = filters.queryset()
+    for name, labels in wanted.items():
+        qs = qs.filter(**{f"attributes__{name}__in": sorted(labels)})
+    return list(qs.order_by("-last_seen_at", "-pk").values_list("pk", flat=True)[:limit])

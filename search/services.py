@@ -344,8 +344,33 @@ def text_signals(
             keyword = selectors.keyword_hits(
                 query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
             )
+        keyword = _with_attribute_matches(keyword, query, filters, depth, negatives)
         exact = selectors.exact_match_ids(query=query, filters=filters)
     return TextSignals(visual, keyword, exact, negatives, status, visual_full)
+
+
+def _with_attribute_matches(
+    keyword: list[tuple[int, float]],
+    query: str,
+    filters: SearchFilters,
+    depth: int,
+    negatives: tuple[str, ...],
+) -> list[tuple[int, float]]:
+    """A query that only names zero-shot labels ("navy", "striped linen") also matches the
+    products labelled so from their photos, after the word matches (score 0): "navy" finds a
+    navy shirt whose title never says so."""
+    from search.attributes import attribute_match_ids
+
+    if len(keyword) >= depth:
+        return keyword
+    seen = {pid for pid, _ in keyword}
+    extra = [
+        pid
+        for pid in attribute_match_ids(query=query, filters=filters, limit=depth)
+        if pid not in seen
+    ]
+    banned = selectors.products_matching_any(negatives, extra) if negatives else set()
+    return keyword + [(pid, 0.0) for pid in extra if pid not in banned][: depth - len(keyword)]
 
 
 def above_floor(

@@ -103,3 +103,23 @@ def test_admin_product_page_shows_the_attributes_read_only(admin_client, product
     assert block is not None
     assert "striped" in block.text
     assert block.select_one("input[name$='-colour']") is None  # read-only
+
+
+def test_a_query_of_label_words_finds_products_labelled_so(products):
+    from search.attributes import query_attributes
+
+    assert query_attributes("navy") == {"colour": {"navy"}}
+    assert query_attributes("Navy Blue striped") == {
+        "colour": {"navy", "blue"},
+        "pattern": {"striped"},
+    }
+    assert query_attributes("navy shirt") is None  # "shirt" is no label: words and looks decide
+    page = services.search_products(query="navy")  # no index: keyword side only
+    ids = {h.product.pk for h in page.hits}
+    # Neither title says navy; one store's category does ("Navy"), the other's says "Dark blue".
+    assert ids == {products["shirt"].pk, products["mug"].pk}
+    assert all("keyword" in h.signals for h in page.hits)
+    assert {h.product.pk for h in services.search_products(query="navy -enamel").hits} == {
+        products["shirt"].pk
+    }
+    assert services.search_products(query="red striped").hits[0].product.pk == products["rug"].pk
