@@ -12,6 +12,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from catalog.fields import OrderedJSONField
+
 
 class TimestampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -337,7 +339,8 @@ class ProductVariant(TimestampedModel):
     external_id = models.CharField(max_length=255, help_text="The platform's variant id.")
     position = models.PositiveSmallIntegerField(default=0)
     title = models.CharField(max_length=300, blank=True)
-    options = models.JSONField(default=dict, blank=True, help_text='{"Colour": "Red"}')
+    # In the store's order ("Red / M"), on PostgreSQL too (see catalog.fields).
+    options = OrderedJSONField(default=dict, blank=True, help_text='{"Colour": "Red"}')
     sku = models.CharField("SKU", max_length=100, blank=True, db_index=True)
     gtin = models.CharField("GTIN", max_length=14, blank=True, db_index=True)
     mpn = models.CharField("MPN", max_length=100, blank=True)

@@ -128,30 +128,46 @@ TEMPLATES = [
 MEEPO_DATA_DIR = Path(env.str("MEEPO_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 MEEPO_DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": MEEPO_DATA_DIR / "db.sqlite3",
-        # Keep each worker thread's connection: a new one per request re-runs the PRAGMAs below
-        # and starts with a cold page cache, ~15 ms of every search at 1M products. Outside a
-        # transaction an idle SQLite connection holds no lock, so the pipeline is not held up.
-        "CONN_MAX_AGE": env.int("MEEPO_DB_CONN_MAX_AGE", default=600),
-        "CONN_HEALTH_CHECKS": True,
-        # A file, not :memory:, so tests see WAL and cross-process locking as production does.
-        "TEST": {"NAME": str(MEEPO_DATA_DIR / "test-db.sqlite3")},
-        "OPTIONS": {
-            # WAL lets the cron pipeline write while web workers read; IMMEDIATE takes the write
-            # lock at BEGIN so two writers queue on busy_timeout instead of failing mid-transaction
-            # with "database is locked"; synchronous=NORMAL is durable enough under WAL.
-            "transaction_mode": "IMMEDIATE",
-            "timeout": env.int("MEEPO_DB_TIMEOUT", default=20),
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000; PRAGMA mmap_size=268435456;"
-            ),
-        },
+# SQLite in MEEPO_DATA_DIR by default (one VPS); MEEPO_DATABASE_URL=postgres://user:pass@host/db
+# moves the whole app to PostgreSQL (several machines; see docs/deploy.md "Beyond one machine").
+MEEPO_DATABASE_URL = env.str("MEEPO_DATABASE_URL", default="")
+if MEEPO_DATABASE_URL:
+    _db = env.db_url_config(MEEPO_DATABASE_URL)
+    _db["CONN_MAX_AGE"] = env.int("MEEPO_DB_CONN_MAX_AGE", default=600)
+    _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # A statement stuck on a lock fails after MEEPO_DB_TIMEOUT instead of hanging a worker.
+        _db.setdefault("OPTIONS", {})["options"] = (
+            f"-c lock_timeout={env.int('MEEPO_DB_TIMEOUT', default=20) * 1000}"
+        )
+    DATABASES = {"default": _db}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": MEEPO_DATA_DIR / "db.sqlite3",
+            # Keep each worker thread's connection: a new one per request re-runs the PRAGMAs
+            # below and starts with a cold page cache, ~15 ms of every search at 1M products.
+            # Outside a transaction an idle SQLite connection holds no lock.
+            "CONN_MAX_AGE": env.int("MEEPO_DB_CONN_MAX_AGE", default=600),
+            "CONN_HEALTH_CHECKS": True,
+            # A file, not :memory:, so tests see WAL and cross-process locking as production does.
+            "TEST": {"NAME": str(MEEPO_DATA_DIR / "test-db.sqlite3")},
+            "OPTIONS": {
+                # WAL lets the cron pipeline write while web workers read; IMMEDIATE takes the
+                # write lock at BEGIN so two writers queue on busy_timeout instead of failing
+                # mid-transaction with "database is locked"; synchronous=NORMAL is durable
+                # enough under WAL.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env.int("MEEPO_DB_TIMEOUT", default=20),
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000; "
+                    "PRAGMA mmap_size=268435456;"
+                ),
+            },
+        }
     }
-}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,4 +1,4 @@
-"""Reads for search: keyword hits (FTS5/BM25), the filtered id sets handed to the vector index,
+"""Reads for search: keyword hits (FTS5/BM25 or PostgreSQL tsvector, see search.keyword), the filtered id sets handed to the vector index,
 facet counts, and hydration of hits into products in a constant number of queries.
 
 Every function here takes a `SearchFilters` and applies it *inside* its query, so a selective
@@ -23,12 +23,13 @@ from django.db.models import Count, F, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, ProductVariant, Store
+from search import keyword
 from search.attributes import ATTRIBUTES, display_label
+from search.keyword import sqlite as keyword_sqlite
 from search.models import Embedding
 
-# BM25 column weights, in FTS column order: title, brand, category, tags, description. A word in
-# the title says far more about a product than the same word somewhere in a long description.
-BM25_WEIGHTS = (10.0, 6.0, 3.0, 3.0, 1.0)
+# Column weights (title > brand > category, tags > description): see search.keyword.
+BM25_WEIGHTS = keyword_sqlite.BM25_WEIGHTS
 MAX_QUERY_TOKENS = 12
 MAX_TOKEN_CHARS = 40
 # Allowed-id sets are reused for this long: shoppers repeat the same few filters, and the catalogue
@@ -153,8 +154,7 @@ def fts_match_terms(query: str, *, prefix_last: bool = True) -> list[str]:
 
 
 def _match(terms: list[str], *, any_word: bool = False, exclude: tuple[str, ...] = ()) -> str:
-    match = (" OR " if any_word else " AND ").join(terms)
-    return f"({match}) NOT ({_any_of(exclude)})" if match and exclude else match
+    return keyword_sqlite.match(terms, any_word=any_word, exclude=exclude)
 
 
 def fts_match_expression(query: str, *, any_word: bool = False, prefix_last: bool = True) -> str:
@@ -175,10 +175,6 @@ def split_negatives(query: str) -> tuple[str, tuple[str, ...]]:
     return positive, negatives[:MAX_QUERY_TOKENS]
 
 
-def _any_of(words: tuple[str, ...]) -> str:
-    return " OR ".join(f'"{w[:MAX_TOKEN_CHARS]}"' for w in words)
-
-
 def keyword_hits(
     *,
     query: str,
@@ -196,37 +192,21 @@ def keyword_hits(
     terms = fts_match_terms(query)
     if not terms:
         return []
-    match = _match(terms, any_word=any_word, exclude=exclude)
     where, params = filters.sql("p")
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    matches = (
-        "FROM catalog_product_fts JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-        f"WHERE catalog_product_fts MATCH %s AND {where}"
+    # One word can match a large share of the catalogue: then only its newest
+    # KEYWORD_SCORED_MAX matches are scored. Several words are intersected, which narrows them
+    # already, and under a filter every match that passes it is scored: a selective filter could
+    # leave few of the newest.
+    newest = KEYWORD_SCORED_MAX if len(terms) == 1 and filters.is_empty else None
+    return keyword.backend().hits(
+        terms=terms,
+        any_word=any_word,
+        exclude=exclude,
+        where=where,
+        params=params,
+        limit=limit,
+        newest_bound=newest,
     )
-    with connection.cursor() as cursor:
-        oldest_scored = None
-        if len(terms) == 1 and filters.is_empty:
-            # One word can match a large share of the catalogue. Walking its matches newest
-            # first is cheap (one posting list, no scoring, no join) and finds where the newest
-            # KEYWORD_SCORED_MAX of them start, if there are that many. Several words are
-            # intersected, which narrows them already (walking that would cost what it saves),
-            # and under a filter every match that passes it is scored: a selective filter could
-            # leave few of the newest.
-            cursor.execute(
-                "SELECT rowid FROM catalog_product_fts WHERE catalog_product_fts MATCH %s "
-                "ORDER BY rowid DESC LIMIT 1 OFFSET %s",
-                [match, KEYWORD_SCORED_MAX - 1],
-            )
-            oldest_scored = cursor.fetchone()
-        bound, bound_params = "", []
-        if oldest_scored is not None:
-            bound, bound_params = " AND catalog_product_fts.rowid >= %s", [oldest_scored[0]]
-        cursor.execute(
-            f"SELECT p.id, bm25(catalog_product_fts, {weights}) AS score {matches}{bound} "
-            "ORDER BY score LIMIT %s",
-            [match, *params, *bound_params, limit],
-        )
-        return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
 
 
 def keyword_count(*, query: str, filters: SearchFilters, exclude: tuple[str, ...] = ()) -> int:
@@ -239,27 +219,14 @@ def keyword_count(*, query: str, filters: SearchFilters, exclude: tuple[str, ...
     if not terms:
         return 0
     where, params = filters.sql("p")
-    sql = (
-        "SELECT COUNT(*) FROM catalog_product_fts JOIN catalog_product p "
-        f"ON p.id = catalog_product_fts.rowid WHERE catalog_product_fts MATCH %s AND {where}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_match(terms, exclude=exclude), *params])
-        return int(cursor.fetchone()[0])
+    return keyword.backend().count(terms=terms, exclude=exclude, where=where, params=params)
 
 
 def products_matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int]:
     """Which of `product_ids` mention any of `words` (stemmed, accents folded, as FTS matches)."""
     if not words or not product_ids:
         return set()
-    marks = ", ".join(["%s"] * len(product_ids))
-    sql = (
-        "SELECT rowid FROM catalog_product_fts "
-        f"WHERE catalog_product_fts MATCH %s AND rowid IN ({marks})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_any_of(words), *product_ids])
-        return {int(row[0]) for row in cursor.fetchall()}
+    return keyword.backend().matching_any(words, product_ids)
 
 
 def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:
@@ -275,20 +242,16 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     if not text or len(text) > 300:
         return []
     tokens = _WORD.findall(text)[:MAX_QUERY_TOKENS]
-    phrase = 'title : "' + " ".join(tokens) + '"' if tokens else None
     found = (
         "SELECT p.id FROM catalog_product p "
         "WHERE p.store_id IN (SELECT id FROM catalog_store) AND p.external_id = %s"
     )
     args = [text]
     found, args = _identifier_lookups(text, found, args)
-    if phrase:
-        found += (
-            " UNION SELECT p.id FROM catalog_product_fts "
-            "JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-            "WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE"
-        )
-        args += [phrase, text]
+    if tokens:
+        title_sql, title_args = keyword.backend().title_equals(text, tokens)
+        found += f" UNION {title_sql}"
+        args += title_args
     # The few rows found are checked against the filters afterwards, so a filter's own index
     # (brand, price...) never replaces the lookups above with a scan.
     where, params = filters.sql("p")
@@ -450,6 +413,12 @@ def get_product(product_id: int) -> Product | None:
     return product
 
 
+def has_own_images(product_id: int) -> bool:
+    """Whether the product has a picture of its own (not only shared ones such as size charts),
+    downloaded or still pending: without one it never gets a vector of its own."""
+    return ProductImage.objects.filter(product_id=product_id, is_shared=False).exists()
+
+
 # Facet name -> the Product lookup counted; attributes live in catalog.ProductAttributes.
 FACET_COLUMNS = {"brand": "brand", "category": "category"} | {
     name: f"attributes__{name}" for name in ATTRIBUTES
@@ -577,12 +546,6 @@ def product_gtins(product_ids: list[int]) -> dict[int, tuple[str, bool, Decimal 
         pk: (gtin, availability == Product.Availability.IN_STOCK, price)
         for pk, gtin, availability, price in rows
     }
-
-
-def has_own_images(product_id: int) -> bool:
-    """Whether the product has a picture of its own (not only shared ones such as size charts),
-    downloaded or still pending: without one it never gets a vector of its own."""
-    return ProductImage.objects.filter(product_id=product_id, is_shared=False).exists()
 
 
 EXAMPLES_TTL_SECONDS = 600.0

@@ -12,6 +12,24 @@ import pytest
 pytest_plugins = ["tests.shop_fixtures"]
 
 
+def database_vendor() -> str:
+    """ "postgresql" when the suite runs on PostgreSQL (tests.postgres.run), else "sqlite"."""
+    url = os.environ.get("MEEPO_DATABASE_URL", "")
+    return (
+        "postgresql" if url.startswith(("postgres://", "postgresql://", "pgsql://")) else "sqlite"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """@pytest.mark.only_on("sqlite") tests a property of that backend alone (WAL, FTS5
+    triggers; a generated tsvector column): it runs in that backend's suite only."""
+    vendor = database_vendor()
+    for item in items:
+        for marker in item.iter_markers("only_on"):
+            if marker.args[0] != vendor:
+                item.add_marker(pytest.mark.skip(reason=f"a {marker.args[0]} property"))
+
+
 @pytest.fixture(autouse=True)
 def _data_dir(settings, tmp_path):
     """Every test writes its media, embeddings and indexes into its own temporary directory."""

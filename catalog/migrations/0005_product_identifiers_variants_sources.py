@@ -5,8 +5,11 @@ from importlib import import_module
 import django.db.models.deletion
 from django.db import migrations, models
 
+from catalog.migrations._vendor import VendorRunSQL
+
 # Adding columns makes SQLite's schema editor rebuild catalog_product, which drops the FTS
-# triggers of 0002: create them again (and re-sync the index) once the columns are in.
+# triggers of 0002 (SQLite only; PostgreSQL alters in place): create them again (and re-sync
+# the index) once the columns are in.
 _fts = import_module("catalog.migrations.0002_product_fts")
 RESTORE_FTS = [
     "DROP TRIGGER IF EXISTS catalog_product_fts_au",
@@ -79,5 +82,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('product', 'external_id'), name='variant_unique_per_product'), models.CheckConstraint(condition=models.Q(('price__isnull', True), ('price__gte', 0), _connector='OR'), name='variant_price_non_negative')],
             },
         ),
-        migrations.RunSQL(sql=RESTORE_FTS, reverse_sql=migrations.RunSQL.noop),
+        VendorRunSQL("sqlite", sql=RESTORE_FTS, reverse_sql=migrations.RunSQL.noop),
     ]

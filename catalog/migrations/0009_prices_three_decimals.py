@@ -4,8 +4,11 @@ from importlib import import_module
 
 from django.db import migrations, models
 
+from catalog.migrations._vendor import VendorRunSQL
+
 # Altering columns makes SQLite's schema editor rebuild catalog_product, which drops the FTS
-# triggers of 0002: create them again (and re-sync the index) afterwards, as 0005 does.
+# triggers of 0002 (SQLite only; PostgreSQL alters in place): create them again (and re-sync
+# the index) afterwards, as 0005 does.
 RESTORE_FTS = import_module("catalog.migrations.0005_product_identifiers_variants_sources").RESTORE_FTS
 
 
@@ -41,5 +44,5 @@ class Migration(migrations.Migration):
             name='price',
             field=models.DecimalField(blank=True, decimal_places=3, max_digits=15, null=True),
         ),
-        migrations.RunSQL(sql=RESTORE_FTS, reverse_sql=migrations.RunSQL.noop),
+        VendorRunSQL("sqlite", sql=RESTORE_FTS, reverse_sql=migrations.RunSQL.noop),
     ]

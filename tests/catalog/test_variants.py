@@ -207,6 +207,7 @@ def test_plain_items_keep_their_old_content_hash():
     assert data.content_hash() != plain.content_hash()
 
 
+@pytest.mark.only_on("sqlite")
 def test_adding_columns_kept_the_full_text_triggers():
     """Migration 0005 rebuilt catalog_product (SQLite); the FTS triggers must still be there."""
     with connection.cursor() as cursor:
