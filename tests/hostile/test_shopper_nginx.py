@@ -3,6 +3,8 @@ photo uploads and admin logins have their own, lower rate limits; errors nginx a
 /api/ are JSON; an upload body is held in memory, never written to a temporary file."""
 
 import json
+import socket
+import time
 
 import pytest
 
@@ -29,7 +31,32 @@ def _post_photo(stack, path, data=None):
                 headers={"Content-Type": content_type})  # fmt: skip
 
 
-# Order matters: these two send one upload each, before the rate-limit tests use up the burst.
+# Order matters: the first tests send a few uploads each, before the rate-limit test uses up the
+# burst.
+def test_at_most_two_uploads_in_flight_per_client(stack):
+    slow = []
+    for _ in range(2):  # two uploads whose bodies never finish arriving
+        conn = socket.create_connection(("127.0.0.1", stack.port))
+        conn.sendall(
+            b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n" + b"\0" * 1000
+        )
+        slow.append(conn)
+    try:
+        time.sleep(0.5)  # let nginx register both (not a timing assertion)
+        status, _, body = _post_photo(stack, "/api/search/image")
+    finally:
+        for conn in slow:
+            conn.close()
+
+    assert status == 429
+    assert "too many requests" in json.loads(body)["error"]
+    assert (
+        'limiting connections by zone "meepo_upload_conn"'
+        in (stack.workdir / "error.log").read_text()
+    )
+
+
 def test_a_big_upload_body_stays_in_nginx_memory(stack):
     big = photo((64, 64)) + b"\0" * (9 * 1024 * 1024)
 
