@@ -142,8 +142,16 @@ AMBIGUOUS = {
         "uy": "UYU",
         "tw": "TWD",
     },
-    "kr": {"se": "SEK", "no": "NOK", "dk": "DKK", "is": "ISK", "sv": "SEK", "nb": "NOK"},
-    "kr.": {"se": "SEK", "no": "NOK", "dk": "DKK", "is": "ISK", "da": "DKK"},
+    "kr": {
+        "se": "SEK",
+        "no": "NOK",
+        "dk": "DKK",
+        "is": "ISK",
+        "sv": "SEK",
+        "nb": "NOK",
+        "da": "DKK",
+    },
+    "kr.": {"se": "SEK", "no": "NOK", "dk": "DKK", "is": "ISK", "da": "DKK", "nb": "NOK"},
     "¥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
     "￥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
 }

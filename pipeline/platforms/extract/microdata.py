@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 # Class/id words that mark a crossed-out or "was" price ("old-price", "price--rrp", "<s>").
 OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike", "strikethrough"}
 OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
+# The same in the languages shops write their class names in ("prezzo-pieno", "eski-fiyat").
+OLD_WORDS |= {"streichpreis", "alter", "ancien", "barre", "anterior", "pieno", "barrato"}
+OLD_WORDS |= {"oude", "ordinarie", "ordinary", "normalpris", "forpris", "eski", "regi", "stara"}
+# Class words of the selling price when a block shows two ("preco-por", "yeni-fiyat").
+SELL_WORDS = {"sale", "special", "now", "new", "current", "final", "offer", "promo", "actual"}
+SELL_WORDS |= {"por", "scontato", "akcios", "yeni", "rea", "nuevo", "neu", "nouveau", "oferta"}
 LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-zoom-image", "data-srcset")
 # Stand-ins lazy loaders and themes put where the photo will be.
 PLACEHOLDER = re.compile(
@@ -38,6 +44,7 @@ NOT_PHOTO = re.compile(
 STRUCK_TAGS = ("del", "s", "strike")
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
 _LIST_PRICE = re.compile(r"list[\s_\-]*price")
+_PRICE_FROM = re.compile(r"pre(?:c|ç|ci)o[\s_\-]*de\b")
 _CROSSED = re.compile(r"non[\s_\-]*sale|line[\s_\-]*through")
 STATE = re.compile(r"^(?:has|with|is|on|show|hide)[-_]")
 
@@ -54,6 +61,8 @@ def label_parts(el: etree._Element) -> set[str]:
         parts.add("listprice")
     if _CROSSED.search(label):
         parts.add("strike")  # BigCommerce "price--non-sale", "price--line-through"
+    if _PRICE_FROM.search(label):
+        parts.add("old")  # "preco-de" / "precio-de": the "from" price of "De … Por …"
     return parts
 
 

@@ -60,18 +60,27 @@ ADD_TO_CART = re.compile(
     r"kosárba|do košíku|sepete ekle|в корзину|カートに入れる|장바구니|加入购物车|أضف إلى السلة|"
     r"加入購物車|adaugă în coș|προσθήκη στο καλάθι|tambah(?:kan)? ke keranjang|"
     r"masukkan ke keranjang|เพิ่มลงตะกร้า|thêm vào giỏ|"
-    r"add-to-cart|addtocart|tocart",
+    r"add-to-cart|addtocart|tocart|buy-now|buynow",
     re.I,
 )
 WAS_PRICE = re.compile(
-    r"(?:\bwas|\bstatt|\bvorher|\bavant|\bantes|\bprima|\bvoorheen|\btidigare|\bførpris|"
+    r"(?:\bwas|\bstatt|\bvorher|\bavant|\bantes|\bprima|\binvece di|\bvoorheen|\btidigare|"
+    r"\bførpris|\bfør|\bord\.? ?pris|\bordinarie(?: pris)?|\bnormalpris|\bde:|"
     r"regular price|normal price|normalpreis|prix normal|precio normal|normale prijs|"
-    r"compare at|list price|\brrp|\buvp)\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
+    r"eski fiyat|önceki fiyat|régi ár|stara cena|compare at|list price|\brrp|\buvp)"
+    r"\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
     re.I,
 )
 # An amount said to be before tax ("2,000円 (税抜)", "€10 excl. VAT") is not what one pays.
 EXCL_TAX = re.compile(
     r"\d[\d.,\u00a0 ]*\s*\D{0,3}\s*[(\uff08]?\s*(?:税抜|税別|excl\.?|ex\.? vat|exkl\.?|hors taxe|"
     r"\bHT\b|zzgl\.? MwSt|netto|sans tva)[^)\uff09]{0,12}[)\uff09]?",
+    re.I,
+)
+# Instalment offers ("ou 3x de R$ 73,30", "or 4 payments of $10") are not the price.
+INSTALMENTS = re.compile(
+    r"\b\d{1,2}\s*[x\u00d7]\s*(?:de\s*)?\D{0,4}\d[\d.,]*|"
+    r"\b\d{1,2}\s+(?:interest-free\s+)?(?:payments|instalments|installments|raten|rate|cuotas)"
+    r"\s+(?:of|de|di|von|à)\s*\D{0,4}\d[\d.,]*",
     re.I,
 )

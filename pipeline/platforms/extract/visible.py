@@ -23,6 +23,7 @@ from pipeline.platforms.extract.document import heading, main_heading
 from pipeline.platforms.extract.microdata import (
     NOT_PHOTO,
     PLACEHOLDER,
+    SELL_WORDS,
     drop_struck,
     is_small,
     is_struck,
@@ -33,6 +34,7 @@ from pipeline.platforms.extract.phrases import (
     EXCL_TAX,
     IN_STOCK,
     IN_STOCK_LINE,
+    INSTALMENTS,
     OUT_OF_STOCK,
     OUT_OF_STOCK_LINE,
     PREORDER,
@@ -47,7 +49,11 @@ PRICE_WORDS = re.compile(
 )
 NOISE_WORDS = {"unit", "per", "installment", "installments", "saving", "savings", "save"}
 NOISE_WORDS |= {"discount", "percentage", "percent", "label", "badge", "shipping", "total"}
-NOISE_WORDS |= {"excluded", "excl", "exclusive", "pretax", "omnibus", "lowest"}
+NOISE_WORDS |= {"excluded", "excl", "exclusive", "pretax", "omnibus", "lowest", "delivery"}
+NOISE_WORDS |= {"postage", "freight", "reference", "parcelas", "parcela", "cuotas", "raten"}
+# "Discount" in the shops' languages: a "-30%" badge, not a price.
+NOISE_WORDS |= {"sconto", "rabatt", "remise", "descuento", "desconto", "korting", "rabat"}
+NOISE_WORDS |= {"indirim", "alennus", "sleva", "reduction", "savings"}
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
 # Class/id words (prefixes) of blocks that show other products or site chrome.
 SKIP_WORDS = (
@@ -147,6 +153,19 @@ def bare_price(region: etree._Element, country: str) -> tuple:
     return None, ""
 
 
+def button_price(region: etree._Element, country: str) -> tuple:
+    """(price, currency) written on the buy button ("Buy now £39.00"), when it shows one."""
+    for el in region.xpath("//button | //input[@type='submit'] | //a"):
+        words = f"{el.text_content()} {el.get('value') or ''}"
+        if not ADD_TO_CART.search(f"{words} {_label(el)}"):
+            continue
+        currency = currency_of(words, country)
+        found = amounts(words, currency) if currency else []
+        if len(found) == 1:
+            return found[0], currency
+    return None, ""
+
+
 def amounts(text: str, currency: str) -> list[Decimal]:
     """Distinct amounts written with a currency next to them ("30 dni" is not a price)."""
     values = []
@@ -157,15 +176,20 @@ def amounts(text: str, currency: str) -> list[Decimal]:
     return list(dict.fromkeys(v for v in values if v is not None))
 
 
-def shown_text(el: etree._Element) -> str:
-    """The element's text without crossed-out prices, savings and labels."""
+def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
+    """The element's text without savings, unit prices and labels, and (unless `keep_struck`)
+    without crossed-out prices."""
     el = copy.deepcopy(el)
-    drop_struck(el)
+    if not keep_struck:
+        drop_struck(el)
     for child in [c for c in el.iterdescendants() if label_parts(c) & NOISE_WORDS]:
-        if child.getparent() is not None:
+        holds_struck = is_struck(child) or any(is_struck(d) for d in child.iterdescendants())
+        if child.getparent() is not None and not (keep_struck and holds_struck):
             child.drop_tree()
     text = " ".join(" ".join(el.itertext()).split())
-    return EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", text))
+    if keep_struck:
+        return INSTALMENTS.sub(" ", text)
+    return EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", INSTALMENTS.sub(" ", text)))
 
 
 def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
@@ -176,10 +200,34 @@ def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
         return None, "", f"no currency next to {text[:40]!r}"
     found = amounts(text, currency)
     if len(found) > 1 and not RANGE.search(text):
-        return None, currency, f"several amounts in {text[:60]!r}"
+        selling = _selling_amount(el, currency)
+        if selling is None:
+            return None, currency, f"several amounts in {text[:60]!r}"
+        return selling, currency, ""
     if not found:
         return None, currency, f"no amount in {text[:40]!r}"
     return parse_price(text, currency) or found[0], currency, ""
+
+
+def _selling_amount(el: etree._Element, currency: str) -> Decimal | None:
+    """In a block with two amounts, the one labelled as the selling price ("sale", "now")."""
+    for child in el.iterdescendants():
+        if isinstance(child.tag, str) and label_parts(child) & SELL_WORDS:
+            found = amounts(shown_text(child), currency)
+            if len(found) == 1:
+                return found[0]
+    return None
+
+
+def _beside(el: etree._Element) -> list[etree._Element]:
+    """Crossed-out siblings of the price element or of its parent ("old-price" next to it)."""
+    found = []
+    for node in (el, el.getparent()):
+        for sib in (node.getprevious(), node.getnext()) if node is not None else ():
+            struck = sib is not None and (is_struck(sib) or sib.xpath(".//del|.//s|.//strike"))
+            if struck and isinstance(sib.tag, str):
+                found.append(sib)
+    return found
 
 
 def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal | None:
@@ -187,10 +235,8 @@ def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal 
     shown = amounts(shown_text(el), currency)
     if price not in shown:
         return None
-    texts = [" ".join(" ".join(el.itertext()).split())]
-    for sibling in (el.getprevious(), el.getnext()):
-        if sibling is not None and is_struck(sibling):
-            texts.append(" ".join(" ".join(sibling.itertext()).split()))
+    texts = [shown_text(el, keep_struck=True)]
+    texts += [" ".join(" ".join(sib.itertext()).split()) for sib in _beside(el)]
     struck = {
         a
         for text in texts
@@ -299,6 +345,8 @@ def read_visible(
         found.notes.append(f"visible price skipped: {why}")
     if found.price is None and not blocks and not found.notes:
         found.price, found.currency = bare_price(region, country)
+    if found.price is None and not blocks and not found.notes:
+        found.price, found.currency = button_price(region, country)
     price, currency = (
         (known[0], known[1]) if known[0] is not None else (found.price, found.currency)
     )
