@@ -173,7 +173,7 @@ def save_random_clip(path: str | Path, *, size: str = "tiny", seed: int = 0) -> 
     return path
 
 
-FAMILIES = ("clip", "siglip", "siglip2")
+FAMILIES = ("clip", "siglip", "siglip2", "chinese_clip", "altclip")
 # SigLIP towers read texts padded to this many tokens (64 in the released models).
 SIGLIP_TEXT_TOKENS = 64
 
@@ -269,6 +269,10 @@ def save_random_model(
     """
     if family == "clip":
         return save_random_clip(path, size=size, seed=seed)
+    if family in ("chinese_clip", "altclip"):
+        if size != "tiny":
+            raise ValueError(f"unknown size {size!r} for {family}; only tiny")
+        return save_random_bilingual(path, family=family, seed=seed)
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     import torch
@@ -305,6 +309,85 @@ def save_random_model(
             patch_size=vision["patch_size"], max_num_patches=vision["num_patches"]
         )
         processor = Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    model.eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def _wordpiece_tokenizer():
+    """A BERT WordPiece tokenizer (ChineseCLIP's kind): letters, word pieces and CJK characters."""
+    from transformers import BertTokenizer
+
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789")
+    tokens += letters + [f"##{c}" for c in letters] + list("红色蓝的杯子衬衫木椅")
+    tokens += list(COMMON_WORDS[:60])
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    return BertTokenizer(vocab=vocab), len(vocab)
+
+
+def _unigram_tokenizer():
+    """An XLM-R unigram tokenizer (AltCLIP's kind): "▁"-prefixed words and single characters."""
+    from transformers import XLMRobertaTokenizer
+
+    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(c), -5.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(f"▁{w}", -3.0) for w in COMMON_WORDS[:60]]
+    pieces += [(c, -6.0) for c in "红色蓝的杯子衬衫木椅"]
+    pieces.append(("<mask>", 0.0))
+    return XLMRobertaTokenizer(vocab=pieces, model_max_length=64), len(pieces)
+
+
+def _tiny_tower() -> dict:
+    return {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    }
+
+
+def save_random_bilingual(path: str | Path, *, family: str, seed: int = 0) -> Path:
+    """A tiny random ChineseCLIP (BERT text tower) or AltCLIP (XLM-R text tower)."""
+    import torch
+    from transformers import (
+        AltCLIPConfig,
+        AltCLIPModel,
+        AltCLIPProcessor,
+        ChineseCLIPConfig,
+        ChineseCLIPImageProcessorPil,
+        ChineseCLIPModel,
+        ChineseCLIPProcessor,
+        CLIPImageProcessorPil,
+    )
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vision = {**_tiny_tower(), "image_size": 32, "patch_size": 8}
+    square = {"height": 32, "width": 32}
+    torch.manual_seed(seed)
+    if family == "chinese_clip":
+        tokenizer, vocab_size = _wordpiece_tokenizer()
+        text = {**_tiny_tower(), "vocab_size": vocab_size, "max_position_embeddings": 64}
+        config = ChineseCLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+        model = ChineseCLIPModel(config)
+        images = ChineseCLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size=square)
+        processor = ChineseCLIPProcessor(image_processor=images, tokenizer=tokenizer)
+    elif family == "altclip":
+        tokenizer, vocab_size = _unigram_tokenizer()
+        text = {
+            **_tiny_tower(),
+            "vocab_size": vocab_size,
+            "max_position_embeddings": 66,  # XLM-R: 64 tokens + the padding offset of 2
+            "project_dim": 16,
+            "pad_token_id": 1,
+        }
+        config = AltCLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+        model = AltCLIPModel(config)
+        images = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size=square)
+        processor = AltCLIPProcessor(image_processor=images, tokenizer=tokenizer)
+    else:
+        raise ValueError(f"unknown family {family!r}")
     model.eval().save_pretrained(path)
     processor.save_pretrained(path)
     return path

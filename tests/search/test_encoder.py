@@ -129,7 +129,7 @@ def test_auto_device_picks_cpu_without_cuda(settings, tiny_clip):
 # --- Other model families, loaded through the same AutoModel/AutoProcessor path ---------------
 
 
-@pytest.fixture(scope="module", params=["siglip", "siglip2"])
+@pytest.fixture(scope="module", params=["siglip", "siglip2", "chinese_clip", "altclip"])
 def tiny_family_dir(request, tmp_path_factory):
     from search.random_model import save_random_model
 
@@ -138,8 +138,9 @@ def tiny_family_dir(request, tmp_path_factory):
 
 
 def _family_reference(model_dir, family):
-    """What the transformers documentation does for SigLIP: max_length padding (64 tokens in
-    the released models; the tiny model reads 16), lower-cased text for SigLIP 2."""
+    """What the transformers documentation does: for SigLIP max_length padding (64 tokens in
+    the released models; the tiny model reads 16) and lower-cased text for SigLIP 2; the
+    processor's defaults (longest padding) for the CLIP-like ChineseCLIP and AltCLIP."""
     import torch
     from transformers import AutoModel, AutoProcessor
 
@@ -156,22 +157,30 @@ def _family_reference(model_dir, family):
     def texts(txts):
         if family == "siglip2":
             txts = [t.lower() for t in txts]
-        inputs = processor(
-            text=txts, padding="max_length", max_length=16, truncation=True, return_tensors="pt"
-        )
+        if family.startswith("siglip"):
+            padding = {"padding": "max_length", "max_length": 16}
+        else:
+            padding = {"padding": True, "max_length": 64}
+        inputs = processor(text=txts, truncation=True, return_tensors="pt", **padding)
         with torch.inference_mode():
             return unit(model.get_text_features(**inputs))
 
     return images, texts
 
 
-def test_siglip_families_match_the_reference_forward(settings, tiny_family_dir):
+def test_other_families_match_the_reference_forward(settings, tiny_family_dir):
     family, model_dir = tiny_family_dir
     settings.MEEPO_CLIP_MODEL = str(model_dir)
     encoder = get_encoder()
     assert encoder.model.config.model_type == family
-    assert encoder.dim == 32  # from the probe, not from a CLIP-only config field
-    tokenizer = {"siglip": "SiglipTokenizer", "siglip2": "Siglip2Tokenizer"}[family]
+    dim = 32 if family.startswith("siglip") else 16
+    assert encoder.dim == dim  # from the probe, not from one family's config field
+    tokenizer = {
+        "siglip": "SiglipTokenizer",
+        "siglip2": "Siglip2Tokenizer",
+        "chinese_clip": "BertTokenizer",
+        "altclip": "XLMRobertaTokenizer",
+    }[family]
     assert type(encoder.processor.tokenizer).__name__ == tokenizer  # the families' own kinds
     ref_images, ref_texts = _family_reference(model_dir, family)
     imgs = _images(5)
@@ -180,14 +189,14 @@ def test_siglip_families_match_the_reference_forward(settings, tiny_family_dir):
     got = encoder.encode_texts(texts)
     np.testing.assert_allclose(got, ref_texts(texts), atol=1e-5)
     assert len({tuple(np.round(v, 4)) for v in got}) == 4  # other scripts are not all <unk>
-    assert encoder.encode_texts(["word " * 500]).shape == (1, 32)  # truncated, no error
+    assert encoder.encode_texts(["word " * 500]).shape == (1, dim)  # truncated, no error
     stream = list(encoder.encode_stream(range(5), lambda i: imgs[i], batch_size=2))
     np.testing.assert_allclose(
         np.vstack([b.vectors for b in stream]), encoder.encode_images(imgs), atol=1e-5
     )
 
 
-def test_siglip_families_quantize_or_fall_back_cleanly(tiny_family_dir):
+def test_other_families_quantize_cleanly(tiny_family_dir):
     _, model_dir = tiny_family_dir
     enc = encoder_module.load_encoder(str(model_dir), "cpu", True, 0)
     fp32 = encoder_module.load_encoder(str(model_dir), "cpu", False, 0)
