@@ -549,7 +549,7 @@ def product_gtins(product_ids: list[int]) -> dict[int, tuple[str, bool, Decimal 
 
 
 EXAMPLES_TTL_SECONDS = 600.0
-_examples_cache = _TTLCache(1, EXAMPLES_TTL_SECONDS)
+_examples_cache = _TTLCache(2, EXAMPLES_TTL_SECONDS)
 
 
 def example_queries(limit: int = 6) -> list[str]:
@@ -574,3 +574,15 @@ def example_queries(limit: int = 6) -> list[str]:
     examples = (categories + brands + by_column["category"][limit // 2 :])[:limit]
     _examples_cache.put("examples", examples)
     return examples
+
+
+def browse_links(limit: int = 12) -> dict[str, list[tuple]]:
+    """The catalogue's biggest categories and stores, for browsing without typing (home page):
+    {"category": [(value, label, count)], "store": [(slug, name, count)]}, cached for a while."""
+    cached = _examples_cache.get("browse")
+    if cached is not None:
+        return cached
+    counts = facet_counts(product_ids=[], filters=SearchFilters())
+    links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
+    _examples_cache.put("browse", links)
+    return links

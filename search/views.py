@@ -177,7 +177,11 @@ def home(request):
     return render_timed(
         request,
         "search/home.html",
-        {"form": SearchForm(), "examples": selectors.example_queries()},
+        {
+            "form": SearchForm(),
+            "examples": selectors.example_queries(),
+            "browse": selectors.browse_links(),
+        },
     )
 
 

@@ -61,6 +61,13 @@ def test_home_has_labelled_search_box_and_examples(client):
     # Examples come from the catalogue: its top categories and brands.
     examples = [a.get_text() for a in page.select('nav[aria-label="Example searches"] a')]
     assert examples == ["lamps", "lumo"]
+    # Browse without typing: categories and stores link to filtered results.
+    assert page.select_one('nav[aria-labelledby="browse-categories"] a')["href"] == (
+        "/search?category=Lamps"
+    )
+    assert page.select_one('nav[aria-labelledby="browse-stores"] a')["href"].startswith(
+        "/search?store="
+    )
     assert page.select_one('a[href="/search?q=mug%20-ceramic"]') is not None  # the minus-word tip
 
 
