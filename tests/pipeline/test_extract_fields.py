@@ -419,3 +419,29 @@ def test_lazy_loaded_microdata_image_and_placeholders_are_not_the_photo():
 def test_pre_order_phrases(phrase):
     page = f"<html><body><h1>Print</h1><p class='price'>€ 30</p><button>{phrase}</button></body></html>"
     assert _one(page).availability == "preorder"
+
+
+@pytest.mark.parametrize(
+    ("price_html", "price", "list_price"),
+    [
+        ('<div class="prezzi"><span class="prezzo-pieno">49,90 €</span> <span class="sconto">-30%</span> '
+         '<span class="prezzo-scontato">34,93 €</span></div>', "34.93", "49.90"),
+        ('<p class="preco-de">De: R$ 259,90</p><p class="preco-por">Por: R$ 219,90</p>'
+         '<p class="parcelas">ou 3x de R$ 73,30 sem juros</p>', "219.90", "259.90"),
+        ('<div class="fiyat-alani"><span class="indirim">%20 indirim</span> <span class="eski-fiyat">'
+         '₺1.124,00</span> <span class="yeni-fiyat">₺899,00</span></div>', "899.00", "1124.00"),
+        ('<div class="ceny"><p class="cena-s-dph">Cena: 2 490 Kč</p><p class="cena-bez-dph">'
+         'Cena bez DPH: 2 058 Kč</p></div>', "2490", None),
+        ('<div data-hook="prices"><span data-hook="formatted-secondary-price">$90.00</span>'
+         '<span data-hook="formatted-primary-price">$72.00</span></div>', "72.00", "90.00"),
+        ('<div class="pris"><span class="rea">399 kr</span> <span class="ordinarie">Ord. pris 599 kr'
+         "</span></div>", "399", "599"),
+    ],
+)  # fmt: skip
+def test_sale_and_regular_prices_as_shops_around_the_world_print_them(
+    price_html, price, list_price
+):
+    page = f"<html lang='sv'><body><h1>Thing</h1>{price_html}<p>In stock</p></body></html>"
+    p = _one(page)
+    assert p.price == Decimal(price)
+    assert p.list_price == (Decimal(list_price) if list_price else None)

@@ -24,9 +24,30 @@ OLD_WORDS = {"old", "was", "regular", "compare", "original", "before", "strike",
 OLD_WORDS |= {"crossed", "rrp", "uvp", "msrp", "instead", "oldprice", "listprice", "wasprice"}
 # The same in the languages shops write their class names in ("prezzo-pieno", "eski-fiyat").
 OLD_WORDS |= {"streichpreis", "alter", "ancien", "barre", "anterior", "pieno", "barrato"}
-OLD_WORDS |= {"oude", "ordinarie", "ordinary", "normalpris", "forpris", "eski", "regi", "stara"}
+OLD_WORDS |= {
+    "secondary",
+    "oude",
+    "ordinarie",
+    "ordinary",
+    "normalpris",
+    "forpris",
+    "eski",
+    "regi",
+    "stara",
+}
 # Class words of the selling price when a block shows two ("preco-por", "yeni-fiyat").
-SELL_WORDS = {"sale", "special", "now", "new", "current", "final", "offer", "promo", "actual"}
+SELL_WORDS = {
+    "primary",
+    "sale",
+    "special",
+    "now",
+    "new",
+    "current",
+    "final",
+    "offer",
+    "promo",
+    "actual",
+}
 SELL_WORDS |= {"por", "scontato", "akcios", "yeni", "rea", "nuevo", "neu", "nouveau", "oferta"}
 LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-zoom-image", "data-srcset")
 # Stand-ins lazy loaders and themes put where the photo will be.
@@ -52,6 +73,7 @@ STATE = re.compile(r"^(?:has|with|is|on|show|hide)[-_]")
 def label_parts(el: etree._Element) -> set[str]:
     """The words of an element's class, id and itemprop ("price-item--regular" → price, item…)."""
     raw = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('itemprop') or ''}"
+    raw += f" {el.get('data-hook') or ''}"
     if not raw.strip():
         return set()
     # State modifiers ("has-discount", "with-list-price") describe the block, not its content.

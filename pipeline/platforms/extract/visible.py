@@ -12,6 +12,7 @@ a dozen languages, then an add-to-cart button. Every refusal is recorded as a no
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,7 +44,7 @@ from pipeline.platforms.extract.phrases import (
 from pipeline.platforms.prices import currency_of, parse_price
 
 PRICE_WORDS = re.compile(
-    r"price|pricing|cost|preis|prix|tarif|precio|prezzo|prijs|pre[cç]o|cena|pris|money|fiyat|hinta|pret|"
+    r"price|pricing|cost|preis|prix|tarif|preci|prezz|prij|pre[cç]o|cen[ay]|pris|money|fiyat|hinta|pret|"
     r"harga|gi[aá]|kaina|cijena|hind|\u0446\u0435\u043d|価格|가격|판매가|售价|价格|السعر|מחיר",
     re.I,
 )
@@ -54,6 +55,7 @@ NOISE_WORDS |= {"postage", "freight", "reference", "parcelas", "parcela", "cuota
 # "Discount" in the shops' languages: a "-30%" badge, not a price.
 NOISE_WORDS |= {"sconto", "rabatt", "remise", "descuento", "desconto", "korting", "rabat"}
 NOISE_WORDS |= {"indirim", "alennus", "sleva", "reduction", "savings"}
+NOISE_WORDS |= {"bez", "netto", "exvat", "exclvat", "pretax"}  # prices before tax
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
 # Class/id words (prefixes) of blocks that show other products or site chrome.
 SKIP_WORDS = (
@@ -166,12 +168,13 @@ def button_price(region: etree._Element, country: str) -> tuple:
     return None, ""
 
 
-def amounts(text: str, currency: str) -> list[Decimal]:
-    """Distinct amounts written with a currency next to them ("30 dni" is not a price)."""
+def amounts(text: str, currency: str, loose: bool = False) -> list[Decimal]:
+    """Distinct amounts written with a currency next to them ("30 dni" is not a price);
+    `loose` takes bare numbers too (an element holding just "19 990")."""
     values = []
     for match in AMOUNT.finditer(text):
         window = f"{text[max(0, match.start() - 5) : match.start()]} {text[match.end() : match.end() + 5]}"
-        if currency_of(window) or CURRENCY_SIGNS.search(window):
+        if loose or currency_of(window) or CURRENCY_SIGNS.search(window):
             values.append(parse_price(match.group(0), currency))
     return list(dict.fromkeys(v for v in values if v is not None))
 
@@ -220,19 +223,25 @@ def _selling_amount(el: etree._Element, currency: str) -> Decimal | None:
 
 
 def _beside(el: etree._Element) -> list[etree._Element]:
-    """Crossed-out siblings of the price element or of its parent ("old-price" next to it)."""
+    """Crossed-out siblings (up to 3 each side) of the price element or of its parent."""
     found = []
     for node in (el, el.getparent()):
-        for sib in (node.getprevious(), node.getnext()) if node is not None else ():
-            struck = sib is not None and (is_struck(sib) or sib.xpath(".//del|.//s|.//strike"))
-            if struck and isinstance(sib.tag, str):
+        if node is None:
+            continue
+        near = [*itertools.islice(node.itersiblings(preceding=True), 3)]
+        near += itertools.islice(node.itersiblings(), 3)
+        for sib in near:
+            if isinstance(sib.tag, str) and (is_struck(sib) or sib.xpath(".//del|.//s|.//strike")):
                 found.append(sib)
     return found
 
 
 def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal | None:
     """The one crossed-out ("was") amount above `price`, in or beside a block showing `price`."""
-    shown = amounts(shown_text(el), currency)
+    text = shown_text(el)
+    shown = amounts(text, currency) or (
+        amounts(text, currency, loose=True) if len(text) < 20 else []
+    )
     if price not in shown:
         return None
     texts = [shown_text(el, keep_struck=True)]
