@@ -42,6 +42,7 @@ AVAILABILITY = {
     "backorder": "preorder",
     "pending": "preorder",
     "madetoorder": "preorder",
+    "availablefororder": "in_stock",
 }
 
 
@@ -82,7 +83,8 @@ def normalize_availability(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         return "unknown"
     key = value.strip().rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower()
-    return AVAILABILITY.get(key, AVAILABILITY.get(key.replace("_", ""), "unknown"))
+    squeezed = re.sub(r"[\s_\-]+", "", key)  # "Limited availability", "in-stock", "pre_order"
+    return AVAILABILITY.get(key, AVAILABILITY.get(squeezed, "unknown"))
 
 
 def plain_text(value: object, limit: int = DESCRIPTION_MAX) -> str:

@@ -319,3 +319,20 @@ def test_graph_references_to_offers_and_variants_are_resolved():
 )
 def test_national_price_formats(raw, currency, expected):
     assert parse_price(raw, currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Limited availability", "in_stock"),
+        ("in-stock", "in_stock"),
+        ("available for order", "in_stock"),
+        ("out of stock", "out_of_stock"),
+        ("pre_order", "preorder"),
+        ("https://schema.org/MadeToOrder", "preorder"),
+    ],
+)
+def test_availability_spellings_from_meta_tags(raw, expected):
+    from pipeline.platforms.base import normalize_availability
+
+    assert normalize_availability(raw) == expected
