@@ -445,3 +445,12 @@ def test_sale_and_regular_prices_as_shops_around_the_world_print_them(
     p = _one(page)
     assert p.price == Decimal(price)
     assert p.list_price == (Decimal(list_price) if list_price else None)
+
+
+def test_currency_in_a_sibling_element_of_the_price():
+    page = (
+        '<html><body><h1>Mug</h1><div class="buy"><span class="currency">€</span>'
+        '<span class="price">12,99</span></div></body></html>'
+    )
+    p = _one(page)
+    assert (p.price, p.currency) == (Decimal("12.99"), "EUR")

@@ -199,6 +199,11 @@ def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
     """(price, currency, why-not) from one price block."""
     text = shown_text(el) or " ".join(" ".join(el.itertext()).split())
     currency = currency_of(text, country) or known_currency
+    parent = el.getparent()
+    if not currency and parent is not None and is_small(parent, 4):
+        around = " ".join(" ".join(parent.itertext()).split())  # <span>€</span><span>12</span>
+        currency = currency_of(around, country) if len(around) < 40 else ""
+        text = around if currency else text
     if not currency:
         return None, "", f"no currency next to {text[:40]!r}"
     found = amounts(text, currency)
