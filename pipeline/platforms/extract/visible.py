@@ -5,8 +5,8 @@ element whose class, id or itemprop says "price", that shows an amount with a cu
 markup's currency), after the page heading, outside navigation, footers and "related
 products" blocks, with struck-through amounts removed; several different amounts that are not
 a range leave the price empty. A crossed-out amount above the selling price in the same price
-block is the list price. Stock comes from stock classes ("stock available"), then phrases in
-a dozen languages, then an add-to-cart button. Every refusal is recorded as a note.
+block is the list price. Stock, the title without an <h1> and the photo come from shown.py.
+Every refusal is recorded as a note.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from pipeline.platforms.base import absolute_url
 from pipeline.platforms.extract.document import heading, main_heading
 from pipeline.platforms.extract.microdata import (
-    NOT_PHOTO,
-    PLACEHOLDER,
     SELL_WORDS,
     drop_struck,
     is_small,
@@ -33,14 +30,10 @@ from pipeline.platforms.extract.microdata import (
 from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
-    IN_STOCK,
-    IN_STOCK_LINE,
     INSTALMENTS,
-    OUT_OF_STOCK,
-    OUT_OF_STOCK_LINE,
-    PREORDER,
     WAS_PRICE,
 )
+from pipeline.platforms.extract.shown import image_of, named_title, stock_of
 from pipeline.platforms.prices import currency_of, parse_price
 
 PRICE_WORDS = re.compile(
@@ -70,12 +63,8 @@ CURRENCY_SIGNS = re.compile(
 )
 AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
 RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
-PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
 LISTING_PRICES = 3  # this many differently priced blocks: a category page, not one product
-LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
 BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "h2", "h3", "h4", "h5", "h6")
-STOCK_IN = {"instock", "in-stock", "available"}
-STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 
 
 @dataclass
@@ -258,80 +247,6 @@ def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal 
         if price < a < price * 20 and a not in shown
     }
     return struck.pop() if len(struck) == 1 else None
-
-
-def _stock_lines(region: etree._Element) -> str:
-    """In/out of stock from a short line that is only a (weak) stock phrase."""
-    for el in region.iter(*LINE_TAGS):
-        if not is_small(el):
-            continue
-        text = " ".join(" ".join(el.itertext()).split())
-        if len(text) > 40:
-            continue
-        if OUT_OF_STOCK_LINE.match(text):
-            return "out_of_stock"
-        if IN_STOCK_LINE.match(text):
-            return "in_stock"
-    return "unknown"
-
-
-def stock_of(region: etree._Element) -> str:
-    """In/out of stock from stock classes, phrases, then the add-to-cart button."""
-    for el in region.iter():
-        parts = label_parts(el) if isinstance(el.tag, str) else set()
-        if "stock" in parts or "availability" in parts:
-            if parts & STOCK_OUT:
-                return "out_of_stock"
-            if parts & STOCK_IN:
-                return "in_stock"
-    unlabelled = copy.deepcopy(region)  # "Green, sold out" on one option is not the product
-    for label in list(unlabelled.iter("label")):
-        label.drop_tree()
-    text = " ".join(" ".join(unlabelled.itertext()).split()).lower()
-    if OUT_OF_STOCK.search(text):
-        return "out_of_stock"
-    if PREORDER.search(text):
-        return "preorder"
-    if IN_STOCK.search(text):
-        return "in_stock"
-    if (state := _stock_lines(unlabelled)) != "unknown":
-        return state
-    for el in region.xpath("//button | //input[@type='submit'] | //a | //div[@role='button']"):
-        words = f"{el.text_content()} {el.get('value') or ''} {_label(el)} {el.get('name') or ''}"
-        if ADD_TO_CART.search(words):
-            disabled = el.get("disabled") is not None or "disabled" in _label(el).lower()
-            return "out_of_stock" if disabled else "in_stock"
-    return "unknown"
-
-
-def named_title(region: etree._Element) -> str:
-    """Without an <h1>: the first short heading-like element labelled "name" or "title"."""
-    for el in region.iter("h2", "h3", "h4", "div", "p", "span", "strong"):
-        if label_parts(el) & {"name", "title"} and not el.xpath(".//div|.//p|.//table"):
-            text = " ".join(" ".join(el.itertext()).split())
-            if 3 <= len(text) <= 200 and not PRICE_WORDS.search(_label(el)):
-                return text
-    return ""
-
-
-def image_of(region: etree._Element, page_url: str) -> str:
-    """The product photo: the first <img> labelled main/product/gallery, else the first photo."""
-    photos: list[tuple[bool, str]] = []
-    for img in region.iter("img"):
-        src = img.get("src") or ""
-        if not src.strip() or PLACEHOLDER.search(src):
-            src = img.get("data-src") or img.get("data-original") or img.get("data-lazy-src") or ""
-        if not src.strip():
-            src = (img.get("srcset") or img.get("data-srcset") or "").split(" ")[0]
-        url = absolute_url(src, page_url)
-        words = f"{_label(img)} {img.get('alt') or ''} {url.rsplit('/', 1)[-1]}".lower()
-        sizes = (img.get("width") or "", img.get("height") or "")
-        small = any(v.isdigit() and int(v) < 100 for v in sizes)
-        if not url or small or NOT_PHOTO.search(words) or url.lower().endswith((".svg", ".gif")):
-            continue
-        holders = [_label(img), *(_label(a) for a in list(img.iterancestors())[:3])]
-        photos.append((bool(PHOTO.search(" ".join(holders))), url))
-    return next((u for liked, u in photos if liked), photos[0][1] if photos else "")
 
 
 def read_visible(
