@@ -48,7 +48,7 @@ NOISE_WORDS |= {"postage", "freight", "reference", "parcelas", "parcela", "cuota
 # "Discount" in the shops' languages: a "-30%" badge, not a price.
 NOISE_WORDS |= {"sconto", "rabatt", "remise", "descuento", "desconto", "korting", "rabat"}
 NOISE_WORDS |= {"indirim", "alennus", "sleva", "reduction", "savings"}
-NOISE_WORDS |= {"bez", "netto", "exvat", "exclvat", "pretax"}  # prices before tax
+NOISE_WORDS |= {"bez", "netto", "exvat", "exclvat", "excluding", "exkl"}  # prices before tax
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
 # Class/id words (prefixes) of blocks that show other products or site chrome.
 SKIP_WORDS = (
