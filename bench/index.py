@@ -163,7 +163,7 @@ def resident_memory(version_dir) -> dict:
 def bench_size(n: int, gen: ClipLike, args) -> dict:
     from django.conf import settings
 
-    from pipeline.indexing import publish_arrays
+    from bench.planted_index import publish_arrays
     from search.index import SearchIndex
 
     rng = np.random.default_rng(n)

@@ -9,7 +9,7 @@ the `Server-Timing` header every search response carries, plus the same for repe
     .venv/bin/python -m bench.search --products 1000000 --requests 3000
 
 The catalogue (bench/out/search-<N>/) is written with bulk SQL (FTS triggers included) and its
-index is published from planted, clustered 512-d vectors by the ML stage's own `publish_arrays`;
+index is published from planted, clustered 512-d vectors by `bench.planted_index.publish_arrays` (the build stage's own code);
 both are reused by later runs. The text encoder is a random-weight CLIP with the real ViT-B/32
 shape, so encoding costs what the default model costs.
 """
@@ -107,7 +107,8 @@ def write_catalogue(db: Path, n: int) -> np.ndarray:
     ]
     con.executemany(
         "INSERT INTO catalog_store (name, slug, base_url, platform, contact_email, is_active, "
-        "offpeak_mode, created_at, updated_at) VALUES (?, ?, ?, ?, '', 1, 'wait', ?, ?)",
+        "offpeak_mode, allow_long_crawl_delay, extra_hosts, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, '', 1, 'wait', 0, '', ?, ?)",
         [(*s, now, now) for s in stores],
     )
     clusters = np.zeros(n, dtype=np.int64)
@@ -126,7 +127,8 @@ def write_catalogue(db: Path, n: int) -> np.ndarray:
         con.executemany(
             "INSERT INTO catalog_product (id, store_id, external_id, url, title, description, brand, "
             "category, tags, price, currency, availability, first_seen_at, last_seen_at, is_active, "
-            "content_hash, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "content_hash, created_at, updated_at, field_sources, gtin, mpn, sku) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'{}','','','')",
             products,
         )
         con.executemany(
@@ -168,7 +170,7 @@ def prepare(n: int, data: Path, env: dict[str, str]) -> dict:
     clusters = write_catalogue(data / "db.sqlite3", n)
     t1 = time.monotonic()
     code = (
-        "import numpy as np, sys; from pipeline.indexing import publish_arrays; "
+        "import numpy as np, sys; from bench.planted_index import publish_arrays; "
         "from django.conf import settings; v = np.load(sys.argv[1]); "
         "publish_arrays(np.arange(1, len(v) + 1, dtype=np.int64), v, model=settings.MEEPO_CLIP_MODEL)"
     )

@@ -15,7 +15,6 @@ database error text) are only for loopback clients and for `Authorization: Beare
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,9 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from search.encoder import get_encoder
+from search.index import CURRENT_LINK, index_root
+from search.manifest import Manifest, read_manifest
 from search.security import has_operator_token, is_local
 
 logger = logging.getLogger(__name__)
@@ -82,16 +84,15 @@ def _check_database() -> ComponentStatus:
     return ComponentStatus(ok=True, detail="answers", info={"latency_ms": elapsed_ms})
 
 
-def _read_manifest() -> tuple[Path | None, dict | None]:
-    current = Path(settings.MEEPO_DATA_DIR) / "index" / "current"
+def _read_manifest() -> tuple[Path | None, Manifest | None]:
+    current = index_root() / CURRENT_LINK
     if not current.exists():
         return None, None
     target = current.resolve()
-    manifest_path = target / "manifest.json"
     try:
-        return target, json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        logger.warning("healthz: unreadable index manifest %s", manifest_path)
+        return target, read_manifest(target)
+    except (OSError, ValueError, TypeError):
+        logger.warning("healthz: unreadable index manifest in %s", target)
         return target, None
 
 
@@ -102,11 +103,11 @@ def _check_index() -> ComponentStatus:
     if manifest is None:
         return ComponentStatus(ok=False, detail=f"index {target.name} has no readable manifest")
     info = {
-        "version": manifest.get("version") or target.name,
-        "model": manifest.get("model") or manifest.get("model_name"),
-        "vectors": manifest.get("count", manifest.get("ntotal")),
-        "created_at": manifest.get("created_at"),
-        "age_seconds": _age_seconds(manifest.get("created_at")),
+        "version": manifest.version or target.name,
+        "model": manifest.model or None,
+        "vectors": manifest.count,
+        "created_at": manifest.created_at or None,
+        "age_seconds": _age_seconds(manifest.created_at),
     }
     if info["model"] and info["model"] != settings.MEEPO_CLIP_MODEL:
         return ComponentStatus(
@@ -146,10 +147,6 @@ def _check_model(index: ComponentStatus) -> ComponentStatus:
 
 
 def _encoder_loaded() -> bool:
-    try:
-        from search.encoder import get_encoder
-    except ImportError:
-        return False
     cache_info = getattr(get_encoder, "cache_info", None)
     return bool(cache_info and cache_info().currsize)
 

@@ -19,7 +19,6 @@ searched with an IDSelector inside the ANN with a wider probe.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import threading
@@ -33,6 +32,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from search.exceptions import IndexNotReady
+from search.manifest import MANIFEST_FILE, Manifest, read_manifest
 from search.relevance import NoiseProfile
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.npy"
-MANIFEST_FILE = "manifest.json"
 CURRENT_LINK = "current"
 # With an ANN index, an allowed set this small is scanned exactly from vectors.npy (gather + dot,
 # ~0.7 µs per vector here, so <= ~6 ms): faster and more accurate than a selector inside the ANN
@@ -53,10 +52,6 @@ FILTER_WIDEN_MAX = 8
 
 def index_root() -> Path:
     return Path(settings.MEEPO_DATA_DIR) / "index"
-
-
-def read_manifest(version_dir: Path) -> dict[str, Any]:
-    return json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
 
 
 def published_dir(root: Path | None = None) -> Path | None:
@@ -72,7 +67,7 @@ def published_dir(root: Path | None = None) -> Path | None:
 @dataclass
 class SearchIndex:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     index: Any = field(repr=False)
     ids: NDArray[np.int64] = field(repr=False)
     vectors: NDArray[np.floating] = field(repr=False)  # float32, or float16 (ANN versions)
@@ -87,12 +82,12 @@ class SearchIndex:
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["dim"])
+        return int(self.manifest.dim)
 
     @functools.cached_property
     def noise(self) -> NoiseProfile | None:
         """Random text queries' best scores on this version: the relevance floor's calibration."""
-        return NoiseProfile.from_manifest(self.manifest)
+        return NoiseProfile.from_manifest(self.manifest.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> SearchIndex:
@@ -104,10 +99,10 @@ class SearchIndex:
         index = faiss.read_index(str(path / INDEX_FILE), flags)
         ids = np.load(path / IDS_FILE, mmap_mode="r")
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
-        if manifest["index_type"] != "flat" and settings.MEEPO_FAISS_THREADS > 1:
+        if manifest.index_type != "flat" and settings.MEEPO_FAISS_THREADS > 1:
             # With spare threads, split one query's inverted lists over them (faiss parallel_mode 1).
             faiss.extract_index_ivf(index).parallel_mode = 1
-        if index.ntotal != len(ids) or vectors.shape != (len(ids), manifest["dim"]):
+        if index.ntotal != len(ids) or vectors.shape != (len(ids), manifest.dim):
             raise IndexNotReady(f"index version {path.name} is inconsistent; rebuild it")
         return cls(path=path, manifest=manifest, index=index, ids=ids, vectors=vectors)
 
@@ -132,7 +127,7 @@ class SearchIndex:
         allowed = self._allowed(allowed_ids)
         if allowed.count == 0:
             return _empty()
-        if self.manifest["index_type"] == "flat":
+        if self.manifest.index_type == "flat":
             return self._filtered_flat(q, allowed, k)
         if allowed.count <= EXACT_SUBSET_MAX:
             return self._exact_subset(q, allowed.positions, k)
@@ -225,7 +220,7 @@ class SearchIndex:
     def _params(self, widen: float, selector=None):
         import faiss
 
-        params = self.manifest.get("params", {})
+        params = self.manifest.params
         if "nprobe" in params:
             nlist = int(params.get("nlist", params["nprobe"]))
             nprobe = min(nlist, math.ceil(params["nprobe"] * widen))
@@ -329,9 +324,9 @@ def get_index() -> SearchIndex:
     index = holder.get()
     if index is None:
         raise IndexNotReady("No search index is published yet; run `manage.py pipeline`.")
-    if index.manifest.get("model") != settings.MEEPO_CLIP_MODEL:
+    if index.manifest.model != settings.MEEPO_CLIP_MODEL:
         raise IndexNotReady(
-            f"The published index was built for {index.manifest.get('model')!r}, not "
+            f"The published index was built for {index.manifest.model!r}, not "
             f"{settings.MEEPO_CLIP_MODEL!r}; run `manage.py embed` and `manage.py build_index`."
         )
     return index

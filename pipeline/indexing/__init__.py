@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -42,13 +41,13 @@ from pipeline.indexing.catalogue import (
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
 from search import spelling
-from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir, read_manifest
+from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
+from search.manifest import FORMAT, BuildInfo, CatalogueInfo, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
 
 EMBEDDING_IDS_FILE = "embedding_ids.npy"
 HELD_OUT_FILE = "held_out.npz"  # tuning queries + their exact neighbours, for the next update
-FORMAT = 2  # 2: vectors.npy written in chunks, dtype in the manifest, held_out.npz
 
 
 @dataclass
@@ -81,7 +80,7 @@ class IndexReport:
 @dataclass
 class _Diff:
     old_dir: Path | None
-    old_manifest: dict[str, Any] | None
+    old_manifest: Manifest | None
     fresh: np.ndarray  # image ids whose vectors come from the database
     removed: np.ndarray  # image ids to drop from the old index (gone or changed)
     incremental: bool
@@ -96,9 +95,9 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     manifest = read_manifest(current) if current else None
     if not force and _unchanged(manifest, state):
         return IndexReport(status="nothing to do", count=state.count, version=current.name)
-    if state.count == 0 and (manifest is None or manifest.get("model") != state.model):
+    if state.count == 0 and (manifest is None or manifest.model != state.model):
         return IndexReport(status="empty")
-    state.dim = state.dim or manifest["dim"]  # every image left the index: publish it empty
+    state.dim = state.dim or manifest.dim  # every image left the index: publish it empty
     plan = faiss_build.plan_index(
         state.count,
         state.dim,
@@ -125,8 +124,8 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
         np.savez(work / HELD_OUT_FILE, **built.held_out)
         publish.write_index_file(built.index, work)
         manifest = _manifest(stamp, state, built, report, started)
-        manifest["relevance"] = noise_profile(built.index, built.params)
-        manifest["vocabulary_words"] = spelling.write_vocabulary(work)  # for "did you mean"
+        manifest.relevance = noise_profile(built.index, built.params)
+        manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"
         publish.write_manifest(work, manifest)
         publish.publish(work, stamp)
     except BaseException:
@@ -139,13 +138,13 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     return report
 
 
-def _unchanged(manifest: dict[str, Any] | None, state: CatalogueState) -> bool:
+def _unchanged(manifest: Manifest | None, state: CatalogueState) -> bool:
     return bool(
         manifest
-        and manifest.get("model") == state.model
-        and manifest.get("catalogue", {}).get("digest") == state.digest
+        and manifest.model == state.model
+        and manifest.catalogue.digest == state.digest
         # A version from before the relevance floor is rebuilt once to measure its noise.
-        and "relevance" in manifest
+        and "relevance" in manifest.keys_read
     )
 
 
@@ -153,9 +152,9 @@ def _diff(current, manifest, state: CatalogueState, plan, *, force: bool) -> _Di
     usable = (
         not force
         and manifest is not None
-        and manifest.get("format") == FORMAT
-        and manifest.get("model") == state.model
-        and manifest.get("dim") == state.dim
+        and manifest.format == FORMAT
+        and manifest.model == state.model
+        and manifest.dim == state.dim
         and (current / EMBEDDING_IDS_FILE).is_file()
     )
     if not usable:
@@ -164,14 +163,14 @@ def _diff(current, manifest, state: CatalogueState, plan, *, force: bool) -> _Di
     old_emb = np.load(current / EMBEDDING_IDS_FILE, mmap_mode="r")
     both, in_new, in_old = np.intersect1d(state.ids, old_ids, return_indices=True)
     changed = both[state.embedding_ids[in_new] != old_emb[in_old]]
-    latest = manifest["catalogue"].get("max_embedding_updated_at")
+    latest = manifest.catalogue.max_embedding_updated_at
     if latest:
         rewritten = embeddings_updated_after(state.model, datetime.fromisoformat(latest))
         changed = np.union1d(changed, np.intersect1d(rewritten, both))
     added = np.setdiff1d(state.ids, old_ids)
     gone = np.setdiff1d(old_ids, state.ids)
-    tuned_for = manifest.get("params", {}).get("tuned_for", 0)
-    same_shape = manifest.get("index_type") == plan.index_type and (
+    tuned_for = manifest.params.get("tuned_for", 0)
+    same_shape = manifest.index_type == plan.index_type and (
         plan.index_type == "flat" or tuned_for / 2 <= state.count <= tuned_for * 2
     )
     return _Diff(
@@ -211,7 +210,7 @@ def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, t
     faiss_build.add_in_chunks(index, vectors, state.ids, fresh_rows)
     updated = time.monotonic() - started
     held_out = _updated_held_out(diff, vectors, fresh_rows)
-    params = diff.old_manifest["params"]
+    params = diff.old_manifest.params
     plan.nlist = int(params["nlist"])
     built = faiss_build.tune(
         index,
@@ -278,93 +277,54 @@ def _write_vectors(work: Path, state: CatalogueState, plan, diff: _Diff) -> Vect
     return VectorFile(work / VECTORS_FILE)
 
 
-def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started) -> dict:
-    return {
-        "format": FORMAT,
-        "version": stamp,
-        "created_at": datetime.now(UTC).isoformat(),
-        "model": state.model,
-        "dim": state.dim,
-        "count": state.count,
-        "index_type": built.plan.index_type,
-        "factory": built.plan.factory,
-        "params": built.params,
-        "estimated_bytes": built.plan.estimated_bytes,
-        "memory_budget_mb": settings.MEEPO_INDEX_MEMORY_MB,
-        "target_recall": settings.MEEPO_INDEX_RECALL,
-        "recall_at_10": round(built.recall_at_10, 4),
-        "recall_at_10_between": round(built.recall_between, 4),
-        "recall_queries": faiss_build.RECALL_QUERIES,
-        "latency_ms": {k: round(v, 3) for k, v in built.latency_ms.items()},
-        "vectors_dtype": vectors_dtype(built.plan).name,
-        "build": {
-            "mode": report.mode,
-            "added": report.added,
-            "removed": report.removed,
-            "seconds": round(time.monotonic() - started, 2),
-            "phases_s": {k: round(v, 2) for k, v in built.seconds.items()},
-        },
-        "catalogue": state.summary(),
-    }
-
-
-def publish_arrays(
-    ids: np.ndarray,
-    vectors: np.ndarray,
+def version_manifest(
+    stamp: str,
+    built: faiss_build.Built,
     *,
     model: str,
+    catalogue: CatalogueInfo,
+    target_recall: float,
+    build: BuildInfo | None = None,
+    relevance: dict | None = None,
     memory_mb: int | None = None,
-    exact_max: int | None = None,
-    target_recall: float | None = None,
-    noise_queries: np.ndarray | None = None,
-) -> tuple[Path, faiss_build.Built, float]:
-    """Build and publish a version from in-memory arrays, by the same code as build_index.
-
-    For benchmarks and tests that plant vectors without a database. Returns (version dir,
-    built index, build seconds including writing the files). `noise_queries` (unit vectors) stand
-    for the random text queries that calibrate the relevance floor; without them the manifest has
-    no calibration.
-    """
-    started = time.monotonic()
-    order = np.argsort(ids, kind="stable")
-    ids = np.ascontiguousarray(ids[order], dtype=np.int64)
-    plan = faiss_build.plan_index(
-        len(ids),
-        vectors.shape[1],
-        memory_mb=memory_mb if memory_mb is not None else settings.MEEPO_INDEX_MEMORY_MB,
-        exact_max=exact_max if exact_max is not None else settings.MEEPO_INDEX_EXACT_MAX,
+) -> Manifest:
+    """The manifest of a version built as `built`: the one spelling every index writer uses."""
+    return Manifest(
+        version=stamp,
+        created_at=datetime.now(UTC).isoformat(),
+        model=model,
+        dim=int(built.index.d),
+        count=int(built.index.ntotal),
+        index_type=built.plan.index_type,
+        factory=built.plan.factory,
+        params=built.params,
+        estimated_bytes=built.plan.estimated_bytes,
+        memory_budget_mb=memory_mb if memory_mb is not None else settings.MEEPO_INDEX_MEMORY_MB,
+        target_recall=target_recall,
+        recall_at_10=round(built.recall_at_10, 4),
+        recall_at_10_between=round(built.recall_between, 4),
+        recall_queries=faiss_build.RECALL_QUERIES,
+        latency_ms={k: round(v, 3) for k, v in built.latency_ms.items()},
+        vectors_dtype=vectors_dtype(built.plan).name,
+        build=build or BuildInfo(),
+        catalogue=catalogue,
+        relevance=relevance,
     )
-    stamp = publish.new_stamp()
-    work = publish.start_version(stamp)
-    np.save(work / IDS_FILE, ids)
-    with VectorWriter(work / VECTORS_FILE, vectors.shape, vectors_dtype(plan)) as out:
-        for start in range(0, len(ids), CHUNK):
-            rows = np.arange(start, min(len(ids), start + CHUNK))
-            out.write_rows(rows, vectors[order[rows]])
-    target = target_recall if target_recall is not None else settings.MEEPO_INDEX_RECALL
-    source = VectorFile(work / VECTORS_FILE)
-    built = faiss_build.build_full(source, ids, plan, target_recall=target)
-    publish.write_index_file(built.index, work)
-    manifest = {
-        "format": FORMAT,
-        "version": stamp,
-        "created_at": datetime.now(UTC).isoformat(),
-        "model": model,
-        "dim": int(vectors.shape[1]),
-        "count": len(ids),
-        "index_type": plan.index_type,
-        "factory": plan.factory,
-        "params": built.params,
-        "recall_at_10": round(built.recall_at_10, 4),
-        "latency_ms": built.latency_ms,
-        "vectors_dtype": vectors_dtype(plan).name,
-        "catalogue": {"images": len(ids), "digest": "", "max_embedding_updated_at": None},
-        "relevance": (
-            noise_profile(built.index, built.params, noise_queries)
-            if noise_queries is not None
-            else None
-        ),
-    }
-    publish.write_manifest(work, manifest)
-    final = publish.publish(work, stamp)
-    return final, built, time.monotonic() - started
+
+
+def _manifest(stamp, state: CatalogueState, built, report: IndexReport, started) -> Manifest:
+    build = BuildInfo(
+        mode=report.mode,
+        added=report.added,
+        removed=report.removed,
+        seconds=round(time.monotonic() - started, 2),
+        phases_s={k: round(v, 2) for k, v in built.seconds.items()},
+    )
+    return version_manifest(
+        stamp,
+        built,
+        model=state.model,
+        catalogue=CatalogueInfo(**state.summary()),
+        target_recall=settings.MEEPO_INDEX_RECALL,
+        build=build,
+    )

@@ -11,15 +11,15 @@ so only `current` and older versions count toward MEEPO_INDEX_KEEP.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from search.index import CURRENT_LINK, INDEX_FILE, MANIFEST_FILE, index_root
+from search import manifest as manifest_file
+from search.index import CURRENT_LINK, INDEX_FILE, index_root
+from search.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 TMP_PREFIX = ".tmp-"
@@ -43,8 +43,8 @@ def write_index_file(index, work: Path) -> None:
     faiss.write_index(index, str(work / INDEX_FILE))
 
 
-def write_manifest(work: Path, manifest: dict[str, Any]) -> None:
-    (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True), "utf-8")
+def write_manifest(work: Path, manifest: Manifest) -> None:
+    manifest_file.write_manifest(work, manifest)
 
 
 def publish(work: Path, stamp: str) -> Path:

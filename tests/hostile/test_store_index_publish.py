@@ -22,7 +22,8 @@ import os, signal
 import django
 django.setup()
 import numpy as np
-from pipeline.indexing import publish, publish_arrays
+from bench.planted_index import publish_arrays
+from pipeline.indexing import publish
 
 rng = np.random.default_rng(0)
 vectors = rng.normal(size=(8, 16)).astype(np.float32)

@@ -55,11 +55,12 @@ def test_first_build_publishes_an_exact_index_with_a_manifest():
     assert (report.mode, report.index_type, report.count) == ("full", "flat", 20)
     index = get_index()
     manifest = index.manifest
-    assert manifest["model"] == MODEL
-    assert (manifest["dim"], manifest["count"]) == (DIM, 20)
-    assert manifest["recall_at_10"] == 1.0
-    assert {"p50", "p99"} <= set(manifest["latency_ms"])
-    assert manifest["catalogue"]["images"] == 20
+    assert manifest.model == MODEL
+    assert (manifest.dim, manifest.count) == (DIM, 20)
+    assert manifest.recall_at_10 == 1.0
+    assert {"p50", "p99"} <= set(manifest.latency_ms)
+    assert manifest.catalogue.images == 20
+    assert manifest.build.mode == "full"
     image, vector = images[7]
     assert top_id(vector) == image.pk
 
@@ -123,12 +124,12 @@ def test_ivf_index_updates_incrementally_then_rebuilds_when_outgrown(settings):
     images[0][0].product.save()
     second = build_index()
     assert (second.mode, second.added, second.removed, second.count) == ("incremental", 50, 1, 449)
-    assert get_index().manifest["params"]["tuned_for"] == 400
+    assert get_index().manifest.params["tuned_for"] == 400
     assert images[0][0].pk not in get_index().search(images[0][1], 50)[1]
     add_images(400, seed=2)  # more than twice the size it was tuned for
     third = build_index()
     assert (third.mode, third.count) == ("full", 849)
-    assert get_index().manifest["params"]["tuned_for"] == 849
+    assert get_index().manifest.params["tuned_for"] == 849
 
 
 def test_model_change_builds_a_new_index_for_the_new_model(settings):
@@ -138,7 +139,7 @@ def test_model_change_builds_a_new_index_for_the_new_model(settings):
     add_images(3, seed=3, model="model-2")
     report = build_index()
     assert (report.mode, report.count) == ("full", 3)
-    assert get_index().manifest["model"] == "model-2"
+    assert get_index().manifest.model == "model-2"
 
 
 def test_crash_mid_publish_leaves_previous_index_serving_and_next_run_recovers(monkeypatch):

@@ -83,7 +83,7 @@ def test_chunked_ivf_build_finds_planted_vectors_and_can_store_float16(
     stored = published_vectors()
     assert stored.dtype == np.float16
     np.testing.assert_allclose(stored, db_vectors(images), atol=1e-3)
-    assert get_index().manifest["vectors_dtype"] == "float16"
+    assert get_index().manifest.vectors_dtype == "float16"
     hits = [int(get_index().search(v, 1)[1][0]) == im.pk for im, v in images[::8]]
     assert np.mean(hits) >= 0.9
 
@@ -169,7 +169,7 @@ def test_copied_rows_match_the_source_file(tmp_path, monkeypatch):
 @pytest.mark.django_db
 def test_float16_exact_subset_scan_ranks_like_float32(settings, monkeypatch):
     """With float16 vectors, filtered searches on an ANN version rank like float32 (recall ~1)."""
-    from pipeline.indexing import publish_arrays
+    from bench.planted_index import publish_arrays
 
     monkeypatch.setattr(indexing, "ANN_VECTORS_DTYPE", np.float16)
     rng = np.random.default_rng(6)

@@ -242,7 +242,7 @@ def test_a_siglip2_model_runs_the_whole_pipeline_and_the_index_records_it(settin
     reset_index_cache()
     services.clear_caches()
     try:
-        assert get_index().manifest["model"] == settings.MEEPO_CLIP_MODEL
+        assert get_index().manifest.model == settings.MEEPO_CLIP_MODEL
         page = services.search_products(query="Mug")
         assert page.visual_status == "ok"
         assert len(page.hits) == 3

@@ -7,6 +7,7 @@ from pipeline.indexing import faiss_build, publish
 from search import index as index_module
 from search.exceptions import IndexNotReady
 from search.index import IDS_FILE, VECTORS_FILE, SearchIndex, get_index
+from search.manifest import Manifest
 
 DIM = 32
 
@@ -42,14 +43,14 @@ def publish_vectors(ids, vectors, *, model="m", index_type="flat", target=0.95):
     np.save(work / IDS_FILE, ids)
     np.save(work / VECTORS_FILE, vectors)
     publish.write_index_file(built.index, work)
-    manifest = {
-        "model": model,
-        "dim": vectors.shape[1],
-        "count": len(ids),
-        "index_type": plan.index_type,
-        "params": built.params,
-        "recall_at_10": built.recall_at_10,
-    }
+    manifest = Manifest(
+        model=model,
+        dim=vectors.shape[1],
+        count=len(ids),
+        index_type=plan.index_type,
+        params=built.params,
+        recall_at_10=built.recall_at_10,
+    )
     publish.write_manifest(work, manifest)
     return publish.publish(work, stamp)
 
@@ -92,7 +93,7 @@ def test_ivf_index_meets_recall_target_against_exact_search():
     vectors, queries = data[:20_000], data[20_000:]  # held-out queries from the same catalogue
     ids = np.arange(20_000, dtype=np.int64)
     index = SearchIndex.load(publish_vectors(ids, vectors, index_type="ivf_sq8", target=0.95))
-    assert index.manifest["params"]["nprobe"] < index.manifest["params"]["nlist"]
+    assert index.manifest.params["nprobe"] < index.manifest.params["nlist"]
     recalls = [recall(index.search(q, 10)[1], exact(vectors, ids, q, 10)[1]) for q in queries]
     assert np.mean(recalls) >= 0.9
 

@@ -4,7 +4,7 @@ vectors: the floor drops planted noise and keeps planted matches at several cata
 import numpy as np
 import pytest
 
-from pipeline.indexing import publish_arrays
+from bench.planted_index import publish_arrays
 from search.index import SearchIndex, reset_index_cache
 from search.relevance import (
     FloorParams,

@@ -101,7 +101,7 @@ def test_index_manifest_holds_the_noise_calibration(shop):
     noise = get_index().noise
     assert noise is not None
     assert len(noise.best) == 128
-    assert get_index().manifest["relevance"]["percentiles"]["95"] == pytest.approx(
+    assert get_index().manifest.relevance["percentiles"]["95"] == pytest.approx(
         noise.threshold(95), abs=1e-4
     )
 
@@ -158,7 +158,7 @@ def test_spelling_never_corrects_identifiers_brands_or_known_words(shop):
 
 def test_vocabulary_file_is_written_next_to_the_index(shop):
     assert (get_index().path / spelling.VOCABULARY_FILE).is_file()
-    assert get_index().manifest["vocabulary_words"] > 0
+    assert get_index().manifest.vocabulary_words > 0
 
 
 def test_results_page_counts_in_a_live_region_outside_the_swapped_results(client, shop):
