@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, F, Prefetch
+from django.db.models import Count, F, Max, Min, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, ProductVariant, Store
@@ -586,3 +586,20 @@ def browse_links(limit: int = 12) -> dict[str, list[tuple]]:
     links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
     _examples_cache.put("browse", links)
     return links
+
+
+def price_range(*, product_ids: list[int], filters: SearchFilters) -> tuple | None:
+    """(lowest, highest, currency) of these products' prices (or of every product passing
+    `filters` when there are none), in their most common currency; None without prices. One query.
+    """
+    qs = filters.queryset().exclude(price=None)
+    if product_ids:
+        qs = qs.filter(pk__in=product_ids)
+    row = (
+        qs.values("currency")
+        .annotate(n=Count("id"), low=Min("price"), high=Max("price"))
+        .order_by("-n", "currency")
+        .values_list("low", "high", "currency")
+        .first()
+    )
+    return tuple(row) if row else None

@@ -152,6 +152,8 @@ class SearchPage:
     total: int | None = None
     total_is_lower_bound: bool = False
     suggestion: str = ""  # "Did you mean …" (the query had few results)
+    # (lowest, highest, currency) of the results' prices, in their most common currency.
+    price_range: tuple | None = None
     corrected_from: str = ""  # the shopper's words, when these are results for a correction
 
     @property
@@ -501,14 +503,17 @@ def _page(
             candidates = _sorted(candidates, sort)
     if candidates:
         with _timed(timings, "db"):
+            before = len(candidates)
             candidates = _one_per_gtin(candidates, taken_gtins)
+        if extra.get("total") is not None:  # listings merged into one result are one result
+            extra["total"] -= before - len(candidates)
     hits = _hits(candidates[offset : offset + limit], timings)
     facet_rows = {}
     if facets and candidates:
         with _timed(timings, "db"):
-            facet_rows = selectors.facet_counts(
-                product_ids=[c.product_id for c in candidates], filters=filters
-            )
+            ids = [c.product_id for c in candidates]
+            facet_rows = selectors.facet_counts(product_ids=ids, filters=filters)
+            extra["price_range"] = selectors.price_range(product_ids=ids, filters=filters)
     return SearchPage(
         mode=mode,
         hits=hits,
@@ -677,9 +682,11 @@ def _browse(
     with _timed(timings, "db"):
         facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
         total = len(ids) + offset if len(ids) <= limit else filters.queryset().count()
+        price_range = selectors.price_range(product_ids=[], filters=filters)
     return SearchPage(
         mode="browse",
         total=total,
+        price_range=price_range,
         hits=hits,
         offset=offset,
         limit=limit,

@@ -9,6 +9,8 @@
 // 5. History: a burst of typing is one entry (its first keystroke after a pause of 1 s or more
 //    pushes, the next ones replace it: the X-Search-Typing header asks the server to answer
 //    HX-Replace-Url); a submit always pushes. Back puts the typed query and ticked boxes back.
+// 6. Price boxes search when a price is complete (Enter or leaving the box), not at every
+//    digit: their input events are kept from the form's search-as-you-type.
 document.addEventListener("DOMContentLoaded", () => {
   for (const zone of document.querySelectorAll("[data-dropzone]")) {
     const input = zone.querySelector('input[type="file"]');
@@ -23,10 +25,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   const drawer = document.getElementById("filters-drawer");
-  document.getElementById("search-form")?.addEventListener("submit", () => {
-    if (drawer) drawer.checked = false;
+  document.getElementById("search-form")?.addEventListener("submit", (e) => {
+    if (drawer && e.submitter?.matches("[data-drawer-submit]")) drawer.checked = false;
   });
   if (drawer) setUpDrawer(drawer);
+  setUpPriceBoxes();
   setUpSearchFeedback();
 });
 
@@ -136,4 +139,13 @@ function asButton(label) {
   button.setAttribute("aria-controls", "facets");
   label.replaceWith(button);
   return button;
+}
+
+function setUpPriceBoxes() {
+  const form = document.getElementById("search-form");
+  if (!form) return;
+  const isPrice = (el) => el.matches?.('input[type="number"]');
+  // Capture phase on the form: the event never reaches htmx's listener on the form.
+  form.addEventListener("input", (e) => { if (isPrice(e.target)) e.stopPropagation(); }, true);
+  form.addEventListener("change", (e) => { if (isPrice(e.target)) form.requestSubmit(); });
 }

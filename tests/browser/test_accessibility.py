@@ -201,3 +201,17 @@ def test_typing_is_one_history_entry_and_back_restores_the_box(page, shop):
     page.go_back()
     page.wait_for_url(re.compile(r"q=fork$"))
     page.wait_for_function("document.getElementById('q').value === 'fork'")
+
+
+def test_price_box_searches_when_the_price_is_complete(page, shop):
+    page.goto("/search?q=teapot")
+    placeholder = page.get_attribute("#f-min-price", "placeholder")
+    assert placeholder  # the results' lowest price, as a hint
+    page.evaluate(
+        "window.__requests = 0; document.body.addEventListener('htmx:beforeRequest', () => window.__requests++)"
+    )
+    page.type("#f-min-price", "11", delay=150)  # slower than the typing debounce
+    page.wait_for_timeout(400)
+    assert page.evaluate("window.__requests") == 0  # no search for the partial "1"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"min_price=11"))
