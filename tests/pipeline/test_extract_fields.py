@@ -454,3 +454,15 @@ def test_currency_in_a_sibling_element_of_the_price():
     )
     p = _one(page)
     assert (p.price, p.currency) == (Decimal("12.99"), "EUR")
+
+
+def test_two_unlabelled_prices_side_by_side_give_no_price():
+    page = (
+        "<html><body><h1>Pan</h1><p class='price-a'>€ 49,90</p><p class='price-b'>€ 34,90</p>"
+        "<p>In stock</p></body></html>"
+    )
+    products, notes = extract_products(page.encode(), PAGE)
+    assert products == []
+    assert any("side by side" in n for n in notes)
+    labelled = page.replace("price-b", "price-sale")
+    assert _one(labelled).price == Decimal("34.90")

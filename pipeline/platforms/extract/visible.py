@@ -249,6 +249,40 @@ def list_price_in(el: etree._Element, price: Decimal, currency: str) -> Decimal 
     return struck.pop() if len(struck) == 1 else None
 
 
+def _near(a: etree._Element, b: etree._Element) -> bool:
+    """Side by side: siblings, or one a sibling of the other's parent."""
+    pa, pb = a.getparent(), b.getparent()
+    return (
+        pa is pb
+        or (pa is not None and pa.getparent() is pb)
+        or (pb is not None and pb.getparent() is pa)
+    )
+
+
+def choose_price(blocks: list, country: str, known_currency: str, notes: list[str]) -> tuple:
+    """(price, currency) of the first readable price block, unless the next readable one sits
+    beside it with another amount and neither is labelled as the selling price (a shopper
+    could not tell either: no price, and a note)."""
+    read: list[tuple] = []
+    for el in blocks:
+        price, currency, why = read_price(el, country, known_currency)
+        if price is None:
+            notes.append(f"visible price skipped: {why}")
+            continue
+        read.append((el, price, currency))
+        if len(read) == 2:
+            break
+    if not read:
+        return None, ""
+    if len(read) == 2 and _near(read[0][0], read[1][0]) and read[0][1] != read[1][1]:
+        selling = [r for r in read if label_parts(r[0]) & SELL_WORDS]
+        if len(selling) != 1:
+            notes.append(f"visible price skipped: {read[0][1]} and {read[1][1]} side by side")
+            return None, ""
+        return selling[0][1], selling[0][2]
+    return read[0][1], read[0][2]
+
+
 def read_visible(
     tree: etree._Element,
     region: etree._Element,
@@ -266,12 +300,7 @@ def read_visible(
     if len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES:
         found.notes.append(f"visible price skipped: {len(blocks)} priced items (a listing?)")
         blocks = []
-    for el in blocks:
-        price, currency, why = read_price(el, country, known[1])
-        if price is not None:
-            found.price, found.currency = price, currency
-            break
-        found.notes.append(f"visible price skipped: {why}")
+    found.price, found.currency = choose_price(blocks, country, known[1], found.notes)
     if found.price is None and not blocks and not found.notes:
         found.price, found.currency = bare_price(region, country)
     if found.price is None and not blocks and not found.notes:
