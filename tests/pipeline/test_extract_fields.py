@@ -466,3 +466,10 @@ def test_two_unlabelled_prices_side_by_side_give_no_price():
     assert any("side by side" in n for n in notes)
     labelled = page.replace("price-b", "price-sale")
     assert _one(labelled).price == Decimal("34.90")
+
+
+def test_two_bare_amounts_side_by_side_give_no_price():
+    page = "<html><body><h1>Pan</h1><p>€ 49,90</p><p>€ 34,90</p><p>In stock</p></body></html>"
+    assert extract_products(page.encode(), PAGE)[0] == []
+    single = "<html><body><h1>Pan</h1><p>€ 34,90</p><p>In stock</p></body></html>"
+    assert _one(single).price == Decimal("34.90")

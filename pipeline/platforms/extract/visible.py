@@ -127,21 +127,24 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
 
 def bare_price(region: etree._Element, country: str) -> tuple:
     """(price, currency) of the first element after the heading that shows only an amount with
-    its currency ("14,90 €"), for pages whose price element has no telling class."""
+    its currency ("14,90 €"), for pages whose price element has no telling class; none when
+    a second, different bare amount sits right beside it (which one is the price?)."""
     heading_el = main_heading(region)
-    after = heading_el is None
+    after, seen = heading_el is None, []
     for el in region.iter():
         after = after or el is heading_el
         if not after or el.tag not in BARE_TAGS or len(el):
             continue
         text = " ".join(" ".join(el.itertext()).split())
-        if not 1 < len(text) <= 25:
-            continue
-        currency = currency_of(text, country)
+        currency = currency_of(text, country) if 1 < len(text) <= 25 else ""
         rest = AMOUNT.sub("", text, count=1).strip()
         if currency and len(amounts(text, currency)) == 1 and len(rest) <= 4:
-            return parse_price(text, currency), currency
-    return None, ""
+            seen.append((el, parse_price(text, currency), currency))
+            if len(seen) == 2:
+                break
+    if len(seen) == 2 and _near(seen[0][0], seen[1][0]) and seen[0][1] != seen[1][1]:
+        return None, ""
+    return seen[0][1:] if seen else (None, "")
 
 
 def button_price(region: etree._Element, country: str) -> tuple:
