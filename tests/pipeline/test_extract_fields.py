@@ -473,3 +473,12 @@ def test_two_bare_amounts_side_by_side_give_no_price():
     assert extract_products(page.encode(), PAGE)[0] == []
     single = "<html><body><h1>Pan</h1><p>€ 34,90</p><p>In stock</p></body></html>"
     assert _one(single).price == Decimal("34.90")
+
+
+def test_stock_words_inside_a_description_paragraph_do_not_decide_stock():
+    story = "Our bestseller sold out twice last winter, so this year we made three times as many."
+    page = (
+        f"<html><body><h1>Scarf</h1><p class='price'>€ 25</p><p>{story}</p>"
+        "<button class='add-to-cart'>Add to cart</button></body></html>"
+    )
+    assert _one(page).availability == "in_stock"

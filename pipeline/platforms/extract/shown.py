@@ -28,6 +28,7 @@ from pipeline.platforms.extract.phrases import (
 PRICE_LABEL = re.compile(r"price|preis|prix|precio|prezzo|pris|cena|fiyat", re.I)
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
 LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
+SHORT_TEXT = 80
 STOCK_IN = {"instock", "in-stock", "available"}
 STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
 
@@ -51,6 +52,22 @@ def _stock_lines(region: etree._Element) -> str:
     return "unknown"
 
 
+def _short_texts(region: etree._Element) -> list[str]:
+    """Texts short enough to be a stock line or badge: small elements' and single text nodes.
+    A description paragraph ("our bestseller sold out twice last year") is not one."""
+    texts = []
+    for el in region.iter():
+        if isinstance(el.tag, str) and is_small(el):
+            text = " ".join(" ".join(el.itertext()).split())
+            if text and len(text) <= SHORT_TEXT:
+                texts.append(text)
+    for piece in region.itertext():
+        text = " ".join(piece.split())
+        if text and len(text) <= SHORT_TEXT:
+            texts.append(text)
+    return texts
+
+
 def stock_of(region: etree._Element) -> str:
     """In/out of stock from stock classes, phrases, then the add-to-cart button."""
     for el in region.iter():
@@ -63,7 +80,7 @@ def stock_of(region: etree._Element) -> str:
     unlabelled = copy.deepcopy(region)  # "Green, sold out" on one option is not the product
     for label in list(unlabelled.iter("label")):
         label.drop_tree()
-    text = " ".join(" ".join(unlabelled.itertext()).split()).lower()
+    text = " | ".join(_short_texts(unlabelled)).lower()
     if OUT_OF_STOCK.search(text):
         return "out_of_stock"
     if PREORDER.search(text):
