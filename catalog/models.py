@@ -291,6 +291,25 @@ class ImageAsset(TimestampedModel):
         return f"{self.sha256[:12]} {self.width}x{self.height}"
 
 
+class ProductImageQuerySet(models.QuerySet):
+    def indexable(self, *, model: str | None = None, **embedding_filters):
+        """Images that belong in the search index: of an active product, downloaded, not shared
+        (a logo or size chart on many products). With `model`: that also have a vector for it.
+
+        The one spelling of the rule; `search.selectors.allowed_image_ids` has a raw-SQL twin
+        (speed), kept in step by tests/catalog/test_indexable.py. One filter() call, so every
+        condition on the embedding applies to the same (this model's) row; a second call would
+        join the multi-valued relation again and match other models' rows.
+        """
+        conditions: dict = {"product__is_active": True, "is_shared": False, "asset__isnull": False}
+        if model is not None:
+            conditions["asset__embeddings__model_name"] = model
+            conditions.update({f"asset__embeddings__{k}": v for k, v in embedding_filters.items()})
+        elif embedding_filters:
+            raise TypeError("embedding filters need a model")
+        return self.filter(**conditions)
+
+
 class ProductImage(TimestampedModel):
     """An image of a product, as the store lists it. Its primary key is its search-index id."""
 
@@ -314,6 +333,8 @@ class ProductImage(TimestampedModel):
     fetch_error = models.CharField(max_length=500, blank=True)
     fetch_attempts = models.PositiveSmallIntegerField(default=0)
     last_fetched_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ProductImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["product", "position"]

@@ -77,7 +77,7 @@ def _vectors(model: str, asset_ids: list[int]) -> dict[int, np.ndarray]:
     rows = Embedding.objects.filter(model_name=model, asset_id__in=asset_ids).values_list(
         "asset_id", "vector", "dim"
     )
-    return {pk: np.frombuffer(bytes(v), dtype="<f4", count=d) for pk, v, d in rows}
+    return {pk: Embedding.unpack(v, d) for pk, v, d in rows}
 
 
 def _key(model: str, taxonomy: Taxonomy, sha: str) -> str:

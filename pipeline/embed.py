@@ -20,14 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
-from catalog.models import ImageAsset
+from catalog.models import ImageAsset, ProductImage
 from search.models import Embedding, EmbeddingFailure
 
 logger = logging.getLogger(__name__)
@@ -61,9 +60,7 @@ class EmbedReport:
 
 def pending_assets(model: str, *, force: bool = False):
     """Assets used by an indexable product image that still need a vector for `model`."""
-    qs = ImageAsset.objects.filter(
-        product_images__product__is_active=True, product_images__is_shared=False
-    ).distinct()
+    qs = ImageAsset.objects.filter(pk__in=ProductImage.objects.indexable().values("asset"))
     if not force:
         qs = qs.exclude(embeddings__model_name=model).exclude(
             pk__in=EmbeddingFailure.objects.filter(
@@ -120,7 +117,7 @@ def _store_batch(model: str, dim: int, batch) -> None:
             asset_id=pk,
             model_name=model,
             dim=dim,
-            vector=np.ascontiguousarray(vector, dtype="<f4").tobytes(),
+            vector=Embedding.pack(vector),
         )
         for pk, vector in zip(ok_ids, batch.vectors, strict=True)
     ]

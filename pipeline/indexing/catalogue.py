@@ -53,15 +53,7 @@ class CatalogueState:
 
 
 def eligible_images(model: str, **embedding_filters):
-    # One filter() call, so every condition on the embedding applies to the same (this model's)
-    # row; a second call would join the multi-valued relation again and match other models.
-    return ProductImage.objects.filter(
-        product__is_active=True,
-        is_shared=False,
-        asset__isnull=False,
-        asset__embeddings__model_name=model,
-        **{f"asset__embeddings__{k}": v for k, v in embedding_filters.items()},
-    )
+    return ProductImage.objects.indexable(model=model, **embedding_filters)
 
 
 def load_state(model: str) -> CatalogueState:
@@ -103,7 +95,7 @@ def iter_vectors(
         )
         block = np.empty((len(chunk_emb), dim), dtype=np.float32)
         for i, emb in enumerate(chunk_emb.tolist()):
-            vector = np.frombuffer(bytes(blobs[emb]), dtype=np.float32)
+            vector = Embedding.unpack(blobs[emb])
             if vector.shape != (dim,):
                 raise ValueError(f"embedding {emb} has {vector.size} values, expected {dim}")
             block[i] = vector
