@@ -482,3 +482,17 @@ def test_stock_words_inside_a_description_paragraph_do_not_decide_stock():
         "<button class='add-to-cart'>Add to cart</button></body></html>"
     )
     assert _one(page).availability == "in_stock"
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        ("stock out-of-stock", "out_of_stock"),
+        ("stock in-stock", "in_stock"),
+        ("stock unavailable", "out_of_stock"),
+        ("stock available", "in_stock"),
+    ],
+)
+def test_stock_classes_of_woocommerce_and_magento_themes(cls, expected):
+    page = f'<html><body><h1>Mug</h1><p class="price">€ 5</p><p class="{cls}">12</p></body></html>'
+    assert _one(page).availability == expected

@@ -29,8 +29,9 @@ PRICE_LABEL = re.compile(r"price|preis|prix|precio|prezzo|pris|cena|fiyat", re.I
 PHOTO = re.compile(r"product|main|gallery|featured|zoom|cover|primary|photo|hero|image", re.I)
 LINE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "li", "em", "small")
 SHORT_TEXT = 80
-STOCK_IN = {"instock", "in-stock", "available"}
-STOCK_OUT = {"outofstock", "out-of-stock", "unavailable", "soldout", "sold-out"}
+# Stock classes: Magento "stock available|unavailable", WooCommerce "stock in-stock|out-of-stock".
+STOCK_OUT_CLASS = re.compile(r"out[-_]?of[-_]?stock|sold[-_]?out|unavailable|not[-_]available")
+STOCK_IN_CLASS = re.compile(r"(?<![a-z])(?:in[-_]?stock|available)(?![a-z])")
 
 
 def _label(el: etree._Element) -> str:
@@ -73,9 +74,10 @@ def stock_of(region: etree._Element) -> str:
     for el in region.iter():
         parts = label_parts(el) if isinstance(el.tag, str) else set()
         if "stock" in parts or "availability" in parts:
-            if parts & STOCK_OUT:
+            label = _label(el).lower()
+            if STOCK_OUT_CLASS.search(label):
                 return "out_of_stock"
-            if parts & STOCK_IN:
+            if STOCK_IN_CLASS.search(label):
                 return "in_stock"
     unlabelled = copy.deepcopy(region)  # "Green, sold out" on one option is not the product
     for label in list(unlabelled.iter("label")):
