@@ -51,7 +51,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--compare", metavar="REPORT", help="a previous report.json (or its directory)"
         )
-        parser.add_argument("--tune", action="store_true", help="grid-search the fusion weights")
+        parser.add_argument(
+            "--tune",
+            action="store_true",
+            help="grid-search fusion weights and relevance floor (printed, never applied)",
+        )
         parser.add_argument("--metric", default="ndcg@10", help="what --tune maximises")
         parser.add_argument("--dry-run", action="store_true", help="print only, write no report")
 
