@@ -336,3 +336,15 @@ def test_availability_spellings_from_meta_tags(raw, expected):
     from pipeline.platforms.base import normalize_availability
 
     assert normalize_availability(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "{&quot;@type&quot;:&quot;Product&quot;,&quot;name&quot;:&quot;Kettle&quot;}",
+        '{"@type":"WebSite","name":"Shop"}{"@type":"Product","name":"Kettle"}',
+        '{"@type":"WebSite","name":"Shop"},\n{"@type":"Product","name":"Kettle"}',
+    ],
+)
+def test_json_ld_escaped_or_with_glued_objects_is_read(block):
+    assert _one(_html("", "", block)).title == "Kettle"

@@ -9,6 +9,7 @@ Keys are canonicalised (`pricecurrency` → `priceCurrency`, `schema:name` → `
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -97,8 +98,19 @@ def _cleanup(text: str) -> str:
     return re.sub(r",\s*([}\]])", r"\1", text)
 
 
+def _candidates(text: str):
+    """The block as written, cleaned up, HTML-unescaped, and as a list of glued objects."""
+    yield text
+    cleaned = _cleanup(text)
+    yield cleaned
+    if "&quot;" in cleaned or "&#34;" in cleaned:
+        yield html.unescape(cleaned)
+    if re.search(r"}\s*,?\s*{", cleaned):
+        yield "[" + re.sub(r"}\s*,?\s*{", "},{", cleaned) + "]"  # {…}{…} or {…},{…}
+
+
 def loads(text: str) -> object | None:
-    for candidate in (text, _cleanup(text)):
+    for candidate in _candidates(text):
         try:
             return json.loads(candidate, strict=False, parse_float=Decimal)
         except (ValueError, RecursionError):
