@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from search import selectors, services
+from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
 from search.prices import amount
@@ -155,6 +156,8 @@ def serialize_product(request, product) -> dict:
         "category": product.category,
         "description": product.description,
         "tags": product.tags,
+        # Zero-shot labels from its photo (search.attributes): {"colour": "navy", ...}.
+        "attributes": {look["param"]: look["value"] for look in describe_attributes(product)},
         "price": amount(product.price, product.currency),
         "price_max": amount(product.price_max, product.currency),
         "list_price": amount(product.list_price, product.currency),

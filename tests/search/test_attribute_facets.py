@@ -123,3 +123,9 @@ def test_a_query_of_label_words_finds_products_labelled_so(products):
         products["shirt"].pk
     }
     assert services.search_products(query="red striped").hits[0].product.pk == products["rug"].pk
+
+
+def test_product_api_returns_the_attributes(client, products):
+    body = client.get(f"/api/products/{products['mug'].pk}").json()
+    assert body["attributes"] == {"colour": "navy", "material": "metal"}
+    assert client.get(f"/api/products/{products['lamp'].pk}").json()["attributes"] == {}
