@@ -250,6 +250,13 @@ MEEPO_INDEX_RELOAD_SECONDS = env.float("MEEPO_INDEX_RELOAD_SECONDS", default=5.0
 MEEPO_RELEVANCE_FLOOR = env.bool("MEEPO_RELEVANCE_FLOOR", default=True)
 MEEPO_RELEVANCE_PERCENTILE = env.float("MEEPO_RELEVANCE_PERCENTILE", default=95.0)
 MEEPO_RELEVANCE_MARGIN = env.float("MEEPO_RELEVANCE_MARGIN", default=0.08)
+# Repeated searches (search/result_cache.py): finished responses kept this many seconds (0 = off)
+# in this Django cache alias; the shown products' stock and price are re-checked on every hit.
+MEEPO_SEARCH_PAGE_CACHE_SECONDS = env.int("MEEPO_SEARCH_PAGE_CACHE_SECONDS", default=0)
+MEEPO_SEARCH_PAGE_CACHE_ALIAS = env.str("MEEPO_SEARCH_PAGE_CACHE_ALIAS", default="default")
+# Owners of index hits, facets and store/brand/category filters from the columnar snapshot
+# beside the index version (search/snapshot.py) instead of the database.
+MEEPO_SEARCH_SNAPSHOT = env.bool("MEEPO_SEARCH_SNAPSHOT", default=False)
 
 # --- Crawler --------------------------------------------------------------------------------
 MEEPO_BOT_NAME = env.str("MEEPO_BOT_NAME", default="MeepoBot")

@@ -1,0 +1,114 @@
+"""Finished search responses (HTML page, htmx fragment or API body) for repeated searches.
+
+A repeat of a search already answered is served from here without the encoder, faiss or the
+ranking queries. The key is the normalised query, filters, sort, page, response kind and the
+index version (`page_key`), so publishing a new index version starts afresh.
+
+Freshness: a cached response is served only while the products it shows are unchanged. With the
+body it keeps a fingerprint of those products (`is_active`, price, list price, availability,
+`updated_at`), re-read on every hit in ONE primary-key query over the (at most 24) shown ids; any
+difference drops the entry and the caller renders anew. Changes the fingerprint does not see
+(another store's offer for the same GTIN, a variant's stock, facet counts elsewhere in the
+catalogue) are bounded by the entry's lifetime, MEEPO_SEARCH_PAGE_CACHE_SECONDS (default 60 s:
+the same as the candidate-list cache in search.services, whose results already were that old).
+
+Backend: Django's cache framework, alias MEEPO_SEARCH_PAGE_CACHE_ALIAS (default "default"; with
+no CACHES setting that is a local-memory cache per worker process, bounded at 300 entries, LRU):
+on one VPS with two workers a repeat costs at most one miss per worker, and nothing has to be
+run or secured beside the site. A shared backend (file-based, Redis) only needs CACHES.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "meepo:page:v1:"
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    body: bytes
+    content_type: str
+    product_ids: tuple[int, ...]
+    fingerprint: tuple
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def enabled() -> bool:
+    return settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS > 0
+
+
+def page_key(*, kind: str, version: str | None, **parts: Any) -> str:
+    """A cache key for one response: `kind` ("html", "htmx", "api"), the index version and any
+    other parts that shape the response (query, filters, sort, offset, limit...), which must be
+    normalised by the caller (e.g. `services.normalise_query`, a `SearchFilters`)."""
+    raw = json.dumps({"kind": kind, "version": version, **parts}, sort_keys=True, default=repr)
+    return KEY_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def product_fingerprint(product_ids: list[int] | tuple[int, ...]) -> tuple:
+    """What the shown products look like now, in one primary-key query."""
+    if not product_ids:
+        return ()
+    marks = ", ".join(["%s"] * len(product_ids))
+    sql = (
+        "SELECT id, is_active, price, list_price, availability, updated_at "
+        f"FROM catalog_product WHERE id IN ({marks}) ORDER BY id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(product_ids))
+        return tuple(tuple(str(v) for v in row) for row in cursor.fetchall())
+
+
+def _cache():
+    return caches[settings.MEEPO_SEARCH_PAGE_CACHE_ALIAS]
+
+
+def get_page(key: str) -> CachedPage | None:
+    """The cached response for `key` if its products are unchanged, else None (and forgotten)."""
+    if not enabled():
+        return None
+    page = _cache().get(key)
+    if page is None:
+        return None
+    if product_fingerprint(page.product_ids) != page.fingerprint:
+        _cache().delete(key)
+        return None
+    return page
+
+
+def put_page(
+    key: str,
+    *,
+    body: bytes,
+    content_type: str,
+    product_ids: list[int],
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Keep a finished response for `key`, with the fingerprint of the products it shows."""
+    if not enabled():
+        return
+    ids = tuple(product_ids)
+    page = CachedPage(
+        body=bytes(body),
+        content_type=content_type,
+        product_ids=ids,
+        fingerprint=product_fingerprint(ids),
+        headers=tuple((headers or {}).items()),
+    )
+    _cache().set(key, page, timeout=settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS)
+
+
+def clear() -> None:
+    """Forget every cached response of this alias (tests)."""
+    _cache().clear()

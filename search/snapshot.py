@@ -1,0 +1,282 @@
+"""A columnar snapshot of the per-image columns a search page needs, beside each index version.
+
+Written by `pipeline.indexing` into `<version>/snapshot/` before the version is published (one
+query over the catalogue), then memory-mapped read-only by every worker like the index itself:
+
+    rows.npy        int64   image id of each row; the same ids, in the same order, as ids.npy
+    product.npy     int64   owning product id
+    asset.npy       int64   image asset id (-1: none)
+    store.npy       int32   store id
+    brand.npy       int32   code into meta["brand"] (-1: empty)
+    category.npy    int32   code into meta["category"] (-1: empty)
+    <attribute>.npy int32   code into meta["attributes"][name] (-1: no label), per search.ATTRIBUTES
+    price.npy       float64 NaN: no price
+    in_stock.npy    bool
+    active.npy      bool
+    by_product.npy  int64   row numbers sorted by product id (first row per product first)
+    meta.json               the code tables, store slugs and names, when it was written
+
+What it answers without the database: the owners of index hits (`owners`), the allowed image ids
+of a filter on columns that change only with the catalogue's structure (`allowed_image_ids`:
+stores, brands, categories, attributes; None for price or stock, which change between index
+builds: the caller asks the database), and facet counts over a query's candidates (`facet_counts`:
+`bincount`s). Price, stock and "active" are as of the version's build; `fresh_product_ids`
+re-reads the active flag of the shown products in one primary-key query.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from numpy.typing import NDArray
+
+from search.attributes import ATTRIBUTES
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_DIR = "snapshot"
+FORMAT = 1
+CODED = ("brand", "category", *ATTRIBUTES)
+# Rows read per query while writing: bounded memory, and SQLite's limit on bound parameters.
+CHUNK = 20_000
+FACET_VALUES = 20  # same as search.selectors.FACET_VALUES
+
+
+def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str, Any]:
+    """Write `<version_dir>/snapshot/` for `image_ids` (sorted, as in ids.npy). Returns meta.
+
+    Images no longer in the catalogue get inactive rows. Files are fsynced by the publish step
+    with the rest of the version (it fsyncs every file of the version directory tree it knows);
+    here each file is fsynced as written, so a directory that exists is complete.
+    """
+    ids = np.ascontiguousarray(image_ids, dtype=np.int64)
+    n = len(ids)
+    cols: dict[str, np.ndarray] = {
+        "product": np.full(n, -1, np.int64),
+        "asset": np.full(n, -1, np.int64),
+        "store": np.full(n, -1, np.int32),
+        "price": np.full(n, np.nan, np.float64),
+        "in_stock": np.zeros(n, bool),
+        "active": np.zeros(n, bool),
+        **{name: np.full(n, -1, np.int32) for name in CODED},
+    }
+    tables: dict[str, dict[str, int]] = {name: {} for name in CODED}
+    attr_sql = ", ".join(f"a.{name}" for name in ATTRIBUTES)
+    for start in range(0, n, CHUNK):
+        part = ids[start : start + CHUNK].tolist()
+        marks = ", ".join(["%s"] * len(part))
+        sql = (
+            "SELECT i.id, i.product_id, i.asset_id, p.store_id, p.price, p.availability, "
+            f"p.is_active, p.brand, p.category, {attr_sql} FROM catalog_productimage i "
+            "JOIN catalog_product p ON p.id = i.product_id "
+            "LEFT JOIN catalog_productattributes a ON a.product_id = p.id "
+            f"WHERE i.id IN ({marks})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, part)
+            rows = cursor.fetchall()
+        if not rows:
+            continue
+        pos = np.searchsorted(ids, np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+        for row, at in zip(rows, pos.tolist(), strict=True):
+            _, product, asset, store, price, availability, active, *coded = row
+            cols["product"][at] = product
+            cols["asset"][at] = -1 if asset is None else asset
+            cols["store"][at] = store
+            cols["price"][at] = np.nan if price is None else float(price)
+            cols["in_stock"][at] = availability == "in_stock"
+            cols["active"][at] = bool(active)
+            for name, value in zip(CODED, coded, strict=True):
+                if value:
+                    cols[name][at] = tables[name].setdefault(value, len(tables[name]))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, slug, name FROM catalog_store")
+        stores = {str(pk): [slug, name] for pk, slug, name in cursor.fetchall()}
+    meta = {
+        "format": FORMAT,
+        "rows": n,
+        "written_at": datetime.now(UTC).isoformat(),
+        "stores": stores,
+        "codes": {name: list(table) for name, table in tables.items()},
+    }
+    out = Path(version_dir) / SNAPSHOT_DIR
+    out.mkdir()
+    cols["rows"] = ids
+    cols["by_product"] = np.argsort(cols["product"], kind="stable").astype(np.int64)
+    for name, values in cols.items():
+        _save(out / f"{name}.npy", values)
+    (out / "meta.json").write_text(json.dumps(meta), "utf-8")
+    _fsync(out / "meta.json")
+    _fsync(out)
+    return meta
+
+
+def _save(path: Path, values: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, values)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Snapshot:
+    """One version's snapshot, memory-mapped (see the module docstring for the columns)."""
+
+    cols: dict[str, np.ndarray] = field(repr=False)
+    meta: dict[str, Any] = field(repr=False)
+    _code_of: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, version_dir: Path) -> Snapshot | None:
+        """The snapshot beside an index version, or None when it has none (older versions)."""
+        path = Path(version_dir) / SNAPSHOT_DIR
+        if not (path / "meta.json").is_file():
+            return None
+        meta = json.loads((path / "meta.json").read_text("utf-8"))
+        if meta.get("format") != FORMAT:
+            return None
+        cols = {p.stem: np.load(p, mmap_mode="r") for p in path.glob("*.npy")}
+        snap = cls(cols, meta)
+        snap._code_of = {
+            name: {v: i for i, v in enumerate(values)} for name, values in meta["codes"].items()
+        }
+        return snap
+
+    def __len__(self) -> int:
+        return int(self.meta["rows"])
+
+    def positions(self, image_ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Row of each image id, -1 for ids the snapshot does not hold."""
+        rows = self.cols["rows"]
+        ids = np.asarray(image_ids, dtype=np.int64)
+        if not len(rows):
+            return np.full(len(ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(rows, ids), len(rows) - 1)
+        return np.where(rows[pos] == ids, pos, -1)
+
+    def owners(self, image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+        """{image id: (product id, asset id)} for hits whose product was active at the build:
+        `selectors.image_products` as of the snapshot, without a query."""
+        ids = np.asarray(image_ids, dtype=np.int64)
+        pos = self.positions(ids)
+        keep = pos >= 0
+        keep[keep] = self.cols["active"][pos[keep]]
+        products = self.cols["product"][pos[keep]].tolist()
+        assets = self.cols["asset"][pos[keep]].tolist()
+        return {
+            i: (p, None if a < 0 else a)
+            for i, p, a in zip(ids[keep].tolist(), products, assets, strict=True)
+        }
+
+    def serves(self, filters) -> bool:
+        """Whether `filters` only use columns that change with the index (no price or stock)."""
+        return filters.min_price is None and filters.max_price is None and not filters.in_stock
+
+    def mask(self, filters) -> NDArray[np.bool_]:
+        """Rows of active products passing `filters` (price and stock as of the build)."""
+        m = np.array(self.cols["active"], dtype=bool)
+        if filters.stores:
+            slugs = set(filters.stores)
+            wanted = [int(pk) for pk, (slug, _) in self.meta["stores"].items() if slug in slugs]
+            m &= np.isin(self.cols["store"], wanted)
+        for name, values in (("brand", filters.brands), ("category", filters.categories)):
+            if values:
+                m &= self._isin(name, values)
+        for name, values in filters.attributes:
+            if name in ATTRIBUTES and values:
+                m &= self._isin(name, values)
+        if filters.min_price is not None:
+            m &= self.cols["price"] >= float(filters.min_price)  # NaN compares False
+        if filters.max_price is not None:
+            m &= self.cols["price"] <= float(filters.max_price)
+        if filters.in_stock:
+            m &= self.cols["in_stock"]
+        return m
+
+    def _isin(self, name: str, values) -> NDArray[np.bool_]:
+        codes = [self._code_of[name][v] for v in values if v in self._code_of[name]]
+        if not codes:
+            return np.zeros(len(self), bool)
+        return np.isin(self.cols[name], codes)
+
+    def allowed_image_ids(self, filters) -> NDArray[np.int64] | None:
+        """Sorted image ids passing `filters` (None: all), like `selectors.allowed_image_ids`
+        over the indexed images. Only for filters this snapshot `serves`; otherwise ValueError."""
+        if filters.is_empty:
+            return None
+        if not self.serves(filters):
+            raise ValueError("price and stock filters need the database")
+        return np.asarray(self.cols["rows"][self.mask(filters)], dtype=np.int64)
+
+    def product_rows(self, product_ids: list[int]) -> NDArray[np.int64]:
+        """One row per product id the snapshot holds (its first image row), -1 otherwise."""
+        order = self.cols["by_product"]
+        keys = self.cols["product"][order]
+        ids = np.asarray(product_ids, dtype=np.int64)
+        if not len(keys):
+            return np.full(len(ids), -1, np.int64)
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        return np.where(keys[at] == ids, order[at], -1)
+
+    def facet_counts(self, *, product_ids: list[int], filters) -> dict[str, list[tuple]]:
+        """`selectors.facet_counts` over a query's candidates, from the columns: one bincount
+        per facet. Candidates are counted once per product, if active and passing `filters`."""
+        from search.attributes import display_label
+
+        rows = self.product_rows(product_ids)
+        rows = rows[rows >= 0]
+        rows = rows[self.mask(filters)[rows]] if len(rows) else rows
+        out: dict[str, list[tuple]] = {}
+        stores = Counter(dict(_counts(self.cols["store"][rows])))
+        names = self.meta["stores"]
+        out["store"] = sorted(
+            ((names[str(pk)][0], names[str(pk)][1], n) for pk, n in stores.items()),
+            key=lambda r: (-r[2], r[1]),
+        )
+        for name in CODED:
+            table = self.meta["codes"][name]
+            values = [(table[code], n) for code, n in _counts(self.cols[name][rows]) if code >= 0]
+            top = sorted(values, key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+            label = (lambda v, _n=name: display_label(_n, v)) if name in ATTRIBUTES else str
+            out[name] = [(value, label(value), n) for value, n in top]
+        return out
+
+
+def _counts(codes: np.ndarray) -> list[tuple[int, int]]:
+    """(code, count) for each code present, -1 included."""
+    if not len(codes):
+        return []
+    shifted = np.asarray(codes, dtype=np.int64) + 1
+    counts = np.bincount(shifted)
+    present = np.flatnonzero(counts)
+    return list(zip((present - 1).tolist(), counts[present].tolist(), strict=True))
+
+
+def fresh_product_ids(product_ids: list[int]) -> set[int]:
+    """Those of `product_ids` active now: one primary-key query (the snapshot's flag is as of
+    the build; a product deactivated since must not be shown)."""
+    if not product_ids:
+        return set()
+    marks = ", ".join(["%s"] * len(product_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM catalog_product WHERE is_active AND id IN ({marks})", list(product_ids)
+        )
+        return {row[0] for row in cursor.fetchall()}
