@@ -204,6 +204,17 @@ def make_placeholder(img: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
+def make_preview(img: Image.Image, side: int = 192) -> str:
+    """A shopper's uploaded photo, small, as a JPEG `data:` URI: shown above its results in the
+    same response and never written anywhere."""
+    small = img.convert("RGB") if img.mode != "RGB" else img.copy()
+    small.thumbnail((side, side), Image.Resampling.BOX)
+    _strip_metadata(small)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
 def _strip_metadata(img: Image.Image) -> None:
     """Forget everything but pixels (comment, EXIF, ICC, XMP, text chunks) before re-encoding."""
     img.info.clear()

@@ -29,6 +29,7 @@ from search.api import json_error
 from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
+from search.images import make_preview
 from search.security import UploadsBusy, upload_slot
 
 logger = logging.getLogger(__name__)
@@ -306,7 +307,13 @@ def _image_search(request):
     return render_timed(
         request,
         "search/image_search.html",
-        {**context, "form": ImageQueryForm(), "page": page, "filters": form.filters()},
+        {
+            **context,
+            "form": ImageQueryForm(),
+            "page": page,
+            "filters": form.filters(),
+            "query_photo": make_preview(form.cleaned_data["image"]),
+        },
         timings=page.timings,
     )
 

@@ -23,7 +23,26 @@ document.addEventListener("DOMContentLoaded", () => {
       input.files = e.dataTransfer.files;
       zone.requestSubmit();
     });
+    // Picking a file searches at once, as dropping one does; one upload at a time.
+    input?.addEventListener("change", () => { if (input.files.length) zone.requestSubmit(); });
+    zone.addEventListener("submit", () => {
+      const button = zone.querySelector('button[type="submit"]');
+      if (button) { button.disabled = true; button.textContent = "Searching…"; }
+      zone.setAttribute("aria-busy", "true");
+    });
   }
+  // A photo dropped anywhere else on the page goes to the photo form (or is ignored), instead of
+  // the browser leaving the site to show the file.
+  const dropzone = document.querySelector("[data-dropzone]");
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => {
+    if (e.defaultPrevented) return;
+    e.preventDefault();
+    const input = dropzone?.querySelector('input[type="file"]');
+    if (!input || !e.dataTransfer?.files.length) return;
+    input.files = e.dataTransfer.files;
+    dropzone.requestSubmit();
+  });
   const drawer = document.getElementById("filters-drawer");
   document.getElementById("search-form")?.addEventListener("submit", (e) => {
     if (drawer && e.submitter?.matches("[data-drawer-submit]")) drawer.checked = false;

@@ -147,10 +147,15 @@ def test_photo_upload_finds_the_look_alike(page, catalogue, tmp_path):
     photo = tmp_path / "green.png"
     Image.new("RGB", (300, 300), "green").save(photo)
     page.goto("/search/image")
-    page.set_input_files("#id_image", str(photo))
-    page.get_by_role("button", name="Find similar products").click()
+    page.set_input_files("#id_image", str(photo))  # picking a file searches at once
     page.wait_for_selector("#result-list article")
     assert card_titles(page)[0] == "Green linen cushion"
+    # The shopper's photo is shown above its results, and the results come before the form.
+    assert page.locator("[data-query-photo]").is_visible()
+    assert page.evaluate(
+        "document.querySelector('#results').compareDocumentPosition("
+        "document.querySelector('#image-form')) & Node.DOCUMENT_POSITION_FOLLOWING"
+    )
     shot(page, "photo-results")
 
 
