@@ -40,7 +40,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
-from search import spelling
+from search import snapshot, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
 from search.manifest import FORMAT, BuildInfo, CatalogueInfo, Manifest, read_manifest
 
@@ -123,6 +123,10 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
         built.seconds = {"state": state_s, **built.seconds}
         np.savez(work / HELD_OUT_FILE, **built.held_out)
         publish.write_index_file(built.index, work)
+        snapshot_started = time.monotonic()
+        # Per-image columns (owner, store, brand, price...) beside the index: search.snapshot.
+        snapshot.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
+        built.seconds["snapshot"] = time.monotonic() - snapshot_started
         manifest = _manifest(stamp, state, built, report, started)
         manifest.relevance = noise_profile(built.index, built.params)
         manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"
