@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: help venv test-deps lint test run css css-check bench
+.PHONY: help venv test-deps lint test test-postgres run css css-check bench
 
 help:
 	@echo "make run   - install, build the demo catalogue (or MEEPO_STORE_URL), serve on :8000"
 	@echo "make test  - install, lint and run the whole test suite (what CI runs)"
+	@echo "make test-postgres - the test suite again on a throwaway PostgreSQL 15 server"
 	@echo "make lint | css | bench"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -20,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # Servers and a browser the tests drive for real; Debian packages, installed only when missing.
-TEST_DEBS := chromium nginx-light wrk gettext-base
+TEST_DEBS := chromium nginx-light wrk gettext-base postgresql
 test-deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +37,11 @@ lint: venv
 
 test: venv test-deps lint css-check
 	$(BIN)/pytest
+
+# The same suite on PostgreSQL 15: tests/postgres/run.py starts a throwaway server (temp dir,
+# unprivileged user, loopback port), points MEEPO_DATABASE_URL at it and runs pytest.
+test-postgres: venv test-deps
+	$(PY) -m tests.postgres.run
 
 # The stylesheet (Tailwind CSS 4 + DaisyUI 5) and vendored htmx, built from package-lock.json's
 # exact versions into static/; the built files are committed so a Python-only box serves the site.
