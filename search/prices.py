@@ -8,7 +8,7 @@ EUR two. Babel's CLDR data says which, and how a price is written for the site's
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.core import UnknownLocaleError
@@ -37,7 +37,15 @@ def money(value: Decimal | None, currency: str = "") -> str:
     """ "€12.99": the amount with its currency, written for the site's language; "" for None."""
     if value is None or value == "":
         return ""
-    locale = _locale(settings.LANGUAGE_CODE)
+    # Keyed by the exact text of the value: Decimal("1.0") == Decimal("1.00") but may print apart.
+    return _money(type(value), str(value), currency, _locale(settings.LANGUAGE_CODE))
+
+
+# Babel takes ~90 µs a price, a third of a 24-card page's template CPU; shoppers see the same
+# few thousand prices over and over.
+@lru_cache(maxsize=8192)
+def _money(kind: type, text: str, currency: str, locale: str) -> str:
+    value = kind(text)
     if not currency:
         return format_decimal(value, locale=locale)
     return format_currency(value, currency, locale=locale)
