@@ -11,8 +11,8 @@ from pipeline.http.results import (
     WrongContentType,
     user_agent,
 )
+from pipeline.http.robots import RobotsDisallowed, RobotsUnavailable
 from pipeline.http.safety import UnsafeURL
-from pipeline.robots import RobotsDisallowed, RobotsUnavailable
 
 __all__ = [
     "CrawlDelayTooLong",

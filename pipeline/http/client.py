@@ -5,16 +5,15 @@ our bot token, waits its turn on the host (minimum gap + additive jitter + AutoT
 Retry-After parking), sends a contact User-Agent and From header, asks for gzip/br only for
 text, streams the body under a decoded-size cap and a total wall-clock deadline, and turns
 429/503/5xx into back-off, 401/403 into a stop for the host, and repeated failures into an
-open circuit. Each attempt happens inside the host's gate (pipeline.http.gate): one request at
-a time per host across threads and processes, with the host's state kept in catalog.models.Host.
+open circuit. The wire exchange itself is pipeline.http.exchange. Each attempt happens inside
+the host's gate (pipeline.http.gate): one request at a time per host across threads and
+processes, with the host's state kept in catalog.models.Host.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ import requests
 from django.conf import settings
 
 from pipeline.exceptions import FetchError
-from pipeline.http.connections import PolicedAdapter, SocketSlot, socket_slot
+from pipeline.http.connections import PolicedAdapter
+from pipeline.http.exchange import send
 from pipeline.http.gate import cached_robots, exclusive, host_turn, origin_of, save_robots
 from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
 from pipeline.http.results import (
@@ -34,32 +34,22 @@ from pipeline.http.results import (
     FetchStats,
     HostBlocked,
     HttpError,
-    ResponseTooLarge,
     TransportError,
-    WrongContentType,
     user_agent,
 )
-from pipeline.http.safety import AddressPolicy, UnsafeURL, check_url
-from pipeline.robots import (
+from pipeline.http.robots import (
     ROBOTS_MAX_BYTES,
     RobotsDisallowed,
     RobotsRules,
     RobotsUnavailable,
     rules_from_response,
 )
+from pipeline.http.safety import AddressPolicy, UnsafeURL, check_url
 
 logger = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
-TEXT_KINDS = {"page", "api", "sitemap", "robots"}
-ACCEPT = {
-    "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-    "api": "application/json",
-    "sitemap": "application/xml,text/xml;q=0.9,*/*;q=0.5",
-    "robots": "text/plain,*/*;q=0.5",
-    "image": "image/jpeg,image/png,image/webp,image/gif;q=0.9",
-}
 
 
 class Fetcher:
@@ -264,7 +254,16 @@ class Fetcher:
         last = attempt == settings.MEEPO_MAX_RETRIES
         self._wait_turn(host, kind)
         try:
-            result = self._send(url, kind, conditional, accept_types, max_bytes, truncate)
+            result = send(
+                self.session,
+                self.stats,
+                url,
+                kind=kind,
+                conditional=conditional,
+                accept_types=accept_types,
+                max_bytes=max_bytes,
+                truncate=truncate,
+            )
         except (TransportError, DeadlineExceeded) as exc:
             host.last_done = time.time()
             self._count_failure(host, str(exc))
@@ -330,141 +329,3 @@ class Fetcher:
                 f"left alone for {cooldown:.0f}s"
             )
             raise HostBlocked(host.reason)
-
-    # --- one HTTP exchange ------------------------------------------------------------------
-    def _headers(self, kind: str, conditional: dict[str, str]) -> dict[str, str]:
-        return {
-            "Accept": ACCEPT.get(kind, "*/*"),
-            # Images are already compressed; asking for gzip only burns the shop's CPU.
-            "Accept-Encoding": "gzip, br" if kind in TEXT_KINDS else "identity",
-            **conditional,
-        }
-
-    def _send(
-        self,
-        url: str,
-        kind: str,
-        conditional: dict[str, str],
-        accept_types: Iterable[str] | None,
-        max_bytes: int | None,
-        truncate: bool,
-    ) -> FetchResult:
-        deadline = settings.MEEPO_REQUEST_TIMEOUT
-        limit = max_bytes or (
-            settings.MEEPO_MAX_IMAGE_BYTES if kind == "image" else settings.MEEPO_MAX_RESPONSE_BYTES
-        )
-        # One deadline for the whole exchange, headers included: the watchdog holds the socket
-        # from the moment it connects (or is reused), before any response exists.
-        late = DeadlineExceeded(
-            f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
-        )
-        with socket_slot() as slot, _Watchdog(slot, deadline) as dog:
-            try:
-                resp = self.session.get(
-                    url,
-                    headers=self._headers(kind, conditional),
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(min(6.05, deadline), min(20.0, deadline)),
-                )
-            except requests.RequestException as exc:
-                if dog.fired:
-                    raise late from exc
-                if isinstance(exc, requests.Timeout):
-                    raise TransportError(f"timed out: {exc.__class__.__name__}") from exc
-                if isinstance(exc, requests.ConnectionError):
-                    raise TransportError(f"connection failed: {exc.__class__.__name__}") from exc
-                raise FetchError(f"bad request to {url[:200]}: {exc}") from exc
-            self.stats.requests += 1
-            self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
-            with resp:
-                try:
-                    body = self._read_body(resp, url, limit, accept_types, truncate)
-                except (requests.RequestException, OSError) as exc:
-                    if dog.fired:
-                        raise late from exc
-                    raise TransportError(f"broken response: {exc.__class__.__name__}") from exc
-                # Disarmed before the connection goes back to the pool: a late shot would kill
-                # a socket the next request is about to use.
-                if dog.disarm():
-                    raise late
-                wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
-        self.stats.bytes_received += wire
-        return FetchResult(
-            url, resp.status_code, resp.headers, body, resp.elapsed.total_seconds(), wire
-        )
-
-    def _read_body(
-        self,
-        resp: requests.Response,
-        url: str,
-        limit: int,
-        accept_types: Iterable[str] | None,
-        truncate: bool,
-    ) -> bytes:
-        if resp.status_code != 200:
-            # Error pages, redirects and 304s: their body is not worth our or their bandwidth.
-            return (
-                resp.raw.read(64 * 1024, decode_content=False) if resp.status_code >= 400 else b""
-            )
-        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if accept_types and not any(ctype.startswith(t) for t in accept_types):
-            raise WrongContentType(f"unexpected content type {ctype or '(none)'!r} for {url[:200]}")
-        length = resp.headers.get("Content-Length")
-        encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
-        if not truncate and length and length.isdigit() and not encoded and int(length) > limit:
-            raise ResponseTooLarge(
-                f"response of {int(length)} bytes is over the {limit} byte cap: {url[:200]}"
-            )
-        chunks, size = [], 0
-        # iter_content yields *decoded* bytes, so a gzip bomb hits the cap like a huge body.
-        for chunk in resp.iter_content(chunk_size=16384):
-            size += len(chunk)
-            if size > limit:
-                if truncate:
-                    chunks.append(chunk[: limit - (size - len(chunk))])
-                    break
-                raise ResponseTooLarge(f"response over the {limit} byte cap (decoded): {url[:200]}")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-class _Watchdog:
-    """Enforces a total deadline: shuts the request's socket down when time is up.
-
-    requests' timeouts are per socket operation, so a server trickling a header line or a body
-    byte every few seconds would never trip them; closing the socket from a timer thread is what
-    makes the deadline total.
-    """
-
-    def __init__(self, slot: SocketSlot, seconds: float) -> None:
-        self.slot, self.seconds, self.fired = slot, max(0.0, seconds), False
-        self.disarmed = False
-        self._lock = threading.Lock()
-        self.timer = threading.Timer(self.seconds, self._fire)
-        self.timer.daemon = True
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self.disarmed:
-                return
-            self.fired = True
-        sock = self.slot.sock
-        try:
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def disarm(self) -> bool:
-        """Stop the watchdog; True if it had already fired."""
-        with self._lock:
-            self.disarmed = True
-            return self.fired
-
-    def __enter__(self) -> _Watchdog:
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.cancel()

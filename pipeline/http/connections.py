@@ -89,3 +89,44 @@ class PolicedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         # An instance attribute: the module-level default mapping is shared by every PoolManager.
         self.poolmanager.pool_classes_by_scheme = _pools(self.policy)
+
+
+class Watchdog:
+    """Enforces a total deadline: shuts the request's socket down when time is up.
+
+    requests' timeouts are per socket operation, so a server trickling a header line or a body
+    byte every few seconds would never trip them; closing the socket from a timer thread is what
+    makes the deadline total.
+    """
+
+    def __init__(self, slot: SocketSlot, seconds: float) -> None:
+        self.slot, self.seconds, self.fired = slot, max(0.0, seconds), False
+        self.disarmed = False
+        self._lock = threading.Lock()
+        self.timer = threading.Timer(self.seconds, self._fire)
+        self.timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self.disarmed:
+                return
+            self.fired = True
+        sock = self.slot.sock
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def disarm(self) -> bool:
+        """Stop the watchdog; True if it had already fired."""
+        with self._lock:
+            self.disarmed = True
+            return self.fired
+
+    def __enter__(self) -> Watchdog:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()

@@ -28,8 +28,8 @@ from django.db import connections
 
 from catalog.models import Host
 from pipeline.http.hosts import HostState
-from pipeline.robots import RobotsRules
-from pipeline.robots import rules_from_response as _rules
+from pipeline.http.robots import RobotsRules
+from pipeline.http.robots import rules_from_response as _rules
 
 _GATE_FIELDS = (
     "last_request_at",

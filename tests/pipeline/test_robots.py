@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.http.hosts import HostState, parse_retry_after
-from pipeline.robots import rules_from_response
+from pipeline.http.robots import rules_from_response
 
 ROBOTS = b"""User-agent: *
 Disallow: /
