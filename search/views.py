@@ -13,11 +13,12 @@ import hashlib
 import logging
 import time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -261,9 +262,19 @@ def product_detail(request, pk: int):
             "variant": variant,
             "main_image": main or (images[0] if images else None),
             "looks": describe_attributes(product),
+            **_back_to_results(request),
         },
         timings=similar.timings,
     )
+
+
+def _back_to_results(request) -> dict[str, str]:
+    """A link back to the results page the shopper came from (its Referer), with its query."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc != request.get_host() or referer.path != reverse("search:results"):
+        return {}
+    query = QueryDict(referer.query).get("q", "")
+    return {"back_url": f"{referer.path}?{referer.query}", "back_query": query[:200]}
 
 
 @csrf_exempt

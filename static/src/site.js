@@ -9,6 +9,7 @@
 // 5. History: a burst of typing is one entry (its first keystroke after a pause of 1 s or more
 //    pushes, the next ones replace it: the X-Search-Typing header asks the server to answer
 //    HX-Replace-Url); a submit always pushes. Back puts the typed query and ticked boxes back.
+// 7. Product page gallery: a photo shows large in place of the main one.
 // 6. Price boxes search when a price is complete (Enter or leaving the box), not at every
 //    digit: their input events are kept from the form's search-as-you-type.
 document.addEventListener("DOMContentLoaded", () => {
@@ -48,6 +49,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (drawer && e.submitter?.matches("[data-drawer-submit]")) drawer.checked = false;
   });
   if (drawer) setUpDrawer(drawer);
+  setUpGallery();
   setUpPriceBoxes();
   setUpSearchFeedback();
 });
@@ -167,4 +169,19 @@ function setUpPriceBoxes() {
   // Capture phase on the form: the event never reaches htmx's listener on the form.
   form.addEventListener("input", (e) => { if (isPrice(e.target)) e.stopPropagation(); }, true);
   form.addEventListener("change", (e) => { if (isPrice(e.target)) form.requestSubmit(); });
+}
+
+// Product page: a gallery photo shows large in place of the main one.
+function setUpGallery() {
+  const main = document.getElementById("main-photo");
+  const gallery = document.querySelector("[data-gallery]");
+  if (!main || !gallery) return;
+  gallery.addEventListener("click", (e) => {
+    const link = e.target.closest("[data-gallery-src]");
+    if (!link) return;
+    e.preventDefault();
+    main.src = link.dataset.gallerySrc;
+    gallery.querySelectorAll("[data-gallery-src]").forEach((a) => a.removeAttribute("aria-current"));
+    link.setAttribute("aria-current", "true");
+  });
 }

@@ -215,3 +215,14 @@ def test_price_box_searches_when_the_price_is_complete(page, shop):
     assert page.evaluate("window.__requests") == 0  # no search for the partial "1"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"min_price=11"))
+
+
+def test_similar_products_start_within_a_1440x900_screen(browser, live_server, site_settings, shop):
+    context = browser.new_context(
+        viewport=VIEWPORTS["desktop"], base_url=live_server.url, bypass_csp=True
+    )
+    page = context.new_page()
+    page.goto(f"/products/{shop[0].pk}")
+    top = page.evaluate("document.getElementById('similar-heading').getBoundingClientRect().top")
+    assert top < 900 - 40
+    context.close()

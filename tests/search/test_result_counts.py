@@ -202,3 +202,24 @@ def test_api_reports_the_count_and_the_correction(client, shop):
     assert body["query"] == "teapot"
     assert body["corrected_from"] == "teapto"
     assert client.get("/api/search", {"q": "teapto", "spell": "off"}).json()["total"] == 0
+
+
+def test_product_page_links_back_to_the_results_it_came_from(client, shop):
+    product = shop["words"]
+    ProductImageFactory(product=product, position=1)  # a second photo: a gallery
+    page = soup(
+        client.get(
+            f"/products/{product.pk}", HTTP_REFERER="http://testserver/search?q=teapot&sort=newest"
+        )
+    )
+    back = page.select_one("[data-back]")
+    assert back["href"] == "/search?q=teapot&sort=newest"
+    assert "teapot" in back.get_text()
+    assert page.select_one("#header-q")["value"] == "teapot"
+    # From elsewhere (another site, or none): no back link.
+    other = soup(client.get(f"/products/{product.pk}", HTTP_REFERER="https://evil.example/search"))
+    assert other.select_one("[data-back]") is None
+    gallery = page.select("[data-gallery] [data-gallery-src]")
+    assert len(gallery) == 2
+    assert gallery[0]["aria-current"] == "true"
+    assert gallery[1]["aria-label"] == "Photo 2 of 2"
