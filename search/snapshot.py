@@ -171,13 +171,17 @@ class Snapshot:
         pos = np.minimum(np.searchsorted(rows, ids), len(rows) - 1)
         return np.where(rows[pos] == ids, pos, -1)
 
-    def owners(self, image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+    def owners(
+        self, image_ids: list[int], *, as_of_build: bool = True
+    ) -> dict[int, tuple[int, int | None]]:
         """{image id: (product id, asset id)} for hits whose product was active at the build:
-        `selectors.image_products` as of the snapshot, without a query."""
+        `selectors.image_products` as of the snapshot, without a query. `as_of_build=False`
+        keeps every known image whatever its product's flag then (see `fresh_owners`)."""
         ids = np.asarray(image_ids, dtype=np.int64)
         pos = self.positions(ids)
         keep = pos >= 0
-        keep[keep] = self.cols["active"][pos[keep]]
+        if as_of_build:
+            keep[keep] = self.cols["active"][pos[keep]]
         products = self.cols["product"][pos[keep]].tolist()
         assets = self.cols["asset"][pos[keep]].tolist()
         return {
@@ -185,36 +189,47 @@ class Snapshot:
             for i, p, a in zip(ids[keep].tolist(), products, assets, strict=True)
         }
 
+    def fresh_owners(self, image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
+        """`selectors.image_products` exactly: owners from the columns (an image's product and
+        asset never change within a version), the active flag read now in one primary-key
+        query instead of a join."""
+        owners = self.owners(image_ids, as_of_build=False)
+        active = fresh_product_ids(sorted({p for p, _ in owners.values()}))
+        return {i: o for i, o in owners.items() if o[0] in active}
+
     def serves(self, filters) -> bool:
         """Whether `filters` only use columns that change with the index (no price or stock)."""
         return filters.min_price is None and filters.max_price is None and not filters.in_stock
 
-    def mask(self, filters) -> NDArray[np.bool_]:
-        """Rows of active products passing `filters` (price and stock as of the build)."""
-        m = np.array(self.cols["active"], dtype=bool)
+    def mask(
+        self, filters, rows: NDArray[np.int64] | None = None, *, active_now: bool = False
+    ) -> NDArray[np.bool_]:
+        """Which of `rows` (default: all) are active products passing `filters` (price and
+        stock as of the build). `active_now`: the rows asked about are known to be active now,
+        so the build-time flag is not applied."""
+
+        def col(name: str) -> np.ndarray:
+            return self.cols[name] if rows is None else self.cols[name][rows]
+
+        size = len(self) if rows is None else len(rows)
+        m = np.ones(size, bool) if active_now else np.array(col("active"), dtype=bool)
         if filters.stores:
             slugs = set(filters.stores)
             wanted = [int(pk) for pk, (slug, _) in self.meta["stores"].items() if slug in slugs]
-            m &= np.isin(self.cols["store"], wanted)
-        for name, values in (("brand", filters.brands), ("category", filters.categories)):
+            m &= np.isin(col("store"), wanted)
+        coded = [("brand", filters.brands), ("category", filters.categories)]
+        coded += [(n, v) for n, v in filters.attributes if n in ATTRIBUTES]
+        for name, values in coded:
             if values:
-                m &= self._isin(name, values)
-        for name, values in filters.attributes:
-            if name in ATTRIBUTES and values:
-                m &= self._isin(name, values)
+                codes = [self._code_of[name][v] for v in values if v in self._code_of[name]]
+                m &= np.isin(col(name), codes) if codes else False
         if filters.min_price is not None:
-            m &= self.cols["price"] >= float(filters.min_price)  # NaN compares False
+            m &= col("price") >= float(filters.min_price)  # NaN compares False
         if filters.max_price is not None:
-            m &= self.cols["price"] <= float(filters.max_price)
+            m &= col("price") <= float(filters.max_price)
         if filters.in_stock:
-            m &= self.cols["in_stock"]
+            m &= col("in_stock")
         return m
-
-    def _isin(self, name: str, values) -> NDArray[np.bool_]:
-        codes = [self._code_of[name][v] for v in values if v in self._code_of[name]]
-        if not codes:
-            return np.zeros(len(self), bool)
-        return np.isin(self.cols[name], codes)
 
     def allowed_image_ids(self, filters) -> NDArray[np.int64] | None:
         """Sorted image ids passing `filters` (None: all), like `selectors.allowed_image_ids`
@@ -235,14 +250,18 @@ class Snapshot:
         at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
         return np.where(keys[at] == ids, order[at], -1)
 
-    def facet_counts(self, *, product_ids: list[int], filters) -> dict[str, list[tuple]]:
+    def facet_counts(
+        self, *, product_ids: list[int], filters, active_now: bool = False
+    ) -> dict[str, list[tuple]]:
         """`selectors.facet_counts` over a query's candidates, from the columns: one bincount
-        per facet. Candidates are counted once per product, if active and passing `filters`."""
+        per facet. Candidates are counted once per product, if active and passing `filters`.
+        `active_now`: the candidates came from this moment's hits (fresh owners, keyword SQL),
+        so the build-time active flag is not applied."""
         from search.attributes import display_label
 
         rows = self.product_rows(product_ids)
         rows = rows[rows >= 0]
-        rows = rows[self.mask(filters)[rows]] if len(rows) else rows
+        rows = rows[self.mask(filters, rows, active_now=active_now)]
         out: dict[str, list[tuple]] = {}
         stores = Counter(dict(_counts(self.cols["store"][rows])))
         names = self.meta["stores"]

@@ -157,3 +157,26 @@ def test_empty_version(tmp_path):
     assert snap.owners([1, 2]) == {}
     assert snap.facet_counts(product_ids=[1], filters=SearchFilters())["brand"] == []
     assert snap.allowed_image_ids(SearchFilters(brands=("x",))).tolist() == []
+
+
+def test_fresh_owners_equal_image_products_after_activity_changes(tmp_path):
+    ids = catalogue(n=30)
+    snap = snapshot(tmp_path, ids)
+    asked = [*ids.tolist(), 424_242]
+    owners = snap.owners(asked, as_of_build=False)
+    products = sorted({p for p, _ in owners.values()})
+    Product.objects.filter(pk__in=products[:3]).update(is_active=False)
+    Product.objects.filter(pk__in=products[3:]).update(is_active=True)  # some were inactive
+    assert snap.fresh_owners(asked) == selectors.image_products(asked)
+    assert snap.owners(asked) != selectors.image_products(asked)  # the build-time answer
+
+
+def test_facets_of_candidates_active_now_ignore_the_build_time_flag(tmp_path):
+    ids = catalogue(n=40)
+    snap = snapshot(tmp_path, ids)
+    Product.objects.update(is_active=True)
+    pids = sorted(Product.objects.values_list("pk", flat=True))
+    for filters in filter_cases(random.Random(4), 30):
+        expected = selectors.facet_counts(product_ids=pids, filters=filters)
+        got = snap.facet_counts(product_ids=pids, filters=filters, active_now=True)
+        assert got == expected, filters
