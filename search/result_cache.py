@@ -109,6 +109,46 @@ def put_page(
     _cache().set(key, page, timeout=settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS)
 
 
+def request_key(request, *, kind: str, version: str | None) -> str:
+    """The key of a GET search response: every query parameter (a page's links, notes and
+    applied-filter chips are built from them), the response kind (page, htmx fragment, "more"
+    fragment, API) and the index version. Parameters are sorted, so their order does not split
+    the cache; the query text is whitespace-normalised."""
+    params = sorted(
+        (name, [" ".join(v.split()) for v in values] if name == "q" else values)
+        for name, values in request.GET.lists()
+    )
+    return page_key(kind=kind, version=version, params=params)
+
+
+def cached_response(key: str):
+    """An HttpResponse for `key` from the cache (its products unchanged), or None."""
+    from django.http import HttpResponse
+
+    page = get_page(key)
+    if page is None:
+        return None
+    response = HttpResponse(page.body, content_type=page.content_type)
+    for name, value in page.headers:
+        response[name] = value
+    response["X-Meepo-Cache"] = "hit"
+    return response
+
+
+def keep_response(key: str, response, product_ids: list[int]) -> None:
+    """Keep a finished 200 response (body, content type, Vary) showing `product_ids`."""
+    if response.status_code != 200 or getattr(response, "streaming", False):
+        return
+    headers = {name: response[name] for name in ("Vary",) if response.has_header(name)}
+    put_page(
+        key,
+        body=response.content,
+        content_type=response["Content-Type"],
+        product_ids=product_ids,
+        headers=headers,
+    )
+
+
 def clear() -> None:
     """Forget every cached response of this alias (tests)."""
     _cache().clear()

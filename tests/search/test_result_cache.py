@@ -101,3 +101,42 @@ def test_a_deleted_product_drops_the_entry(enabled):
 def test_an_empty_page_is_cached_too(enabled):
     result_cache.put_page(key(), body=b"none", content_type="text/html", product_ids=[])
     assert result_cache.get_page(key()).body == b"none"
+
+
+def test_request_keys_ignore_parameter_order_and_spacing_but_not_values(rf):
+    def k(path, kind="html"):
+        return result_cache.request_key(rf.get(path), kind=kind, version="v1")
+
+    base = k("/search?q=red+mug&brand=Acme&brand=Birch&sort=price_asc")
+    assert k("/search?sort=price_asc&brand=Acme&q=red++mug+&brand=Birch") == base
+    assert k("/search?q=red+mug&brand=Birch&brand=Acme&sort=price_asc") != base  # order of values
+    assert k("/search?q=red+mug&brand=Acme&brand=Birch&sort=price_asc&page=2") != base
+    assert k("/search?q=red+mug&brand=Acme&brand=Birch&sort=price_asc", kind="htmx") != base
+    assert (
+        result_cache.request_key(
+            rf.get("/search?q=red+mug&brand=Acme&brand=Birch&sort=price_asc"),
+            kind="html",
+            version="v2",
+        )
+        != base
+    )
+
+
+def test_responses_round_trip_with_vary_and_only_when_ok(enabled):
+    from django.http import HttpResponse
+
+    product = ProductFactory()
+    ok = HttpResponse(b"<html>", content_type="text/html; charset=utf-8")
+    ok["Vary"] = "HX-Request"
+    result_cache.keep_response("k1", ok, [product.pk])
+    hit = result_cache.cached_response("k1")
+    assert (hit.content, hit["Content-Type"], hit["Vary"]) == (
+        b"<html>",
+        "text/html; charset=utf-8",
+        "HX-Request",
+    )
+    assert hit["X-Meepo-Cache"] == "hit"
+    result_cache.keep_response("k2", HttpResponse(b"bad", status=400), [])
+    assert result_cache.cached_response("k2") is None
+    Product.objects.filter(pk=product.pk).update(price=Decimal("1.23"))
+    assert result_cache.cached_response("k1") is None
