@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -250,6 +251,11 @@ class Snapshot:
         at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
         return np.where(keys[at] == ids, order[at], -1)
 
+    def holds(self, product_ids: list[int]) -> bool:
+        """Whether every product is in the snapshot (a product scraped since the build, found
+        by its words, is not: its facets must then come from the database)."""
+        return bool((self.product_rows(product_ids) >= 0).all())
+
     def facet_counts(
         self, *, product_ids: list[int], filters, active_now: bool = False
     ) -> dict[str, list[tuple]]:
@@ -276,6 +282,31 @@ class Snapshot:
             label = (lambda v, _n=name: display_label(_n, v)) if name in ATTRIBUTES else str
             out[name] = [(value, label(value), n) for value, n in top]
         return out
+
+
+_loaded: dict[Path, Snapshot | None] = {}
+_loaded_lock = threading.Lock()
+
+
+def for_index(index) -> Snapshot | None:
+    """The snapshot of a loaded `SearchIndex`'s version when MEEPO_SEARCH_SNAPSHOT is on and
+    the version has one, else None (callers then ask the database). Loaded once per version
+    per process; only the newest two versions are kept open."""
+    from django.conf import settings
+
+    if not settings.MEEPO_SEARCH_SNAPSHOT:
+        return None
+    path = Path(index.path)
+    with _loaded_lock:
+        if path not in _loaded:
+            try:
+                _loaded[path] = Snapshot.load(path)
+            except (OSError, ValueError):
+                logger.exception("could not load the snapshot of %s; using the database", path)
+                _loaded[path] = None
+            while len(_loaded) > 2:
+                _loaded.pop(next(iter(_loaded)))
+        return _loaded[path]
 
 
 def _counts(codes: np.ndarray) -> list[tuple[int, int]]:

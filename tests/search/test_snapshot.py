@@ -180,3 +180,29 @@ def test_facets_of_candidates_active_now_ignore_the_build_time_flag(tmp_path):
         expected = selectors.facet_counts(product_ids=pids, filters=filters)
         got = snap.facet_counts(product_ids=pids, filters=filters, active_now=True)
         assert got == expected, filters
+
+
+def test_for_index_is_off_by_default_and_loads_once_per_version(tmp_path, settings):
+    from types import SimpleNamespace
+
+    from search import snapshot as module
+
+    ids = catalogue(n=3)
+    write_snapshot(tmp_path, ids)
+    index = SimpleNamespace(path=tmp_path)
+    assert module.for_index(index) is None
+    settings.MEEPO_SEARCH_SNAPSHOT = True
+    first = module.for_index(index)
+    assert first is not None
+    assert module.for_index(index) is first
+    assert module.for_index(SimpleNamespace(path=tmp_path / "missing")) is None
+
+
+def test_holds_says_whether_every_candidate_is_in_the_snapshot(tmp_path):
+    ids = catalogue(n=4)
+    snap = snapshot(tmp_path, ids)
+    pids = list(Product.objects.values_list("pk", flat=True))
+    assert snap.holds(pids)
+    assert snap.holds([])
+    late = ProductFactory()  # scraped after the build
+    assert not snap.holds([*pids, late.pk])
