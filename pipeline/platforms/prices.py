@@ -24,6 +24,8 @@ from price_parser import Price
 from price_parser._currencies import CURRENCIES
 
 MAX_PRICE = Decimal("1e10")
+_SYMBOL_DECIMAL = re.compile(r"(?<![\d.,])(\d{1,6})([€$£])(\d{2})(?![\d.,])")
+_CENTS = re.compile(r"(\d) \.(\d{2})(?!\d)")
 # ISO 4217 list one (minor units) for active codes whose minor unit is not 2.
 ZERO_DECIMAL = frozenset(
     [
@@ -190,6 +192,8 @@ def _split_glued(text: str) -> str:
     tokens = text.split()
     for i in range(len(tokens) - 1):
         head, nxt = tokens[i], tokens[i + 1]
+        if re.fullmatch(r"\D{0,4}\d[\d.,]*[^\w\s.,]{1,3}", head) and re.match(r"\d", nxt):
+            return head  # "50€ 10 articles": the amount ends at its currency sign
         if not (re.search(r"\d$", head) and re.match(r"\d", nxt)):
             continue
         decimals = re.search(r"\d[.,]\d{1,2}$", head)
@@ -208,8 +212,16 @@ def _separator_hint(text: str, currency: str) -> str | None:
     return None
 
 
+def tidy_amounts(text: str) -> str:
+    """Price text with odd but common spellings made plain: "24€99" (the symbol as decimal
+    mark) becomes "24.99 €", a superscript-cents "$24 .99" becomes "$24.99"."""
+    text = _SYMBOL_DECIMAL.sub(r"\1.\3 \2", text)
+    return _CENTS.sub(r"\1.\2", text)
+
+
 def _amount_from_text(text: str, currency: str) -> Decimal | None:
-    text = _split_glued(" ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split()))
+    text = tidy_amounts(" ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split()))
+    text = _split_glued(text)
     # Swiss "1'299", also written with a typographic apostrophe.
     text = re.sub(r"(?<=\d)[\u2019\u02bc'`\u00b4](?=\d{3})", "", text)
     if re.search(r"(^|[^\d\s.,])\s*-\s*\d", text):

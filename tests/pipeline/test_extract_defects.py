@@ -348,3 +348,19 @@ def test_availability_spellings_from_meta_tags(raw, expected):
 )
 def test_json_ld_escaped_or_with_glued_objects_is_read(block):
     assert _one(_html("", "", block)).title == "Kettle"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("24€99", Decimal("24.99")),
+        ("50€ 10 articles", Decimal("50.00")),
+    ],
+)
+def test_currency_symbol_written_as_the_decimal_mark(raw, expected):
+    assert parse_price(raw, "EUR") == expected
+
+
+def test_superscript_cents_are_the_decimals():
+    body = '<h1>Towel</h1><div class="price"><span>$24</span><sup class="cents">99</sup></div>'
+    assert _one(_html(body)).price == Decimal("24.99")

@@ -34,7 +34,7 @@ from pipeline.platforms.extract.phrases import (
     WAS_PRICE,
 )
 from pipeline.platforms.extract.shown import image_of, named_title, stock_of
-from pipeline.platforms.prices import currency_of, parse_price
+from pipeline.platforms.prices import currency_of, parse_price, tidy_amounts
 
 PRICE_WORDS = re.compile(
     r"price|pricing|cost|preis|prix|tarif|preci|prezz|prij|pre[cç]o|cen[ay]|pris|money|fiyat|hinta|pret|"
@@ -135,7 +135,7 @@ def bare_price(region: etree._Element, country: str) -> tuple:
         after = after or el is heading_el
         if not after or el.tag not in BARE_TAGS or len(el):
             continue
-        text = " ".join(" ".join(el.itertext()).split())
+        text = tidy_amounts(" ".join(" ".join(el.itertext()).split()))
         currency = currency_of(text, country) if 1 < len(text) <= 25 else ""
         rest = AMOUNT.sub("", text, count=1).strip()
         if currency and len(amounts(text, currency)) == 1 and len(rest) <= 4:
@@ -175,13 +175,16 @@ def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
     """The element's text without savings, unit prices and labels, and (unless `keep_struck`)
     without crossed-out prices."""
     el = copy.deepcopy(el)
+    for sup in el.iter("sup"):  # "$24<sup>99</sup>": superscript cents
+        if re.fullmatch(r"\s*\d{2}\s*", sup.text or "") and not len(sup):
+            sup.text = "." + sup.text.strip()
     if not keep_struck:
         drop_struck(el)
     for child in [c for c in el.iterdescendants() if label_parts(c) & NOISE_WORDS]:
         holds_struck = is_struck(child) or any(is_struck(d) for d in child.iterdescendants())
         if child.getparent() is not None and not (keep_struck and holds_struck):
             child.drop_tree()
-    text = " ".join(" ".join(el.itertext()).split())
+    text = tidy_amounts(" ".join(" ".join(el.itertext()).split()))
     if keep_struck:
         return INSTALMENTS.sub(" ", text)
     return EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", INSTALMENTS.sub(" ", text)))
