@@ -496,3 +496,17 @@ def test_stock_words_inside_a_description_paragraph_do_not_decide_stock():
 def test_stock_classes_of_woocommerce_and_magento_themes(cls, expected):
     page = f'<html><body><h1>Mug</h1><p class="price">€ 5</p><p class="{cls}">12</p></body></html>'
     assert _one(page).availability == expected
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "€ 24,90 <small>≈ $27.10</small>",
+        "€24.90 Save €5.00",
+        "€24.90 <span>€2.50 / kg</span>",
+        "24,90 € (22,60 € / 1 Liter)",
+    ],
+)
+def test_conversions_savings_and_unit_prices_are_not_the_price(block):
+    page = f'<html><body><h1>Tea</h1><div class="price">{block}</div></body></html>'
+    assert _one(page).price == Decimal("24.90")

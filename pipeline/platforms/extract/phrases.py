@@ -86,3 +86,13 @@ INSTALMENTS = re.compile(
     r"\s+(?:of|de|di|von|à)\s*\D{0,4}\d[\d.,]*",
     re.I,
 )
+# Amounts that are not the price: conversions ("≈ $27"), savings ("Save £5"), unit prices
+# ("€12.50 / kg", "(22,60 € / 1 Liter)").
+NOT_THE_PRICE = re.compile(
+    r"(?:\u2248|~|\bapprox\.?|\bca\.|\bcirca|\benviron)\s*\D{0,5}\d[\d.,\u00a0 ]*|"
+    r"\b(?:you save|save|sparen sie|sie sparen|économisez|ahorra|ahorras|risparmi|bespaar|spar)"
+    r"\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*%?|"
+    r"\d[\d.,\u00a0 ]*\s*\D{0,4}\s*(?:/|\bper\b|\bpro\b|\bje\b)\s*(?:\d+\s*)?"
+    r"(?:kg|g|l|ml|cl|m|m2|m²|lb|oz|liter|litre)\b",
+    re.I,
+)

@@ -31,6 +31,7 @@ from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
     INSTALMENTS,
+    NOT_THE_PRICE,
     WAS_PRICE,
 )
 from pipeline.platforms.extract.shown import image_of, named_title, stock_of
@@ -185,9 +186,8 @@ def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
         if child.getparent() is not None and not (keep_struck and holds_struck):
             child.drop_tree()
     text = tidy_amounts(" ".join(" ".join(el.itertext()).split()))
-    if keep_struck:
-        return INSTALMENTS.sub(" ", text)
-    return EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", INSTALMENTS.sub(" ", text)))
+    text = NOT_THE_PRICE.sub(" ", INSTALMENTS.sub(" ", text))
+    return text if keep_struck else EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", text))
 
 
 def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
