@@ -180,6 +180,11 @@ def _depth(offset: int, limit: int) -> int:
     return max(1, steps) * CANDIDATE_DEPTH
 
 
+def visual_search_ready() -> bool:
+    """Whether photo and similar-product search can answer now (an index for this model)."""
+    return _index_version() is not None
+
+
 def _index_version() -> str | None:
     from search.index import get_index
 

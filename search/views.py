@@ -289,6 +289,8 @@ def image_search(request):
 def _image_search(request):
     context = {"max_upload_mb": settings.FILE_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)}
     if request.method in ("GET", "HEAD"):
+        # Say so before the shopper picks a photo, not after the upload.
+        context["not_ready"] = not services.visual_search_ready()
         return render_timed(
             request, "search/image_search.html", {**context, "form": ImageQueryForm()}
         )

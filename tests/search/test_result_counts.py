@@ -223,3 +223,19 @@ def test_product_page_links_back_to_the_results_it_came_from(client, shop):
     assert len(gallery) == 2
     assert gallery[0]["aria-current"] == "true"
     assert gallery[1]["aria-label"] == "Photo 2 of 2"
+
+
+def test_photo_page_warns_before_upload_when_no_index_is_ready(client):
+    page = soup(client.get("/search/image"))
+    assert page.select_one('[data-state="not-ready"]') is not None
+
+
+def test_htmx_answer_refreshes_the_filters_count(client, shop):
+    response = client.get("/search", {"q": "teapot", "brand": "Nordhus"}, HTTP_HX_REQUEST="true")
+    count = soup(response).select_one("#filters-count")
+    assert count["hx-swap-oob"] == "innerHTML"
+    assert count.select_one(".badge").get_text() == "1"
+
+
+def test_photo_page_has_no_warning_when_the_index_is_ready(client, shop):
+    assert soup(client.get("/search/image")).select_one('[data-state="not-ready"]') is None
