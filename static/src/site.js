@@ -123,6 +123,10 @@ function setUpSearchFeedback() {
     const typing = e.detail.triggeringEvent?.type === "input" && now - lastInput < 1000;
     if (e.detail.triggeringEvent?.type === "input") lastInput = now;
     e.detail.headers["X-Search-Typing"] = typing ? "1" : "0";
+    // Shareable URLs without empty or default parameters (?q=teapot, not &min_price=&max_price=).
+    for (const [name, value] of [...e.detail.parameters.entries()]) {
+      if (value === "" || (name === "sort" && value === "relevance")) e.detail.parameters.delete(name);
+    }
   });
   // htmx snapshots the page's HTML for Back just before the new URL is pushed, when the box
   // already holds the new words: write the old URL's values into the snapshot, so Back shows

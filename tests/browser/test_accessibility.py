@@ -226,3 +226,11 @@ def test_similar_products_start_within_a_1440x900_screen(browser, live_server, s
     top = page.evaluate("document.getElementById('similar-heading').getBoundingClientRect().top")
     assert top < 900 - 40
     context.close()
+
+
+def test_typed_search_url_has_no_empty_parameters(page, shop):
+    page.goto("/search?q=fork")
+    page.fill("#q", "teapot")
+    page.wait_for_url(re.compile(r"q=teapot"))
+    assert "min_price" not in page.url
+    assert "sort=" not in page.url
