@@ -56,16 +56,24 @@ def parse_args():
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--fp32", action="store_true", help="fp32 encoder (default int8)")
+    parser.add_argument(
+        "--exact-max",
+        type=int,
+        help="MEEPO_INDEX_EXACT_MAX for the catalogue's index (0: IVF at any size); own data dir",
+    )
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
 
-def setup(products: int, quantize: bool) -> dict:
+def setup(products: int, quantize: bool, exact_max: int | None = None) -> dict:
     from bench import search as bs
 
     bs.OUT.mkdir(parents=True, exist_ok=True)
-    data = bs.OUT / f"search-{products}"
+    suffix = "" if exact_max is None else f"-exact{exact_max}"
+    data = bs.OUT / f"search-{products}{suffix}"
     env = bs.app_env(data, bs._model_dir())
+    if exact_max is not None:
+        env["MEEPO_INDEX_EXACT_MAX"] = str(exact_max)
     env["MEEPO_CLIP_QUANTIZE"] = "true" if quantize else "false"
     env["MEEPO_TORCH_THREADS"] = "1"
     env["MEEPO_DEBUG"] = "0"
@@ -211,36 +219,67 @@ def _same_facets(a: dict, b: dict) -> bool:
     }
 
 
-def page_cache_check(client, paths: list[str]) -> dict:
-    """A repeated page served by search.result_cache (key, fetch, freshness query)."""
-    from search import result_cache
+def ensure_snapshot() -> float | None:
+    """The bench index is published by bench.planted_index (no database): write its snapshot
+    as build_index would. Returns the seconds it took, None when it was there."""
+    import numpy as np
 
-    samples = []
-    for path in paths:
-        response = client.get(path)
-        key = result_cache.page_key(kind="html", path=path, version="bench")
-        ids = list(range(1, 25))
-        result_cache.put_page(key, body=response.content, content_type=response["Content-Type"], product_ids=ids)  # fmt: skip
-        ms, page = cpu_ms(result_cache.get_page, key)
-        assert page is not None
-        assert page.body == response.content
-        samples.append(ms)
-    return summarise(samples)
+    from search.snapshot import Snapshot, write_snapshot
+
+    version_dir = (Path(os.environ["MEEPO_DATA_DIR"]) / "index" / "current").resolve()
+    if Snapshot.load(version_dir) is not None:
+        return None
+    start = time.monotonic()
+    write_snapshot(version_dir, np.load(version_dir / "ids.npy"))
+    return round(time.monotonic() - start, 2)
+
+
+PAGE_CACHE = {"on": False}
+
+
+def wire_page_cache() -> None:
+    """search.views.results behind search.result_cache, as the view would wire it (bench only,
+    switched by PAGE_CACHE["on"]); must run before the URLconf is first imported."""
+    import re
+
+    from search import result_cache, services, views
+
+    real = views.results
+
+    def results(request):
+        if not PAGE_CACHE["on"]:
+            return real(request)
+        kind = "htmx" if request.headers.get("HX-Request") else "html"
+        key = result_cache.request_key(request, kind=kind, version=services._index_version())
+        hit = result_cache.cached_response(key)
+        if hit is not None:
+            return hit
+        response = real(request)
+        ids = [int(m) for m in re.findall(rb'data-product-id="(\d+)"', response.content)]
+        result_cache.keep_response(key, response, ids)
+        return response
+
+    views.results = results
 
 
 def main() -> None:
     args = parse_args()
-    info = setup(args.products, quantize=not args.fp32)
+    info = setup(args.products, quantize=not args.fp32, exact_max=args.exact_max)
+    from django.conf import settings
     from django.test import Client
 
     from bench.search import BRANDS, unique_queries
+    from search import services
     from search.encoder import get_encoder
     from search.index import get_index
 
+    snapshot_s = ensure_snapshot()
+    wire_page_cache()
+    snapshot_wired = hasattr(services, "_facet_counts")  # docs/patches/issue13-snapshot-wiring
     encoder = get_encoder()
     get_index()
     client = Client(HTTP_HOST="127.0.0.1")
-    queries = unique_queries(3 * args.rounds + 40, seed=11)
+    queries = unique_queries(4 * args.rounds + 40, seed=11)
     for q in queries[-40:]:  # warm: model, index, database pages
         client.get("/search?" + urlencode({"q": q}))
     profiler = Profiler()
@@ -251,17 +290,25 @@ def main() -> None:
     profile = defaultdict(list)
     previous = queries[-1]
     for i in range(args.rounds):
-        q_unique, q_bare, q_filter = queries[3 * i : 3 * i + 3]
+        q_unique, q_bare, q_filter, q_snap = queries[4 * i : 4 * i + 4]
         ms, _ = cpu_ms(bare_forward(encoder, [q_bare]))
         cpu["bare text forward"].append(ms)
         phases = {
             "unique search": {"q": q_unique},
             "repeated search": {"q": previous},
+            "repeated, page cache hit": {"q": previous},
             "filtered (brand)": {"q": q_filter, "brand": rng.choice(BRANDS)},
         }
+        if snapshot_wired:
+            phases["unique search, MEEPO_SEARCH_SNAPSHOT"] = {"q": q_snap}
         for phase, params in phases.items():
             profiler.current = {} if phase == "unique search" else None
+            settings.MEEPO_SEARCH_SNAPSHOT = "SNAPSHOT" in phase
+            PAGE_CACHE["on"] = "page cache" in phase
+            if PAGE_CACHE["on"]:
+                client.get("/search?" + urlencode(params))  # a miss that stores the page
             ms, response = cpu_ms(client.get, "/search?" + urlencode(params))
+            PAGE_CACHE["on"] = settings.MEEPO_SEARCH_SNAPSHOT = False
             assert response.status_code == 200, response.status_code
             cpu[phase].append(ms)
             for stage, dur in timing(response.get("Server-Timing", "")).items():
@@ -284,15 +331,13 @@ def main() -> None:
     ]
     accounted = sum(r["mean CPU ms"] for r in prof_rows)
     prof_rows.append({"selector (unique search)": "rest (Django, services, middleware)", "mean CPU ms": round(statistics.fmean(cpu["unique search"]) - accounted, 2)})  # fmt: skip
-    paths = ["/search?" + urlencode({"q": q}) for q in queries[: min(50, args.rounds)]]
-    page_cache = page_cache_check(client, paths)
     snap = snapshot_checks(queries[: args.rounds], min(100, args.rounds))
     print(f"search CPU bench: {args.products} products, encoder {encoder.mode}, catalogue {info}")
     print_table(rows)
     print_table(prof_rows)
-    print_table([{"component": k, **v} for k, v in snap["cpu_ms"].items()] + [{"component": "page cache hit (result_cache.get_page)", **page_cache}])  # fmt: skip
+    print_table([{"component": k, **v} for k, v in snap["cpu_ms"].items()])
     print("snapshot answers equal to the database's:", snap["equal"], "of", snap["checked"])
-    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "rows": rows, "profile": prof_rows, "snapshot": snap, "page_cache_hit_cpu_ms": page_cache, "ratio_unique_to_bare": round(statistics.median(cpu["unique search"]) / bare, 2), "machine": machine()}, args.json)  # fmt: skip
+    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "rows": rows, "profile": prof_rows, "snapshot": snap, "snapshot_write_s": snapshot_s, "snapshot_wired": snapshot_wired, "ratio_unique_to_bare": round(statistics.median(cpu["unique search"]) / bare, 2), "machine": machine()}, args.json)  # fmt: skip
 
 
 PROFILED_ALL = [name for names in PROFILED.values() for name in names]
