@@ -634,13 +634,7 @@ def _text_page(
     # A re-sorted list must not change as the shopper pages, so it is cut from a fixed depth;
     # by relevance, a deeper list only extends the one before it.
     depth = _depth(offset, limit) if sort == RELEVANCE else CANDIDATE_DEPTH
-    floor = relevance.FloorParams.from_settings()
-    key = ("text", query, filters, depth, _index_version(), floor)
-    ranked = _result_cache.get(key)
-    from_cache = ranked is not None
-    if ranked is None:
-        ranked = _text_candidates(query, filters, depth, timings)
-        _result_cache.put(key, ranked)
+    ranked, from_cache = _ranked(query, filters, depth, timings)
     notice = (
         "Searching by words only for now: matching by looks is being set up."
         if ranked.status == "not_ready"
@@ -663,7 +657,43 @@ def _text_page(
     )
     if sort == RELEVANCE:
         _mark_similar_section(page, ranked.candidates)
+    _disjunctive_facets(page, filters, lambda others: _ranked(query, others, depth, timings))
     return page
+
+
+def _ranked(
+    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
+) -> tuple[_Ranked, bool]:
+    """A text query's ranked results (cached per process), and whether they came from the cache."""
+    floor = relevance.FloorParams.from_settings()
+    key = ("text", query, filters, depth, _index_version(), floor)
+    ranked = _result_cache.get(key)
+    if ranked is not None:
+        return ranked, True
+    ranked = _text_candidates(query, filters, depth, timings)
+    _result_cache.put(key, ranked)
+    return ranked, False
+
+
+# A facet's filter field on SearchFilters: ticking a second value widens (OR) within the facet.
+_DISJUNCTIVE = {"store": "stores", "brand": "brands", "category": "categories"}
+
+
+def _disjunctive_facets(page: SearchPage, filters: SearchFilters, search) -> None:
+    """Each facet with a chosen value counts its other values as if none were chosen (with the
+    other facets' filters still applied), so a shopper can tick a second category: the counts
+    say what ticking it would add. One more (cached) search and facet query per chosen facet."""
+    for name, field_name in _DISJUNCTIVE.items():
+        if not getattr(filters, field_name):
+            continue
+        others = replace(filters, **{field_name: ()})
+        if search is None:  # browsing: every product that passes the other filters
+            page.facets[name] = selectors.facet_counts(product_ids=[], filters=others)[name]
+            continue
+        ranked, _ = search(others)
+        ids = [c.product_id for c in ranked.candidates]
+        if ids:
+            page.facets[name] = selectors.facet_counts(product_ids=ids, filters=others)[name]
 
 
 def _mark_similar_section(page: SearchPage, candidates: list[Candidate]) -> None:
@@ -688,7 +718,7 @@ def _browse(
         facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
         total = len(ids) + offset if len(ids) <= limit else filters.queryset().count()
         price_range = selectors.price_range(product_ids=[], filters=filters)
-    return SearchPage(
+    page = SearchPage(
         mode="browse",
         total=total,
         price_range=price_range,
@@ -701,6 +731,9 @@ def _browse(
         visual_status="unused",
         sort=sort,
     )
+    with _timed(timings, "db"):
+        _disjunctive_facets(page, filters, None)
+    return page
 
 
 def search_by_image(

@@ -15,6 +15,7 @@ from pipeline.indexing import build_index, calibration
 from search import encoder, services, spelling
 from search.index import get_index, reset_index_cache
 from search.models import Embedding
+from search.selectors import SearchFilters
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +240,15 @@ def test_htmx_answer_refreshes_the_filters_count(client, shop):
 
 def test_photo_page_has_no_warning_when_the_index_is_ready(client, shop):
     assert soup(client.get("/search/image")).select_one('[data-state="not-ready"]') is None
+
+
+def test_a_chosen_facet_keeps_its_siblings_counted(shop):
+    # Ticking "Cutlery" for "teapot" finds nothing, but the category facet still offers Tea (4):
+    # counts within a facet ignore that facet's own choice (OR within a facet).
+    page = services.search_products(query="teapot", filters=SearchFilters(categories=("Cutlery",)))
+    assert page.total == 0
+    assert {v: n for v, _, n in page.facets["category"]} == {"Tea": 4}
+    browse = services.search_products(query="", filters=SearchFilters(categories=("Tea",)))
+    assert {v: n for v, _, n in browse.facets["category"]} == {"Cutlery": 40, "Tea": 4}
+    both = services.search_products(query="", filters=SearchFilters(categories=("Tea", "Cutlery")))
+    assert both.total == 44
