@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.selectors import STOPWORDS
+
 logger = logging.getLogger(__name__)
 
 VOCABULARY_FILE = "vocabulary.json"
@@ -148,6 +150,7 @@ def suggest(query: str, vocabulary: Vocabulary | None = None) -> str | None:
         if (
             len(word) < MIN_WORD_CHARS
             or not word.isalpha()
+            or word in STOPWORDS
             or word in vocab
             or (is_last and typing and vocab.has_prefix(word))
             or query[max(0, match.start() - 1) : match.start()] == "-"  # a minus-word

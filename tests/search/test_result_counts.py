@@ -153,6 +153,7 @@ def test_spelling_never_corrects_identifiers_brands_or_known_words(shop):
     assert spelling.suggest("SKU12345", vocab) is None
     assert spelling.suggest("4006381333931", vocab) is None
     assert spelling.suggest("teap", vocab) is None  # still typing "teapot"
+    assert spelling.suggest("sage from nordhus", vocab) is None  # stopwords are not typos
     assert spelling.suggest("sage teapto", vocab) == "sage teapot"
     assert spelling.suggest("nordhsu", vocab) == "nordhus"
 
