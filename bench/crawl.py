@@ -38,7 +38,7 @@ def main() -> None:
     from django.conf import settings
 
     from catalog.models import CrawlRun, Product
-    from pipeline.demo_shop import DemoShop
+    from demo.shop import DemoShop
     from pipeline.scrape import add_store, scrape_stores
 
     settings.MEEPO_ALLOWED_LOOPBACK = ["127.0.0.1:*"]

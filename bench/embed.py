@@ -119,8 +119,8 @@ def main() -> None:
     import torch
     from django.conf import settings
 
+    from demo.random_model import save_random_clip
     from search import encoder as enc
-    from search.random_model import save_random_clip
 
     model_dir = args.model or str(
         save_random_clip(Path(tempfile.mkdtemp(prefix="clip-")), size="vit-b-32")

@@ -4,7 +4,7 @@
                            [--threads 2] [--json out.json]
 
 For each family a random-weight model with the released base model's architecture and vocabulary
-size (`search.random_model.save_random_model(size="base"|"vit-b-32")`) is loaded through the
+size (`demo.random_model.save_random_model(size="base"|"vit-b-32")`) is loaded through the
 site's encoder, fp32 and int8: images/s for a batch of preprocessed images, median milliseconds
 for one text query (what a shopper waits for), parameters and size on disk. Speeds are real;
 vectors are meaningless, so nothing here says anything about search quality.
@@ -32,8 +32,8 @@ def _dir_mb(path: Path) -> float:
 
 
 def measure(family: str, *, images: int, texts: int, threads: int) -> list[dict]:
+    from demo.random_model import save_random_model
     from search.encoder import _probe_images, load_encoder, probe_size
-    from search.random_model import save_random_model
 
     size, real = SHAPES[family]
     path = save_random_model(Path(tempfile.mkdtemp()) / family, family=family, size=size)

@@ -65,7 +65,7 @@ def parse_args():
 def _model_dir() -> Path:
     path = OUT / "clip-vit-b-32-random"
     if not (path / "config.json").is_file():
-        from search.random_model import save_random_clip
+        from demo.random_model import save_random_clip
 
         save_random_clip(path, size="vit-b-32")
     return path

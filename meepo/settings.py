@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "catalog",
     "search",
     "pipeline",
+    "demo",  # demo and test tools (fake shop, random models): `make run`, tests, benchmarks
     "axes",
 ]
 

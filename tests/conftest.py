@@ -43,7 +43,7 @@ def _data_dir(settings, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory):
     """A tiny random-weight CLIP saved with save_pretrained, loaded through the real code path."""
-    from search.random_model import save_random_clip
+    from demo.random_model import save_random_clip
 
     return save_random_clip(tmp_path_factory.mktemp("tiny-clip"), size="tiny")
 

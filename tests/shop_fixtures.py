@@ -10,7 +10,7 @@ exercise the real politeness code in fractions of a second.
 
 import pytest
 
-from pipeline.demo_shop import DemoShop
+from demo.shop import DemoShop
 
 
 @pytest.fixture

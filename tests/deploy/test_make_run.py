@@ -67,7 +67,7 @@ def test_make_run_crawls_the_demo_shop_indexes_it_and_serves_search(make_run):
 
 
 def test_demo_crawls_meepo_store_url_and_explains_a_missing_model(tmp_path):
-    from pipeline.demo_shop import DemoShop
+    from demo.shop import DemoShop
 
     env = app_env(tmp_path / "data", MEEPO_CLIP_MODEL=str(tmp_path / "no-model"),
                   MEEPO_ALLOWED_LOOPBACK="127.0.0.1:*", MEEPO_CRAWL_DELAY="0", MEEPO_API_DELAY="0")  # fmt: skip

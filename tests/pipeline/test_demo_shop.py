@@ -9,7 +9,7 @@ import pytest
 import requests
 from PIL import Image
 
-from pipeline.demo_shop import DemoShop
+from demo.shop import DemoShop
 
 
 def _get(shop, path, **headers):

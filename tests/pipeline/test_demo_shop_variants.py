@@ -12,8 +12,8 @@ import requests
 from bs4 import BeautifulSoup
 from PIL import Image
 
-from pipeline.demo_shop import DemoShop
-from pipeline.demo_shop.catalog import gtin_check_digit
+from demo.shop import DemoShop
+from demo.shop.catalog import gtin_check_digit
 
 
 def _get(shop, path):

@@ -79,7 +79,7 @@ def test_skips_inactive_products_and_shared_images(tiny_clip):
 
 
 def test_changing_the_model_re_embeds_and_nothing_else_does(tiny_clip, settings, tmp_path):
-    from search.random_model import save_random_clip
+    from demo.random_model import save_random_clip
 
     make_images(3)
     embed_images()

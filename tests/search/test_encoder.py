@@ -131,7 +131,7 @@ def test_auto_device_picks_cpu_without_cuda(settings, tiny_clip):
 
 @pytest.fixture(scope="module", params=["siglip", "siglip2", "chinese_clip", "altclip"])
 def tiny_family_dir(request, tmp_path_factory):
-    from search.random_model import save_random_model
+    from demo.random_model import save_random_model
 
     path = tmp_path_factory.mktemp(f"tiny-{request.param}")
     return request.param, save_random_model(path, family=request.param, size="tiny")
@@ -209,7 +209,7 @@ def test_other_families_quantize_cleanly(tiny_family_dir):
 def test_a_model_without_image_and_text_towers_is_refused(settings, tmp_path):
     from transformers import BertConfig, BertModel
 
-    from search.random_model import _gemma_tokenizer
+    from demo.random_model import _gemma_tokenizer
 
     config = BertConfig(
         vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -224,12 +224,12 @@ def test_a_model_without_image_and_text_towers_is_refused(settings, tmp_path):
 
 @pytest.mark.django_db
 def test_a_siglip2_model_runs_the_whole_pipeline_and_the_index_records_it(settings, tmp_path):
+    from demo.random_model import save_random_model
     from pipeline.embed import embed_images
     from pipeline.indexing import build_index
     from search import services
     from search.index import get_index, reset_index_cache
     from search.models import Embedding
-    from search.random_model import save_random_model
     from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory
 
     settings.MEEPO_CLIP_MODEL = str(save_random_model(tmp_path / "s2", family="siglip2"))

@@ -3,7 +3,7 @@ real CLIP tokenizer (one position per everyday word), while any text still token
 
 import pytest
 
-from search.random_model import CLIP_VOCAB_SIZE, COMMON_WORDS, _write_vocab
+from demo.random_model import CLIP_VOCAB_SIZE, COMMON_WORDS, _write_vocab
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_random_model_families_save_and_refuse_unknown_names(tmp_path):
     from django.core.management.base import CommandError
     from transformers import AutoConfig
 
-    from search.random_model import save_random_model
+    from demo.random_model import save_random_model
 
     call_command("create_random_model", str(tmp_path / "s2"), "--family", "siglip2")
     assert AutoConfig.from_pretrained(tmp_path / "s2").model_type == "siglip2"

@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.demo_shop import FLAVOURS, DemoShop
-from pipeline.demo_shop.server import MARKUPS
+from demo.shop import FLAVOURS, DemoShop
+from demo.shop.server import MARKUPS
 
 
 class Command(BaseCommand):

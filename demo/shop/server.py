@@ -18,10 +18,10 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.demo_shop import apis, drawing, render
-from pipeline.demo_shop.catalog import DemoImage, DemoProduct, make_product
-from pipeline.demo_shop.handler import Fault, QuietServer, RecordedRequest, make_handler, now_utc
-from pipeline.demo_shop.render import Reply
+from demo.shop import apis, drawing, render
+from demo.shop.catalog import DemoImage, DemoProduct, make_product
+from demo.shop.handler import Fault, QuietServer, RecordedRequest, make_handler, now_utc
+from demo.shop.render import Reply
 
 FLAVOURS = ("shopify", "woocommerce", "schema_org")
 MARKUPS = ("full", "none")
@@ -174,10 +174,6 @@ class DemoShop:
             self.faults.append(fault)
         return fault
 
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
-
     def set_robots(self, text: str | None, status: int = 200) -> None:
         self.robots_txt, self.robots_status = text, status
 
@@ -187,7 +183,7 @@ class DemoShop:
 
     # --- URLs ---------------------------------------------------------------------------------
     def product_url(self, key: int | str) -> str:
-        return self.base_url + render._page_path(self, self.product(key))
+        return self.base_url + render.page_path(self, self.product(key))
 
     def image_url(self, key: int | str, position: int = 0) -> str:
         return self.base_url + render.image_path(self, self.product(key).images[position])

@@ -7,10 +7,10 @@ import math
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from pipeline.demo_shop.render import Reply, _iso, _money, _page_path, image_path, json_reply
+from demo.shop.render import Reply, image_path, iso_time, json_reply, money_text, page_path
 
 if TYPE_CHECKING:
-    from pipeline.demo_shop.server import DemoShop
+    from demo.shop.server import DemoShop
 
 
 def _int_arg(query: dict[str, list[str]], name: str, default: int) -> int:
@@ -49,9 +49,9 @@ def shopify_products_json(shop: DemoShop, query: dict[str, list[str]]) -> Reply:
                 "title": p.title,
                 "handle": p.handle,
                 "body_html": p.description_html,
-                "published_at": _iso(p.created_at),
-                "created_at": _iso(p.created_at),
-                "updated_at": _iso(p.updated_at),
+                "published_at": iso_time(p.created_at),
+                "created_at": iso_time(p.created_at),
+                "updated_at": iso_time(p.updated_at),
                 "vendor": p.brand,
                 "product_type": p.category.split(" > ")[-1],
                 "tags": p.tags,
@@ -94,13 +94,13 @@ def _shopify_variant(shop: DemoShop, p, v, images: list[dict]) -> dict:
         "taxable": True,
         "featured_image": featured,
         "available": v.available,
-        "price": None if "no_price" in p.quirks else _money(v.price),
+        "price": None if "no_price" in p.quirks else money_text(v.price),
         "grams": 500,
-        "compare_at_price": _money(v.list_price),
+        "compare_at_price": money_text(v.list_price),
         "position": p.variants.index(v) + 1,
         "product_id": p.id,
-        "created_at": _iso(p.created_at),
-        "updated_at": _iso(p.updated_at),
+        "created_at": iso_time(p.created_at),
+        "updated_at": iso_time(p.updated_at),
     }
 
 
@@ -159,7 +159,7 @@ def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Repl
                 ]
                 if variable
                 else [],
-                "permalink": shop.base_url + _page_path(shop, p),
+                "permalink": shop.base_url + page_path(shop, p),
                 "sku": f"SKU-{p.id}",
                 "short_description": f"<p>{html.escape(p.title)}</p>",
                 "description": p.description_html,
@@ -212,7 +212,7 @@ def woo_variation(shop: DemoShop, variation_id: int) -> Reply | None:
                     "type": "variation",
                     "variation": ", ".join(f"{k}: {val}" for k, val in v.options.items()),
                     "permalink": shop.base_url
-                    + _page_path(shop, p)
+                    + page_path(shop, p)
                     + "?"
                     + "&".join(
                         f"attribute_pa_{k.lower()}={quote(val.lower())}"

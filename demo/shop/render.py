@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pipeline.demo_shop.catalog import DemoImage, DemoProduct
+from demo.shop.catalog import DemoImage, DemoProduct
 
 if TYPE_CHECKING:
-    from pipeline.demo_shop.server import DemoShop
+    from demo.shop.server import DemoShop
 
 SCHEMA_AVAIL = {"in_stock": "InStock", "out_of_stock": "OutOfStock", "preorder": "PreOrder"}
 
@@ -45,11 +45,11 @@ def html_reply(text: str, *, last_modified=None) -> Reply:
     return Reply(200, "text/html; charset=utf-8", text.encode(), {}, last_modified)
 
 
-def _money(value: Decimal | None) -> str | None:
+def money_text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
-def _iso(dt: datetime) -> str:
+def iso_time(dt: datetime) -> str:
     return dt.isoformat(timespec="seconds")
 
 
@@ -66,7 +66,7 @@ def image_path(shop: DemoShop, image: DemoImage, width: int | None = None) -> st
     return f"/images/{image.name}.{image.fmt}"
 
 
-def _page_path(shop: DemoShop, product: DemoProduct) -> str:
+def page_path(shop: DemoShop, product: DemoProduct) -> str:
     return {
         "shopify": f"/products/{product.handle}",
         "woocommerce": f"/product/{product.handle}/",
@@ -103,7 +103,7 @@ def _list_price_spec(price: Decimal, currency: str) -> dict:
     return {
         "@type": "UnitPriceSpecification",
         "priceType": "https://schema.org/ListPrice",
-        "price": _money(price),
+        "price": money_text(price),
         "priceCurrency": currency,
     }
 
@@ -112,7 +112,7 @@ def _offer(shop: DemoShop, product: DemoProduct, url: str) -> dict:
     offer: dict = {"@type": "Offer", "url": url, "availability": _availability_url(shop, product)}
     currency = "€" if "symbol_currency" in product.quirks else product.currency
     if "no_price" not in product.quirks:
-        price = _money(product.price)
+        price = money_text(product.price)
         if "comma_price" in product.quirks:
             price = price.replace(".", ",")
         if shop.flavour == "woocommerce":
@@ -139,7 +139,7 @@ def _variant_node(shop: DemoShop, product: DemoProduct, variant, url: str) -> di
     offer = {
         "@type": "Offer",
         "url": f"{url}?variant={variant.id}",
-        "price": _money(variant.price),
+        "price": money_text(variant.price),
         "priceCurrency": product.currency,
         "availability": f"https://schema.org/{avail}",
     }
@@ -160,7 +160,7 @@ def _variant_node(shop: DemoShop, product: DemoProduct, variant, url: str) -> di
 
 def _json_ld(shop: DemoShop, product: DemoProduct) -> dict:
     base = shop.base_url
-    url = base + _page_path(shop, product)
+    url = base + page_path(shop, product)
     images = [base + image_path(shop, im) for im in product.images]
     if shop.flavour == "shopify":
         images = [u.replace("http:", "", 1) for u in images]  # protocol-relative, like Shopify
@@ -169,7 +169,7 @@ def _json_ld(shop: DemoShop, product: DemoProduct) -> dict:
     data: dict = {
         "@context": "https://schema.org",
         "@type": "Product",
-        "@id": _page_path(shop, product) + "#product",
+        "@id": page_path(shop, product) + "#product",
         "name": product.title,
         "description": product.description_text,
         "url": url,
@@ -216,12 +216,12 @@ def _opengraph(shop: DemoShop, product: DemoProduct, *, prefix: str) -> str:
         ("og:type", "product"),
         ("og:title", product.title),
         ("og:description", product.description_text),
-        ("og:url", shop.base_url + _page_path(shop, product)),
+        ("og:url", shop.base_url + page_path(shop, product)),
     ]
     tags += [("og:image", shop.base_url + image_path(shop, im)) for im in product.images[:1]]
     if "no_price" not in product.quirks:
         tags += [
-            (f"{prefix}:price:amount", _money(product.price)),
+            (f"{prefix}:price:amount", money_text(product.price)),
             (f"{prefix}:price:currency", product.currency),
         ]
     tags += [
@@ -268,7 +268,7 @@ def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
         return html_reply(_page("Page not found", "", "<h1>Oops! We couldn't find that page.</h1>"))
     if shop.markup == "none":
         return _plain_page(shop, product)
-    canonical = f'<link rel="canonical" href="{shop.base_url}{_page_path(shop, product)}">'
+    canonical = f'<link rel="canonical" href="{shop.base_url}{page_path(shop, product)}">'
     blocks = []
     if {"malformed_jsonld", "only_malformed_jsonld"} & product.quirks:
         blocks.append(
@@ -316,8 +316,7 @@ def product_page(shop: DemoShop, product: DemoProduct, index: int) -> Reply:
 
 def home_page(shop: DemoShop) -> Reply:
     links = "".join(
-        f'<li><a href="{_page_path(shop, p)}">{html.escape(p.title)}</a></li>'
-        for p in shop.products
+        f'<li><a href="{page_path(shop, p)}">{html.escape(p.title)}</a></li>' for p in shop.products
     )
     head = ""
     if shop.flavour == "shopify":
@@ -339,7 +338,7 @@ def _urlset(entries: list[tuple[str, datetime, list[str]]]) -> str:
             f"<image:image><image:loc>{html.escape(i)}</image:loc></image:image>" for i in images
         )
         items.append(
-            f"<url><loc>{html.escape(loc)}</loc><lastmod>{_iso(lastmod)}</lastmod>{imgs}</url>"
+            f"<url><loc>{html.escape(loc)}</loc><lastmod>{iso_time(lastmod)}</lastmod>{imgs}</url>"
         )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -363,7 +362,7 @@ def sitemap(shop: DemoShop, path: str) -> Reply | None:
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
             + "".join(
-                f"<sitemap><loc>{shop.base_url}{c}</loc><lastmod>{_iso(shop.changed_at)}</lastmod></sitemap>"
+                f"<sitemap><loc>{shop.base_url}{c}</loc><lastmod>{iso_time(shop.changed_at)}</lastmod></sitemap>"
                 for c in children
             )
             + "</sitemapindex>"
@@ -372,7 +371,7 @@ def sitemap(shop: DemoShop, path: str) -> Reply | None:
     if path == product_map:
         entries = [
             (
-                shop.base_url + _page_path(shop, p),
+                shop.base_url + page_path(shop, p),
                 p.updated_at,
                 [shop.base_url + image_path(shop, p.images[0])],
             )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageDraw
 
-from pipeline.demo_shop.catalog import DemoImage, DemoProduct
+from demo.shop.catalog import DemoImage, DemoProduct
 
 SIDE = 1024
 

@@ -7,7 +7,7 @@ vocabulary sizes (the real cost per image and per query).
 
 from django.core.management.base import BaseCommand, CommandError
 
-from search.random_model import FAMILIES, SIZES, save_random_model
+from demo.random_model import FAMILIES, SIZES, save_random_model
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ of every request it received. Used by the tests and by `manage.py serve_demo_sho
         shop.base_url, shop.requests, shop.add_fault("/products.json*", "retry_after", value="2")
 """
 
-from pipeline.demo_shop.catalog import DemoImage, DemoProduct
-from pipeline.demo_shop.handler import Fault, RecordedRequest
-from pipeline.demo_shop.server import FLAVOURS, DemoShop
+from demo.shop.catalog import DemoImage, DemoProduct
+from demo.shop.handler import Fault, RecordedRequest
+from demo.shop.server import FLAVOURS, DemoShop
 
 __all__ = ["FLAVOURS", "DemoImage", "DemoProduct", "DemoShop", "Fault", "RecordedRequest"]

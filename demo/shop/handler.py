@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import brotli
 
-from pipeline.demo_shop import drawing, render
-from pipeline.demo_shop.render import Reply
+from demo.shop import drawing, render
+from demo.shop.render import Reply
 
 if TYPE_CHECKING:
-    from pipeline.demo_shop.server import DemoShop
+    from demo.shop.server import DemoShop
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 

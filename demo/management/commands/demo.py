@@ -77,7 +77,7 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _crawl_demo_shop(self, *, flavour, products):
-        from pipeline.demo_shop import DemoShop
+        from demo.shop import DemoShop
 
         # The main shop; an outlet and a gallery selling some of its products with GTINs in
         # their JSON-LD (the same GTINs: one result, "also at 1 store", offers on the product
