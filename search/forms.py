@@ -38,6 +38,9 @@ class StringListField(forms.Field):
             raise forms.ValidationError(f"at most {MAX_FILTER_VALUES} values")
         if any(len(v) > MAX_FILTER_CHARS for v in values):
             raise forms.ValidationError(f"values must be at most {MAX_FILTER_CHARS} characters")
+        if any("\x00" in v for v in values):
+            # No product has one, and PostgreSQL refuses NUL in text: a 500 there, not a filter.
+            raise forms.ValidationError("null characters are not allowed")
         return tuple(dict.fromkeys(values))
 
 
