@@ -333,7 +333,10 @@ def main() -> None:
     from bench.common import setup_django
 
     setup_django()
-    result = score(args.corpus)
+    entries = load_manifest(args.corpus)
+    if args.tag:
+        entries = [e for e in entries if args.tag in e.tags]
+    result = score(args.corpus, entries)
     if args.verbose:
         for miss in result["misses"]:
             print(f"{miss['file']}: {miss['field']}: expected {miss.get('expected')!r}, "
