@@ -326,6 +326,9 @@ def main() -> None:
     parser.add_argument(
         "--markdown", action="store_true", help="also print the field table as Markdown"
     )
+    parser.add_argument(
+        "--tag", help="score only the samples with this tag (no-markup, shopify, ja…)"
+    )
     args = parser.parse_args()
     if not (args.corpus / "manifest.jsonl").is_file():
         parser.error(f"no manifest.jsonl in {args.corpus}")
