@@ -136,15 +136,7 @@ def add_store(
         extra_hosts=extra_hosts,
     )
     if platform is None:
-        with Fetcher(delay=crawl_delay, allow_long_delay=allow_long_crawl_delay) as fetcher:
-            try:
-                platform = detect_platform(CrawlContext(fetcher, store))
-            except STOP_ERRORS as exc:
-                raise ScrapeFailed(f"{base_url} cannot be crawled: {exc}") from exc
-        if not platform:
-            raise ScrapeFailed(
-                f"{base_url}: no products.json, no Store API, no sitemap or home page"
-            )
+        platform = _detect(store, allow_long_crawl_delay=allow_long_crawl_delay)
     try:
         return services.create_store(
             name=store.name,
@@ -160,6 +152,20 @@ def add_store(
         raise ScrapeFailed(f"invalid store: {'; '.join(exc.messages)}") from exc
     except IntegrityError as exc:
         raise ScrapeFailed(f"cannot save store: {exc}") from exc
+
+
+def _detect(store: Store, *, allow_long_crawl_delay: bool) -> str:
+    """The platform of an unsaved store (one robots.txt and a few probes); raises ScrapeFailed."""
+    with Fetcher(delay=store.crawl_delay, allow_long_delay=allow_long_crawl_delay) as fetcher:
+        try:
+            platform = detect_platform(CrawlContext(fetcher, store))
+        except STOP_ERRORS as exc:
+            raise ScrapeFailed(f"{store.base_url} cannot be crawled: {exc}") from exc
+    if not platform:
+        raise ScrapeFailed(
+            f"{store.base_url}: no products.json, no Store API, no sitemap or home page"
+        )
+    return platform
 
 
 def _default_slug(netloc: str) -> str:
@@ -191,7 +197,8 @@ def seconds_until_window(store: Store, now: datetime) -> float:
 # --- scrape ------------------------------------------------------------------------------------
 
 
-def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry_run: bool) -> None:
+def _valid_items(ctx: CrawlContext, listing: Listing) -> list:
+    """The listing's products that may be stored; the others become failures of the listing."""
     clean_listing(listing)  # lone surrogates, controls, bidi overrides: before any write
     hosts = store_hosts(ctx.store.base_url, ctx.store.extra_hosts)
     items = []
@@ -208,13 +215,22 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
             continue
         items.append(product)
     clean_value(items)  # validate's unescaping may have produced some again
-    truncated = False
-    if ctx.limit is not None:
-        room = max(0, ctx.limit - ctx.seen)
-        before = len(items) + len(listing.unchanged_ids)
-        items = items[:room]
-        listing.unchanged_ids = listing.unchanged_ids[: max(0, room - len(items))]
-        truncated = len(items) + len(listing.unchanged_ids) < before
+    return items
+
+
+def _within_limit(ctx: CrawlContext, listing: Listing, items: list) -> tuple[list, bool]:
+    """`items` (and listing.unchanged_ids) cut to what --limit leaves; True when cut."""
+    if ctx.limit is None:
+        return items, False
+    room = max(0, ctx.limit - ctx.seen)
+    before = len(items) + len(listing.unchanged_ids)
+    items = items[:room]
+    listing.unchanged_ids = listing.unchanged_ids[: max(0, room - len(items))]
+    return items, len(items) + len(listing.unchanged_ids) < before
+
+
+def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry_run: bool) -> None:
+    items, truncated = _within_limit(ctx, listing, _valid_items(ctx, listing))
     ctx.seen += len(items) + len(listing.unchanged_ids)
     report.seen_ids.update(i.external_id for i in items)
     report.seen_ids.update((*listing.unchanged_ids, *listing.kept_ids))

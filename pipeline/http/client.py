@@ -274,6 +274,14 @@ class Fetcher:
             self._park(host, self._backoff(attempt), str(exc))
             return None
         host.last_done = time.time()
+        return self._judge(host, url, kind, result, last=last, attempt=attempt)
+
+    def _judge(
+        self, host: HostState, url: str, kind: str, result: FetchResult, *, last: bool, attempt: int
+    ) -> FetchResult | None:
+        """The per-status policy for one answer: AutoThrottle learns its latency; 401/403 stops
+        the host; 408/429/5xx count as failures, slow the host down and park it (None: retry,
+        or the answer itself on the last attempt); anything else is a success."""
         if kind != "image":  # big downloads must not slow the HTML/API pace
             host.observe_latency(
                 result.elapsed,

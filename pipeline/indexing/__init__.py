@@ -121,16 +121,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     try:
         built = _build(work, state, plan, diff, report)
         built.seconds = {"state": state_s, **built.seconds}
-        np.savez(work / HELD_OUT_FILE, **built.held_out)
-        publish.write_index_file(built.index, work)
-        snapshot_started = time.monotonic()
-        # Per-image columns (owner, store, brand, price...) beside the index: search.snapshot.
-        snapshot.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
-        built.seconds["snapshot"] = time.monotonic() - snapshot_started
-        manifest = _manifest(stamp, state, built, report, started)
-        manifest.relevance = noise_profile(built.index, built.params)
-        manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"
-        publish.write_manifest(work, manifest)
+        _write_version(work, stamp, state, built, report, started)
         publish.publish(work, stamp)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -140,6 +131,21 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     report.recall_at_10, report.latency_ms = built.recall_at_10, built.latency_ms
     report.seconds = time.monotonic() - started
     return report
+
+
+def _write_version(work: Path, stamp: str, state: CatalogueState, built, report, started) -> None:
+    """Everything beside the vectors and ids: held-out queries, the index, the snapshot, the
+    spelling vocabulary and, last, the manifest."""
+    np.savez(work / HELD_OUT_FILE, **built.held_out)
+    publish.write_index_file(built.index, work)
+    snapshot_started = time.monotonic()
+    # Per-image columns (owner, store, brand, price...) beside the index: search.snapshot.
+    snapshot.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
+    built.seconds["snapshot"] = time.monotonic() - snapshot_started
+    manifest = _manifest(stamp, state, built, report, started)
+    manifest.relevance = noise_profile(built.index, built.params)
+    manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"
+    publish.write_manifest(work, manifest)
 
 
 def _unchanged(manifest: Manifest | None, state: CatalogueState) -> bool:
