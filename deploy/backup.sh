@@ -3,7 +3,8 @@
 #   MEEPO_DATA_DIR=/srv/meepo/data deploy/backup.sh /srv/meepo/backups
 # Makes DEST/meepo-<UTC time>/ holding:
 #   db.sqlite3  an online backup (SQLite's backup API: consistent while the site reads and the
-#               pipeline writes; embeddings live in it, so restoring never re-runs CLIP)
+#               pipeline writes; embeddings live in it, so restoring never re-runs CLIP), or
+#   db.pgdump   with MEEPO_DATABASE_URL=postgres://...: pg_dump's custom format (one snapshot)
 #   index/      the published index version and a `current` link to it
 #   media/      thumbnails; content-addressed and never modified, so files already in the
 #               previous backup are hard-linked, not copied: a daily backup costs only new files
@@ -26,7 +27,15 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work"
 previous=$(find "$dest" -maxdepth 1 -name 'meepo-*' -type d | sort | tail -n 1)
 
-# 1. Database: page-by-page online copy, then an integrity check on the copy.
+# 1. Database. PostgreSQL (MEEPO_DATABASE_URL=postgres://...): pg_dump's custom format, one
+# consistent snapshot while the site reads and the pipeline writes. SQLite: page-by-page online
+# copy, then an integrity check on the copy.
+db_url=${MEEPO_DATABASE_URL:-}
+if [[ "$db_url" == postgres://* || "$db_url" == postgresql://* ]]; then
+    db_file="$work/db.pgdump"
+    "${MEEPO_PG_DUMP:-pg_dump}" --format=custom --no-owner --file="$db_file" "$db_url"
+else
+db_file="$work/db.sqlite3"
 "$python" - "$data/db.sqlite3" "$work/db.sqlite3" <<'PY'
 import sqlite3, sys
 source = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=60)
@@ -40,6 +49,7 @@ source.close()
 if check != "ok":
     sys.exit(f"backup copy failed its integrity check: {check}")
 PY
+fi
 
 # 2. Index: published versions are immutable, so copying the one `current` points at is safe.
 if [ -e "$data/index/current" ]; then
@@ -61,7 +71,7 @@ fi
 {
     echo "created_at=$stamp"
     echo "data_dir=$data"
-    echo "db_bytes=$(stat -c %s "$work/db.sqlite3")"
+    echo "db_bytes=$(stat -c %s "$db_file")"
     echo "index_version=$( [ -L "$work/index/current" ] && readlink "$work/index/current" || echo none)"
     echo "media_files=$(find "$work/media" -type f 2>/dev/null | wc -l)"
 } >"$work/MANIFEST"

@@ -11,6 +11,22 @@ set -euo pipefail
 backup=${1:?usage: restore.sh BACKUP_DIR (a meepo-<time> directory made by backup.sh)}
 data=${MEEPO_DATA_DIR:?set MEEPO_DATA_DIR to the data directory}
 python=${MEEPO_PYTHON:-python3}
+db_url=${MEEPO_DATABASE_URL:-}
+if [[ "$db_url" == postgres://* || "$db_url" == postgresql://* ]]; then
+    # PostgreSQL: the dump replaces the database's tables; media and index as below.
+    [ -f "$backup/db.pgdump" ] || { echo "restore.sh: $backup has no db.pgdump" >&2; exit 2; }
+    "${MEEPO_PG_RESTORE:-pg_restore}" --clean --if-exists --no-owner --single-transaction \
+        --dbname="$db_url" "$backup/db.pgdump"
+    aside="$data/pre-restore-$(date -u +%Y%m%dT%H%M%SZ)"
+    mkdir -p "$data" "$aside"
+    for name in index media; do
+        if [ -e "$data/$name" ] || [ -L "$data/$name" ]; then mv "$data/$name" "$aside/"; fi
+    done
+    [ -d "$backup/index" ] && cp -a "$backup/index" "$data/index"
+    [ -d "$backup/media" ] && cp -a "$backup/media" "$data/media"
+    echo "restored $backup into $db_url and $data (previous files in $aside)"
+    exit 0
+fi
 [ -f "$backup/db.sqlite3" ] || { echo "restore.sh: $backup has no db.sqlite3" >&2; exit 2; }
 
 "$python" - "$backup/db.sqlite3" <<'PY'
