@@ -25,6 +25,7 @@ FLAVOURS = ("shopify", "woocommerce", "schema_org")
 
 
 def main() -> None:
+    """Long: the arguments, the shops, the crawl and the report, read top to bottom."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--products", type=int, default=50)

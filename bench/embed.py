@@ -106,6 +106,7 @@ def interleaved(encoder, args, *, force: bool) -> dict:
 
 
 def main() -> None:
+    """Long: the arguments, interleaved rounds and the report, read top to bottom."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)

@@ -161,6 +161,10 @@ def resident_memory(version_dir) -> dict:
 
 
 def bench_size(n: int, gen: ClipLike, args) -> dict:
+    """Build (or reuse) an index of `n` planted vectors and measure it.
+
+    Long: a benchmark read top to bottom (build, load, plain and filtered queries, row).
+    """
     from django.conf import settings
 
     from bench.planted_index import publish_arrays

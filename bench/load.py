@@ -144,6 +144,7 @@ def _children(pid: int) -> list[int]:
 
 
 def run(args) -> dict:
+    """Long: prepare, serve, load and measure in one sequence, as the run report reads."""
     data = OUT / f"load-{args.products}" / "data"
     data.mkdir(parents=True, exist_ok=True)
     model = _model_dir()

@@ -122,6 +122,10 @@ def _woo_prices(shop: DemoShop, p, price, list_price) -> dict:
 
 
 def woo_products(shop: DemoShop, query: dict[str, list[str]], path: str) -> Reply:
+    """The WooCommerce Store API's /products page: paging headers, Link, variations.
+
+    Long: one JSON document spelled field by field as WooCommerce writes it.
+    """
     per_page = _int_arg(query, "per_page", 10)
     if not 1 <= per_page <= 100:
         return Reply(400, "application/json", b'{"code":"rest_invalid_param","message":"per_page"}')

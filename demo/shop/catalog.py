@@ -143,6 +143,11 @@ def slugify(text: str) -> str:
 
 
 def make_product(seed: int, index: int, currency: str, image_fmt: str = "jpg") -> DemoProduct:
+    """Product `index` of a shop seeded `seed`: the same product for the same seed, every run.
+
+    Long: every random draw happens in one fixed order (the sequence *is* the catalogue), so
+    splitting it would spread that order over several functions.
+    """
     rng = random.Random(f"{seed}:{index}")
     kind = rng.choice(KINDS)
     pattern = "plain"

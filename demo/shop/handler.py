@@ -93,6 +93,11 @@ def _compress(body: bytes, accept: str) -> tuple[bytes, str | None]:
 
 
 def make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
+    """The request handler class bound to `shop`: records, applies faults, serves routes.
+
+    Long: a class body (a closure over `shop`), each of its methods short.
+    """
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "DemoShop/1.0"
@@ -196,6 +201,10 @@ def make_handler(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
 
 
 def _apply_fault(handler, shop: DemoShop, fault: Fault, reply: Reply, record) -> None:
+    """Answer with `fault` instead of (or on top of) the normal reply.
+
+    Long: one short branch per fault kind, a flat table a test author reads top to bottom.
+    """
     p = fault.params
     if fault.kind == "status":
         reply = Reply(
