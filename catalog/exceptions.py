@@ -3,7 +3,3 @@
 
 class MeepoError(Exception):
     """Base class for Meepo's own errors: callers catch this, not Exception."""
-
-
-class CatalogError(MeepoError):
-    """A catalogue write was refused (invalid data that a constraint or validation caught)."""

@@ -44,10 +44,6 @@ def latest_crawl_run(*, store: Store) -> CrawlRun | None:
     return CrawlRun.objects.filter(store=store).order_by("-started_at").first()
 
 
-def count_products(*, store: Store, active: bool = True) -> int:
-    return Product.objects.filter(store=store, is_active=active).count()
-
-
 def count_products_missing_from(*, store: Store, seen_ids: set[str]) -> int:
     """Active products of `store` not in `seen_ids`: what a real run would deactivate (dry run)."""
     active = Product.objects.filter(store=store, is_active=True).values_list(
