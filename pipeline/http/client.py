@@ -24,7 +24,7 @@ from django.conf import settings
 
 from pipeline.exceptions import FetchError
 from pipeline.http.connections import PolicedAdapter
-from pipeline.http.exchange import send
+from pipeline.http.exchange import Ask, send
 from pipeline.http.gate import cached_robots, exclusive, host_turn, origin_of, save_robots
 from pipeline.http.hosts import HostState, backoff_seconds, parse_retry_after
 from pipeline.http.results import (
@@ -127,9 +127,14 @@ class Fetcher:
                 if rules.status == "disallow_all":
                     raise RobotsUnavailable(f"{rules.reason} ({current[:200]})")
                 raise RobotsDisallowed(f"robots.txt disallows {current[:300]}")
-            result = self._request(
-                current, kind, conditional if len(seen) == 1 else {}, accept_types, max_bytes
+            ask = Ask(
+                current,
+                kind,
+                conditional if len(seen) == 1 else {},
+                tuple(accept_types) if accept_types is not None else None,
+                max_bytes,
             )
+            result = self._request(ask)
             if result.status in REDIRECT_STATUSES:
                 location = result.headers.get("Location")
                 if not location:
@@ -179,7 +184,8 @@ class Fetcher:
         try:
             for _hop in range(5):  # RFC 9309: follow at least five redirects
                 check_url(current, policy=self.policy)
-                result = self._request(current, "robots", {}, None, ROBOTS_MAX_BYTES, truncate=True)
+                ask = Ask(current, "robots", max_bytes=ROBOTS_MAX_BYTES, truncate=True)
+                result = self._request(ask)
                 if result.status in REDIRECT_STATUSES and result.headers.get("Location"):
                     current = urljoin(current, result.headers["Location"])
                     continue
@@ -216,54 +222,25 @@ class Fetcher:
             time.sleep(wait)
         host.requests += 1
 
-    def _request(
-        self,
-        url: str,
-        kind: str,
-        conditional: dict[str, str],
-        accept_types: Iterable[str] | None,
-        max_bytes: int | None,
-        *,
-        truncate: bool = False,
-    ) -> FetchResult:
-        origin = origin_of(url)
+    def _request(self, ask: Ask) -> FetchResult:
+        origin = origin_of(ask.url)
         for attempt in range(settings.MEEPO_MAX_RETRIES + 1):
             if origin in self._blocked:
                 raise HostBlocked(self._blocked[origin])
             # One attempt per turn: between attempts another thread or process may use the host.
             with host_turn(origin) as host:
-                result = self._attempt(
-                    host, url, kind, conditional, accept_types, max_bytes, truncate, attempt
-                )
+                result = self._attempt(host, ask, attempt)
             if result is not None:
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(
-        self,
-        host: HostState,
-        url: str,
-        kind: str,
-        conditional: dict[str, str],
-        accept_types: Iterable[str] | None,
-        max_bytes: int | None,
-        truncate: bool,
-        attempt: int,
-    ) -> FetchResult | None:
+    def _attempt(self, host: HostState, ask: Ask, attempt: int) -> FetchResult | None:
         """Wait the gap, send, judge the answer; None means "retry" (the host is parked)."""
+        url, kind = ask.url, ask.kind
         last = attempt == settings.MEEPO_MAX_RETRIES
         self._wait_turn(host, kind)
         try:
-            result = send(
-                self.session,
-                self.stats,
-                url,
-                kind=kind,
-                conditional=conditional,
-                accept_types=accept_types,
-                max_bytes=max_bytes,
-                truncate=truncate,
-            )
+            result = send(self.session, self.stats, ask)
         except (TransportError, DeadlineExceeded) as exc:
             host.last_done = time.time()
             self._count_failure(host, str(exc))

@@ -9,7 +9,8 @@ socket (pipeline.http.connections.Watchdog).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
@@ -35,7 +36,27 @@ ACCEPT = {
 }
 
 
-def request_headers(kind: str, conditional: dict[str, str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Ask:
+    """One GET as the fetcher means it: the same for every attempt and every retry."""
+
+    url: str
+    kind: str = "page"  # page | api | sitemap | robots | image: Accept, caps, pacing
+    conditional: Mapping[str, str] = field(default_factory=dict)  # If-None-Match, ...
+    accept_types: tuple[str, ...] | None = None  # content types the caller can use
+    max_bytes: int | None = None  # None: MEEPO_MAX_IMAGE_BYTES or MEEPO_MAX_RESPONSE_BYTES
+    truncate: bool = False  # over the cap: keep the first max_bytes instead of failing
+
+    @property
+    def limit(self) -> int:
+        if self.max_bytes:
+            return self.max_bytes
+        if self.kind == "image":
+            return settings.MEEPO_MAX_IMAGE_BYTES
+        return settings.MEEPO_MAX_RESPONSE_BYTES
+
+
+def request_headers(kind: str, conditional: Mapping[str, str]) -> dict[str, str]:
     return {
         "Accept": ACCEPT.get(kind, "*/*"),
         # Images are already compressed; asking for gzip only burns the shop's CPU.
@@ -44,35 +65,23 @@ def request_headers(kind: str, conditional: dict[str, str]) -> dict[str, str]:
     }
 
 
-def send(
-    session: requests.Session,
-    stats: FetchStats,
-    url: str,
-    *,
-    kind: str,
-    conditional: dict[str, str],
-    accept_types: Iterable[str] | None,
-    max_bytes: int | None,
-    truncate: bool,
-) -> FetchResult:
+def send(session: requests.Session, stats: FetchStats, ask: Ask) -> FetchResult:
     """One GET without redirects; raises TransportError (retryable), DeadlineExceeded, or a
     FetchError for an answer that can never be used."""
+    url, kind = ask.url, ask.kind
     deadline = settings.MEEPO_REQUEST_TIMEOUT
-    limit = max_bytes or (
-        settings.MEEPO_MAX_IMAGE_BYTES if kind == "image" else settings.MEEPO_MAX_RESPONSE_BYTES
-    )
     # One deadline for the whole exchange, headers included: the watchdog holds the socket
     # from the moment it connects (or is reused), before any response exists.
     late = DeadlineExceeded(
         f"no complete answer within {deadline:.1f}s (slow server?): {url[:200]}"
     )
     with socket_slot() as slot, Watchdog(slot, deadline) as dog:
-        resp = _open(session, url, request_headers(kind, conditional), deadline, dog, late)
+        resp = _open(session, url, request_headers(kind, ask.conditional), deadline, dog, late)
         stats.requests += 1
         stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
         with resp:
             try:
-                body = read_body(resp, url, limit, accept_types, truncate)
+                body = read_body(resp, url, ask.limit, ask.accept_types, ask.truncate)
             except (requests.RequestException, OSError) as exc:
                 if dog.fired:
                     raise late from exc
