@@ -42,8 +42,8 @@ IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.npy"
 CURRENT_LINK = "current"
 # With an ANN index, an allowed set this small is scanned exactly from vectors.npy (gather + dot,
-# ~0.7 µs per vector here, so <= ~6 ms): faster and more accurate than a selector inside the ANN
-# at low selectivity (vector-index notes 4.4). A flat index is always searched exactly.
+# a few ms at most; docs/benchmarks.md, "Index"): faster and more accurate than a selector inside
+# the ANN at low selectivity (vector-index notes 4.4). A flat index is always searched exactly.
 EXACT_SUBSET_MAX = 8_000
 # Filtered ANN widens its probe by 1/sqrt(selectivity), capped: fewer allowed items per list
 # means more lists to visit to find k of them.

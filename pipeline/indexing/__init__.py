@@ -248,10 +248,10 @@ def _updated_held_out(diff: _Diff, vectors: VectorFile, fresh_rows) -> dict | No
     return faiss_build.update_held_out(previous, diff.removed, vectors.take(fresh_rows), fresh_ids)
 
 
-# vectors.npy dtype of ANN versions. float16 halves the file (1 GB instead of 2 GB at 1 M) and
-# ranks exact subset scans the same (tests/pipeline/test_indexing_chunked.py), but this faiss
-# build has no F16C path: converting 8 000 gathered rows costs +5.5 ms a filtered query (3.2 ->
-# 8.7 ms, docs/benchmarks.md). Latency wins; the build's memory is bounded either way.
+# vectors.npy dtype of ANN versions. float16 halves the file and ranks exact subset scans the
+# same (tests/pipeline/test_indexing_chunked.py), but this faiss build has no F16C path, so a
+# filtered query's gathered rows convert slowly (docs/benchmarks.md, "Build memory and time").
+# Latency wins; the build's memory is bounded either way.
 ANN_VECTORS_DTYPE = np.float32
 
 
