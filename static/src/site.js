@@ -10,6 +10,7 @@
 //    pushes, the next ones replace it: the X-Search-Typing header asks the server to answer
 //    HX-Replace-Url); a submit always pushes. Back puts the typed query and ticked boxes back.
 // 7. Product page gallery: a photo shows large in place of the main one.
+// 8. "/" focuses the search box.
 // 6. Price boxes search when a price is complete (Enter or leaving the box), not at every
 //    digit: their input events are kept from the form's search-as-you-type.
 document.addEventListener("DOMContentLoaded", () => {
@@ -50,6 +51,16 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   if (drawer) setUpDrawer(drawer);
   setUpGallery();
+  // "/" puts the cursor in the search box from anywhere on the page (as on GitHub or YouTube).
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.closest?.("input, textarea, select, [contenteditable]")) return;
+    const box = document.getElementById("q") || document.getElementById("header-q");
+    if (!box) return;
+    e.preventDefault();
+    box.focus();
+    box.select();
+  });
   setUpPriceBoxes();
   setUpSearchFeedback();
 });

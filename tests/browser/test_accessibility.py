@@ -234,3 +234,19 @@ def test_typed_search_url_has_no_empty_parameters(page, shop):
     page.wait_for_url(re.compile(r"q=teapot"))
     assert "min_price" not in page.url
     assert "sort=" not in page.url
+
+
+def test_slash_focuses_the_search_box_and_the_phone_search_row_stays_on_top(
+    browser, live_server, site_settings, shop
+):
+    context = browser.new_context(
+        viewport=VIEWPORTS["phone"], base_url=live_server.url, bypass_csp=True
+    )
+    page = context.new_page()
+    page.goto("/search?category=Cutlery")
+    page.locator("#result-list a").first.focus()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert page.evaluate("document.getElementById('q').getBoundingClientRect().top") >= 0
+    context.close()
