@@ -40,6 +40,20 @@ def _data_dir(settings, tmp_path):
     return data
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Every test starts and ends with empty per-process caches: search results, filter id sets,
+    examples, spelling, and the loaded index versions (a model once loaded stays loaded)."""
+    from search import services
+    from search.index import reset_index_cache
+
+    services.clear_caches()
+    reset_index_cache()
+    yield
+    services.clear_caches()
+    reset_index_cache()
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory):
     """A tiny random-weight CLIP saved with save_pretrained, loaded through the real code path."""

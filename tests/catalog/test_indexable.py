@@ -10,19 +10,11 @@ from django.db import connection
 from catalog.models import Product, ProductAttributes, ProductImage
 from pipeline.embed import pending_assets
 from pipeline.indexing.catalogue import eligible_images
-from search import selectors
 from search.models import Embedding
 from search.selectors import SearchFilters, allowed_image_ids
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_ids():
-    selectors._allowed_ids_cache.clear()
-    yield
-    selectors._allowed_ids_cache.clear()
 
 
 @pytest.fixture

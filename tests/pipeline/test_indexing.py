@@ -7,7 +7,6 @@ import pytest
 from django.core.management import call_command
 
 from pipeline.indexing import build_index, publish
-from search import index as index_module
 from search.index import get_index, published_dir
 from search.models import Embedding
 from tests.factories import ProductFactory, ProductImageFactory
@@ -21,9 +20,6 @@ MODEL = "test-model"
 def _model(settings):
     settings.MEEPO_CLIP_MODEL = MODEL
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    index_module.reset_index_cache()
-    yield
-    index_module.reset_index_cache()
 
 
 def unit(n, seed):

@@ -6,7 +6,6 @@ import pytest
 from pipeline import indexing
 from pipeline.indexing import build_index, catalogue, faiss_build, vectors
 from pipeline.indexing.vectors import ArraySource, VectorFile, VectorWriter, copy_runs
-from search import index as index_module
 from search.index import VECTORS_FILE, get_index, published_dir
 from search.models import Embedding
 from tests.factories import ProductFactory, ProductImageFactory
@@ -19,9 +18,6 @@ MODEL = "test-model"
 def _model(settings):
     settings.MEEPO_CLIP_MODEL = MODEL
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    index_module.reset_index_cache()
-    yield
-    index_module.reset_index_cache()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pipeline.indexing import publish
 from pipeline.run import run_pipeline
 from pipeline.scrape import add_store
 from search import encoder as encoder_module
-from search import index as index_module
 from search.index import get_index, published_dir
 from search.models import Embedding
 
@@ -21,11 +20,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def shop(fast_crawl, make_shop, tiny_clip, settings):
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
     settings.MEEPO_EMBED_BATCH = 2
-    index_module.reset_index_cache()
     shop = make_shop("shopify", products=6)
     add_store(shop.base_url, crawl_delay=0.0)
-    yield shop
-    index_module.reset_index_cache()
+    return shop
 
 
 def indexable_ids():

@@ -12,7 +12,6 @@ from PIL import Image
 
 from pipeline import run as run_module
 from pipeline.run import run_pipeline
-from search import index as index_module
 from search.index import get_index, published_dir
 from search.models import Embedding
 from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory
@@ -23,9 +22,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _reload(settings):
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    index_module.reset_index_cache()
-    yield
-    index_module.reset_index_cache()
 
 
 def make_images(n, seed=0):

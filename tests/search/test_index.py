@@ -15,9 +15,6 @@ DIM = 32
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings):
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    index_module.reset_index_cache()
-    yield
-    index_module.reset_index_cache()
 
 
 def clustered(n, *, seed=0, dim=DIM, clusters=50):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bench.planted_index import publish_arrays
-from search.index import SearchIndex, reset_index_cache
+from search.index import SearchIndex
 from search.relevance import (
     FloorParams,
     NoiseProfile,
@@ -15,13 +15,6 @@ from search.relevance import (
 )
 
 DIM = 128
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    reset_index_cache()
-    yield
-    reset_index_cache()
 
 
 def units(rows):
