@@ -39,6 +39,17 @@ def setup_django(data_dir: str | Path | None = None, *, migrate: bool = False) -
     return data
 
 
+def random_vit_b32(out: Path) -> Path:
+    """A random-weight CLIP with the real ViT-B/32 shape under `out` (made once, then reused):
+    encoding costs what the default model costs, with no download."""
+    path = out / "clip-vit-b-32-random"
+    if not (path / "config.json").is_file():
+        from demo.random_model import save_random_clip
+
+        save_random_clip(path, size="vit-b-32")
+    return path
+
+
 def percentiles(ms: Sequence[float]) -> dict[str, float]:
     if not len(ms):
         return {"p50": float("nan"), "p99": float("nan")}

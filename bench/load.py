@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit_json, machine, print_table  # noqa: E402  (needs ROOT on sys.path)
+from bench.common import emit_json, machine, print_table, random_vit_b32  # noqa: E402  (needs ROOT on sys.path)
 from tests.deploy.stack import Stack, app_env, http  # noqa: E402
 
 LUA = """
@@ -64,12 +64,7 @@ def parse_args():
 
 
 def _model_dir() -> Path:
-    path = OUT / "clip-vit-b-32-random"
-    if not (path / "config.json").is_file():
-        from demo.random_model import save_random_clip
-
-        save_random_clip(path, size="vit-b-32")
-    return path
+    return random_vit_b32(OUT)
 
 
 def _manage(env, *args, **kwargs):

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit_json, machine, percentiles, print_table  # noqa: E402
+from bench.common import emit_json, machine, percentiles, print_table, random_vit_b32  # noqa: E402
 
 COLOURS = ["red", "green", "blue", "black", "white", "grey", "navy", "salmon", "yellow", "orange", "pink", "purple", "brown", "beige", "gold", "silver", "teal", "olive"]  # fmt: skip
 MATERIALS = ["wooden", "ceramic", "glass", "steel", "linen", "cotton", "wool", "leather", "velvet", "bamboo", "marble", "brass", "copper", "enamel", "stoneware", "rattan"]  # fmt: skip
@@ -63,12 +63,7 @@ def parse_args():
 
 
 def _model_dir() -> Path:
-    path = OUT / "clip-vit-b-32-random"
-    if not (path / "config.json").is_file():
-        from demo.random_model import save_random_clip
-
-        save_random_clip(path, size="vit-b-32")
-    return path
+    return random_vit_b32(OUT)
 
 
 def app_env(data: Path, model: Path) -> dict[str, str]:
