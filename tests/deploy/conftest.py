@@ -9,7 +9,9 @@ from tests.deploy.stack import Stack, app_env, manage
 def stack_data(tmp_path_factory, tiny_clip_dir):
     """A migrated data directory with collected static files, used by a server pair."""
     data = tmp_path_factory.mktemp("stack-data")
-    env = app_env(data, MEEPO_CLIP_MODEL=str(tiny_clip_dir))
+    # The tiny random CLIP's scores mean nothing, and these tests want full pages of look-alikes
+    # through the stack: no relevance floor here (tests/search/test_result_counts.py tests it).
+    env = app_env(data, MEEPO_CLIP_MODEL=str(tiny_clip_dir), MEEPO_RELEVANCE_FLOOR="false")
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     return data, env
