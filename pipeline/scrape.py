@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -250,7 +250,7 @@ def _apply_listing(ctx: CrawlContext, listing: Listing, report: StoreReport, dry
             services.touch_products(store=ctx.store, external_ids=listing.kept_ids, seen_at=now)
             if not truncated:  # a page cut short by --limit must be read in full next time
                 services.record_fetch_states(
-                    store=ctx.store, records=[asdict(r) for r in listing.records], fetched_at=now
+                    store=ctx.store, records=listing.records, fetched_at=now
                 )
     report.created += counts.created
     report.updated += counts.updated

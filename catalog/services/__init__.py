@@ -13,6 +13,7 @@ crawl runs, fetch state).
 
 from catalog.services.crawls import (
     MAX_RUN_ERRORS,
+    FetchedURL,
     create_store,
     finish_crawl_run,
     mark_interrupted_runs,
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_VARIANTS",
     "PRODUCT_FIELDS",
     "VARIANT_FIELDS",
+    "FetchedURL",
     "ProductData",
     "UpsertCounts",
     "VariantData",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,25 +19,37 @@ from catalog.models import (
 MAX_RUN_ERRORS = 50
 
 
-def record_fetch_states(*, store: Store, records: Iterable[dict], fetched_at: datetime) -> None:
-    """Remember validators and listed items per URL (dicts with FetchState field names)."""
-    rows = []
-    for r in records:
-        failed = bool(r.get("error"))
-        rows.append(
-            FetchState(
-                store=store,
-                url=r["url"][:2000],
-                etag=r.get("etag", "")[:500],
-                last_modified=r.get("last_modified", "")[:100],
-                body_sha256=r.get("body_sha256", ""),
-                status_code=r.get("status"),
-                fetched_at=fetched_at,
-                items=r.get("items", []),
-                error=r.get("error", "")[:500],
-                failures=1 if failed else 0,
-            )
+class FetchedURL(Protocol):
+    """What the crawler remembers about one fetched URL (pipeline.platforms.base.FetchRecord)."""
+
+    url: str
+    status: int | None
+    etag: str
+    last_modified: str
+    body_sha256: str
+    items: list
+    error: str
+
+
+def record_fetch_states(
+    *, store: Store, records: Iterable[FetchedURL], fetched_at: datetime
+) -> None:
+    """Remember validators and listed items per URL, one FetchState row each (upserted)."""
+    rows = [
+        FetchState(
+            store=store,
+            url=r.url[:2000],
+            etag=r.etag[:500],
+            last_modified=r.last_modified[:100],
+            body_sha256=r.body_sha256,
+            status_code=r.status,
+            fetched_at=fetched_at,
+            items=r.items,
+            error=r.error[:500],
+            failures=1 if r.error else 0,
         )
+        for r in records
+    ]
     if not rows:
         return
     FetchState.objects.bulk_create(

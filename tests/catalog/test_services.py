@@ -1,5 +1,6 @@
 """catalog.services: constraint-based upserts, deactivation, fetch state, shared images."""
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from catalog import services
 from catalog.models import FetchState, Product, ProductImage
+from pipeline.platforms.base import FetchRecord
 from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,18 +98,21 @@ def test_inactive_product_seen_again_is_reactivated():
 
 def test_record_fetch_states_upserts_per_url():
     store = StoreFactory()
-    rec = {
-        "url": "https://s.example/products.json",
-        "status": 200,
-        "etag": '"a"',
-        "items": ["1", "2"],
-    }
+    rec = FetchRecord("https://s.example/products.json", 200, etag='"a"', items=["1", "2"])
     services.record_fetch_states(store=store, records=[rec], fetched_at=timezone.now())
     services.record_fetch_states(
-        store=store, records=[{**rec, "etag": '"b"'}], fetched_at=timezone.now()
+        store=store, records=[replace(rec, etag='"b"')], fetched_at=timezone.now()
     )
     state = FetchState.objects.get()
-    assert (state.etag, state.items) == ('"b"', ["1", "2"])
+    assert (state.etag, state.items, state.status_code, state.failures) == (
+        '"b"',
+        ["1", "2"],
+        200,
+        0,
+    )
+    failed = FetchRecord("https://s.example/x.json", 503, error="HTTP 503")
+    services.record_fetch_states(store=store, records=[failed], fetched_at=timezone.now())
+    assert FetchState.objects.get(url=failed.url).failures == 1
 
 
 def test_flag_shared_images_marks_assets_used_by_many_products_of_a_store():
