@@ -62,8 +62,11 @@ SKIP_TAGS += ("select", "option", "svg")
 CURRENCY_SIGNS = re.compile(
     r"[€$£¥₩₹₽₺₪฿₫₴₱]|\b[A-Z]{3}\b|zł|kr|Kč|Ft|TL|\u043b\u0432|\u0440\u0443\u0431|원|円|元"
 )
-AMOUNT = re.compile(r"\d[\d.,\u00a0\u202f ']*\d|\d")
-RANGE = re.compile(r"\d\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*\D{0,4}\d", re.I)
+# Spaces only as thousands separators ("1 299,00"), so "1-9 4,90 €" stays three numbers.
+AMOUNT = re.compile(r"\d{1,3}(?:[ \u00a0\u202f']\d{3})+(?:[.,]\d+)?|\d[\d.,]*\d|\d")
+RANGE_JOIN = re.compile(
+    r"\s*[^\w\s]{0,4}\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*[^\w\s]{0,4}\s*", re.I
+)
 LISTING_PRICES = 3  # this many differently priced blocks: a category page, not one product
 BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "h2", "h3", "h4", "h5", "h6")
 
@@ -161,15 +164,33 @@ def button_price(region: etree._Element, country: str) -> tuple:
     return None, ""
 
 
-def amounts(text: str, currency: str, loose: bool = False) -> list[Decimal]:
-    """Distinct amounts written with a currency next to them ("30 dni" is not a price);
-    `loose` takes bare numbers too (an element holding just "19 990")."""
-    values = []
+def _priced(text: str, currency: str, loose: bool = False) -> list[tuple[re.Match, Decimal]]:
+    """Amounts written with a currency next to them ("30 dni" is not a price), with their
+    place in the text; `loose` takes bare numbers too (an element holding just "19 990")."""
+    found = []
     for match in AMOUNT.finditer(text):
         window = f"{text[max(0, match.start() - 5) : match.start()]} {text[match.end() : match.end() + 5]}"
         if loose or currency_of(window) or CURRENCY_SIGNS.search(window):
-            values.append(parse_price(match.group(0), currency))
-    return list(dict.fromkeys(v for v in values if v is not None))
+            value = parse_price(match.group(0), currency)
+            if value is not None:
+                found.append((match, value))
+    return found
+
+
+def amounts(text: str, currency: str, loose: bool = False) -> list[Decimal]:
+    """The distinct amounts of `_priced`, in order."""
+    return list(dict.fromkeys(v for _, v in _priced(text, currency, loose)))
+
+
+def price_range(text: str, currency: str) -> Decimal | None:
+    """The low end of "€12 - €19" / "12 bis 19 €": two priced amounts joined by a range
+    word and nothing else (a quantity table's "1-9  4,90 €" is not a range)."""
+    found = _priced(text, currency)
+    if len({v for _, v in found}) != 2 or len(found) != 2:
+        return None
+    (first, low), (second, high) = found
+    between = text[first.end() : second.start()]
+    return min(low, high) if RANGE_JOIN.fullmatch(between) else None
 
 
 def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
@@ -202,8 +223,8 @@ def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
     if not currency:
         return None, "", f"no currency next to {text[:40]!r}"
     found = amounts(text, currency)
-    if len(found) > 1 and not RANGE.search(text):
-        selling = _selling_amount(el, currency)
+    if len(found) > 1:
+        selling = _selling_amount(el, currency) or price_range(text, currency)
         if selling is None:
             return None, currency, f"several amounts in {text[:60]!r}"
         return selling, currency, ""
