@@ -510,3 +510,28 @@ def test_stock_classes_of_woocommerce_and_magento_themes(cls, expected):
 def test_conversions_savings_and_unit_prices_are_not_the_price(block):
     page = f'<html><body><h1>Tea</h1><div class="price">{block}</div></body></html>'
     assert _one(page).price == Decimal("24.90")
+
+
+def test_price_on_request_page_is_a_product_without_a_price():
+    page = (
+        '<html><body><img src="/oven.jpg" class="product-image"><h1>Tiled stove</h1>'
+        '<p class="preis">Preis auf Anfrage</p><p>Anfahrt ab 49 € im Umkreis</p></body></html>'
+    )
+    p = _one(page)
+    assert (p.title, p.price, p.currency) == ("Tiled stove", None, "")
+    blog = "<html><body><h1>Our stoves</h1><p>Delivery of larger pieces is on request, call for price details.</p></body></html>"
+    assert extract_products(blog.encode(), PAGE)[0] == []
+
+
+def test_struck_price_beside_the_price_without_classes_is_the_list_price():
+    data = {
+        "@type": "Product",
+        "name": "Apron",
+        "offers": {"price": "49.00", "priceCurrency": "USD"},
+    }
+    p = _one(_ld(data, "<h1>Apron</h1><p><s>$59.00</s> <strong>$49.00</strong></p>"))
+    assert (p.price, p.list_price, p.sources["list_price"]) == (
+        Decimal("49.00"),
+        Decimal("59.00"),
+        "visible-text",
+    )

@@ -103,7 +103,7 @@ def _visible(tree, page_url: str, external_id: str, country: str, known: Product
     for name, value in read_facts(region, wanted).items():
         setattr(product, name, value)
     mark_sources(product, "visible-text")
-    return product, seen.notes
+    return product, seen.notes, seen.on_request
 
 
 def extract_products(
@@ -128,11 +128,11 @@ def extract_products(
     product = readings[0] if readings else None
     for other in readings[1:]:
         fill_gaps(product, other)
-    visible, why = _visible(tree, page_url, external_id, country, product)
+    visible, why, on_request = _visible(tree, page_url, external_id, country, product)
     if product is None:
         if other_kind:
             return [], [*notes, "the markup says this is not a product page"]
-        if not (visible.title and visible.price is not None):
+        if not (visible.title and (visible.price is not None or on_request)):
             return [], [*notes, *why, "no product markup and no visible heading with a price"]
         product = visible
     else:

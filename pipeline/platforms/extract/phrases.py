@@ -96,3 +96,11 @@ NOT_THE_PRICE = re.compile(
     r"(?:kg|g|l|ml|cl|m|m2|m²|lb|oz|liter|litre)\b",
     re.I,
 )
+# "Price on request": a product page that shows no price on purpose.
+PRICE_ON_REQUEST = re.compile(
+    r"price (?:up)?on request|call for (?:a )?price|preis auf anfrage|auf anfrage|"
+    r"prix sur demande|precio a consultar|precio bajo pedido|prezzo su richiesta|"
+    r"prijs op aanvraag|pris på förfrågan|pris på forespørgsel|cena na zapytanie|"
+    r"preço sob consulta|価格はお問い合わせ|가격 ?문의|询价",
+    re.I,
+)

@@ -32,6 +32,7 @@ from pipeline.platforms.extract.phrases import (
     EXCL_TAX,
     INSTALMENTS,
     NOT_THE_PRICE,
+    PRICE_ON_REQUEST,
     WAS_PRICE,
 )
 from pipeline.platforms.extract.shown import image_of, named_title, stock_of
@@ -79,6 +80,7 @@ class Visible:
     list_price: Decimal | None = None
     currency: str = ""
     availability: str = "unknown"
+    on_request: bool = False  # "Price on request": a product without a price on purpose
     notes: list[str] = field(default_factory=list)
 
 
@@ -310,6 +312,35 @@ def choose_price(blocks: list, country: str, known_currency: str, notes: list[st
     return read[0][1], read[0][2]
 
 
+def _on_request(blocks: list, region: etree._Element) -> bool:
+    """ "Price on request" in a price block, or as a short line of its own."""
+    for el in blocks:
+        if PRICE_ON_REQUEST.search(" ".join(el.itertext())):
+            return True
+    for el in region.iter("p", "span", "div", "strong", "b"):
+        text = " ".join(" ".join(el.itertext()).split()) if is_small(el) else ""
+        if len(text) <= 40 and re.match(
+            rf"^\W*(?:\w+\s*:\s*)?(?:{PRICE_ON_REQUEST.pattern})", text, re.I
+        ):
+            return True
+    return False
+
+
+def struck_beside_price(region: etree._Element, price: Decimal, currency: str) -> Decimal | None:
+    """A crossed-out amount (<s>, <del>) above `price` whose parent also shows `price`:
+    "<p><s>$59.00</s> <strong>$49.00</strong></p>" without any price class."""
+    for struck in region.iter("s", "del", "strike"):
+        parent = struck.getparent()
+        if parent is None or not is_small(parent, 12):
+            continue
+        text = " ".join(" ".join(struck.itertext()).split())
+        old = amounts(text, currency) or amounts(text, currency, loose=len(text) < 12)
+        rest = shown_text(parent)
+        if len(old) == 1 and price < old[0] < price * 20 and price in amounts(rest, currency):
+            return old[0]
+    return None
+
+
 def read_visible(
     tree: etree._Element,
     region: etree._Element,
@@ -339,6 +370,9 @@ def read_visible(
         if (listed := list_price_in(el, price, currency)) is not None:
             found.list_price = listed
             break
+    if found.list_price is None and price is not None:
+        found.list_price = struck_beside_price(region, price, currency)
+    found.on_request = found.price is None and _on_request(blocks, region)
     found.availability = stock_of(region)
     if not found.title:
         found.notes.append("no <h1> heading for a visible title")
