@@ -73,17 +73,24 @@ def _write_once(name: str, data: bytes) -> None:
 
 def store_image(data: bytes) -> ImageAsset:
     """Decode, thumbnail and record `data`; the same bytes always give the same asset."""
+    return store_image_once(data)[0]
+
+
+def store_image_once(data: bytes) -> tuple[ImageAsset, bool]:
+    """store_image, and whether these bytes were new (False: an asset already had them).
+
+    One hash and one lookup tell a reused picture from a new one."""
     sha = hashlib.sha256(data).hexdigest()
     existing = ImageAsset.objects.filter(sha256=sha).first()
     if existing is not None:
-        return existing
+        return existing, False
     # Decoded at reduced size (shorter side >= 2x the thumbnail's 512): a 40-megapixel JPEG costs
     # a 1/4-scale decode; width and height stay those of the picture as published.
     img = open_image(data, reduce_to=2 * THUMBNAIL_SIZE[0])
     width, height = img.info.get("source_size", img.size)
     name = thumbnail_name(sha)
     _write_once(name, make_thumbnail(img))
-    return services.get_or_create_asset(
+    asset = services.get_or_create_asset(
         sha256=sha,
         width=width,
         height=height,
@@ -92,6 +99,7 @@ def store_image(data: bytes) -> ImageAsset:
         thumbnail_name=name,
         placeholder=make_placeholder(img),
     )
+    return asset, True
 
 
 def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
@@ -111,8 +119,7 @@ def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
         return "reused"
     try:
         result = fetcher.get(image.source_url, kind="image", accept_types=IMAGE_TYPES)
-        before = ImageAsset.objects.filter(sha256=hashlib.sha256(result.body).hexdigest()).exists()
-        asset = store_image(result.body)
+        asset, created = store_image_once(result.body)
     except (HostBlocked, RobotsUnavailable):
         raise
     except (FetchError, UnsupportedImage) as exc:
@@ -120,7 +127,7 @@ def _download_one(fetcher: Fetcher, image: ProductImage) -> str:
         services.mark_image_failed(image=image, reason=str(exc))
         return "failed"
     services.mark_image_downloaded(image=image, asset=asset)
-    return "reused" if before else "downloaded"
+    return "downloaded" if created else "reused"
 
 
 def _retry_order(image: ProductImage) -> tuple:

@@ -130,3 +130,31 @@ def test_images_never_tried_go_before_images_whose_host_stopped_us(fast_crawl, m
     cdn_times = [r.time for r in cdn.requests if r.path.startswith("/cdn/")]
     assert len(cdn_times) == 1
     assert max(shop_times) < cdn_times[0]
+
+
+def test_same_bytes_at_another_url_count_as_reused_with_one_asset(tmp_path):
+    """Content addressing: the second URL serving the same picture adds no asset and counts as
+    reused; a new picture counts as downloaded."""
+    import io
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from pipeline.images import _download_one
+    from tests.factories import ProductFactory
+
+    def png(colour):
+        out = io.BytesIO()
+        Image.new("RGB", (64, 48), colour).save(out, "PNG")
+        return out.getvalue()
+
+    bodies = {"https://cdn.example/a.png": png("red"), "https://cdn.example/b.png": png("red")}
+    bodies["https://cdn.example/c.png"] = png("blue")
+    fetcher = SimpleNamespace(get=lambda url, **kw: SimpleNamespace(body=bodies[url]))
+    product = ProductFactory()
+    outcomes = [
+        _download_one(fetcher, ProductImage.objects.create(product=product, source_url=url))
+        for url in bodies
+    ]
+    assert outcomes == ["downloaded", "reused", "downloaded"]
+    assert ImageAsset.objects.count() == 2
