@@ -1,5 +1,6 @@
 // Progressive enhancements; every page works without this file.
-// 1. Drag-and-drop a photo anywhere on a [data-dropzone] form: put it in the file input and submit.
+// 1. Drag-and-drop (or paste) a photo onto the page with a [data-dropzone] form: put it in the
+//    file input and submit.
 // 2. Close the mobile filters drawer when its "Show results" button submits the search.
 // 3. The filters drawer behaves as a dialog on small screens: "Filters" and "✕" work from the
 //    keyboard (Enter/Space), focus moves into the drawer and stays there (Tab wraps), Escape
@@ -33,6 +34,18 @@ document.addEventListener("DOMContentLoaded", () => {
       zone.setAttribute("aria-busy", "true");
     });
   }
+  // A photo pasted from the clipboard (Ctrl+V / long-press Paste) searches like a dropped one.
+  document.addEventListener("paste", (e) => {
+    const zone = document.querySelector("[data-dropzone]");
+    const input = zone?.querySelector('input[type="file"]');
+    const files = [...(e.clipboardData?.files || [])].filter((f) => f.type.startsWith("image/"));
+    if (!input || !files.length) return;
+    e.preventDefault();
+    const picked = new DataTransfer();
+    picked.items.add(files[0]);
+    input.files = picked.files;
+    zone.requestSubmit();
+  });
   // A photo dropped anywhere else on the page goes to the photo form (or is ignored), instead of
   // the browser leaving the site to show the file.
   const dropzone = document.querySelector("[data-dropzone]");

@@ -258,3 +258,19 @@ def test_more_results_load_on_scroll_and_not_ready_notice(page):
     assert page.locator("#more a").count() == 0
     assert "page=" not in page.url  # appending does not change the shareable URL
     shot(page, "results-scrolled")
+
+
+def test_paste_a_photo_searches_with_it(page, catalogue):
+    page.goto("/")
+    page.locator("[data-photo-search]").click()  # the camera button in the search box
+    page.wait_for_url(re.compile(r"/search/image"))
+    data = io.BytesIO()
+    Image.new("RGB", (200, 200), "blue").save(data, "JPEG")
+    page.evaluate(
+        """bytes => { const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], 'paste.jpg', {type: 'image/jpeg'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true})); }""",
+        list(data.getvalue()),
+    )
+    page.wait_for_selector("#result-list article")
+    assert card_titles(page)[0] == "Blue enamel mug"
