@@ -239,7 +239,11 @@ def product_detail(request, pk: int):
     product = selectors.get_product(pk)
     if product is None:
         raise Http404("No such product")
-    similar = services.find_similar_products(product=product, fallback_to_keywords=True)
+    # "More similar products" shows a longer list (12 more each time, up to 96).
+    shown = SIMILAR_STEP * _clamped_int(request.GET.get("similar"), 1, SIMILAR_MAX // SIMILAR_STEP)
+    similar = services.find_similar_products(
+        product=product, fallback_to_keywords=True, limit=shown
+    )
     if similar.visual_status == "not_ready" and not selectors.has_own_images(product.pk):
         # A permanent state (only shared pictures such as a size chart), not "not ready yet".
         similar = dataclasses.replace(
@@ -263,9 +267,22 @@ def product_detail(request, pk: int):
             "main_image": main or (images[0] if images else None),
             "looks": describe_attributes(product),
             **_back_to_results(request),
+            "more_similar": shown // SIMILAR_STEP + 1
+            if similar.has_more and shown < SIMILAR_MAX
+            else None,
         },
         timings=similar.timings,
     )
+
+
+SIMILAR_STEP, SIMILAR_MAX = 12, 96
+
+
+def _clamped_int(value, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(value)))
+    except (TypeError, ValueError):
+        return low
 
 
 def _back_to_results(request) -> dict[str, str]:

@@ -253,3 +253,15 @@ def test_a_chosen_facet_keeps_its_siblings_counted(shop):
     assert {v: n for v, _, n in browse.facets["category"]} == {"Cutlery": 40, "Tea": 4}
     both = services.search_products(query="", filters=SearchFilters(categories=("Tea", "Cutlery")))
     assert both.total == 44
+
+
+def test_product_page_shows_more_similar_products_on_demand(client, shop):
+    product = shop["noise"][0]
+    first = soup(client.get(f"/products/{product.pk}"))
+    assert len(first.select("#similar article")) == 12
+    more = first.select_one("[data-more-similar]")["href"]
+    assert more == "?similar=2#similar"
+    second = soup(client.get(f"/products/{product.pk}?similar=2"))
+    assert len(second.select("#similar article")) == 24
+    clamped = soup(client.get(f"/products/{product.pk}?similar=abc"))
+    assert len(clamped.select("#similar article")) == 12
