@@ -32,6 +32,7 @@ from catalog.models import CrawlRun, Store
 from pipeline.crawl_pool import crawl_all
 from pipeline.exceptions import FetchError, ScrapeFailed
 from pipeline.http import Fetcher
+from pipeline.http.hosts import in_daily_window
 from pipeline.http.safety import is_store_url, off_store_reason, store_hosts
 from pipeline.images import ImageReport, download_images
 from pipeline.platforms import PLATFORMS, detect_platform
@@ -183,8 +184,7 @@ def seconds_until_window(store: Store, now: datetime) -> float:
     if start is None or end is None:
         return 0.0
     t = now.timetz().replace(tzinfo=None)
-    inside = start <= t < end if start <= end else (t >= start or t < end)
-    if inside:
+    if in_daily_window(t, start, end):
         return 0.0
     opens = now.replace(
         hour=start.hour, minute=start.minute, second=start.second, microsecond=start.microsecond

@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import time as clock_time
 
 
 @dataclass
@@ -122,3 +123,10 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -
 
 def wall() -> float:
     return time.time()
+
+
+def in_daily_window(now: clock_time, start: clock_time, end: clock_time) -> bool:
+    """Whether `now` falls in [start, end) of a day; a window past midnight (22:00-06:00) wraps.
+
+    The one spelling for robots.txt Visit-time and a store's off-peak hours."""
+    return start <= now < end if start <= end else (now >= start or now < end)

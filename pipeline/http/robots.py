@@ -16,6 +16,7 @@ from datetime import time
 from protego import Protego
 
 from pipeline.exceptions import FetchError
+from pipeline.http.hosts import in_daily_window
 
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to parse at least 500 KiB
 ROBOTS_CACHE_SECONDS = 24 * 3600
@@ -65,8 +66,7 @@ class RobotsRules:
         window = self.parser.visit_time(token) if self.parser is not None else None
         if window is None:
             return True
-        start, end = window.start_time, window.end_time
-        return start <= now < end if start <= end else (now >= start or now < end)
+        return in_daily_window(now, window.start_time, window.end_time)
 
     def sitemaps(self) -> list[str]:
         return list(self.parser.sitemaps) if self.parser is not None else []

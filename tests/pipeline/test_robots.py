@@ -104,3 +104,16 @@ def test_host_gap_jitter_only_adds_and_autothrottle_jumps_up():
 def test_min_gap_is_finite_whatever_robots_txt_says(line, gap):
     rules = rules_from_response(200, f"User-agent: *\n{line}\n".encode(), now=0)
     assert rules.min_gap("MeepoBot") == gap
+
+
+def test_daily_window_wraps_past_midnight():
+    from datetime import time
+
+    from pipeline.http.hosts import in_daily_window
+
+    assert in_daily_window(time(23, 0), time(22, 0), time(6, 0))
+    assert in_daily_window(time(5, 59), time(22, 0), time(6, 0))
+    assert not in_daily_window(time(6, 0), time(22, 0), time(6, 0))  # the end is excluded
+    assert in_daily_window(time(9, 0), time(9, 0), time(17, 0))
+    assert not in_daily_window(time(17, 0), time(9, 0), time(17, 0))
+    assert not in_daily_window(time(21, 59), time(22, 0), time(6, 0))
