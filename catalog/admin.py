@@ -73,10 +73,13 @@ def _errors_html(errors):
     )
 
 
+# A URL typed without a scheme is https (Django 6's default, chosen explicitly now).
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
+
+
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    # A URL typed without a scheme is https (Django 6's default, chosen explicitly now).
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URLS
     list_display = (
         "name",
         "slug",
@@ -238,7 +241,7 @@ class CrawlRunAdmin(admin.ModelAdmin):
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
     extra = 0
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URLS
     fields = ("preview", "position", "source_url", "fetch_status", "fetch_error", "is_shared")
     readonly_fields = ("preview", "fetch_status", "fetch_error")
 
@@ -252,7 +255,7 @@ class ProductVariantInline(ReadOnlyInline):
 
     model = ProductVariant
     show_change_link = False
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URLS
     fields = (
         "preview",
         "external_id",
@@ -306,7 +309,7 @@ class ProductAttributesInline(admin.StackedInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URLS
     list_display = (
         "title",
         "store",
@@ -379,7 +382,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(ProductImage)
 class ProductImageAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = HTTPS_URLS
     list_display = (
         "preview",
         "product",
