@@ -6,9 +6,10 @@ Crawl runs and fetch states are written by the pipeline only, so they are read-o
 
 from django.contrib import admin
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils.html import format_html, format_html_join
 
+from catalog import selectors
 from catalog.models import (
     CrawlRun,
     FetchState,
@@ -133,7 +134,15 @@ class StoreAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_products=Count("products", filter=Q(products__is_active=True)))
+            .annotate(
+                _products=Count("products", filter=Q(products__is_active=True)),
+                # In the same query as the list: no query per store row.
+                _last_status=Subquery(
+                    CrawlRun.objects.filter(store=OuterRef("pk"))
+                    .order_by("-started_at")
+                    .values("status")[:1]
+                ),
+            )
         )
 
     @admin.display(description="Active products", ordering="_products")
@@ -142,12 +151,12 @@ class StoreAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last crawl")
     def last_status(self, store):
-        run = store.crawl_runs.order_by("-started_at").first()
-        return run.get_status_display() if run else "never"
+        status = store._last_status
+        return CrawlRun.Status(status).label if status else "never"
 
     @admin.display(description="Errors of the last crawl")
     def last_errors(self, store):
-        run = store.crawl_runs.order_by("-started_at").first()
+        run = selectors.latest_crawl_run(store=store)
         return _errors_html(run.errors if run else [])
 
     @admin.display(description="Host (shared politeness state)")

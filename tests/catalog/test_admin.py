@@ -86,3 +86,21 @@ def test_product_page_shows_identifiers_variants_and_sources(staff):
     url = reverse("admin:catalog_product_changelist")
     for code in ("4006381333931", "PIL-1-L"):
         assert "Striped salmon pillow" in client.get(url, {"q": code}).content.decode()
+
+
+def test_store_list_shows_last_status_without_a_query_per_store(
+    staff, django_assert_max_num_queries
+):
+    client, _store = staff
+    url = reverse("admin:catalog_store_changelist")
+    client.get(url)  # warm: session, user, content types
+    with django_assert_max_num_queries(12) as few:
+        first = client.get(url)
+    for _n in range(8):
+        other = StoreFactory()
+        CrawlRun.objects.create(store=other, started_at=timezone.now(), status="failed")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        body = client.get(url).content.decode()
+    assert first.status_code == 200
+    assert body.count(">Failed<") == 8
+    assert ">Finished with failures<" in body
