@@ -24,7 +24,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, ProductVariant
-from search import relevance, selectors, spelling
+from search import photo_queries, relevance, selectors, spelling
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.selectors import SearchFilters
 
@@ -155,6 +155,7 @@ class SearchPage:
     # (lowest, highest, currency) of the results' prices, in their most common currency.
     price_range: tuple | None = None
     corrected_from: str = ""  # the shopper's words, when these are results for a correction
+    photo: str = ""  # a photo search's id (search.photo_queries): its results' URL
 
     @property
     def next_offset(self) -> int:
@@ -737,9 +738,17 @@ def _browse(
 
 
 def search_by_image(
-    *, image: Image.Image, filters: SearchFilters | None = None, limit: int = 24
+    *,
+    image: Image.Image,
+    filters: SearchFilters | None = None,
+    limit: int = 24,
+    keep: bool = False,
 ) -> SearchPage:
-    """Products that look like an uploaded photo. Raises IndexNotReady/ModelNotAvailable."""
+    """Products that look like an uploaded photo. Raises IndexNotReady/ModelNotAvailable.
+
+    `keep`: its vector (never the photo) is kept a while under `page.photo`, an opaque id that
+    `search_by_photo_id` pages through (search.photo_queries).
+    """
     from search.encoder import get_encoder
     from search.index import get_index
 
@@ -748,10 +757,30 @@ def search_by_image(
     get_index()  # no index: fail fast, before loading the model for nothing
     with _timed(timings, "encode"):
         vector = get_encoder().encode_images([image])[0]
+    page = _vector_page(vector, filters, offset=0, limit=limit, timings=timings)
+    if keep:
+        page.photo = photo_queries.remember(vector)
+    return page
+
+
+def search_by_photo_id(
+    *, photo: str, filters: SearchFilters | None = None, offset: int = 0, limit: int = 24
+) -> SearchPage | None:
+    """One page of an earlier photo search, by its id; None when the id is unknown or expired.
+    Raises IndexNotReady when no index can serve it."""
+    vector = photo_queries.recall(photo)
+    if vector is None:
+        return None
+    page = _vector_page(vector, filters or SearchFilters(), offset=offset, limit=limit, timings={})
+    page.photo = photo
+    return page
+
+
+def _vector_page(vector, filters: SearchFilters, *, offset: int, limit: int, timings) -> SearchPage:
     candidates = _visual_candidates(
-        vector, filters=filters, depth=_depth(0, limit), timings=timings
+        vector, filters=filters, depth=_depth(offset, limit), timings=timings
     )
-    return _page("image", candidates, offset=0, limit=limit, filters=filters, timings=timings)
+    return _page("image", candidates, offset=offset, limit=limit, filters=filters, timings=timings)
 
 
 def find_similar_products(

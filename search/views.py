@@ -29,7 +29,7 @@ from search import selectors, services
 from search.api import json_error
 from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
-from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm
+from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
 from search.images import make_preview
 from search.security import UploadsBusy, upload_slot
 
@@ -306,6 +306,8 @@ def image_search(request):
 def _image_search(request):
     context = {"max_upload_mb": settings.FILE_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)}
     if request.method in ("GET", "HEAD"):
+        if request.GET.get("photo"):
+            return _photo_results(request, context)
         # Say so before the shopper picks a photo, not after the upload.
         context["not_ready"] = not services.visual_search_ready()
         return render_timed(
@@ -322,6 +324,7 @@ def _image_search(request):
                 image=form.cleaned_data["image"],
                 filters=form.filters(),
                 limit=form.cleaned_data.get("limit") or 24,
+                keep=True,
             )
     except UploadsBusy as exc:
         busy = ImageQueryForm()
@@ -343,9 +346,42 @@ def _image_search(request):
             "page": page,
             "filters": form.filters(),
             "query_photo": make_preview(form.cleaned_data["image"]),
+            "more_url": _photo_page_url(page, form.filters()),
         },
         timings=page.timings,
     )
+
+
+def _photo_results(request, context):
+    """An earlier photo search's results by its id (`?photo=…&page=2&in_stock=on`)."""
+    form = SimilarForm(request.GET)
+    if not form.is_valid():
+        form = SimilarForm({})
+        form.is_valid()
+    offset, limit = form.offset_limit()
+    try:
+        page = services.search_by_photo_id(
+            photo=request.GET["photo"], filters=form.filters(), offset=offset, limit=limit
+        )
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        return unavailable(request, exc)
+    context |= {"form": ImageQueryForm(), "filters": form.filters()}
+    if page is None:
+        return render_timed(request, "search/image_search.html", {**context, "expired": True})
+    context |= {"page": page, "more_url": _photo_page_url(page, form.filters())}
+    return render_timed(request, "search/image_search.html", context, timings=page.timings)
+
+
+def _photo_page_url(page, filters) -> str:
+    """The next page of a kept photo search, or "" (no more, or nothing kept)."""
+    if not page.photo or not page.has_more:
+        return ""
+    params = {"photo": page.photo, "page": page.next_offset // page.limit + 1}
+    if page.limit != 24:
+        params["limit"] = page.limit
+    if filters.in_stock:
+        params["in_stock"] = "on"
+    return "?" + urlencode(params)
 
 
 def serve_media(request, path: str):

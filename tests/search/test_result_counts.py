@@ -265,3 +265,48 @@ def test_product_page_shows_more_similar_products_on_demand(client, shop):
     assert len(second.select("#similar article")) == 24
     clamped = soup(client.get(f"/products/{product.pk}?similar=abc"))
     assert len(clamped.select("#similar article")) == 12
+
+
+def _jpeg_upload():
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    data = io.BytesIO()
+    Image.new("RGB", (64, 64), "olive").save(data, "JPEG")
+    return SimpleUploadedFile("photo.jpg", data.getvalue(), content_type="image/jpeg")
+
+
+def test_photo_results_have_a_url_that_pages_and_expires(client, shop, monkeypatch, settings):
+    stored = Embedding.objects.get(asset__product_images__product=shop["looks"][0])
+    vector = np.frombuffer(bytes(stored.vector), dtype="<f4").copy()
+
+    class FakeEncoder:
+        def encode_images(self, images):
+            return vector[None, :]
+
+    monkeypatch.setattr(encoder, "get_encoder", lambda: FakeEncoder())
+    first = soup(client.post("/search/image", {"image": _jpeg_upload(), "limit": "2"}))
+    assert len(first.select("#result-list article")) == 2
+    assert first.select_one("[data-query-photo]")["src"].startswith("data:image/jpeg;base64,")
+    link = first.select_one("[data-photo-link]")["href"]
+    token = link.split("photo=")[1]
+    # Only the vector is kept, as a .npy under the data directory; never the photo.
+    kept = list((settings.MEEPO_DATA_DIR / "photo-queries").iterdir())
+    assert [p.name for p in kept] == [f"{token}.npy"]
+    again = soup(client.get("/search/image", {"photo": token, "limit": "2"}))
+    assert [a["data-product-id"] for a in again.select("#result-list article")] == [
+        a["data-product-id"] for a in first.select("#result-list article")
+    ]
+    page2 = soup(client.get("/search/image", {"photo": token, "limit": "2", "page": "2"}))
+    ids2 = {a["data-product-id"] for a in page2.select("#result-list article")}
+    assert len(ids2) == 2
+    assert not ids2 & {a["data-product-id"] for a in first.select("#result-list article")}
+    assert first.select_one("[data-more-photo]")["href"] == f"?photo={token}&page=2&limit=2"
+    for bad in ("x" * 22, "../../etc/passwd", ""):
+        expired = soup(client.get("/search/image", {"photo": bad}))
+        assert expired.select_one("#result-list") is None
+    assert soup(client.get("/search/image", {"photo": "A" * 22})).select_one(
+        '[data-state="expired"]'
+    )
