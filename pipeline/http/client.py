@@ -120,13 +120,7 @@ class Fetcher:
             if current in seen:
                 raise FetchError(f"redirect loop: {' -> '.join([*seen, current])[:400]}")
             seen.append(current)
-            rules = self.robots_rules(current)
-            if not rules.in_visit_time(self.token, datetime.now(UTC).time()):
-                raise HostBlocked(f"robots.txt Visit-time for {self.token} excludes now (UTC)")
-            if not rules.can_fetch(current, self.token):
-                if rules.status == "disallow_all":
-                    raise RobotsUnavailable(f"{rules.reason} ({current[:200]})")
-                raise RobotsDisallowed(f"robots.txt disallows {current[:300]}")
+            self._check_robots(current)
             ask = Ask(
                 current,
                 kind,
@@ -147,6 +141,16 @@ class Fetcher:
                 raise HttpError(result.status, current)
             return result
         raise FetchError(f"more than {settings.MEEPO_MAX_REDIRECTS} redirects from {url[:300]}")
+
+    def _check_robots(self, url: str) -> None:
+        """Raise unless robots.txt lets our token fetch `url` now (Visit-time included)."""
+        rules = self.robots_rules(url)
+        if not rules.in_visit_time(self.token, datetime.now(UTC).time()):
+            raise HostBlocked(f"robots.txt Visit-time for {self.token} excludes now (UTC)")
+        if not rules.can_fetch(url, self.token):
+            if rules.status == "disallow_all":
+                raise RobotsUnavailable(f"{rules.reason} ({url[:200]})")
+            raise RobotsDisallowed(f"robots.txt disallows {url[:300]}")
 
     def robots_rules(self, url: str) -> RobotsRules:
         """The origin's rules: stored ones while fresh (any command fetched them), else fetched."""
