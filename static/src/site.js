@@ -141,11 +141,18 @@ function setUpSearchFeedback() {
     error.hidden = !text;
   };
   form.addEventListener("htmx:beforeRequest", () => results()?.setAttribute("aria-busy", "true"));
-  let lastInput = 0;
-  form.addEventListener("htmx:configRequest", (e) => {
+  // A burst of typing starts with a keystroke after a pause of 1 s or more; its first search
+  // pushes a history entry, the rest of the burst's searches replace it.
+  let lastKey = 0;
+  let newBurst = true;
+  form.addEventListener("input", () => {
     const now = Date.now();
-    const typing = e.detail.triggeringEvent?.type === "input" && now - lastInput < 1000;
-    if (e.detail.triggeringEvent?.type === "input") lastInput = now;
+    if (now - lastKey >= 1000) newBurst = true;
+    lastKey = now;
+  });
+  form.addEventListener("htmx:configRequest", (e) => {
+    const typing = e.detail.triggeringEvent?.type === "input" && !newBurst;
+    if (e.detail.triggeringEvent?.type === "input") newBurst = false;
     e.detail.headers["X-Search-Typing"] = typing ? "1" : "0";
     // Shareable URLs without empty or default parameters (?q=teapot, not &min_price=&max_price=).
     for (const [name, value] of [...e.detail.parameters.entries()]) {
