@@ -48,6 +48,9 @@ class FloorParams:
     percentile: float = 95.0  # of the noise queries' best scores; 0 disables this test
     margin: float = 0.08  # cosine below the query's best visual hit; <= 0 disables this test
     enabled: bool = True
+    # Which noise queries calibrate: "all", "pseudo" (made-up words: the purest null) or
+    # "words" (random real words: in a broad catalogue some of them truly match something).
+    noise: str = "all"
 
     @classmethod
     def from_settings(cls) -> FloorParams:
@@ -65,12 +68,16 @@ class NoiseProfile:
     """The best score of each random text query against one index version, ascending."""
 
     best: tuple[float, ...]
+    # The same scores split by kind of query (empty when not recorded).
+    pseudo: tuple[float, ...] = ()
+    words: tuple[float, ...] = ()
 
-    def threshold(self, percentile: float) -> float:
+    def threshold(self, percentile: float, noise: str = "all") -> float:
         """The score a hit must beat: this percentile of the noise queries' best scores."""
-        if not self.best or percentile <= 0:
+        scores = {"pseudo": self.pseudo, "words": self.words}.get(noise) or self.best
+        if not scores or percentile <= 0:
             return -np.inf
-        return float(np.percentile(np.asarray(self.best), min(percentile, 100.0)))
+        return float(np.percentile(np.asarray(scores), min(percentile, 100.0)))
 
     def to_manifest(self) -> dict[str, Any]:
         return {
@@ -78,14 +85,25 @@ class NoiseProfile:
             "queries": len(self.best),
             "seed": NOISE_SEED,
             "noise_best": [round(s, 5) for s in self.best],
+            "noise_best_pseudo": [round(s, 5) for s in self.pseudo],
+            "noise_best_words": [round(s, 5) for s in self.words],
             "percentiles": {str(p): round(self.threshold(p), 5) for p in REPORTED_PERCENTILES},
         }
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any] | None) -> NoiseProfile | None:
-        section = (manifest or {}).get("relevance") or {}
-        best = section.get("noise_best") or []
-        return cls(tuple(sorted(float(s) for s in best))) if best else None
+    def from_manifest(cls, manifest: Any) -> NoiseProfile | None:
+        if isinstance(manifest, dict):
+            section = manifest.get("relevance") or {}
+        else:
+            section = getattr(manifest, "relevance", None) or {}
+
+        def scores(key: str) -> tuple[float, ...]:
+            return tuple(sorted(float(s) for s in section.get(key) or []))
+
+        best = scores("noise_best")
+        if not best:
+            return None
+        return cls(best, scores("noise_best_pseudo"), scores("noise_best_words"))
 
 
 def floor_for(best_score: float, noise: NoiseProfile | None, params: FloorParams) -> float:
@@ -98,7 +116,7 @@ def floor_for(best_score: float, noise: NoiseProfile | None, params: FloorParams
     if params.margin > 0:
         bounds.append(best_score - params.margin)
     if noise is not None and params.percentile > 0:
-        bounds.append(noise.threshold(params.percentile))
+        bounds.append(noise.threshold(params.percentile, params.noise))
     return float(max(bounds))
 
 
@@ -116,7 +134,7 @@ def floor_mask(
     if params.margin > 0:
         keep &= scores >= scores.max() - params.margin - 1e-9
     if noise is not None and params.percentile > 0:
-        keep &= scores > noise.threshold(params.percentile)
+        keep &= scores > noise.threshold(params.percentile, params.noise)
     return keep
 
 
@@ -149,9 +167,26 @@ def _pseudo_word(rng: random.Random) -> str:
 def measure_noise(
     search: Callable[[NDArray[np.float32]], NDArray[np.float32]],
     query_vectors: NDArray[np.float32],
+    kinds: Sequence[str] = (),
 ) -> NoiseProfile:
-    """Noise profile from random query vectors: `search(Q)` returns each row's best score."""
+    """Noise profile from random query vectors: `search(Q)` returns each row's best score.
+    `kinds` ("pseudo" or "words" per row, as `query_kinds` says) splits the scores too."""
     if not len(query_vectors):
         return NoiseProfile(())
-    best = np.asarray(search(np.ascontiguousarray(query_vectors, dtype=np.float32)))
-    return NoiseProfile(tuple(sorted(float(s) for s in best.ravel())))
+    best = np.asarray(search(np.ascontiguousarray(query_vectors, dtype=np.float32))).ravel()
+
+    def of(kind: str) -> tuple[float, ...]:
+        return tuple(sorted(float(s) for s, k in zip(best, kinds, strict=True) if k == kind))
+
+    split = len(kinds) == len(best)
+    return NoiseProfile(
+        tuple(sorted(float(s) for s in best)),
+        of("pseudo") if split else (),
+        of("words") if split else (),
+    )
+
+
+def query_kinds(n: int, *, vocabulary: Sequence[str] = ()) -> list[str]:
+    """What each of `random_text_queries(n, vocabulary=...)`'s queries is: "pseudo" or "words"."""
+    has_words = any(w.isalpha() and len(w) >= 3 for w in vocabulary)
+    return ["words" if has_words and i % 2 else "pseudo" for i in range(n)]

@@ -32,9 +32,10 @@ def noise_profile(
     """
     if index.ntotal == 0:
         return None
+    kinds: list[str] = []
     if query_vectors is None:
         try:
-            query_vectors = _random_query_vectors()
+            query_vectors, kinds = _random_query_vectors()
         except ModelNotAvailable as exc:
             logger.warning("no relevance calibration for this index: %s", exc)
             return None
@@ -44,10 +45,10 @@ def noise_profile(
         scores, labels = index.search(queries, 1, params=search_params)
         return np.where(labels[:, 0] >= 0, scores[:, 0], -1.0)
 
-    return relevance.measure_noise(best, query_vectors).to_manifest()
+    return relevance.measure_noise(best, query_vectors, kinds).to_manifest()
 
 
-def _random_query_vectors() -> np.ndarray:
+def _random_query_vectors() -> tuple[np.ndarray, list[str]]:
     from django.conf import settings
 
     from search.encoder import get_encoder
@@ -60,9 +61,10 @@ def _random_query_vectors() -> np.ndarray:
     # CLIP's BPE marks a whole word's last piece with "</w>": those are the model's words.
     words = [t[:-4] for t in vocab if t.endswith("</w>")]
     queries = relevance.random_text_queries(vocabulary=words)
-    return np.concatenate(
+    vectors = np.concatenate(
         [encoder.encode_texts(queries[i : i + 32]) for i in range(0, len(queries), 32)]
     )
+    return vectors, relevance.query_kinds(len(queries), vocabulary=words)
 
 
 def _model_is_local(name: str) -> bool:

@@ -117,3 +117,23 @@ def test_publish_without_noise_queries_has_no_calibration(settings):
     rng = np.random.default_rng(0)
     path, _, _ = publish_arrays(np.arange(10), units(rng.normal(size=(10, 8))), model="m")
     assert SearchIndex.load(path).noise is None
+
+
+def test_noise_profile_keeps_pseudo_and_word_queries_apart():
+    from search.relevance import measure_noise, query_kinds
+
+    kinds = query_kinds(4, vocabulary=["teapot"])
+    assert kinds == ["pseudo", "words", "pseudo", "words"]
+    profile = measure_noise(lambda q: np.array([0.1, 0.5, 0.2, 0.6]), np.ones((4, 3)), kinds)
+    assert profile.pseudo == (0.1, 0.2)
+    assert profile.words == (0.5, 0.6)
+    assert profile.threshold(100, "pseudo") == pytest.approx(0.2)
+    assert profile.threshold(100, "words") == pytest.approx(0.6)
+    assert profile.threshold(100) == pytest.approx(0.6)
+    again = NoiseProfile.from_manifest({"relevance": profile.to_manifest()})
+    assert again == profile
+    params = FloorParams(percentile=100, margin=0, noise="pseudo")
+    assert floor_mask([0.3], noise=profile, params=params).tolist() == [True]
+    assert floor_mask(
+        [0.3], noise=profile, params=FloorParams(percentile=100, margin=0)
+    ).tolist() == [False]

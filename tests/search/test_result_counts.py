@@ -80,7 +80,7 @@ def shop(monkeypatch):
     )
     plant(products["words"], rng.normal(size=DIM))
     noise_queries = unit(rng.normal(size=(128, DIM)))
-    monkeypatch.setattr(calibration, "_random_query_vectors", lambda: noise_queries)
+    monkeypatch.setattr(calibration, "_random_query_vectors", lambda: (noise_queries, []))
     assert build_index(force=True).status == "published"
     reset_index_cache()
     # Any other text is a meaningless query: one random direction (like CLIP on gibberish),
