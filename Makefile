@@ -9,7 +9,7 @@ PY := $(BIN)/python
 
 help:
 	@echo "make run   - install, build the demo catalogue (or MEEPO_STORE_URL), serve on :8000"
-	@echo "make test  - install, lint and run the whole test suite (what CI runs)"
+	@echo "make test  - install, lint and run the whole test suite on SQLite and PostgreSQL (CI)"
 	@echo "make test-postgres - the test suite again on a throwaway PostgreSQL 15 server"
 	@echo "make lint | css | bench"
 
@@ -35,8 +35,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	MEEPO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
+# The suite twice: on SQLite (the default) and on PostgreSQL 15 (test-postgres).
 test: venv test-deps lint css-check
 	$(BIN)/pytest
+	$(PY) -m tests.postgres.run
 
 # The same suite on PostgreSQL 15: tests/postgres/run.py starts a throwaway server (temp dir,
 # unprivileged user, loopback port), points MEEPO_DATABASE_URL at it and runs pytest.
