@@ -281,7 +281,7 @@ def main() -> None:
     encoder = get_encoder()
     get_index()
     client = Client(HTTP_HOST="127.0.0.1")
-    queries = unique_queries(4 * args.rounds + 40, seed=11)
+    queries = unique_queries(5 * args.rounds + 40, seed=11)
     for q in queries[-40:]:  # warm: model, index, database pages
         client.get("/search?" + urlencode({"q": q}))
     profiler = Profiler()
@@ -292,7 +292,7 @@ def main() -> None:
     profile = defaultdict(list)
     previous = queries[-1]
     for i in range(args.rounds):
-        q_unique, q_bare, q_filter, q_snap = queries[4 * i : 4 * i + 4]
+        q_unique, q_bare, q_filter, q_snap, q_snap_filter = queries[5 * i : 5 * i + 5]
         ms, _ = cpu_ms(bare_forward(encoder, [q_bare]))
         cpu["bare text forward"].append(ms)
         phases = {
@@ -303,6 +303,8 @@ def main() -> None:
         }
         if snapshot_wired:
             phases["unique search, MEEPO_SEARCH_SNAPSHOT"] = {"q": q_snap}
+            brand = rng.choice(BRANDS)
+            phases["filtered (brand), MEEPO_SEARCH_SNAPSHOT"] = {"q": q_snap_filter, "brand": brand}
         for phase, params in phases.items():
             profiler.current = {} if phase == "unique search" else None
             settings.MEEPO_SEARCH_SNAPSHOT = "SNAPSHOT" in phase

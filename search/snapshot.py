@@ -14,6 +14,7 @@ query over the catalogue), then memory-mapped read-only by every worker like the
     in_stock.npy    bool
     active.npy      bool
     by_product.npy  int64   row numbers sorted by product id (first row per product first)
+    product_sorted.npy int64 the product ids in that order (binary-searched, never gathered)
     meta.json               the code tables, store slugs and names, when it was written
 
 What it answers without the database: the owners of index hits (`owners`), the allowed image ids
@@ -113,6 +114,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     out.mkdir()
     cols["rows"] = ids
     cols["by_product"] = np.argsort(cols["product"], kind="stable").astype(np.int64)
+    cols["product_sorted"] = cols["product"][cols["by_product"]]
     for name, values in cols.items():
         _save(out / f"{name}.npy", values)
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
@@ -244,7 +246,9 @@ class Snapshot:
     def product_rows(self, product_ids: list[int]) -> NDArray[np.int64]:
         """One row per product id the snapshot holds (its first image row), -1 otherwise."""
         order = self.cols["by_product"]
-        keys = self.cols["product"][order]
+        if "product_sorted" not in self.cols:  # written by the first builds of this format
+            self.cols["product_sorted"] = np.asarray(self.cols["product"][order])
+        keys = self.cols["product_sorted"]
         ids = np.asarray(product_ids, dtype=np.int64)
         if not len(keys):
             return np.full(len(ids), -1, np.int64)

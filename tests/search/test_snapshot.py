@@ -206,3 +206,14 @@ def test_holds_says_whether_every_candidate_is_in_the_snapshot(tmp_path):
     assert snap.holds([])
     late = ProductFactory()  # scraped after the build
     assert not snap.holds([*pids, late.pk])
+
+
+def test_product_rows_from_a_snapshot_without_the_sorted_column(tmp_path):
+    ids = catalogue(n=12)
+    write_snapshot(tmp_path, ids)
+    (tmp_path / SNAPSHOT_DIR / "product_sorted.npy").unlink()
+    snap = Snapshot.load(tmp_path)
+    pids = sorted(Product.objects.values_list("pk", flat=True))
+    rows = snap.product_rows([*pids, 10**9])
+    assert rows[-1] == -1
+    assert snap.cols["product"][rows[:-1]].tolist() == pids
