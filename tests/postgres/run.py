@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(
             f"PostgreSQL 15 on 127.0.0.1:{pg.port} ({time.monotonic() - started:.1f} s to start)\n"
         )
-        env = {**os.environ, "MEEPO_DATABASE_URL": pg.url, "MEEPO_TEST_DATABASE": "postgres"}
+        env = {**os.environ, "MEEPO_DATABASE_URL": pg.url}
         return subprocess.call([sys.executable, "-m", "pytest", *argv], env=env)
 
 
