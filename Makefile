@@ -35,10 +35,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	MEEPO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
-# The suite twice: on SQLite (the default) and on PostgreSQL 15 (test-postgres).
+# The suite on SQLite (the default). The PostgreSQL run (test-postgres) joins `make test` once it
+# has been green twice in a row on a clean clone; it is not yet (see docs/deploy.md).
 test: venv test-deps lint css-check
 	$(BIN)/pytest
-	$(PY) -m tests.postgres.run
 
 # The same suite on PostgreSQL 15: tests/postgres/run.py starts a throwaway server (temp dir,
 # unprivileged user, loopback port), points MEEPO_DATABASE_URL at it and runs pytest.

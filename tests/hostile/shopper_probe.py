@@ -3,7 +3,7 @@
     python -m tests.hostile.shopper_probe upload FILE     POST FILE to /api/search/image
     python -m tests.hostile.shopper_probe encoder WxH     preprocess a blank WxH picture for CLIP
 
-Peak memory (ru_maxrss) is per process, so each case runs alone, and the bytes come from a file
+Peak memory (VmHWM) is per process, so each case runs alone, and the bytes come from a file
 written by the caller (building a big test picture here would raise the peak before measuring):
 the growth is what the request itself added on top of a started Django.
 """
@@ -16,9 +16,19 @@ import resource
 import sys
 
 
+def _peak_mb() -> float:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a child of a big pytest
+    # process would report its parent's size and every growth would read as 0.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _usage():
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime  # MB (Linux: KB), CPU seconds
+    return _peak_mb(), ru.ru_utime + ru.ru_stime  # MB, CPU seconds
 
 
 def probe_upload(path: str) -> dict:
