@@ -24,7 +24,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, ProductVariant
-from search import photo_queries, relevance, selectors, spelling
+from search import photo_queries, relevance, selectors, snapshot, spelling
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.selectors import SearchFilters
 
@@ -208,8 +208,12 @@ def _visual_candidates(
     from search.index import get_index
 
     index = get_index()
+    snap = snapshot.for_index(index)  # None unless MEEPO_SEARCH_SNAPSHOT
     with _timed(timings, "db"):
-        allowed = selectors.allowed_image_ids(filters=filters)
+        if snap is not None and snap.serves(filters):
+            allowed = snap.allowed_image_ids(filters)
+        else:
+            allowed = selectors.allowed_image_ids(filters=filters)
     k = depth * IMAGES_PER_PRODUCT
     if allowed is not None:
         k = min(k, len(allowed))
@@ -226,7 +230,8 @@ def _visual_candidates(
     all_scores, all_ids = np.concatenate(scores), np.concatenate(ids)
     order = np.argsort(-all_scores, kind="stable")
     with _timed(timings, "db"):
-        owners = selectors.image_products([int(i) for i in np.unique(all_ids)])
+        hit_ids = [int(i) for i in np.unique(all_ids)]
+        owners = snap.fresh_owners(hit_ids) if snap else selectors.image_products(hit_ids)
     return _collapse(
         all_scores[order], all_ids[order], owners, depth, exclude_product, exclude_assets
     )
@@ -518,7 +523,7 @@ def _page(
     if facets and candidates:
         with _timed(timings, "db"):
             ids = [c.product_id for c in candidates]
-            facet_rows = selectors.facet_counts(product_ids=ids, filters=filters)
+            facet_rows = _facet_counts(ids, filters)
             extra["price_range"] = selectors.price_range(product_ids=ids, filters=filters)
     return SearchPage(
         mode=mode,
@@ -531,6 +536,21 @@ def _page(
         sort=sort,
         **extra,
     )
+
+
+def _facet_counts(product_ids: list[int], filters: SearchFilters) -> dict[str, list[tuple]]:
+    """Facets of a query's candidates: bincounts over the index's snapshot when it holds them
+    all and the filters are structural (candidates come from this moment's hits, so they are
+    active now), else the database."""
+    from search.index import get_index
+
+    try:
+        snap = snapshot.for_index(get_index())
+    except (IndexNotReady, ModelNotAvailable):
+        snap = None
+    if snap is not None and snap.serves(filters) and snap.holds(product_ids):
+        return snap.facet_counts(product_ids=product_ids, filters=filters, active_now=True)
+    return selectors.facet_counts(product_ids=product_ids, filters=filters)
 
 
 def _one_per_gtin(
@@ -694,7 +714,7 @@ def _disjunctive_facets(page: SearchPage, filters: SearchFilters, search) -> Non
         ranked, _ = search(others)
         ids = [c.product_id for c in ranked.candidates]
         if ids:
-            page.facets[name] = selectors.facet_counts(product_ids=ids, filters=others)[name]
+            page.facets[name] = _facet_counts(ids, others)[name]
 
 
 def _mark_similar_section(page: SearchPage, candidates: list[Candidate]) -> None:
@@ -842,6 +862,7 @@ def find_similar_products(
 def clear_caches() -> None:
     """Forget cached result lists and filter id sets (tests; a worker after a catalogue change)."""
     _result_cache.clear()
+    snapshot._loaded.clear()
     selectors._allowed_ids_cache.clear()
     selectors._examples_cache.clear()
     spelling.clear_cache()

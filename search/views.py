@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.static import serve
 
-from search import selectors, services
+from search import result_cache, selectors, services
 from search.api import json_error
 from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
@@ -189,6 +189,25 @@ def home(request):
 
 @require_safe
 def results(request):
+    # A repeat of a finished search is answered from search.result_cache (when enabled): no
+    # encoder, index or ranking queries; the shown products are re-checked in one query.
+    key = response = None
+    if result_cache.enabled():
+        kind = "more" if request.GET.get("fragment") == "more" else "htmx"
+        kind = kind if _is_fragment(request) else "html"
+        key = result_cache.request_key(request, kind=kind, version=services._index_version())
+        response = result_cache.cached_response(key)
+    if response is None:
+        response, page = _render_results(request)
+        if key is not None:
+            result_cache.keep_response(key, response, [h.product.pk for h in page.hits])
+    if _is_fragment(request) and request.headers.get("X-Search-Typing") == "1":
+        # Still typing: replace the history entry instead of adding one per pause (site.js).
+        response["HX-Replace-Url"] = request.get_full_path()
+    return response
+
+
+def _render_results(request):
     form, notes = lenient_search_form(request.GET)
     offset, limit = form.offset_limit()
     filters = form.filters()
@@ -218,11 +237,7 @@ def results(request):
         template = "search/_search_body.html"
     else:
         template = "search/results.html"
-    response = render_timed(request, template, context, timings=page.timings)
-    if _is_fragment(request) and request.headers.get("X-Search-Typing") == "1":
-        # Still typing: replace the history entry instead of adding one per pause (site.js).
-        response["HX-Replace-Url"] = request.get_full_path()
-    return response
+    return render_timed(request, template, context, timings=page.timings), page
 
 
 def _more_url(request, page) -> str:

@@ -1,0 +1,59 @@
+"""The results view answers a repeated search from search.result_cache, and re-renders when a
+shown product changed."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import Product
+from search import result_cache, services
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cache(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60
+    services.clear_caches()
+    result_cache.clear()
+    yield
+    result_cache.clear()
+
+
+def test_a_repeat_is_served_from_the_cache_until_a_shown_product_changes(client):
+    mug = ProductFactory(title="Enamel mug", price=Decimal("12.00"))
+    first = client.get("/search", {"q": "enamel mug"})
+    assert first.status_code == 200
+    assert "X-Meepo-Cache" not in first
+    again = client.get("/search", {"q": " enamel   mug"})
+    assert again["X-Meepo-Cache"] == "hit"
+    assert again.content == first.content
+    Product.objects.filter(pk=mug.pk).update(price=Decimal("9.50"))
+    fresh = client.get("/search", {"q": "enamel mug"})
+    assert "X-Meepo-Cache" not in fresh
+    assert b"9.50" in fresh.content
+
+
+def test_page_fragment_and_typing_are_kept_apart(client):
+    ProductFactory(title="Enamel mug")
+    page = client.get("/search", {"q": "enamel mug"})
+    fragment = client.get("/search", {"q": "enamel mug"}, HTTP_HX_REQUEST="true")
+    assert "X-Meepo-Cache" not in fragment
+    assert fragment.content != page.content
+    typing = client.get(
+        "/search", {"q": "enamel mug"}, HTTP_HX_REQUEST="true", HTTP_X_SEARCH_TYPING="1"
+    )
+    assert typing["X-Meepo-Cache"] == "hit"
+    assert typing["HX-Replace-Url"] == "/search?q=enamel+mug"
+
+
+def test_off_by_default(client, settings):
+    settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 0
+    ProductFactory(title="Enamel mug")
+    client.get("/search", {"q": "enamel mug"})
+    assert "X-Meepo-Cache" not in client.get("/search", {"q": "enamel mug"})

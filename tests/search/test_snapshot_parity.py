@@ -1,0 +1,127 @@
+"""MEEPO_SEARCH_SNAPSHOT changes where owners, filters and facets come from, never the results:
+for 200 searches both paths return the same products in the same order, totals and facets."""
+
+import random
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from catalog.models import ProductAttributes
+from pipeline.indexing import build_index
+from search import selectors, services
+from search.encoder import get_encoder
+from search.index import reset_index_cache
+from search.models import Embedding
+from search.selectors import SearchFilters
+from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+WORDS = ["red", "navy", "linen", "oak", "mug", "lamp", "chair", "striped", "vintage", "bowl"]
+BRANDS = ["Acme", "Birch", "Cobalt"]
+CATEGORIES = ["Kitchen", "Living room"]
+
+
+@pytest.fixture(autouse=True)
+def _caches(settings):
+    settings.MEEPO_INDEX_RELOAD_SECONDS = 0
+    services.clear_caches()
+    reset_index_cache()
+    yield
+    services.clear_caches()
+    reset_index_cache()
+
+
+def catalogue(settings, n=160, seed=0):
+    rng = random.Random(seed)
+    dim = get_encoder().dim
+    vectors = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    stores = [StoreFactory(slug=f"s{i}") for i in range(3)]
+    for i in range(n):
+        product = ProductFactory(
+            store=stores[i % 3],
+            title=" ".join(rng.sample(WORDS, 3)).capitalize(),
+            brand=rng.choice(BRANDS),
+            category=rng.choice(CATEGORIES),
+            price=Decimal(rng.randrange(100, 9000)) / 100,
+            availability=rng.choice(["in_stock", "out_of_stock"]),
+            gtin=f"{rng.randrange(20):013d}" if i % 5 == 0 else "",
+        )
+        if i % 3:
+            ProductAttributes.objects.create(
+                product=product, model_name="m", key="k", colour=rng.choice(["red", "navy"])
+            )
+        for position in range(1 + (i % 4 == 0)):
+            image = ProductImageFactory(product=product, position=position)
+            v = vectors[i] + 0.1 * position
+            Embedding.objects.create(
+                asset=image.asset,
+                model_name=settings.MEEPO_CLIP_MODEL,
+                dim=dim,
+                vector=(v / np.linalg.norm(v)).astype(np.float32).tobytes(),
+            )
+    assert build_index().status == "published"
+
+
+def searches(count, seed=1):
+    rng = random.Random(seed)
+    for _ in range(count):
+        query = " ".join(rng.sample(WORDS, rng.randrange(1, 3)))
+        if rng.random() < 0.15:
+            query += " -" + rng.choice(WORDS)
+        filters = rng.choice(
+            [
+                SearchFilters(),
+                SearchFilters(brands=(rng.choice(BRANDS),)),
+                SearchFilters(categories=(rng.choice(CATEGORIES),), stores=("s1",)),
+                SearchFilters(attributes=(("colour", ("navy",)),)),
+                SearchFilters(brands=(rng.choice(BRANDS),), in_stock=True),  # database path
+            ]
+        )
+        sort = rng.choice(["relevance", "relevance", "price_asc", "newest"])
+        offset = rng.choice([0, 0, 12])
+        yield {"query": query, "filters": filters, "sort": sort, "offset": offset, "limit": 12}
+
+
+def outcome(page):
+    return (
+        [h.product.pk for h in page.hits],
+        page.total,
+        page.has_more,
+        {k: [tuple(v) for v in rows] for k, rows in page.facets.items()},
+    )
+
+
+def test_two_hundred_searches_same_with_and_without_the_snapshot(tiny_clip, settings, monkeypatch):
+    settings.MEEPO_RELEVANCE_FLOOR = False  # the tiny random CLIP's scores mean nothing
+    catalogue(settings)
+    database_calls, current = [], [None]
+    for name in ("image_products", "facet_counts"):
+        real = getattr(selectors, name)
+        monkeypatch.setattr(
+            selectors,
+            name,
+            lambda *a, _n=name, _r=real, **k: (
+                database_calls.append((_n, settings.MEEPO_SEARCH_SNAPSHOT, current[0]))
+                or _r(*a, **k)
+            ),
+        )
+    compared = with_hits = 0
+    for params in searches(200):
+        current[0] = params
+        settings.MEEPO_SEARCH_SNAPSHOT = False
+        services.clear_caches()
+        before = outcome(services.search_products(**params))
+        settings.MEEPO_SEARCH_SNAPSHOT = True
+        services.clear_caches()
+        after = outcome(services.search_products(**params))
+        assert after == before, params
+        compared += 1
+        with_hits += bool(before[0])
+    assert compared == 200
+    assert with_hits > 150
+    # With the snapshot the database answered only the price/stock-filtered searches' facets.
+    on = [(name, params) for name, snap, params in database_calls if snap]
+    assert "image_products" not in {name for name, _ in on}
+    assert on
+    assert all(params["filters"].in_stock for _, params in on)
