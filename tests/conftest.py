@@ -1,11 +1,10 @@
-"""Shared fixtures. Settings come from the environment, so test values are set before Django loads."""
+"""Shared fixtures.
+
+Settings come from the environment; the test values are set before Django loads in one place,
+the `env` list of [tool.pytest.ini_options] in pyproject.toml (pytest-env).
+"""
 
 import os
-
-os.environ.setdefault("MEEPO_SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("MEEPO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
-os.environ.setdefault("MEEPO_ALLOWED_LOOPBACK", "127.0.0.1:*")
-os.environ.setdefault("MEEPO_LOG_LEVEL", "WARNING")
 
 import pytest
 
@@ -41,17 +40,33 @@ def _data_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """{% static %} without collectstatic: the production manifest storage raises on a file it
+    has no manifest entry for, and no test here is about hashed asset names (the deploy tests
+    run collectstatic in their own processes)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Every test starts and ends with empty per-process caches: search results, filter id sets,
-    examples, spelling, and the loaded index versions (a model once loaded stays loaded)."""
-    from search import services
+    examples, spelling, cached pages (the default cache) and the loaded index versions. The one
+    place tests reset them; a test calls a reset itself only mid-test (after publishing a new
+    version, or to compare two runs). A model once loaded stays loaded (loading costs seconds)."""
+    from search import result_cache, services
     from search.index import reset_index_cache
 
-    services.clear_caches()
-    reset_index_cache()
+    def reset():
+        services.clear_caches()
+        reset_index_cache()
+        result_cache.clear()
+
+    reset()
     yield
-    services.clear_caches()
-    reset_index_cache()
+    reset()
 
 
 @pytest.fixture(scope="session")

@@ -37,10 +37,6 @@ def browser():
 @pytest.fixture
 def site_settings(settings):
     settings.MEEPO_SERVE_MEDIA = True
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     return settings
 
 

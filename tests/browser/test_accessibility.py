@@ -13,7 +13,6 @@ import pytest
 
 from pipeline.embed import embed_images
 from pipeline.indexing import build_index
-from search import services
 from search.index import reset_index_cache
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory, StoreFactory
@@ -34,8 +33,6 @@ ITEMS = [
 
 @pytest.fixture
 def shop(tiny_clip):
-    services.clear_caches()
-    reset_index_cache()
     stores = [StoreFactory(name="Meepo demo shop", slug="demo"), StoreFactory(slug="other")]
     products = []
     for n, (title, brand, category, color) in enumerate(ITEMS):

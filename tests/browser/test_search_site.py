@@ -9,7 +9,6 @@ from PIL import Image
 
 from pipeline.embed import embed_images
 from pipeline.indexing import build_index
-from search import services
 from search.index import reset_index_cache
 from tests.browser.conftest import shot
 from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory, StoreFactory
@@ -30,8 +29,6 @@ ITEMS = [
 
 @pytest.fixture
 def catalogue(tiny_clip):
-    services.clear_caches()
-    reset_index_cache()
     home = StoreFactory(name="Home Goods", slug="home-goods")
     other = StoreFactory(name="Deco Shop", slug="deco")
     products = {}
@@ -245,8 +242,6 @@ def test_dark_mode_follows_the_system_setting(browser, live_server, site_setting
 
 
 def test_more_results_load_on_scroll_and_not_ready_notice(page):
-    services.clear_caches()
-    reset_index_cache()
     store = StoreFactory()
     for n in range(30):
         ProductImageFactory(product=ProductFactory(store=store, title=f"Blue mug {n}"))

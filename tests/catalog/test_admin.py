@@ -13,12 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(admin_client, settings):
-    # The manifest storage needs collectstatic; these tests are about the admin, not assets.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def staff(admin_client):
     store = StoreFactory(name="Demo shop")
     CrawlRun.objects.create(
         store=store,

@@ -13,11 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def client(admin_client, settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def client(admin_client):
     return admin_client
 
 

@@ -10,23 +10,11 @@ from bs4 import BeautifulSoup
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from search import services
-from search.index import reset_index_cache
 from tests.factories import ProductFactory, ProductImageFactory
 
 pytestmark = pytest.mark.django_db
 
 HUGE_IDS = ["9223372036854775808", "99999999999999999999", "1" + "0" * 40]
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()
 
 
 @pytest.mark.parametrize("pk", HUGE_IDS)

@@ -13,8 +13,6 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search import services
-from search.index import reset_index_cache
 from tests.factories import ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,12 +66,6 @@ ids = st.one_of(
 
 @pytest.fixture
 def shop(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()
     store = StoreFactory(slug="home", name="Home")
     products = [
         ProductImageFactory(product__store=store, product__title=t, product__brand=b).product

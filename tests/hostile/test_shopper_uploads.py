@@ -16,9 +16,7 @@ import pytest
 from django.core.files import uploadedfile
 from PIL import Image
 
-from search import services
 from search.images import open_image
-from search.index import reset_index_cache
 from search.security import upload_slot
 from tests.hostile.shopper_inputs import (
     GIF_JS,
@@ -47,18 +45,6 @@ REFUSED = [
     pytest.param(photo((300, 300))[:400], "cannot be used", id="truncated-jpeg"),
     pytest.param(b"", "empty", id="zero-bytes"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()  # no index in these tests: a valid photo ends in a 503, never a search
-    yield
-    reset_index_cache()
 
 
 @pytest.mark.parametrize(("data", "reason"), REFUSED)

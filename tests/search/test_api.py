@@ -10,23 +10,10 @@ from PIL import Image
 
 from pipeline.embed import embed_images
 from pipeline.indexing import build_index
-from search import services
 from search.index import reset_index_cache
 from tests.factories import ImageAssetFactory, ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _setup(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    reset_index_cache()
 
 
 def image_bytes(fmt="JPEG", color="blue", size=(64, 64)):

@@ -11,15 +11,6 @@ from tests.factories import ProductFactory, StoreFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-
-
 def label(product, **values):
     ProductAttributes.objects.create(product=product, model_name="m", key="k", **values)
     return product

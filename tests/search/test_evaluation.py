@@ -47,10 +47,6 @@ def plant(product, vector):
 def _offline(monkeypatch):
     # No model is loaded here: the text tower is replaced by planted vectors below.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    reset_index_cache()
 
 
 @pytest.fixture
@@ -248,16 +244,8 @@ def test_without_an_index_visual_is_empty_and_the_table_says_so(tmp_path, capsys
     assert overall(report, "keyword", "recall@10") == 1.0
 
 
-@pytest.fixture
-def plain_static(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def test_admin_links_the_newest_report_and_only_staff_see_it(
-    client, admin_client, plain_static, tmp_path, catalogue, text_vectors
+    client, admin_client, tmp_path, catalogue, text_vectors
 ):
     url = reverse("evaluation_report")
     assert admin_client.get(url).status_code == 404  # none yet, and the page says how

@@ -14,15 +14,6 @@ pytestmark = pytest.mark.django_db
 GTIN = "4006381333931"
 
 
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-
-
 def soup(response):
     return BeautifulSoup(response.content, "html.parser")
 

@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 
 from catalog.models import Product
-from search import result_cache, services
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -14,15 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _cache(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60
-    services.clear_caches()
-    result_cache.clear()
-    yield
-    result_cache.clear()
 
 
 def test_a_repeat_is_served_from_the_cache_until_a_shown_product_changes(client):

@@ -22,18 +22,6 @@ pytestmark = pytest.mark.django_db
 DIM = 32
 
 
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    reset_index_cache()
-
-
 def unit(v):
     v = np.asarray(v, dtype=np.float32)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)

@@ -3,16 +3,12 @@
 import pytest
 
 from catalog.models import Product
-from search import selectors
-from search.selectors import SearchFilters, fts_match_expression
+from search import fts, selectors
+from search.keyword.sqlite import match
+from search.selectors import SearchFilters
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clear():
-    selectors._allowed_ids_cache.clear()
 
 
 @pytest.mark.parametrize(
@@ -33,7 +29,7 @@ def _clear():
     ],
 )
 def test_fts_expression_quotes_every_word(query, expected):
-    assert fts_match_expression(query) == expected
+    assert match(fts.fts_match_terms(query)) == expected
 
 
 @pytest.mark.parametrize(
@@ -66,7 +62,7 @@ def test_keyword_hits_rank_title_above_description():
 
 
 def test_a_broad_word_is_scored_over_its_newest_matches_only(monkeypatch):
-    monkeypatch.setattr(selectors, "KEYWORD_SCORED_MAX", 3)
+    monkeypatch.setattr(fts, "KEYWORD_SCORED_MAX", 3)
     shop = StoreFactory(slug="shop")
     lamps = [ProductFactory(store=shop, title=f"Lamp {n}").pk for n in range(6)]
     desk_lamp = ProductFactory(title="Desk lamp", store=StoreFactory(slug="other")).pk

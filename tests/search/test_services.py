@@ -21,14 +21,6 @@ pytestmark = pytest.mark.django_db
 DIM = 16
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    reset_index_cache()
-
-
 def unit(v):
     v = np.asarray(v, dtype=np.float32)
     return v / np.linalg.norm(v)

@@ -19,11 +19,6 @@ CATEGORIES = ["Kitchen", "Garden", ""]
 COLOURS = ["red", "navy", ""]
 
 
-@pytest.fixture(autouse=True)
-def _clear():
-    selectors._allowed_ids_cache.clear()
-
-
 def catalogue(n=60, seed=0):
     """Products over 3 stores with brands, categories, prices, stock, attributes; some
     inactive, some with two images or a shared one. Returns the indexed image ids (sorted)."""

@@ -11,7 +11,6 @@ from catalog.models import ProductAttributes
 from pipeline.indexing import build_index
 from search import selectors, services
 from search.encoder import get_encoder
-from search.index import reset_index_cache
 from search.models import Embedding
 from search.selectors import SearchFilters
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
@@ -23,13 +22,8 @@ CATEGORIES = ["Kitchen", "Living room"]
 
 
 @pytest.fixture(autouse=True)
-def _caches(settings):
+def _reload_at_once(settings):
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    services.clear_caches()
-    reset_index_cache()
 
 
 def catalogue(settings, n=160, seed=0):

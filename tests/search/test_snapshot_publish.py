@@ -5,7 +5,6 @@ import pytest
 
 from catalog.models import Product
 from pipeline.indexing import build_index
-from search import index as index_module
 from search import selectors
 from search.index import published_dir
 from search.models import Embedding
@@ -22,10 +21,6 @@ MODEL = "test-model"
 def _model(settings):
     settings.MEEPO_CLIP_MODEL = MODEL
     settings.MEEPO_INDEX_RELOAD_SECONDS = 0
-    index_module.reset_index_cache()
-    selectors._allowed_ids_cache.clear()
-    yield
-    index_module.reset_index_cache()
 
 
 def add_images(n, *, seed, **product_kwargs):

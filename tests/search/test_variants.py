@@ -24,18 +24,6 @@ RED = "https://cdn.example/shirt-red.jpg"
 BLUE = "https://cdn.example/shirt-blue.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _fresh(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
-    reset_index_cache()
-    yield
-    reset_index_cache()
-
-
 def soup(response):
     return BeautifulSoup(response.content, "html.parser")
 

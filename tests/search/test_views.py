@@ -4,20 +4,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from catalog.models import Product
-from search import services
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    # The manifest storage needs collectstatic; pages under test only need {% static %} URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    services.clear_caches()
 
 
 def soup(response):
