@@ -247,6 +247,11 @@ MEEPO_INDEX_EXACT_MAX = env.int("MEEPO_INDEX_EXACT_MAX", default=100_000)
 MEEPO_INDEX_RECALL = env.float("MEEPO_INDEX_RECALL", default=0.95)
 MEEPO_INDEX_KEEP = env.int("MEEPO_INDEX_KEEP", default=3)
 MEEPO_INDEX_RELOAD_SECONDS = env.float("MEEPO_INDEX_RELOAD_SECONDS", default=5.0)
+# Web nodes pulling the builder's index (manage.py sync_index, docs/deploy.md "Several web nodes"):
+# the builder's index URL, the most one version may download, and the connect/read timeout.
+MEEPO_SYNC_FROM = env.str("MEEPO_SYNC_FROM", default="")
+MEEPO_SYNC_MAX_MB = env.int("MEEPO_SYNC_MAX_MB", default=20_480)
+MEEPO_SYNC_TIMEOUT_SECONDS = env.float("MEEPO_SYNC_TIMEOUT_SECONDS", default=30.0)
 # Relevance floor for visual hits (search/relevance.py, docs/search.md "Relevance floor").
 MEEPO_RELEVANCE_FLOOR = env.bool("MEEPO_RELEVANCE_FLOOR", default=True)
 MEEPO_RELEVANCE_PERCENTILE = env.float("MEEPO_RELEVANCE_PERCENTILE", default=95.0)

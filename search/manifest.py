@@ -8,18 +8,27 @@ defaults (never a KeyError), and keys this code does not know survive a read/wri
 `extra`.
 
 FORMAT history: 1 one vectors.npy written at once; 2 vectors.npy written in chunks, its dtype in
-`vectors_dtype`, held_out.npz beside it.
+`vectors_dtype`, held_out.npz beside it; 3 `files`: every other file of the version (relative
+path, size, sha256), so a web node can pull the version over HTTP and verify it
+(`manage.py sync_index`). The data files are laid out as in format 2; a version without `files`
+reads as an empty dict (it serves, but cannot be synced).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 MANIFEST_FILE = "manifest.json"
-FORMAT = 2
+FORMAT = 3
+# The oldest format whose data files (vectors.npy, ids.npy, held_out.npz...) match this code's:
+# a build may update such a version incrementally (format 3 only added the `files` list).
+SAME_DATA_SINCE = 2
+HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -40,6 +49,14 @@ class CatalogueInfo:
     images: int = 0
     digest: str = ""
     max_embedding_updated_at: str | None = None  # ISO 8601
+
+
+@dataclass
+class FileInfo:
+    """One file of a version: what a copy must match byte for byte."""
+
+    size: int = 0
+    sha256: str = ""
 
 
 @dataclass
@@ -69,6 +86,9 @@ class Manifest:
     # distribution of random text queries' best scores; None when it was not measured.
     relevance: dict[str, Any] | None = None
     vocabulary_words: int | None = None  # words in the "did you mean" vocabulary (search.spelling)
+    # Every file of the version but manifest.json, by path relative to the version directory
+    # ("/"-separated): filled by write_manifest, checked by manage.py sync_index. Format 3.
+    files: dict[str, FileInfo] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # keys from a newer writer, kept as read
     # The top-level keys the file had (empty for a manifest not read from a file): tells a
     # section written as null from one an older builder never wrote. Not itself written.
@@ -95,6 +115,10 @@ class Manifest:
         values["catalogue"] = _section(CatalogueInfo, values.get("catalogue"))
         values["params"] = values.get("params") or {}
         values["latency_ms"] = values.get("latency_ms") or {}
+        values["files"] = {
+            str(path): _section(FileInfo, info)
+            for path, info in (values.get("files") or {}).items()
+        }
         extra = {key: value for key, value in data.items() if key not in known}
         return cls(**values, extra=extra, keys_read=frozenset(data))
 
@@ -117,4 +141,31 @@ def read_manifest(version_dir: Path) -> Manifest:
 
 
 def write_manifest(version_dir: Path, manifest: Manifest) -> None:
+    """Write `manifest.json` last, recording every file already in `version_dir` (sets
+    `manifest.files`): nothing may be added to a version after its manifest."""
+    manifest.files = describe_files(version_dir)
     (version_dir / MANIFEST_FILE).write_text(manifest.to_json(), "utf-8")
+
+
+def describe_files(version_dir: Path) -> dict[str, FileInfo]:
+    """Size and sha256 of every regular file under `version_dir` but the manifest, streamed
+    (constant memory; ~1 s per GB on one core)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(version_dir):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            relative = path.relative_to(version_dir).as_posix()
+            if relative != MANIFEST_FILE and path.is_file() and not path.is_symlink():
+                found[relative] = file_info(path)
+    return found
+
+
+def file_info(path: Path) -> FileInfo:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileInfo(size=size, sha256=digest.hexdigest())

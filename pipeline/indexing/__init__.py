@@ -42,7 +42,14 @@ from pipeline.indexing.catalogue import (
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
 from search import snapshot, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
-from search.manifest import FORMAT, BuildInfo, CatalogueInfo, Manifest, read_manifest
+from search.manifest import (
+    FORMAT,
+    SAME_DATA_SINCE,
+    BuildInfo,
+    CatalogueInfo,
+    Manifest,
+    read_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +169,7 @@ def _diff(current, manifest, state: CatalogueState, plan, *, force: bool) -> _Di
     usable = (
         not force
         and manifest is not None
-        and manifest.format == FORMAT
+        and SAME_DATA_SINCE <= manifest.format <= FORMAT
         and manifest.model == state.model
         and manifest.dim == state.dim
         and (current / EMBEDDING_IDS_FILE).is_file()

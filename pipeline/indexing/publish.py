@@ -44,6 +44,9 @@ def write_index_file(index, work: Path) -> None:
 
 
 def write_manifest(work: Path, manifest: Manifest) -> None:
+    """The manifest, last: it lists every file of `work` with its sha256 and names the version
+    (the stamp), so a web node can find and verify it (`manage.py sync_index`)."""
+    manifest.version = manifest.version or work.name.removeprefix(TMP_PREFIX)
     manifest_file.write_manifest(work, manifest)
 
 
