@@ -237,7 +237,11 @@ AXES_CLIENT_IP_CALLABLE = "search.security.client_address"
 MEEPO_CLIP_MODEL = env.str("MEEPO_CLIP_MODEL", default="openai/clip-vit-base-patch32")
 MEEPO_CLIP_DEVICE = env.str("MEEPO_CLIP_DEVICE", default="cpu")
 MEEPO_TORCH_THREADS = env.int("MEEPO_TORCH_THREADS", default=0)
-MEEPO_CLIP_QUANTIZE = env.bool("MEEPO_CLIP_QUANTIZE", default=False)
+# int8 when it matches fp32 at load (auto), always (on) or never (off); search/encoder.py.
+MEEPO_CLIP_QUANTIZE = env.str("MEEPO_CLIP_QUANTIZE", default="auto")
+MEEPO_CLIP_PARITY_MIN = env.float("MEEPO_CLIP_PARITY_MIN", default=0.99)
+# Text queries through ONNX Runtime when it passes the same parity gate (auto), onnx or torch.
+MEEPO_CLIP_TEXT_RUNTIME = env.str("MEEPO_CLIP_TEXT_RUNTIME", default="auto")
 MEEPO_EMBED_BATCH = env.int("MEEPO_EMBED_BATCH", default=32)
 # Zero-shot attribute taxonomy (YAML); empty = MEEPO_DATA_DIR/taxonomy.yaml, else the shipped one.
 MEEPO_ATTRIBUTE_TAXONOMY = env.str("MEEPO_ATTRIBUTE_TAXONOMY", default="")

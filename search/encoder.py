@@ -11,17 +11,31 @@ Guarantees: vectors are float32, L2-normalised, and identical to what the refere
 processor and model; only the batching and threading around them are ours). A model that cannot
 be loaded raises `ModelNotAvailable` with what to do, never a transformers stack trace.
 
-The optional int8 mode (`MEEPO_CLIP_QUANTIZE`) is used only when its embeddings of a probe batch
-agree with fp32 (cosine >= PARITY_MIN); otherwise the encoder logs a warning and stays fp32.
+Precision (`MEEPO_CLIP_QUANTIZE`): `auto` (the default) serves int8 (torch dynamic quantisation of
+the Linear layers, CPU only) when its embeddings of a probe batch agree with fp32 (min cosine >=
+`MEEPO_CLIP_PARITY_MIN`), else logs a warning and stays fp32; `on` serves int8 whatever the probe
+says (the parity is still measured and reported); `off` is fp32. (`true`/`false` mean auto/off.)
+
+Text tower runtime (`MEEPO_CLIP_TEXT_RUNTIME`): `auto` (the default) runs text queries through
+ONNX Runtime (the text tower exported once with `torch.onnx.export`, int8 by
+`onnxruntime.quantization.quantize_dynamic` when the encoder is int8, cached under
+MEEPO_DATA_DIR/cache/onnx) when onnxruntime is installed and the session passes the same parity
+gate against the fp32 text tower, else torch; `onnx` tries it even when quantisation is off;
+`torch` never. Images always go through torch. `ClipEncoder.describe()` says what is in use
+(/healthz shows it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,7 +56,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-PARITY_MIN = 0.99
+PARITY_MIN = 0.99  # default of MEEPO_CLIP_PARITY_MIN
+QUANTIZE_MODES = ("auto", "on", "off")
+TEXT_RUNTIMES = ("auto", "onnx", "torch")
+# Texts the parity gate compares (with the probe images) against the fp32 encoder.
+PROBE_TEXTS = (
+    "a red leather handbag", "blue running shoes", "wooden dining table", "gold ring",
+    "striped cotton cushion for the living room", "matte black desk lamp", "Navy linen shirt",
+    "kids rain boots size 30",
+)  # fmt: skip
+# Bump when the ONNX export recipe changes: cached exports of the old recipe are not reused.
+ONNX_RECIPE = 1
 # Max characters of a text query worth tokenising; CLIP truncates at 77 tokens anyway.
 MAX_TEXT_CHARS = 1000
 # Text queries per coalesced forward pass: more than a worker's threads, so all can share one.
@@ -74,6 +98,12 @@ class ClipEncoder:
     model: Any = field(repr=False)
     processor: Any = field(repr=False)
     parity: float | None = None  # int8 mode: min cosine to fp32 on the probe batch
+    quantize: str = "off"  # what MEEPO_CLIP_QUANTIZE asked for (auto / on / off)
+    parity_min: float = PARITY_MIN
+    text_runtime: str = "torch"  # "torch" or "onnx" (text queries; images are always torch)
+    text_parity: float | None = None  # onnx: min cosine of its text vectors to fp32 torch
+    notes: list[str] = field(default_factory=list)  # why a faster path was not taken
+    onnx_text: Any = field(default=None, repr=False)  # _OnnxText when text_runtime == "onnx"
     # Concurrent text queries of this process's threads share one forward pass (search.batching).
     text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
 
@@ -81,6 +111,19 @@ class ClipEncoder:
         self.text_coalescer = Coalescer(
             lambda texts: list(self.encode_texts(texts)), max_batch=TEXT_BATCH_MAX
         )
+
+    def describe(self) -> dict[str, Any]:
+        """What serves queries, for /healthz and logs."""
+        return {
+            "precision": self.mode,
+            "requested": self.quantize,
+            "parity": None if self.parity is None else round(self.parity, 4),
+            "parity_min": self.parity_min,
+            "text_runtime": self.text_runtime,
+            "text_parity": None if self.text_parity is None else round(self.text_parity, 4),
+            "device": self.device,
+            "notes": list(self.notes),
+        }
 
     def _pixels(self, image: Image.Image):
         """Pixel tensor (1, 3, H, W) for one image, by the model's own image processor.
@@ -114,12 +157,8 @@ class ClipEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._forward_images([self._pixels(img) for img in images])
 
-    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """(n, dim) float32 unit vectors for texts (truncated at the model's text length)."""
-        import torch
-
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The text tower's inputs (torch tensors on CPU) for `texts`."""
         family = self.model.config.model_type
         texts = [t[:MAX_TEXT_CHARS] for t in texts]
         if family in LOWERCASE_TEXT:
@@ -131,7 +170,21 @@ class ClipEncoder:
             max_length=max_text_tokens(self.model, self.processor),
             return_tensors="pt",
         )
-        inputs = {k: tokens[k].to(self.device) for k in TEXT_INPUTS if k in tokens}
+        return {k: tokens[k] for k in TEXT_INPUTS if k in tokens}
+
+    def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """(n, dim) float32 unit vectors for texts (truncated at the model's text length)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        inputs = self.tokenize(texts)
+        if self.onnx_text is not None:
+            return self.onnx_text.run(inputs)
+        return self._torch_texts(inputs)
+
+    def _torch_texts(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
+        import torch
+
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
         with torch.inference_mode():
             out = self.model.get_text_features(**inputs)
         return _normalise(_features(out))
@@ -316,17 +369,41 @@ def _probe_images(size: int, n: int = 8) -> list[Image.Image]:
     return images
 
 
-def _quantized(encoder: ClipEncoder) -> ClipEncoder:
-    """The int8 encoder if it agrees with fp32 on a probe batch, else the fp32 one (warning)."""
+def quantize_mode(value: str | bool | None) -> str:
+    """MEEPO_CLIP_QUANTIZE as one of QUANTIZE_MODES (booleans and their spellings: auto / off)."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    text = str(value if value is not None else "auto").strip().lower()
+    if text in QUANTIZE_MODES:
+        return text
+    if text in ("true", "1", "yes"):
+        return "auto"
+    if text in ("false", "0", "no", ""):
+        return "off"
+    raise ModelNotAvailable(f"MEEPO_CLIP_QUANTIZE must be auto, on or off, not {value!r}.")
+
+
+def text_runtime_mode(value: str | None) -> str:
+    text = str(value or "auto").strip().lower()
+    if text not in TEXT_RUNTIMES:
+        raise ModelNotAvailable(f"MEEPO_CLIP_TEXT_RUNTIME must be auto, onnx or torch, not {value!r}.")  # fmt: skip
+    return text
+
+
+def _min_cosine(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(np.min(np.sum(a * b, axis=1)))
+
+
+def _quantized(encoder: ClipEncoder, reference: NDArray[np.float32], images, quantize: str):
+    """The int8 encoder if it agrees with fp32 on the probe batch (or `quantize == "on"`), else
+    the fp32 one (warning, and a note in `describe()`)."""
     import torch
     from torch.ao.quantization import quantize_dynamic
 
     if encoder.device != "cpu":
         logger.warning("MEEPO_CLIP_QUANTIZE applies to CPU only; using fp32 on %s", encoder.device)
+        encoder.notes.append(f"int8 is CPU only; fp32 on {encoder.device}")
         return encoder
-    images = _probe_images(probe_size(encoder.processor))
-    texts = ["a red leather handbag", "blue running shoes", "wooden dining table", "gold ring"]
-    reference = np.vstack([encoder.encode_images(images), encoder.encode_texts(texts)])
     with warnings.catch_warnings():
         # torch.ao is deprecated in favour of torchao but is what ships with torch here.
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
@@ -340,29 +417,197 @@ def _quantized(encoder: ClipEncoder) -> ClipEncoder:
         }
         qmodel = quantize_dynamic(encoder.model, linears, dtype=torch.qint8)
     candidate = ClipEncoder(
-        encoder.model_name, encoder.dim, "cpu", "int8", model=qmodel, processor=encoder.processor
-    )
+        encoder.model_name, encoder.dim, "cpu", "int8", model=qmodel, processor=encoder.processor,
+        quantize=quantize, parity_min=encoder.parity_min,
+    )  # fmt: skip
     try:
-        got = np.vstack([candidate.encode_images(images), candidate.encode_texts(texts)])
+        got = np.vstack([candidate.encode_images(images), candidate.encode_texts(PROBE_TEXTS)])
     except Exception:  # an architecture int8 does not fit: serving fp32 beats not serving
         logger.exception("int8 encoding failed for %s; using fp32", encoder.model_name)
+        encoder.notes.append("int8 encoding failed")
         return encoder
-    parity = float(np.min(np.sum(reference * got, axis=1)))
-    if parity < PARITY_MIN:
-        logger.warning(
-            "int8 encoder disagrees with fp32 (min cosine %.4f < %.2f); using fp32",
-            parity,
-            PARITY_MIN,
-        )
-        return encoder
-    logger.info("int8 encoder enabled (min cosine to fp32 on the probe batch %.4f)", parity)
+    parity = _min_cosine(reference, got)
     candidate.parity = parity
+    if parity < encoder.parity_min and quantize != "on":
+        logger.warning(
+            "int8 encoder disagrees with fp32 (min cosine %.4f < MEEPO_CLIP_PARITY_MIN %.4f); "
+            "using fp32",
+            parity,
+            encoder.parity_min,
+        )
+        encoder.notes.append(f"int8 parity {parity:.4f} < {encoder.parity_min}: fp32")
+        encoder.parity = parity
+        return encoder
+    if parity < encoder.parity_min:
+        logger.warning("int8 forced (MEEPO_CLIP_QUANTIZE=on) at min cosine %.4f to fp32", parity)
+    else:
+        logger.info("int8 encoder enabled (min cosine to fp32 on the probe batch %.4f)", parity)
     return candidate
 
 
+# --- ONNX Runtime text tower ----------------------------------------------------------------
+
+
+class _OnnxText:
+    """An ONNX Runtime session for the text tower: tokenizer outputs in, unit vectors out.
+
+    One intra-op thread (like torch's in a web worker) and sequential execution: the session
+    starts no threads of its own, so it is created once in the gunicorn master and shared by
+    the forked workers (its weights copy-on-write, like the torch model's).
+    """
+
+    def __init__(self, path: Path, input_names: Sequence[str], threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        self.path = path
+        self.input_names = tuple(input_names)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
+        feeds = {
+            name: inputs[name].numpy().astype(np.int64, copy=False) for name in self.input_names
+        }
+        (out,) = self.session.run(["embedding"], feeds)
+        vectors = np.asarray(out, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+def _text_module(model, input_names: Sequence[str]):
+    import torch
+
+    class TextTower(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            out = self.inner.get_text_features(**dict(zip(input_names, args, strict=True)))
+            return _features(out)
+
+    return TextTower(model).eval()
+
+
+def _onnx_cache_dir(encoder: ClipEncoder, int8: bool) -> Path:
+    """Where this model's exported text tower lives: keyed by the model (name, config, a digest
+    of the text tower's weights), the library versions and the recipe."""
+    import onnxruntime
+    import torch
+    import transformers
+
+    digest = hashlib.sha256()
+    meta = [encoder.model_name, ONNX_RECIPE, int8, torch.__version__, transformers.__version__,
+            onnxruntime.__version__, encoder.model.config.to_json_string()]  # fmt: skip
+    digest.update(json.dumps(meta, default=str).encode())
+    for name, param in encoder.model.named_parameters():
+        if "text" in name or "token" in name:
+            data = param.detach().float().flatten()
+            digest.update(f"{name}{tuple(param.shape)}".encode())
+            digest.update(data[:: max(1, data.numel() // 4096)].numpy().tobytes())
+    root = Path(settings.MEEPO_DATA_DIR) / "cache" / "onnx"
+    return root / digest.hexdigest()[:24]
+
+
+def export_text_onnx(encoder: ClipEncoder, int8: bool) -> tuple[Path, tuple[str, ...]]:
+    """The text tower as an ONNX file (int8 weights when `int8`), exported once per model and
+    reused from the cache. Returns the file and its input names."""
+    target = _onnx_cache_dir(encoder, int8)
+    model_file = target / ("text-int8.onnx" if int8 else "text.onnx")
+    names_file = target / "inputs.json"
+    if model_file.is_file() and names_file.is_file():
+        return model_file, tuple(json.loads(names_file.read_text()))
+    import torch
+
+    source = encoder.model
+    if encoder.mode == "int8":  # export the float tower: ONNX Runtime quantises its own way
+        raise ValueError("export_text_onnx needs the fp32 encoder")
+    sample = encoder.tokenize(["striped red wooden chair", "a b"])
+    names = tuple(sample)
+    axes = {0: "batch", 1: "tokens"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        fp32 = work / "text.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _text_module(source, names),
+                tuple(sample[n] for n in names),
+                str(fp32),
+                input_names=list(names),
+                output_names=["embedding"],
+                dynamic_axes={n: axes for n in names},
+                opset_version=17,
+                dynamo=False,
+            )
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            previous = logging.root.manager.disable
+            logging.disable(logging.WARNING)  # it logs every tensor it skips on the root logger
+            try:
+                quantize_dynamic(fp32, work / "text-int8.onnx", weight_type=QuantType.QInt8)
+            finally:
+                logging.disable(previous)
+            fp32.unlink()
+        (work / "inputs.json").write_text(json.dumps(list(names)))
+        if target.exists():  # another process finished first: keep its copy
+            shutil.rmtree(work)
+        else:
+            work.rename(target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return model_file, names
+
+
+def _with_onnx_text(encoder, fp32, reference_texts, runtime: str, threads: int) -> None:
+    """Switch `encoder`'s text queries to ONNX Runtime when it passes the parity gate."""
+    if encoder.device != "cpu":
+        return
+    if runtime == "auto":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            encoder.notes.append("onnxruntime not installed: torch text tower")
+            return
+        if encoder.mode != "int8":
+            return  # auto: ONNX only where its int8 halves the text tower (docs/benchmarks.md)
+    int8 = encoder.mode == "int8"
+    try:
+        path, names = export_text_onnx(fp32, int8)
+        onnx = _OnnxText(path, names, threads)
+        got = onnx.run(fp32.tokenize(PROBE_TEXTS))
+    except Exception as exc:  # not exportable / not installed: torch serves the text
+        logger.warning("ONNX text tower unavailable for %s (%s); using torch", encoder.model_name, exc)  # fmt: skip
+        encoder.notes.append(f"onnx unavailable: {type(exc).__name__}")
+        return
+    parity = _min_cosine(reference_texts, got)
+    if parity < encoder.parity_min and encoder.quantize != "on":
+        logger.warning(
+            "ONNX text tower disagrees with fp32 (min cosine %.4f < %.4f); using torch",
+            parity,
+            encoder.parity_min,
+        )
+        encoder.notes.append(f"onnx parity {parity:.4f} < {encoder.parity_min}: torch")
+        encoder.text_parity = parity
+        return
+    logger.info("ONNX Runtime text tower enabled (%s, min cosine to fp32 %.4f)", path.name, parity)
+    encoder.onnx_text, encoder.text_runtime, encoder.text_parity = onnx, "onnx", parity
+
+
+_loaded: dict[tuple, ClipEncoder] = {}
+
+
 @functools.cache
-def load_encoder(name: str, device: str, quantize: bool, threads: int) -> ClipEncoder:
-    """Load (once per process and argument set) the image-text encoder."""
+def _load_encoder(
+    name: str, device: str, quantize: str, threads: int, parity_min: float, text_runtime: str
+) -> ClipEncoder:
     import torch
 
     if threads > 0:
@@ -371,25 +616,76 @@ def load_encoder(name: str, device: str, quantize: bool, threads: int) -> ClipEn
     model, processor = _from_pretrained(name)
     model = model.eval().to(resolved)
     encoder = ClipEncoder(
-        model_name=name, dim=0, device=resolved, mode="fp32", model=model, processor=processor
-    )
+        model_name=name, dim=0, device=resolved, mode="fp32", model=model, processor=processor,
+        quantize=quantize, parity_min=parity_min,
+    )  # fmt: skip
     # The families keep their output size in different config fields; one probe text says it.
     encoder.dim = int(encoder.encode_texts(["a"]).shape[1])
-    return _quantized(encoder) if quantize else encoder
+    fp32 = encoder
+    if (quantize != "off" or text_runtime != "torch") and resolved == "cpu":
+        images = _probe_images(probe_size(processor))
+        reference_texts = fp32.encode_texts(PROBE_TEXTS)
+        if quantize != "off":
+            reference = np.vstack([fp32.encode_images(images), reference_texts])
+            encoder = _quantized(fp32, reference, images, quantize)
+        if text_runtime != "torch":
+            _with_onnx_text(encoder, fp32, reference_texts, text_runtime, threads)
+    elif quantize != "off":
+        encoder.notes.append(f"int8 is CPU only; fp32 on {resolved}")
+    _loaded[(name, device, quantize, threads, parity_min, text_runtime)] = encoder
+    return encoder
+
+
+def load_encoder(
+    name: str,
+    device: str,
+    quantize: str | bool,
+    threads: int,
+    parity_min: float = PARITY_MIN,
+    text_runtime: str = "torch",
+) -> ClipEncoder:
+    """Load (once per process and argument set) the image-text encoder."""
+    return _load_encoder(
+        name, device, quantize_mode(quantize), threads, float(parity_min),
+        text_runtime_mode(text_runtime),
+    )  # fmt: skip
+
+
+def _clear() -> None:
+    _load_encoder.cache_clear()
+    _loaded.clear()
+
+
+load_encoder.cache_clear = _clear  # type: ignore[attr-defined]
+load_encoder.cache_info = _load_encoder.cache_info  # type: ignore[attr-defined]
+
+
+def _settings_key() -> tuple:
+    return (
+        settings.MEEPO_CLIP_MODEL,
+        settings.MEEPO_CLIP_DEVICE,
+        quantize_mode(settings.MEEPO_CLIP_QUANTIZE),
+        settings.MEEPO_TORCH_THREADS,
+        float(getattr(settings, "MEEPO_CLIP_PARITY_MIN", PARITY_MIN)),
+        text_runtime_mode(getattr(settings, "MEEPO_CLIP_TEXT_RUNTIME", "auto")),
+    )
 
 
 def get_encoder() -> ClipEncoder:
     """The process-wide encoder for settings.MEEPO_CLIP_MODEL (raises ModelNotAvailable)."""
-    return load_encoder(
-        settings.MEEPO_CLIP_MODEL,
-        settings.MEEPO_CLIP_DEVICE,
-        settings.MEEPO_CLIP_QUANTIZE,
-        settings.MEEPO_TORCH_THREADS,
-    )
+    return _load_encoder(*_settings_key())
+
+
+def loaded_encoder() -> ClipEncoder | None:
+    """The encoder for the current settings if this process has loaded it (never loads one)."""
+    try:
+        return _loaded.get(_settings_key())
+    except ModelNotAvailable:
+        return None
 
 
 # Whether a model is loaded in this process (the health check reads it without loading one).
-get_encoder.cache_info = load_encoder.cache_info  # type: ignore[attr-defined]
+get_encoder.cache_info = _load_encoder.cache_info  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=2048)

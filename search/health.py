@@ -27,7 +27,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from search.encoder import get_encoder
+from search.encoder import get_encoder, loaded_encoder
 from search.index import CURRENT_LINK, index_root
 from search.manifest import Manifest, read_manifest
 from search.security import has_operator_token, is_local
@@ -132,7 +132,7 @@ def _age_seconds(created_at: str | None) -> float | None:
 
 def _check_model(index: ComponentStatus) -> ComponentStatus:
     name = settings.MEEPO_CLIP_MODEL
-    info = {"name": name, "loaded_in_this_worker": _encoder_loaded()}
+    info = {"name": name, "loaded_in_this_worker": _encoder_loaded(), "encoder": _encoder_mode()}
     local = Path(name)
     if local.is_absolute() or name.startswith("."):
         if not (local / "config.json").is_file():
@@ -144,6 +144,19 @@ def _check_model(index: ComponentStatus) -> ComponentStatus:
     if index.info.get("model") == name:
         return ComponentStatus(ok=True, detail="used by the published index", info=info)
     return ComponentStatus(ok=False, detail="not used by any published index yet", info=info)
+
+
+def _encoder_mode() -> dict:
+    """Precision and text runtime in use (int8 / fp32, onnx / torch, parity), or what the
+    settings ask for while this worker has not loaded the model yet."""
+    encoder = loaded_encoder()
+    if encoder is not None:
+        return encoder.describe()
+    return {
+        "requested": str(settings.MEEPO_CLIP_QUANTIZE),
+        "text_runtime_requested": str(settings.MEEPO_CLIP_TEXT_RUNTIME),
+        "parity_min": settings.MEEPO_CLIP_PARITY_MIN,
+    }
 
 
 def _encoder_loaded() -> bool:

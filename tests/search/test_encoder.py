@@ -109,9 +109,9 @@ def test_quantized_mode_is_used_only_when_it_matches_fp32(settings, tiny_clip, c
         assert "using fp32" in caplog.text
 
 
-def test_quantized_mode_falls_back_to_fp32_when_parity_fails(settings, tiny_clip, monkeypatch):
-    monkeypatch.setattr(encoder_module, "PARITY_MIN", 1.01)
+def test_quantized_mode_falls_back_to_fp32_when_parity_fails(settings, tiny_clip):
     encoder_module.load_encoder.cache_clear()
+    settings.MEEPO_CLIP_PARITY_MIN = 1.01
     settings.MEEPO_CLIP_QUANTIZE = True
     assert get_encoder().mode == "fp32"
     encoder_module.load_encoder.cache_clear()
