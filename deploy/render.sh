@@ -19,7 +19,9 @@ shell_format=$(for name in $names; do printf '${%s} ' "$name"; done)
 mkdir -p "$out"
 for template in nginx/meepo.conf systemd/meepo-web.socket \
     systemd/meepo-web.service systemd/meepo-pipeline.service systemd/meepo-pipeline.timer \
-    crontab logrotate; do
+    crontab logrotate \
+    nginx/meepo-builder.conf nginx/meepo-cluster.conf \
+    systemd/meepo-sync-index.service systemd/meepo-sync-index.timer; do
     envsubst "$shell_format" <"$here/$template" >"$out/$(basename "$template")"
 done
 if grep -l '\${MEEPO_[A-Z]' "$out"/* >&2; then
