@@ -1,4 +1,5 @@
-"""Keyword search, one module per database backend with the same contract.
+"""Keyword search, one module per database backend with the same contract: search.keyword.base
+holds the calls and their shared steps, each backend module only its query text and SQL.
 
 `search.selectors` builds the query's terms (`fts_match_terms`: quoted words, the last one maybe a
 prefix) and the filters' WHERE fragment over `catalog_product p`; the backend turns them into its
@@ -20,16 +21,17 @@ SQLite: an FTS5 table kept by triggers (catalog migration 0002). PostgreSQL: a g
 from __future__ import annotations
 
 from importlib import import_module
-from types import ModuleType
 
 from django.db import connection
+
+from search.keyword.base import KeywordBackend
 
 BACKENDS = {"sqlite": "search.keyword.sqlite", "postgresql": "search.keyword.postgres"}
 
 
-def backend() -> ModuleType:
-    """The keyword module for the default database's engine."""
+def backend() -> KeywordBackend:
+    """The keyword backend for the default database's engine."""
     try:
-        return import_module(BACKENDS[connection.vendor])
+        return import_module(BACKENDS[connection.vendor]).BACKEND
     except KeyError:
         raise NotImplementedError(f"no keyword search for {connection.vendor}") from None

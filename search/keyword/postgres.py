@@ -10,12 +10,12 @@ description D (0.1); ts_rank's length normalisation (1) plays BM25's document-le
 
 from __future__ import annotations
 
-from django.db import connection
+from search.keyword.base import MAX_TOKEN_CHARS, KeywordBackend
 
 CONFIG = "meepo"
 # ts_rank's weights, in its order {D, C, B, A}: description, category/tags, brand, title.
 RANK_WEIGHTS = "{0.1, 0.3, 0.6, 1.0}"
-MAX_TOKEN_CHARS = 40
+_MATCHES = f"@@ to_tsquery('{CONFIG}', %s)"
 
 
 def _lexeme(term: str) -> str:
@@ -37,64 +37,31 @@ def tsquery(terms: list[str], *, any_word: bool = False, exclude: tuple[str, ...
     return expr
 
 
-def hits(
-    *,
-    terms: list[str],
-    any_word: bool,
-    exclude: tuple[str, ...],
-    where: str,
-    params: list,
-    limit: int,
-    newest_bound: int | None,
-) -> list[tuple[int, float]]:
-    query = tsquery(terms, any_word=any_word, exclude=exclude)
-    with connection.cursor() as cursor:
-        oldest_scored = None
-        if newest_bound:
-            cursor.execute(
-                "SELECT id FROM catalog_product "
-                f"WHERE search_vector @@ to_tsquery('{CONFIG}', %s) "
-                "ORDER BY id DESC LIMIT 1 OFFSET %s",
-                [query, newest_bound - 1],
-            )
-            oldest_scored = cursor.fetchone()
-        bound, bound_params = "", []
-        if oldest_scored is not None:
-            bound, bound_params = " AND p.id >= %s", [oldest_scored[0]]
-        cursor.execute(
-            f"SELECT p.id, -ts_rank('{RANK_WEIGHTS}', p.search_vector, q, 1) AS score "
-            f"FROM catalog_product p, to_tsquery('{CONFIG}', %s) q "
-            f"WHERE p.search_vector @@ q AND {where}{bound} ORDER BY score, p.id LIMIT %s",
-            [query, *params, *bound_params, limit],
+class PostgresKeyword(KeywordBackend):
+    newest_sql = (
+        f"SELECT id FROM catalog_product WHERE search_vector {_MATCHES} "
+        "ORDER BY id DESC LIMIT 1 OFFSET %s"
+    )
+    ranked_sql = (
+        f"SELECT p.id, -ts_rank('{RANK_WEIGHTS}', p.search_vector, q, 1) AS score "
+        f"FROM catalog_product p, to_tsquery('{CONFIG}', %s) q "
+        "WHERE p.search_vector @@ q AND {where}{bound} ORDER BY score, p.id LIMIT %s"
+    )
+    bound_sql = " AND p.id >= %s"
+    count_sql = f"SELECT COUNT(*) FROM catalog_product p WHERE p.search_vector {_MATCHES} AND {{where}}"  # fmt: skip
+    any_sql = f"SELECT id FROM catalog_product WHERE search_vector {_MATCHES} AND id IN ({{ids}})"
+
+    def text(self, terms, *, any_word=False, exclude=()):
+        return tsquery(terms, any_word=any_word, exclude=exclude)
+
+    def title_equals(self, text, tokens):
+        """A phrase query through the GIN index, then an exact, case-insensitive comparison."""
+        sql = (
+            "SELECT p.id FROM catalog_product p "
+            f"WHERE p.search_vector @@ phraseto_tsquery('{CONFIG}', %s) "
+            "AND lower(p.title) = lower(%s)"
         )
-        return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
+        return sql, [" ".join(tokens), text]
 
 
-def count(*, terms: list[str], exclude: tuple[str, ...], where: str, params: list) -> int:
-    sql = (
-        "SELECT COUNT(*) FROM catalog_product p "
-        f"WHERE p.search_vector @@ to_tsquery('{CONFIG}', %s) AND {where}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tsquery(terms, exclude=exclude), *params])
-        return int(cursor.fetchone()[0])
-
-
-def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int]:
-    sql = (
-        "SELECT id FROM catalog_product "
-        f"WHERE search_vector @@ to_tsquery('{CONFIG}', %s) AND id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tsquery(list(words), any_word=True), list(product_ids)])
-        return {int(row[0]) for row in cursor.fetchall()}
-
-
-def title_equals(text: str, tokens: list[str]) -> tuple[str, list]:
-    """A phrase query through the GIN index, then an exact, case-insensitive comparison."""
-    sql = (
-        "SELECT p.id FROM catalog_product p "
-        f"WHERE p.search_vector @@ phraseto_tsquery('{CONFIG}', %s) "
-        "AND lower(p.title) = lower(%s)"
-    )
-    return sql, [" ".join(tokens), text]
+BACKEND = PostgresKeyword()

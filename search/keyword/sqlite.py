@@ -1,13 +1,17 @@
-"""Keyword search on SQLite: FTS5 with BM25 (see search.keyword for the contract)."""
+"""Keyword search on SQLite: FTS5 with BM25 over `catalog_product_fts`, an external-content table
+kept by triggers (catalog migration 0002). See search.keyword for the contract."""
 
 from __future__ import annotations
 
-from django.db import connection
+from search.keyword.base import MAX_TOKEN_CHARS, KeywordBackend
 
 # BM25 column weights, in FTS column order: title, brand, category, tags, description. A word in
 # the title says far more about a product than the same word somewhere in a long description.
 BM25_WEIGHTS = (10.0, 6.0, 3.0, 3.0, 1.0)
-MAX_TOKEN_CHARS = 40
+_MATCHES = (
+    "FROM catalog_product_fts JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
+    "WHERE catalog_product_fts MATCH %s AND {where}"
+)
 
 
 def any_of(words: tuple[str, ...]) -> str:
@@ -20,71 +24,34 @@ def match(terms: list[str], *, any_word: bool = False, exclude: tuple[str, ...] 
     return f"({expr}) NOT ({any_of(exclude)})" if expr and exclude else expr
 
 
-def hits(
-    *,
-    terms: list[str],
-    any_word: bool,
-    exclude: tuple[str, ...],
-    where: str,
-    params: list,
-    limit: int,
-    newest_bound: int | None,
-) -> list[tuple[int, float]]:
-    expr = match(terms, any_word=any_word, exclude=exclude)
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    matches = (
-        "FROM catalog_product_fts JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-        f"WHERE catalog_product_fts MATCH %s AND {where}"
+class SQLiteKeyword(KeywordBackend):
+    newest_sql = (
+        "SELECT rowid FROM catalog_product_fts WHERE catalog_product_fts MATCH %s "
+        "ORDER BY rowid DESC LIMIT 1 OFFSET %s"
     )
-    with connection.cursor() as cursor:
-        oldest_scored = None
-        if newest_bound:
-            # Walking one word's matches newest first is cheap (one posting list, no scoring,
-            # no join) and finds where the newest `newest_bound` of them start.
-            cursor.execute(
-                "SELECT rowid FROM catalog_product_fts WHERE catalog_product_fts MATCH %s "
-                "ORDER BY rowid DESC LIMIT 1 OFFSET %s",
-                [expr, newest_bound - 1],
-            )
-            oldest_scored = cursor.fetchone()
-        bound, bound_params = "", []
-        if oldest_scored is not None:
-            bound, bound_params = " AND catalog_product_fts.rowid >= %s", [oldest_scored[0]]
-        cursor.execute(
-            f"SELECT p.id, bm25(catalog_product_fts, {weights}) AS score {matches}{bound} "
-            "ORDER BY score LIMIT %s",
-            [expr, *params, *bound_params, limit],
-        )
-        return [(int(pid), float(score)) for pid, score in cursor.fetchall()]
-
-
-def count(*, terms: list[str], exclude: tuple[str, ...], where: str, params: list) -> int:
-    sql = (
-        "SELECT COUNT(*) FROM catalog_product_fts JOIN catalog_product p "
-        f"ON p.id = catalog_product_fts.rowid WHERE catalog_product_fts MATCH %s AND {where}"
+    ranked_sql = (
+        f"SELECT p.id, bm25(catalog_product_fts, {', '.join(map(str, BM25_WEIGHTS))}) AS score "
+        f"{_MATCHES}{{bound}} ORDER BY score LIMIT %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [match(terms, exclude=exclude), *params])
-        return int(cursor.fetchone()[0])
-
-
-def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int]:
-    marks = ", ".join(["%s"] * len(product_ids))
-    sql = (
+    bound_sql = " AND catalog_product_fts.rowid >= %s"
+    count_sql = f"SELECT COUNT(*) {_MATCHES}"
+    any_sql = (
         "SELECT rowid FROM catalog_product_fts "
-        f"WHERE catalog_product_fts MATCH %s AND rowid IN ({marks})"
+        "WHERE catalog_product_fts MATCH %s AND rowid IN ({ids})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [any_of(words), *product_ids])
-        return {int(row[0]) for row in cursor.fetchall()}
+
+    def text(self, terms, *, any_word=False, exclude=()):
+        return match(terms, any_word=any_word, exclude=exclude)
+
+    def title_equals(self, text, tokens):
+        """An FTS5 phrase query on the title column, then an exact, case-insensitive comparison."""
+        phrase = 'title : "' + " ".join(tokens) + '"'
+        sql = (
+            "SELECT p.id FROM catalog_product_fts "
+            "JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
+            "WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE"
+        )
+        return sql, [phrase, text]
 
 
-def title_equals(text: str, tokens: list[str]) -> tuple[str, list]:
-    """An FTS5 phrase query on the title column, then an exact, case-insensitive comparison."""
-    phrase = 'title : "' + " ".join(tokens) + '"'
-    sql = (
-        "SELECT p.id FROM catalog_product_fts "
-        "JOIN catalog_product p ON p.id = catalog_product_fts.rowid "
-        "WHERE catalog_product_fts MATCH %s AND p.title = %s COLLATE NOCASE"
-    )
-    return sql, [phrase, text]
+BACKEND = SQLiteKeyword()
