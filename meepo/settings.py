@@ -191,7 +191,9 @@ STATICFILES_FINDERS = [
 ]
 STATIC_ROOT = MEEPO_DATA_DIR / "staticfiles"
 MEDIA_URL = "/media/"
-MEDIA_ROOT = MEEPO_DATA_DIR / "media"
+# Thumbnails. In distributed mode every worker and web node must see one media store: mount one
+# shared directory (NFS, CephFS…) at the same path everywhere (docs/pipeline.md "Distributed mode").
+MEDIA_ROOT = Path(env.str("MEEPO_MEDIA_ROOT", default="") or MEEPO_DATA_DIR / "media").resolve()
 # Serve MEDIA_ROOT (thumbnails) from Django itself: the demo, tests and a box without nginx.
 MEEPO_SERVE_MEDIA = env.bool("MEEPO_SERVE_MEDIA", default=DEBUG)
 STORAGES = {
@@ -315,6 +317,42 @@ MEEPO_MAX_IMAGE_ASPECT = env.float("MEEPO_MAX_IMAGE_ASPECT", default=20.0)
 MEEPO_ALLOWED_LOOPBACK = env.list("MEEPO_ALLOWED_LOOPBACK", default=[])
 # The store `make run` (manage.py demo) crawls when the catalogue is empty; empty = bundled demo shop.
 MEEPO_STORE_URL = env.str("MEEPO_STORE_URL", default="")
+
+# --- Distributed mode: Celery workers over Redis (pipeline/distributed, docs/pipeline.md) -------
+# Empty: one machine, the cron/systemd pipeline in one process. redis://host:6379/0 turns on the
+# Celery tasks, the Redis host and builder locks, and `manage.py enqueue_cycle`.
+MEEPO_BROKER_URL = env.str("MEEPO_BROKER_URL", default="")
+if MEEPO_BROKER_URL and not MEEPO_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("MEEPO_BROKER_URL must be a redis:// (or rediss://) URL.")
+# Seconds a delivered task may stay unacknowledged before Redis hands it to another worker (a
+# worker killed mid-task). Longer than the longest embed batch or index build.
+MEEPO_TASK_VISIBILITY_TIMEOUT = env.int("MEEPO_TASK_VISIBILITY_TIMEOUT", default=7200)
+# Assets per embed task: a CPU worker runs them MEEPO_EMBED_BATCH at a time, a CUDA worker in one
+# fp16 forward pass (a GPU worker takes larger batches).
+MEEPO_EMBED_TASK_BATCH = env.int("MEEPO_EMBED_TASK_BATCH", default=256)
+CELERY_BROKER_URL = MEEPO_BROKER_URL
+CELERY_RESULT_BACKEND = MEEPO_BROKER_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": MEEPO_TASK_VISIBILITY_TIMEOUT,
+    # Sweep for abandoned (unacked, past the timeout) messages this often, on every sweep.
+    "unacked_restore_interval": max(1, min(10, MEEPO_TASK_VISIBILITY_TIMEOUT // 3)),
+    "unacked_restore_throttle": 1,
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ROUTES = {
+    "pipeline.distributed.tasks.crawl_store": {"queue": "crawl"},
+    "pipeline.distributed.tasks.download_store_images": {"queue": "crawl"},
+    "pipeline.distributed.tasks.plan_embeds": {"queue": "embed"},
+    "pipeline.distributed.tasks.embed_batch": {"queue": "embed"},
+    "pipeline.distributed.tasks.build_and_publish": {"queue": "build"},
+}
 
 LOG_LEVEL = env.str("MEEPO_LOG_LEVEL", default="INFO").upper()
 # The Hugging Face hub logs every retry twice (its own stderr handler and ours); a model that

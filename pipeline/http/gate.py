@@ -6,9 +6,11 @@ the end of its last answer, its delays, parking and failures live in `catalog.mo
 
 `host_turn(origin)` takes a thread lock and an exclusive flock on
 MEEPO_DATA_DIR/locks/hosts/<hash>.lock (the kernel queues waiters from every process and frees
-the lock of a killed one), loads the Host row into a `HostState`, yields it, and writes it back
-in one short statement, even when the body raises. The fetcher waits the gap, sends, reads and
-records the outcome inside one turn, so the gap measured on the wire holds whoever asks next.
+the lock of a killed one) or, in distributed mode (MEEPO_BROKER_URL set), the Redis lock
+`meepo:lock:host:<hash>` that every machine shares (pipeline.distributed.locks); loads the Host
+row into a `HostState`, yields it, and writes it back in one short statement, even when the body
+raises. The fetcher waits the gap, sends, reads and records the outcome inside one turn, so the
+gap measured on the wire holds whoever asks next.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ _GATE_FIELDS = (
     "reason",
     "requests",
 )
+# Distributed mode: a host's Redis gate lock lapses this long after its holder died (it is
+# renewed while a live holder waits out a gap or reads a slow answer).
+GATE_LOCK_TTL = 30.0
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -66,6 +71,13 @@ def exclusive(origin: str, tag: str = "") -> Iterator[None]:
     """Hold the origin's lock (`tag` names a second, independent lock such as robots refresh)."""
     key = origin + tag
     with _thread_lock(key):
+        if settings.MEEPO_BROKER_URL:
+            # Distributed mode: workers on other machines share no kernel to flock with.
+            from pipeline.distributed.locks import redis_lock
+
+            with redis_lock("host:" + _lock_file(key).stem, ttl=GATE_LOCK_TTL, label=key):
+                yield
+            return
         path = _lock_file(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
