@@ -4,6 +4,7 @@ Defaults are safe for production (DEBUG off, no hosts allowed, no secret key). A
 convenience comes from a git-ignored `.env` copied from `.env.example`, which lists every variable.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -222,6 +223,15 @@ MEEPO_UPLOAD_WAIT_SECONDS = env.float("MEEPO_UPLOAD_WAIT_SECONDS", default=5.0)
 # /healthz details (model, index, database errors) go to loopback clients and to requests with
 # "Authorization: Bearer <this token>"; everyone else sees the status only. Empty = loopback only.
 MEEPO_HEALTH_TOKEN = env.str("MEEPO_HEALTH_TOKEN", default="")
+# Several web nodes: the load balancer's address(es) or range(s) (search/security.py): requests
+# from them carry the shopper's address in X-Forwarded-For, as from a local nginx. Empty = loopback only.
+MEEPO_TRUSTED_PROXIES = env.list("MEEPO_TRUSTED_PROXIES", default=[])
+try:
+    MEEPO_TRUSTED_PROXIES = [
+        str(ipaddress.ip_network(net, strict=False)) for net in MEEPO_TRUSTED_PROXIES
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MEEPO_TRUSTED_PROXIES: {exc}") from exc
 
 # --- Admin login lockout (django-axes) ------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -4,7 +4,9 @@
   gunicorn over a unix socket (REMOTE_ADDR "") or loopback and appends the address it saw as the
   *last* X-Forwarded-For entry, which a client cannot forge (it can only add entries before it).
   A request that reached Django from anywhere else comes from the client itself, and its
-  X-Forwarded-For is ignored. django-axes counts failed admin logins per this address.
+  X-Forwarded-For is ignored, unless it came from MEEPO_TRUSTED_PROXIES: the load balancer in
+  front of several web nodes (deploy/nginx/meepo-cluster.conf), which reaches gunicorn over the
+  private network. django-axes counts failed admin logins per this address.
 - `is_local(request)`: the client is this machine (monitors, an operator's curl).
 - `upload_slot()`: at most MEEPO_UPLOAD_CONCURRENCY photo searches decode and encode at once in
   this process; others wait up to MEEPO_UPLOAD_WAIT_SECONDS, then `UploadsBusy` (a 429). With
@@ -39,12 +41,22 @@ def _is_loopback(address: str) -> bool:
 def client_address(request: HttpRequest) -> str:
     """The address of whoever sent `request` (see the module docstring), "" when unknown."""
     peer = request.META.get("REMOTE_ADDR", "") or ""
-    if peer and not _is_loopback(peer):
+    if peer and not _is_loopback(peer) and not _is_trusted_proxy(peer):
         return peer
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if forwarded:
         return forwarded.rsplit(",", 1)[-1].strip()
     return peer or "127.0.0.1"  # a unix-socket peer with no proxy header: a local process
+
+
+def _is_trusted_proxy(address: str) -> bool:
+    if not settings.MEEPO_TRUSTED_PROXIES:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net) for net in settings.MEEPO_TRUSTED_PROXIES)
 
 
 def is_local(request: HttpRequest) -> bool:

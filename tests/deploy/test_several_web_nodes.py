@@ -232,3 +232,17 @@ def test_the_load_balancer_spreads_requests_and_survives_a_dead_node(tmp_path):
         lb.stop()
         a.shutdown()
         a.server_close()
+
+
+def test_the_load_balancer_passes_the_shoppers_address_to_a_web_node(rf, settings):
+    """Behind meepo-cluster.conf gunicorn sees the balancer's private address; axes lockouts and
+    rate limits must still count per shopper, from the last X-Forwarded-For entry."""
+    from search.security import client_address
+
+    request = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    settings.MEEPO_TRUSTED_PROXIES = []
+    assert client_address(request) == "10.0.0.5"  # untrusted peer: its header is ignored
+    settings.MEEPO_TRUSTED_PROXIES = ["10.0.0.0/29"]
+    assert client_address(request) == "203.0.113.9"  # the address the balancer saw
+    direct = rf.get("/", REMOTE_ADDR="10.0.0.77", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_address(direct) == "10.0.0.77"  # another host on the network cannot forge it
