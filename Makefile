@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 # Servers and a browser the tests drive for real; Debian packages, installed only when missing.
-TEST_DEBS := chromium nginx-light wrk gettext-base postgresql
+TEST_DEBS := chromium nginx-light wrk gettext-base postgresql redis-server
 test-deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

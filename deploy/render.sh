@@ -21,7 +21,8 @@ for template in nginx/meepo.conf systemd/meepo-web.socket \
     systemd/meepo-web.service systemd/meepo-pipeline.service systemd/meepo-pipeline.timer \
     crontab logrotate \
     nginx/meepo-builder.conf nginx/meepo-cluster.conf \
-    systemd/meepo-sync-index.service systemd/meepo-sync-index.timer; do
+    systemd/meepo-sync-index.service systemd/meepo-sync-index.timer \
+    systemd/meepo-worker@.service systemd/meepo-enqueue.service systemd/meepo-enqueue.timer; do
     envsubst "$shell_format" <"$here/$template" >"$out/$(basename "$template")"
 done
 if grep -l '\${MEEPO_[A-Z]' "$out"/* >&2; then
