@@ -76,12 +76,12 @@ def broker(settings, redis_url):
 
 @pytest.fixture
 def start_worker(broker, settings, tiny_clip, tmp_path):
-    """start_worker(name, queues="embed", visibility=30, slow=0) -> a `celery worker` process."""
+    """start_worker(name, queues="embed", visibility=30, slow=0, **env) -> a `celery worker`."""
     from django.db import connection
 
     processes = []
 
-    def start(name, *, queues="embed", visibility=30, slow=0.0):
+    def start(name, *, queues="embed", visibility=30, slow=0.0, **extra_env):
         env = {
             **os.environ,
             "MEEPO_BROKER_URL": broker,
@@ -93,6 +93,7 @@ def start_worker(broker, settings, tiny_clip, tmp_path):
             "MEEPO_TEST_SLOW_BATCH": str(slow),
             "MEEPO_TORCH_THREADS": "1",
             "OMP_NUM_THREADS": "1",
+            **extra_env,
         }
         log = (tmp_path / f"worker-{name}.log").open("w")
         proc = subprocess.Popen(
