@@ -317,3 +317,28 @@ def test_the_command_prints_one_line_and_is_quiet_when_current(nodes, server, ca
     assert out.count("\n") == 1
     call_command("sync_index", "--from", server.url, "--quiet")
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.django_db
+def test_a_format_2_version_is_still_updated_incrementally(nodes):
+    """Format 3 only added the file list: the first build after an upgrade stays incremental."""
+
+    def add(n, seed):
+        for vector in units(n, seed=seed):
+            image = ProductImageFactory(product=ProductFactory())
+            Embedding.objects.create(asset=image.asset, model_name=MODEL, dim=DIM, vector=vector.tobytes())  # fmt: skip
+
+    add(10, seed=0)
+    assert build_index().mode == "full"
+    old = published_dir()
+    data = json.loads((old / MANIFEST_FILE).read_text())
+    del data["files"]
+    data["format"] = 2
+    (old / MANIFEST_FILE).write_text(json.dumps(data))
+    add(3, seed=1)
+
+    report = build_index()
+
+    assert (report.status, report.mode, report.added) == ("published", "incremental", 3)
+    assert read_manifest(published_dir()).format == 3
+    assert set(read_manifest(published_dir()).files) >= {"ids.npy", "vectors.npy", "index.faiss"}
