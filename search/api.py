@@ -193,10 +193,7 @@ def serialize_page(request, page: services.SearchPage) -> dict:
         "cached": page.cached,
         "sort": page.sort,
         "results": [serialize_hit(request, h) for h in page.hits],
-        "facets": {
-            name: [{"value": v, "label": label, "count": n} for v, label, n in rows]
-            for name, rows in page.facets.items()
-        },
+        "facets": {name: [row._asdict() for row in rows] for name, rows in page.facets.items()},
         "timings_ms": {k: round(v, 3) for k, v in page.timings.items()},
     }
 

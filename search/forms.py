@@ -14,9 +14,8 @@ from django.core.files.uploadhandler import FileUploadHandler
 
 from search.attributes import ATTRIBUTES
 from search.exceptions import UnsupportedImage
+from search.filters import RELEVANCE, SORT_CHOICES, SearchFilters
 from search.images import open_image
-from search.selectors import SearchFilters
-from search.services import RELEVANCE, SORT_CHOICES
 
 MAX_FILTER_VALUES = 20
 # An uploaded photo is decoded at reduced size, its shorter side kept >= this (2x the 224 pixels

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,7 @@ from django.db import connection
 from numpy.typing import NDArray
 
 from search.attributes import ATTRIBUTES
+from search.facets import FacetRow, Facets, top_rows
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ FORMAT = 1
 CODED = ("brand", "category", *ATTRIBUTES)
 # Rows read per query while writing: bounded memory, and SQLite's limit on bound parameters.
 CHUNK = 20_000
-FACET_VALUES = 20  # same as search.selectors.FACET_VALUES
 
 
 def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str, Any]:
@@ -61,6 +60,33 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     here each file is fsynced as written, so a directory that exists is complete.
     """
     ids = np.ascontiguousarray(image_ids, dtype=np.int64)
+    cols, tables = _read_columns(ids)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, slug, name FROM catalog_store")
+        stores = {str(pk): [slug, name] for pk, slug, name in cursor.fetchall()}
+    meta = {
+        "format": FORMAT,
+        "rows": len(ids),
+        "written_at": datetime.now(UTC).isoformat(),
+        "stores": stores,
+        "codes": {name: list(table) for name, table in tables.items()},
+    }
+    out = Path(version_dir) / SNAPSHOT_DIR
+    out.mkdir()
+    cols["rows"] = ids
+    cols["by_product"] = np.argsort(cols["product"], kind="stable").astype(np.int64)
+    cols["product_sorted"] = cols["product"][cols["by_product"]]
+    for name, values in cols.items():
+        _save(out / f"{name}.npy", values)
+    (out / "meta.json").write_text(json.dumps(meta), "utf-8")
+    _fsync(out / "meta.json")
+    _fsync(out)
+    return meta
+
+
+def _read_columns(ids: NDArray[np.int64]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The columns of each image id (CHUNK ids per query) and the code table of each coded
+    column ({value: code}, codes in order of first appearance)."""
     n = len(ids)
     cols: dict[str, np.ndarray] = {
         "product": np.full(n, -1, np.int64),
@@ -100,27 +126,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
             for name, value in zip(CODED, coded, strict=True):
                 if value:
                     cols[name][at] = tables[name].setdefault(value, len(tables[name]))
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, slug, name FROM catalog_store")
-        stores = {str(pk): [slug, name] for pk, slug, name in cursor.fetchall()}
-    meta = {
-        "format": FORMAT,
-        "rows": n,
-        "written_at": datetime.now(UTC).isoformat(),
-        "stores": stores,
-        "codes": {name: list(table) for name, table in tables.items()},
-    }
-    out = Path(version_dir) / SNAPSHOT_DIR
-    out.mkdir()
-    cols["rows"] = ids
-    cols["by_product"] = np.argsort(cols["product"], kind="stable").astype(np.int64)
-    cols["product_sorted"] = cols["product"][cols["by_product"]]
-    for name, values in cols.items():
-        _save(out / f"{name}.npy", values)
-    (out / "meta.json").write_text(json.dumps(meta), "utf-8")
-    _fsync(out / "meta.json")
-    _fsync(out)
-    return meta
+    return cols, tables
 
 
 def _save(path: Path, values: np.ndarray) -> None:
@@ -202,7 +208,7 @@ class Snapshot:
 
     def serves(self, filters) -> bool:
         """Whether `filters` only use columns that change with the index (no price or stock)."""
-        return filters.min_price is None and filters.max_price is None and not filters.in_stock
+        return filters.is_structural
 
     def mask(
         self, filters, rows: NDArray[np.int64] | None = None, *, active_now: bool = False
@@ -260,31 +266,24 @@ class Snapshot:
         by its words, is not: its facets must then come from the database)."""
         return bool((self.product_rows(product_ids) >= 0).all())
 
-    def facet_counts(
-        self, *, product_ids: list[int], filters, active_now: bool = False
-    ) -> dict[str, list[tuple]]:
+    def facet_counts(self, *, product_ids: list[int], filters, active_now: bool = False) -> Facets:
         """`selectors.facet_counts` over a query's candidates, from the columns: one bincount
         per facet. Candidates are counted once per product, if active and passing `filters`.
         `active_now`: the candidates came from this moment's hits (fresh owners, keyword SQL),
         so the build-time active flag is not applied."""
-        from search.attributes import display_label
-
         rows = self.product_rows(product_ids)
         rows = rows[rows >= 0]
         rows = rows[self.mask(filters, rows, active_now=active_now)]
-        out: dict[str, list[tuple]] = {}
-        stores = Counter(dict(_counts(self.cols["store"][rows])))
         names = self.meta["stores"]
-        out["store"] = sorted(
-            ((names[str(pk)][0], names[str(pk)][1], n) for pk, n in stores.items()),
-            key=lambda r: (-r[2], r[1]),
-        )
+        stores = [
+            FacetRow(names[str(pk)][0], names[str(pk)][1], n)
+            for pk, n in _counts(self.cols["store"][rows])
+        ]
+        out: Facets = {"store": sorted(stores, key=lambda r: (-r.count, r.label))}
         for name in CODED:
             table = self.meta["codes"][name]
-            values = [(table[code], n) for code, n in _counts(self.cols[name][rows]) if code >= 0]
-            top = sorted(values, key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
-            label = (lambda v, _n=name: display_label(_n, v)) if name in ATTRIBUTES else str
-            out[name] = [(value, label(value), n) for value, n in top]
+            counted = {table[code]: n for code, n in _counts(self.cols[name][rows]) if code >= 0}
+            out[name] = top_rows(name, counted)
         return out
 
 
@@ -311,6 +310,12 @@ def for_index(index) -> Snapshot | None:
             while len(_loaded) > 2:
                 _loaded.pop(next(iter(_loaded)))
         return _loaded[path]
+
+
+def forget_loaded() -> None:
+    """Close every loaded snapshot (tests; the next search loads its version's afresh)."""
+    with _loaded_lock:
+        _loaded.clear()
 
 
 def _counts(codes: np.ndarray) -> list[tuple[int, int]]:

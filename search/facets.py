@@ -1,0 +1,110 @@
+"""Facet counts and the price range of a search's results, from the database.
+
+One facet row type (`FacetRow`) for every producer (this module, the columnar snapshot in
+search.snapshot) and every reader (the results page, the JSON API, the home page's browse
+links). Re-exported by `search.selectors`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import NamedTuple
+
+from django.db.models import Count, Max, Min
+
+from catalog.models import Store
+from search.attributes import ATTRIBUTES, display_label
+from search.filters import SearchFilters
+
+FACET_VALUES = 20  # values listed per facet, most frequent first
+# Facet name -> the Product lookup counted; attributes live in catalog.ProductAttributes.
+FACET_COLUMNS = {"brand": "brand", "category": "category"} | {
+    name: f"attributes__{name}" for name in ATTRIBUTES
+}
+
+
+class FacetRow(NamedTuple):
+    """One value of a facet: what a filter sends (`value`: a store slug, a brand...), what a
+    shopper reads (`label`: a store's name, an attribute's display label) and how many results
+    have it. A named tuple: immutable, cheap, and equal to the (value, label, count) it was."""
+
+    value: str
+    label: str
+    count: int
+
+
+Facets = dict[str, list[FacetRow]]
+
+
+def facet_label(name: str, value: str) -> str:
+    """What a shopper reads for a facet value: attribute labels are displayed, others as is."""
+    return display_label(name, value) if name in ATTRIBUTES else value
+
+
+def top_rows(name: str, counted: Counter | dict) -> list[FacetRow]:
+    """A facet's FACET_VALUES most frequent values (ties by value), labelled."""
+    top = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+    return [FacetRow(value, facet_label(name, value), n) for value, n in top]
+
+
+def store_rows(counts: dict[int, int]) -> list[FacetRow]:
+    """{store id: count} as facet rows (slug, name, count), most frequent first: one query."""
+    rows = Store.objects.filter(pk__in=counts).values_list("pk", "slug", "name")
+    return sorted(
+        (FacetRow(slug, name, counts[pk]) for pk, slug, name in rows),
+        key=lambda r: (-r.count, r.label),
+    )
+
+
+def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> Facets:
+    """Counts per store, brand, category and zero-shot attribute among a query's candidates.
+
+    With no query (`product_ids` empty and browsing), the counts cover every product that passes
+    the filters. Two queries for a query's candidates (a few hundred rows, counted here: cheaper
+    than GROUP BYs), one per facet when browsing (grouped in SQL: that can be the whole catalogue).
+    """
+    if product_ids:
+        return _candidate_facets(product_ids, filters)
+    return _catalogue_facets(filters)
+
+
+def _candidate_facets(product_ids: list[int], filters: SearchFilters) -> Facets:
+    qs = filters.queryset().filter(pk__in=product_ids)
+    rows = list(qs.values_list("store_id", *FACET_COLUMNS.values()))
+    facets = {"store": store_rows(Counter(row[0] for row in rows))}
+    for i, name in enumerate(FACET_COLUMNS, start=1):
+        facets[name] = top_rows(name, Counter(row[i] for row in rows if row[i]))
+    return facets
+
+
+def _catalogue_facets(filters: SearchFilters) -> Facets:
+    qs = filters.queryset()
+    stores = qs.values_list("store_id").annotate(n=Count("id")).order_by()
+    facets = {"store": store_rows(dict(stores.values_list("store_id", "n")))}
+    for name, lookup in FACET_COLUMNS.items():
+        rows = (
+            qs.filter(**{f"{lookup}__gt": ""})
+            .values_list(lookup)
+            .annotate(n=Count("id"))
+            .order_by("-n", lookup)
+            .values_list(lookup, "n")[:FACET_VALUES]
+        )
+        facets[name] = [FacetRow(value, facet_label(name, value), n) for value, n in rows]
+    return facets
+
+
+def price_range(*, product_ids: list[int], filters: SearchFilters) -> tuple | None:
+    """(lowest, highest, currency) of these products' prices (or of every product passing
+    `filters` when there are none), in their most common currency; None without prices. One query.
+    """
+    qs = filters.queryset().exclude(price=None)
+    if product_ids:
+        qs = qs.filter(pk__in=product_ids)
+    row = (
+        qs.values("currency")
+        .annotate(n=Count("id"), low=Min("price"), high=Max("price"))
+        .order_by("-n", "currency")
+        .values_list("low", "high", "currency")
+        .first()
+    )
+    return tuple(row) if row else None

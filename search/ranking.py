@@ -1,0 +1,172 @@
+"""Ranking primitives of every search: candidates, one result per product, rank fusion, the
+relevance floor, one result per GTIN and the shopper's sort orders.
+
+Pure list work over `Candidate`s except three small reads (`selectors.product_gtins`,
+`sort_keys`, `products_matching_any`) and the index's noise calibration for the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from search import relevance, selectors
+from search.timing import timed
+
+# Reciprocal-rank fusion: score = sum(weight / (RRF_K + rank)). K = 60 is the constant from
+# Cormack et al. (2009) that Marqo and Weaviate also default to; it keeps one list's top hit from
+# drowning the other list.
+RRF_K = 60
+VISUAL_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+# Added to an exact title or SKU match: more than any fused score can reach (2 / 61), so a shopper
+# who types a product's exact name or SKU finds it first.
+EXACT_BOOST = 1.0
+
+
+@dataclass
+class Candidate:
+    product_id: int
+    image_id: int | None = None
+    score: float = 0.0
+    visual_score: float | None = None
+    visual_rank: int | None = None
+    keyword_score: float | None = None
+    keyword_rank: int | None = None
+    exact: bool = False
+
+
+def collapse(scores, ids, owners, depth, exclude_product, exclude_assets) -> list[Candidate]:
+    """One candidate per product (its best image); an image file already shown is not repeated.
+
+    The same photo listed on several products (variants, re-listings) is a near-duplicate: only
+    its best-ranked product stays, so duplicates cannot fill a page.
+    """
+    seen_products: set[int] = set()
+    seen_assets: set[int] = set(exclude_assets)
+    found: list[Candidate] = []
+    for score, image_id in zip(scores.tolist(), ids.tolist(), strict=True):
+        owner = owners.get(image_id)
+        if owner is None:
+            continue
+        product_id, asset_id = owner
+        if product_id == exclude_product or product_id in seen_products or asset_id in seen_assets:
+            continue
+        seen_products.add(product_id)
+        seen_assets.add(asset_id)
+        found.append(
+            Candidate(product_id, image_id, score, visual_score=score, visual_rank=len(found))
+        )
+        if len(found) >= depth:
+            break
+    return found
+
+
+def fuse(
+    visual: list[Candidate],
+    keyword: list[tuple[int, float]],
+    exact: list[int],
+    *,
+    visual_weight: float | None = None,
+    keyword_weight: float | None = None,
+) -> list[Candidate]:
+    """Reciprocal-rank fusion of the visual and keyword lists, exact matches first.
+
+    The weights default to VISUAL_WEIGHT and KEYWORD_WEIGHT; `evaluate --tune` passes others to
+    measure them without changing what the site serves. `visual` is not modified.
+    """
+    visual_weight = VISUAL_WEIGHT if visual_weight is None else visual_weight
+    keyword_weight = KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
+    merged: dict[int, Candidate] = {c.product_id: replace(c) for c in visual}
+    for rank, (product_id, bm25) in enumerate(keyword):
+        cand = merged.setdefault(product_id, Candidate(product_id))
+        # FTS5's bm25() is negative, lower = better; flip it so every score reads "higher = better".
+        cand.keyword_score, cand.keyword_rank = -bm25, rank
+    for product_id in exact:
+        merged.setdefault(product_id, Candidate(product_id)).exact = True
+    for cand in merged.values():
+        cand.score = (
+            (visual_weight / (RRF_K + cand.visual_rank + 1) if cand.visual_rank is not None else 0)
+            + (
+                keyword_weight / (RRF_K + cand.keyword_rank + 1)
+                if cand.keyword_rank is not None
+                else 0
+            )
+            + (EXACT_BOOST if cand.exact else 0)
+        )
+    return sorted(merged.values(), key=lambda c: (-c.score, c.product_id))
+
+
+def above_floor(
+    visual: list[Candidate], params: relevance.FloorParams | None = None
+) -> list[Candidate]:
+    """The visual candidates of one text query that clear its relevance floor, re-ranked."""
+    from search.index import get_index
+
+    params = params or relevance.FloorParams.from_settings()
+    if not visual or not params.enabled:
+        return visual
+    scores = [c.visual_score for c in visual]
+    keep = relevance.floor_mask(scores, noise=get_index().noise, params=params).tolist()
+    kept = [replace(c) for c, ok in zip(visual, keep, strict=True) if ok]
+    for rank, cand in enumerate(kept):
+        cand.visual_rank = rank
+    return kept
+
+
+def drop_negatives(
+    candidates: list[Candidate], negatives: tuple[str, ...], timings: dict[str, float]
+) -> list[Candidate]:
+    """Candidates minus those mentioning a minus-word (the keyword list already left them out)."""
+    if not negatives:
+        return candidates
+    unchecked = [c.product_id for c in candidates if c.keyword_rank is None]
+    with timed(timings, "db"):
+        banned = selectors.products_matching_any(negatives, unchecked)
+    return [c for c in candidates if c.product_id not in banned]
+
+
+def one_per_gtin(
+    candidates: list[Candidate], taken: frozenset[str] = frozenset()
+) -> list[Candidate]:
+    """One candidate per GTIN, in one query: the same product at several stores is shown once,
+    where its best-placed listing was, as its best offer (in stock first, then the cheapest;
+    an exact match stays itself); the others are that result's offers, and pages stay full.
+    GTINs in `taken` (the product whose look-alikes these are) are left out: its page lists
+    them as offers."""
+    offers = selectors.product_gtins([c.product_id for c in candidates])
+    if not offers:
+        return candidates
+    groups: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        if cand.product_id in offers:
+            groups.setdefault(offers[cand.product_id][0], []).append(cand)
+
+    def best_offer(cand: Candidate) -> tuple:
+        _, in_stock, price = offers[cand.product_id]
+        return (not in_stock, price is None, price or 0)
+
+    kept = []
+    for cand in candidates:
+        gtin = offers[cand.product_id][0] if cand.product_id in offers else ""
+        if not gtin:
+            kept.append(cand)
+        elif gtin in groups and gtin not in taken:
+            group = groups.pop(gtin)
+            kept.append(group[0] if group[0].exact else min(group, key=best_offer))
+    return kept
+
+
+def sort_candidates(candidates: list[Candidate], sort: str) -> list[Candidate]:
+    """Candidates in the shopper's order; ties (and products without a price) keep relevance."""
+    keys = selectors.sort_keys([c.product_id for c in candidates])
+    rank = {c.product_id: i for i, c in enumerate(candidates)}
+
+    direction = 1 if sort == "price_asc" else -1
+
+    def key(c: Candidate):
+        price, seen = keys.get(c.product_id, (None, None))
+        if sort == "newest":
+            return (seen is None, -seen.timestamp() if seen else 0, rank[c.product_id])
+        return (price is None, direction * price if price is not None else 0, rank[c.product_id])
+
+    return sorted(candidates, key=key)

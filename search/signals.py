@@ -1,0 +1,224 @@
+"""The signals a text search fuses (visual, keyword, exact) and the process cache of ranked
+results; the visual candidates also serve photo and similar-product searches.
+
+Visual: CLIP text vector -> ANN over image vectors (filters pushed into the index as allowed ids,
+from the columnar snapshot when it serves them) -> one candidate per product (its best image).
+Keyword: FTS5/BM25 (or tsvector) hits under the same filters, plus zero-shot attribute matches.
+Exact: title/SKU/GTIN matches, which go first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from search import relevance, selectors, snapshot
+from search.caching import TTLCache
+from search.exceptions import IndexNotReady, ModelNotAvailable
+from search.filters import SearchFilters
+from search.ranking import Candidate, above_floor, collapse, drop_negatives, fuse
+from search.timing import timed
+
+logger = logging.getLogger(__name__)
+
+# Images fetched from the index per wanted product: products have a few images each, and images
+# of one product must collapse to one result without leaving the page short.
+IMAGES_PER_PRODUCT = 2
+# Visual candidates fetched per wanted product when the query has minus-words ("mug -ceramic"):
+# the products that mention them are dropped after ranking.
+NEGATIVE_DEPTH_FACTOR = 3
+RESULT_CACHE_SIZE = 512
+RESULT_CACHE_TTL_SECONDS = 60.0
+
+_result_cache = TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
+
+
+def index_version() -> str | None:
+    """The published index version this process searches, or None when there is none."""
+    from search.index import get_index
+
+    try:
+        return str(get_index().version)
+    except (IndexNotReady, ModelNotAvailable):
+        return None
+
+
+def visual_candidates(
+    vectors: NDArray[np.float32],
+    *,
+    filters: SearchFilters,
+    depth: int,
+    timings: dict[str, float],
+    exclude_product: int | None = None,
+    exclude_assets: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Best image per product for one or more query vectors, best first, at most `depth`."""
+    from search.index import get_index
+
+    index = get_index()
+    snap = snapshot.for_index(index)  # None unless MEEPO_SEARCH_SNAPSHOT
+    with timed(timings, "db"):
+        if snap is not None and snap.serves(filters):
+            allowed = snap.allowed_image_ids(filters)
+        else:
+            allowed = selectors.allowed_image_ids(filters=filters)
+    k = depth * IMAGES_PER_PRODUCT
+    if allowed is not None:
+        k = min(k, len(allowed))
+    if k == 0:
+        return []
+    scores, ids = [], []
+    with timed(timings, "ann"):
+        for vector in np.atleast_2d(vectors):
+            s, i = index.search(
+                np.ascontiguousarray(vector, dtype=np.float32), k, allowed_ids=allowed
+            )
+            scores.append(s)
+            ids.append(i)
+    all_scores, all_ids = np.concatenate(scores), np.concatenate(ids)
+    order = np.argsort(-all_scores, kind="stable")
+    with timed(timings, "db"):
+        hit_ids = [int(i) for i in np.unique(all_ids)]
+        owners = snap.fresh_owners(hit_ids) if snap else selectors.image_products(hit_ids)
+    return collapse(
+        all_scores[order], all_ids[order], owners, depth, exclude_product, exclude_assets
+    )
+
+
+@dataclass
+class TextSignals:
+    """What each ranking signal found for a text query, before fusion (see `text_signals`)."""
+
+    visual: list[Candidate]
+    keyword: list[tuple[int, float]]  # (product id, bm25; lower is better), best first
+    exact: list[int]
+    negatives: tuple[str, ...]
+    status: str  # "ok" or "not_ready" (no visual side)
+    # The visual list was full at its depth even after the floor: more visual matches exist.
+    visual_full: bool = False
+
+
+def text_signals(
+    query: str,
+    *,
+    filters: SearchFilters,
+    depth: int,
+    timings: dict[str, float] | None = None,
+    floor: relevance.FloorParams | None = None,
+) -> TextSignals:
+    """The visual, keyword and exact lists a text search fuses, each `depth` deep at most.
+
+    Visual hits are cut at the relevance floor (`floor`, default from settings; pass
+    `FloorParams(enabled=False)` for the raw list and `above_floor` to apply other parameters).
+
+    This is the ranking path of `search_products`; `search.evaluation` measures each list alone
+    and fused through it, so what is measured is what shoppers get.
+    """
+    from search.encoder import encode_text
+    from search.index import get_index
+
+    timings = {} if timings is None else timings
+    query, negatives = selectors.split_negatives(query)
+    status = "ok"
+    visual: list[Candidate] = []
+    visual_full = False
+    try:
+        get_index()  # cheap, and fails fast before the model is loaded for nothing
+        with timed(timings, "encode"):
+            vector = encode_text(query)
+        # Minus-words remove candidates afterwards: fetch more so the page stays full.
+        visual_depth = depth * (NEGATIVE_DEPTH_FACTOR if negatives else 1)
+        visual = visual_candidates(vector, filters=filters, depth=visual_depth, timings=timings)
+        full = len(visual) >= visual_depth
+        visual = above_floor(visual, floor)
+        visual_full = full and len(visual) >= visual_depth
+    except (IndexNotReady, ModelNotAvailable) as exc:
+        logger.info("visual search unavailable, keyword results only: %s", exc)
+        status = "not_ready"
+    with timed(timings, "db"):
+        keyword = selectors.keyword_hits(
+            query=query, filters=filters, limit=depth, exclude=negatives
+        )
+        if not keyword and status != "ok":
+            # Without the visual side, "any of the words" is better than nothing at all.
+            keyword = selectors.keyword_hits(
+                query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
+            )
+        keyword = _with_attribute_matches(keyword, query, filters, depth, negatives)
+        exact = selectors.exact_match_ids(query=query, filters=filters)
+    return TextSignals(visual, keyword, exact, negatives, status, visual_full)
+
+
+def _with_attribute_matches(
+    keyword: list[tuple[int, float]],
+    query: str,
+    filters: SearchFilters,
+    depth: int,
+    negatives: tuple[str, ...],
+) -> list[tuple[int, float]]:
+    """A query that only names zero-shot labels ("navy", "striped linen") also matches the
+    products labelled so from their photos, after the word matches (score 0): "navy" finds a
+    navy shirt whose title never says so."""
+    from search.attributes import attribute_match_ids
+
+    if len(keyword) >= depth:
+        return keyword
+    seen = {pid for pid, _ in keyword}
+    extra = [
+        pid
+        for pid in attribute_match_ids(query=query, filters=filters, limit=depth)
+        if pid not in seen
+    ]
+    banned = selectors.products_matching_any(negatives, extra) if negatives else set()
+    return keyword + [(pid, 0.0) for pid in extra if pid not in banned][: depth - len(keyword)]
+
+
+@dataclass
+class Ranked:
+    candidates: list[Candidate]
+    status: str
+    total: int
+    total_is_lower_bound: bool
+
+
+def text_candidates(
+    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
+) -> Ranked:
+    signals = text_signals(query, filters=filters, depth=depth, timings=timings)
+    fused = drop_negatives(
+        fuse(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
+    )
+    # Matches of the shopper's words (or SKU) first, then the look-alikes, each by fused score.
+    fused.sort(key=lambda c: c.keyword_rank is None and not c.exact)
+    total = len(fused)
+    if len(signals.keyword) >= depth:
+        # The ranked keyword list was cut at its depth: count every keyword match exactly.
+        positive, _ = selectors.split_negatives(query)
+        with timed(timings, "db"):
+            counted = selectors.keyword_count(
+                query=positive, filters=filters, exclude=signals.negatives
+            )
+        total += max(0, counted - sum(c.keyword_rank is not None for c in fused))
+    return Ranked(fused, signals.status, total, signals.visual_full)
+
+
+def ranked(
+    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
+) -> tuple[Ranked, bool]:
+    """A text query's ranked results (cached per process), and whether they came from the cache."""
+    floor = relevance.FloorParams.from_settings()
+    key = ("text", query, filters, depth, index_version(), floor)
+    ranked = _result_cache.get(key)
+    if ranked is not None:
+        return ranked, True
+    ranked = text_candidates(query, filters, depth, timings)
+    _result_cache.put(key, ranked)
+    return ranked, False
+
+
+def clear_cache() -> None:
+    """Forget every cached ranked list (tests; a worker after a catalogue change)."""
+    _result_cache.clear()
