@@ -76,6 +76,13 @@ class Listing:
     kept_ids: list[str] = field(default_factory=list)
     complete: bool = True  # False when part of the store could not be listed
 
+    def fail(self, ref: str, reason: str) -> Listing:
+        """Part of the store could not be listed (a page failed): record why and mark the listing
+        incomplete, so the crawl deactivates nothing on its account. Returns the listing."""
+        self.failures.append(Failure(ref, reason))
+        self.complete = False
+        return self
+
 
 def normalize_availability(value: object) -> str:
     if isinstance(value, bool):

@@ -48,8 +48,15 @@ class Fetched:
 def fetch(
     ctx: CrawlContext, url: str, *, kind: str, accept_types: Iterable[str] | None = None
 ) -> Fetched:
-    """Conditional GET through the polite fetcher; `unchanged` when nothing new came back."""
+    """Conditional GET through the polite fetcher; `unchanged` when nothing new came back.
+
+    A URL whose last answer could not be used (its record carries an error: an unreadable API
+    page, a soft 404) is asked again in full and never counts as unchanged: its stored items are
+    not a listing, and taking them as one would deactivate every product it used to list.
+    """
     state = None if ctx.force else ctx.previous(url)
+    if state is not None and state.error:
+        state = None
     result = ctx.fetcher.get(
         url,
         kind=kind,

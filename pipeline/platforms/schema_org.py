@@ -118,12 +118,11 @@ class _SitemapWalk:
             )
             listing.failures.append(Failure(off_host[0], reason))
         if len(fresh) > room:
-            listing.complete = False
             reason = (
                 f"{len(fresh) - room} sitemap(s) beyond MEEPO_MAX_SITEMAPS_PER_STORE="
                 f"{self.max_sitemaps} skipped"
             )
-            listing.failures.append(Failure(fresh[room], reason))
+            listing.fail(fresh[room], reason)
 
     def _read(self, url: str, depth: int, listing: Listing) -> Iterator[SitemapEntry]:
         try:
@@ -131,8 +130,7 @@ class _SitemapWalk:
         except STOP_ERRORS:
             raise
         except FetchError as exc:
-            listing.failures.append(Failure(url, f"sitemap: {exc}"))
-            listing.complete = False
+            listing.fail(url, f"sitemap: {exc}")
             return
         listing.records.append(got.record)
         if got.unchanged:
@@ -158,8 +156,7 @@ class _SitemapWalk:
                 elif self.full:
                     break
         except FetchError as exc:
-            listing.failures.append(Failure(url, str(exc)))
-            listing.complete = False
+            listing.fail(url, str(exc))
             got.record.error = str(exc)
             self._forget_validators(got.record)
         if self.full or off_host:

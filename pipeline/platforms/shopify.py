@@ -16,8 +16,8 @@ from django.conf import settings
 
 from catalog.services import VariantData
 from pipeline.exceptions import FetchError
+from pipeline.http import FetchResult
 from pipeline.platforms.base import (
-    Failure,
     Listing,
     ProductData,
     absolute_url,
@@ -29,6 +29,7 @@ from pipeline.platforms.base import (
 from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
 from pipeline.platforms.extract.schema import mark_sources
 from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
+from pipeline.platforms.paged_json import paged_json_listings
 from pipeline.platforms.structured import extract_products
 
 logger = logging.getLogger(__name__)
@@ -182,51 +183,33 @@ def parse_product(item: dict, base_url: str, currency: str) -> ProductData:
     return product
 
 
+def _read_products(result: FetchResult) -> list:
+    items = json.loads(result.body).get("products")
+    if not isinstance(items, list):
+        raise ValueError("no 'products' list")
+    return items
+
+
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
     first = Listing(f"{ctx.base_url}/cart.js")
     currency = _store_currency(ctx, first)
     yield first
-    for page in range(1, MAX_PAGES + 1):
-        if ctx.limit_reached():
-            return
-        url = f"{ctx.base_url}/products.json?limit={PAGE_SIZE}&page={page}"
-        listing = Listing(url)
-        try:
-            got = fetch(ctx, url, kind="api", accept_types=JSON)
-        except STOP_ERRORS:
-            raise
-        except FetchError as exc:
-            listing.failures.append(Failure(url, str(exc)))
-            listing.complete = False
-            yield listing
-            return
-        listing.records.append(got.record)
-        if got.unchanged:
-            ids = ctx.previous_items(url)
-            listing.unchanged_ids = ids
-            got.record.items = ids
-            yield listing
-            if len(ids) < PAGE_SIZE:
-                return
-            continue
-        try:
-            items = json.loads(got.result.body).get("products")
-            if not isinstance(items, list):
-                raise ValueError("no 'products' list")
-        except (ValueError, AttributeError) as exc:
-            listing.failures.append(Failure(url, f"unreadable products.json: {exc}"))
-            listing.complete = False
-            got.record.error = str(exc)
-            yield listing
-            return
+
+    def read_items(result: FetchResult) -> list:
+        # Without a currency from /cart.js, the first page with products asks a product page.
+        nonlocal currency
+        items = _read_products(result)
         if not currency and items and isinstance(items[0], dict):
             currency = _currency_from_page(ctx, str(items[0].get("handle", "")))
-        for item in items:
-            if not isinstance(item, dict):
-                listing.failures.append(Failure(url, "product entry is not an object"))
-                continue
-            listing.products.append(parse_product(item, ctx.base_url, currency))
-        got.record.items = [p.external_id for p in listing.products]
-        yield listing
-        if len(items) < PAGE_SIZE:
-            return
+        return items
+
+    yield from paged_json_listings(
+        ctx,
+        lambda page: f"{ctx.base_url}/products.json?limit={PAGE_SIZE}&page={page}",
+        page_size=PAGE_SIZE,
+        max_pages=MAX_PAGES,
+        accept_types=JSON,
+        read_items=read_items,
+        parse_item=lambda item: parse_product(item, ctx.base_url, currency),
+        document="products.json",
+    )

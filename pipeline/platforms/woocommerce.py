@@ -14,9 +14,8 @@ from django.conf import settings
 
 from catalog.services import VariantData
 from pipeline.exceptions import FetchError
-from pipeline.http import HttpError
+from pipeline.http import FetchResult, HttpError
 from pipeline.platforms.base import (
-    Failure,
     Listing,
     ProductData,
     absolute_url,
@@ -25,9 +24,10 @@ from pipeline.platforms.base import (
     plain_text,
     unique,
 )
-from pipeline.platforms.context import STOP_ERRORS, CrawlContext, fetch
+from pipeline.platforms.context import STOP_ERRORS, CrawlContext, Fetched, fetch
 from pipeline.platforms.extract.schema import mark_sources
 from pipeline.platforms.identifiers import clean_identifier, normalize_gtin
+from pipeline.platforms.paged_json import paged_json_listings
 
 # Pretty permalinks give /wp-json/...; sites on "plain" permalinks only answer ?rest_route=.
 API_FORMS = ("/wp-json/wc/store/v1/products?", "/?rest_route=/wc/store/v1/products&")
@@ -142,66 +142,42 @@ def parse_product(item: dict, base_url: str) -> ProductData:
     return product
 
 
+def _read_products(result: FetchResult) -> list:
+    items = json.loads(result.body)
+    if not isinstance(items, list):
+        raise ValueError("expected a JSON list of products")
+    return items
+
+
+def _total_pages(result: FetchResult) -> int | None:
+    header = result.headers.get("X-WP-TotalPages", "")
+    return int(header) if header.isdigit() else None
+
+
 def iter_listings(ctx: CrawlContext) -> Iterator[Listing]:
-    total_pages = None
     # Start with the form that worked last time (its page 1 has a FetchState).
     form = API_FORMS[1] if ctx.previous(_page_url(ctx, API_FORMS[1], 1)) else API_FORMS[0]
-    for page in range(1, MAX_PAGES + 1):
-        if ctx.limit_reached() or (total_pages is not None and page > total_pages):
-            return
-        url = _page_url(ctx, form, page)
-        listing = Listing(url)
+
+    def fetch_page(listing: Listing) -> Fetched:
+        nonlocal form
         try:
-            got = fetch(ctx, url, kind="api", accept_types=JSON)
-        except STOP_ERRORS:
-            raise
+            return fetch(ctx, listing.url, kind="api", accept_types=JSON)
         except HttpError as exc:
-            if page == 1 and exc.status == 404 and form == API_FORMS[0]:
-                form = API_FORMS[1]
-                url = listing.url = _page_url(ctx, form, page)
-                try:
-                    got = fetch(ctx, url, kind="api", accept_types=JSON)
-                except STOP_ERRORS:
-                    raise
-                except FetchError as retry_exc:
-                    listing.failures.append(Failure(url, str(retry_exc)))
-                    listing.complete = False
-                    yield listing
-                    return
-            else:
-                listing.failures.append(Failure(url, str(exc)))
-                listing.complete = False
-                yield listing
-                return
-        except FetchError as exc:
-            listing.failures.append(Failure(url, str(exc)))
-            listing.complete = False
-            yield listing
-            return
-        listing.records.append(got.record)
-        if got.unchanged:
-            listing.unchanged_ids = got.record.items = ctx.previous_items(url)
-            yield listing
-            if len(listing.unchanged_ids) < PAGE_SIZE:
-                return
-            continue
-        header = got.result.headers.get("X-WP-TotalPages", "")
-        total_pages = int(header) if header.isdigit() else None
-        try:
-            items = json.loads(got.result.body)
-            if not isinstance(items, list):
-                raise ValueError("expected a JSON list of products")
-        except ValueError as exc:
-            listing.failures.append(Failure(url, f"unreadable Store API page: {exc}"))
-            listing.complete = False
-            yield listing
-            return
-        for item in items:
-            if isinstance(item, dict):
-                listing.products.append(parse_product(item, ctx.base_url))
-            else:
-                listing.failures.append(Failure(url, "product entry is not an object"))
-        got.record.items = [p.external_id for p in listing.products]
-        yield listing
-        if len(items) < PAGE_SIZE and total_pages is None:
-            return
+            if not (exc.status == 404 and listing.url == _page_url(ctx, API_FORMS[0], 1)):
+                raise
+        form = API_FORMS[1]  # pretty permalinks are off: only ?rest_route= answers
+        listing.url = _page_url(ctx, form, 1)
+        return fetch(ctx, listing.url, kind="api", accept_types=JSON)
+
+    yield from paged_json_listings(
+        ctx,
+        lambda page: _page_url(ctx, form, page),
+        page_size=PAGE_SIZE,
+        max_pages=MAX_PAGES,
+        accept_types=JSON,
+        read_items=_read_products,
+        parse_item=lambda item: parse_product(item, ctx.base_url),
+        document="Store API page",
+        total_pages=_total_pages,
+        fetch_page=fetch_page,
+    )

@@ -190,6 +190,27 @@ def test_truncated_api_json_is_a_counted_failure(crawl, make_shop):
     assert Product.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("flavour", "api"),
+    [("shopify", "/products.json*"), ("woocommerce", "/wp-json/wc/store/v1/products*")],
+)
+def test_api_page_unreadable_twice_deactivates_nothing_and_is_read_again(
+    crawl, make_shop, flavour, api
+):
+    # The same broken bytes twice are not "unchanged": that would list no ids and deactivate all.
+    shop = make_shop(flavour, products=3)
+    assert _scrape(shop).created == 3
+    shop.add_fault(api, "truncate", fraction=0.5)
+    for _ in range(2):
+        report = scrape_stores().stores[0]
+        assert report.failed == 1
+        assert "unreadable" in report.errors[0]["reason"]
+        assert report.deactivated == 0
+        assert Product.objects.filter(is_active=True).count() == 3
+    shop.faults.clear()
+    assert scrape_stores().stores[0].unchanged == 3
+
+
 def test_api_429_with_retry_after_is_waited_out(fast_crawl, make_shop):
     shop = make_shop("shopify", products=1)
     add_store(shop.base_url, crawl_delay=0.0)
