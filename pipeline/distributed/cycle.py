@@ -20,6 +20,7 @@ Whatever a lost or failed cycle left undone, the next one picks up: every stage 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from django.utils import timezone
 from catalog import selectors
 from pipeline.distributed.locks import redis_client
 from pipeline.embed import pending_assets
+
+logger = logging.getLogger(__name__)
 
 CYCLE_KEY = "meepo:cycle"
 
@@ -81,6 +84,12 @@ def end_cycle(cycle_id: str | None) -> None:
     current = current_cycle()
     if current and current.get("id") == cycle_id:
         redis_client().delete(CYCLE_KEY)
+
+
+def abandon_cycle(*, reason: str) -> None:
+    """A task of the cycle failed for good: its chord will never reach the build."""
+    if redis_client().delete(CYCLE_KEY):
+        logger.warning("cycle abandoned (%s); the next enqueue_cycle starts a new one", reason)
 
 
 def enqueue_cycle(

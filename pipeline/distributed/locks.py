@@ -35,10 +35,13 @@ KEY_PREFIX = "meepo:lock:"
 class LockHeld(PipelineLocked):
     """Another worker holds the lock; `holder` is its token (host:pid:label:random)."""
 
-    def __init__(self, name: str, holder: str) -> None:
-        super().__init__(f"lock {name!r} is held by {holder or 'someone whose lock just lapsed'}")
+    def __init__(self, name: str, holder: str = "") -> None:
+        super().__init__(name, holder)  # args rebuild it when Celery stores it as a retry reason
         self.name = name
         self.holder = holder
+
+    def __str__(self) -> str:
+        return f"lock {self.name!r} is held by {self.holder or 'someone whose lock just lapsed'}"
 
 
 @functools.cache

@@ -34,6 +34,7 @@ from celery import Task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from catalog.models import CrawlRun, Store
@@ -59,9 +60,20 @@ BUILD_LOCK_TTL = 120.0
 
 
 class MeepoTask(Task):
-    """Records a task that failed for good (after its retries) in TaskFailure."""
+    """Records a task that failed for good (after its retries) in TaskFailure, and ends the cycle
+    in flight: a chord whose member failed never runs its build, and the next timer must not
+    wait a day for the cycle's mark to expire."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from pipeline.distributed.cycle import abandon_cycle
+
+        self._record(exc, task_id, args, kwargs)
+        try:
+            abandon_cycle(reason=f"task {self.name} {task_id} failed")
+        except RedisError:
+            logger.exception("could not clear the cycle mark after task %s failed", task_id)
+
+    def _record(self, exc, task_id, args, kwargs) -> None:
         from pipeline.models import TaskFailure
 
         try:

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from catalog.models import CrawlRun, Product, ProductImage
+from pipeline.distributed.cycle import current_cycle, start_cycle
 from pipeline.distributed.locks import LockHeld, redis_lock
 from pipeline.distributed.tasks import (
     build_and_publish,
@@ -142,6 +143,7 @@ def test_pipeline_status_lists_locks_and_failures(broker, capsys):
 def test_a_task_that_fails_for_good_is_recorded(broker, settings, tiny_clip):
     settings.MEEPO_CLIP_MODEL = "/nonexistent/model"
     ids = [image.asset_id for image in make_images(1)]
+    assert start_cycle(["shop"]) is not None
 
     result = embed_batch.apply(args=[ids], task_id="t-1")
 
@@ -149,6 +151,8 @@ def test_a_task_that_fails_for_good_is_recorded(broker, settings, tiny_clip):
     failure = TaskFailure.objects.get(task_id="t-1")
     assert failure.task_name.endswith("embed_batch")
     assert "ModelNotAvailable" in failure.error
+    # The cycle's chord will never reach its build: the next timer may start a new cycle.
+    assert current_cycle() is None
 
 
 def test_enqueue_cycle_without_a_broker_is_a_usage_error(settings):
