@@ -8,7 +8,7 @@ by chunk, and reads it back with pread, one chunk at a time:
     with gigabytes of dirty pages that the kernel cannot reclaim until they reach the disk;
   - rows kept from the previous version are copied file to file by the kernel (copy_file_range),
     in runs, never through Python.
-The file may be float32 or float16 (pipeline.indexing.ANN_VECTORS_DTYPE); readers always get
+The file may be float32 or float16 (pipeline.indexing.build.ANN_VECTORS_DTYPE); readers always get
 float32 chunks.
 """
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline import indexing
+from pipeline.indexing import build as indexing_build
 from pipeline.indexing import build_index, catalogue, faiss_build, vectors
 from pipeline.indexing.vectors import ArraySource, VectorFile, VectorWriter, copy_runs
 from search.index import VECTORS_FILE, get_index, published_dir
@@ -70,7 +70,7 @@ def test_chunked_flat_build_writes_every_vector_exactly(tiny_chunks):
 def test_chunked_ivf_build_finds_planted_vectors_and_can_store_float16(
     tiny_chunks, settings, monkeypatch
 ):
-    monkeypatch.setattr(indexing, "ANN_VECTORS_DTYPE", np.float16)
+    monkeypatch.setattr(indexing_build, "ANN_VECTORS_DTYPE", np.float16)
     settings.MEEPO_INDEX_EXACT_MAX = 50
     settings.MEEPO_INDEX_RECALL = 0.8
     images = add_images(160)
@@ -89,7 +89,7 @@ def test_chunked_ivf_build_finds_planted_vectors_and_can_store_float16(
 def test_incremental_update_writes_the_same_vectors_as_a_full_rebuild(
     tiny_chunks, settings, monkeypatch, dtype
 ):
-    monkeypatch.setattr(indexing, "ANN_VECTORS_DTYPE", dtype)
+    monkeypatch.setattr(indexing_build, "ANN_VECTORS_DTYPE", dtype)
     settings.MEEPO_INDEX_EXACT_MAX = 50
     settings.MEEPO_INDEX_RECALL = 0.8
     images = add_images(120)
@@ -167,7 +167,7 @@ def test_float16_exact_subset_scan_ranks_like_float32(settings, monkeypatch):
     """With float16 vectors, filtered searches on an ANN version rank like float32 (recall ~1)."""
     from bench.planted_index import publish_arrays
 
-    monkeypatch.setattr(indexing, "ANN_VECTORS_DTYPE", np.float16)
+    monkeypatch.setattr(indexing_build, "ANN_VECTORS_DTYPE", np.float16)
     rng = np.random.default_rng(6)
     centres = rng.normal(size=(20, 64)) + 1.5
     x = (centres[rng.integers(0, 20, 3000)] + rng.normal(scale=0.5, size=(3000, 64))).astype(
