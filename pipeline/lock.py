@@ -2,6 +2,10 @@
 
 The kernel drops the lock when the process exits, however it exits, so a crashed run never leaves
 a stale lock. The file keeps the holder's pid and start time for the error message.
+
+Every command that writes the catalogue, the vectors or the index (scrape, embed, attributes,
+build_index, pipeline, demo) takes it the same way, through `command_lock`; the stage functions
+themselves do not lock, so `pipeline` can chain them under one hold.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management.base import CommandError
 
 from pipeline.exceptions import PipelineLocked
 
@@ -44,3 +49,14 @@ def pipeline_lock(name: str = "pipeline") -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)  # closing releases the flock
+
+
+@contextmanager
+def command_lock(name: str = "pipeline") -> Iterator[Path]:
+    """`pipeline_lock` for a management command: another holder ends the command at once with
+    CommandError(returncode=75, EX_TEMPFAIL) and says who holds the lock."""
+    try:
+        with pipeline_lock(name) as path:
+            yield path
+    except PipelineLocked as exc:
+        raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc

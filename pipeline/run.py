@@ -1,4 +1,4 @@
-"""`run_pipeline`: scrape -> embed -> attributes -> build_index under the pipeline lock, for cron.
+"""`run_pipeline`: scrape -> embed -> attributes -> build_index in one go, for cron.
 
 `scrape` fetches listings, product data and images (the one owner of image downloads, per store
 and through each host's gate); `embed` only reads the stored thumbnails.
@@ -6,7 +6,8 @@ and through each host's gate); `embed` only reads the stored thumbnails.
 Each stage is idempotent and commits its own work, so the chain can stop anywhere and the next
 run carries on. A stage that fails is logged and reported; the later stages still run on what is
 already in the database (a store that cannot be crawled must not stop the others' new images from
-being indexed). Raises PipelineLocked at once when another run holds the lock.
+being indexed). The caller holds the pipeline lock across the chain, as every command that
+writes does (`manage.py pipeline`: pipeline.lock.command_lock).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-from pipeline.lock import pipeline_lock
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def run_pipeline(
     force: bool = False,
     scrape: bool = True,
 ) -> PipelineReport:
-    """Run the stages in order, holding MEEPO_DATA_DIR/locks/pipeline.lock.
+    """Run the stages in order (the caller holds MEEPO_DATA_DIR/locks/pipeline.lock).
 
     `force` re-crawls and rebuilds the index from scratch; it never re-embeds (that costs hours on
     a CPU box; use `manage.py embed --force` for it).
@@ -66,21 +65,20 @@ def run_pipeline(
 
     started = time.monotonic()
     report = PipelineReport()
-    with pipeline_lock():
-        if scrape:
-            _stage(
-                report,
-                "scrape",
-                _scrape,
-                store_slug=store_slug,
-                limit=limit,
-                dry_run=dry_run,
-                force=force,
-            )
-        _stage(report, "embed", embed_images, limit=limit, dry_run=dry_run)
-        # Zero-shot labels from the stored vectors: no image forward pass, incremental.
-        _stage(report, "attributes", _attributes, dry_run=dry_run)
-        _stage(report, "index", build_index, dry_run=dry_run, force=force)
+    if scrape:
+        _stage(
+            report,
+            "scrape",
+            _scrape,
+            store_slug=store_slug,
+            limit=limit,
+            dry_run=dry_run,
+            force=force,
+        )
+    _stage(report, "embed", embed_images, limit=limit, dry_run=dry_run)
+    # Zero-shot labels from the stored vectors: no image forward pass, incremental.
+    _stage(report, "attributes", _attributes, dry_run=dry_run)
+    _stage(report, "index", build_index, dry_run=dry_run, force=force)
     report.seconds = time.monotonic() - started
     return report
 

@@ -51,10 +51,22 @@ def test_overlapping_pipeline_exits_at_once_with_distinct_code(other_process_hol
 
 
 def test_stage_commands_respect_the_lock(other_process_holds_lock):
-    for command in ("scrape", "embed", "build_index"):
+    for command in ("scrape", "embed", "attributes", "build_index"):
         with pytest.raises(CommandError) as exc:
             call_command(command)
         assert exc.value.returncode == LOCKED_EXIT_CODE
+
+
+@pytest.mark.django_db
+def test_demo_respects_the_lock_before_crawling(other_process_holds_lock, monkeypatch):
+    import pipeline.scrape
+    from demo.management.commands import demo
+
+    monkeypatch.setattr(demo, "call_command", lambda *a, **k: None)  # migrate, collectstatic
+    monkeypatch.setattr(pipeline.scrape, "add_store", lambda *a, **k: pytest.fail("crawled"))
+    with pytest.raises(CommandError) as exc:
+        call_command("demo", "--no-serve", "--products", "1")
+    assert exc.value.returncode == LOCKED_EXIT_CODE
 
 
 def test_lock_of_a_killed_process_is_free(other_process_holds_lock):

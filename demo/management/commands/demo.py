@@ -9,6 +9,7 @@
 4. replace this process with gunicorn (deploy/gunicorn.conf.py) on http://127.0.0.1:8000.
 
 Idempotent: with a catalogue already there, step 2 is skipped and step 3 has nothing to do.
+Steps 2 and 3 hold the pipeline lock like every command that writes (exit 75 when it is held).
 """
 
 import os
@@ -23,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
 from catalog.models import Product, Store
+from pipeline.lock import command_lock
 from search.exceptions import ModelNotAvailable
 
 GUNICORN_CONF = Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"
@@ -57,17 +59,17 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
 
         store_url = options["store_url"]
-        if (
-            store_url
-            and not Store.objects.filter(base_url__startswith=store_url.rstrip("/")).exists()
-        ):
-            self._crawl(store_url, limit=options["limit"])
-        elif not Product.objects.exists():
-            self._crawl_demo_shop(flavour=options["flavour"], products=options["products"])
-        else:
-            self._step(f"Catalogue has {Product.objects.count()} products: not crawling again")
-
-        self._embed_and_index()
+        with command_lock():
+            if (
+                store_url
+                and not Store.objects.filter(base_url__startswith=store_url.rstrip("/")).exists()
+            ):
+                self._crawl(store_url, limit=options["limit"])
+            elif not Product.objects.exists():
+                self._crawl_demo_shop(flavour=options["flavour"], products=options["products"])
+            else:
+                self._step(f"Catalogue has {Product.objects.count()} products: not crawling again")
+            self._embed_and_index()
         if options["no_serve"]:
             return
         self._serve(options["host"], options["port"])

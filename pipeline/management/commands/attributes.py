@@ -2,12 +2,14 @@
 
 Reuses stored image vectors (run `embed` first); relabels only products whose main image, the
 model or the taxonomy changed, unless --force. --dry-run counts what would be labelled.
-Exit codes: 0 done or nothing to do; 1 the model cannot be loaded; 2 an unusable taxonomy file.
+Takes the pipeline lock. Exit codes: 0 done or nothing to do; 1 the model cannot be loaded;
+2 an unusable taxonomy file; 75 another pipeline run holds the lock.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.attributes import assign_attributes
+from pipeline.lock import command_lock
 from search.attributes import TaxonomyError, load_taxonomy
 from search.exceptions import ModelNotAvailable
 
@@ -28,13 +30,14 @@ class Command(BaseCommand):
         except TaxonomyError as exc:
             raise CommandError(str(exc), returncode=2) from exc
         try:
-            report = assign_attributes(
-                force=opts["force"],
-                dry_run=opts["dry_run"],
-                store=opts["store"],
-                limit=opts["limit"],
-                taxonomy=taxonomy,
-            )
+            with command_lock():
+                report = assign_attributes(
+                    force=opts["force"],
+                    dry_run=opts["dry_run"],
+                    store=opts["store"],
+                    limit=opts["limit"],
+                    taxonomy=taxonomy,
+                )
         except ModelNotAvailable as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(report.summary()))

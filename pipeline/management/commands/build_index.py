@@ -6,9 +6,8 @@ is never modified. Exit codes: 0 published or nothing to do, 1 failed, 75 locked
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.exceptions import PipelineLocked
 from pipeline.indexing import build_index
-from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
+from pipeline.lock import command_lock
 
 
 class Command(BaseCommand):
@@ -20,10 +19,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            with pipeline_lock():
+            with command_lock():
                 report = build_index(dry_run=opts["dry_run"], force=opts["force"])
-        except PipelineLocked as exc:
-            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         except ValueError as exc:  # e.g. the catalogue does not fit MEEPO_INDEX_MEMORY_MB
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(report.summary()))

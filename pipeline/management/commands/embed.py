@@ -7,8 +7,7 @@ Exit codes: 0 done (or nothing to do), 1 model unavailable or too many failures,
 from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.embed import embed_images
-from pipeline.exceptions import PipelineLocked
-from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
+from pipeline.lock import command_lock
 from search.exceptions import ModelNotAvailable
 
 
@@ -28,15 +27,13 @@ class Command(BaseCommand):
         if opts["limit"] is not None and opts["limit"] < 0:
             raise CommandError("--limit must be >= 0", returncode=2)
         try:
-            with pipeline_lock():
+            with command_lock():
                 report = embed_images(
                     limit=opts["limit"],
                     dry_run=opts["dry_run"],
                     force=opts["force"],
                     batch_size=opts["batch_size"],
                 )
-        except PipelineLocked as exc:
-            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         except ModelNotAvailable as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(report.summary()))

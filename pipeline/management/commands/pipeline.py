@@ -10,8 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.exceptions import PipelineLocked
-from pipeline.lock import LOCKED_EXIT_CODE
+from pipeline.lock import command_lock
 from pipeline.run import run_pipeline
 
 
@@ -39,7 +38,7 @@ class Command(BaseCommand):
             raise CommandError("--limit must be >= 0", returncode=2)
         if opts["random_delay"] > 0:
             time.sleep(random.uniform(0, opts["random_delay"]))
-        try:
+        with command_lock():
             report = run_pipeline(
                 store_slug=opts["store_slug"],
                 limit=opts["limit"],
@@ -47,8 +46,6 @@ class Command(BaseCommand):
                 force=opts["force"],
                 scrape=not opts["skip_scrape"],
             )
-        except PipelineLocked as exc:
-            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         style = self.style.SUCCESS if report.ok else self.style.ERROR
         self.stdout.write(style(report.summary()))
         if not report.ok:

@@ -13,8 +13,8 @@ the lock.
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import CrawlRun
-from pipeline.exceptions import PipelineLocked, ScrapeFailed
-from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
+from pipeline.exceptions import ScrapeFailed
+from pipeline.lock import command_lock
 from pipeline.scrape import scrape_stores
 
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be >= 1", returncode=2)
         try:
-            with pipeline_lock():
+            with command_lock():
                 report = scrape_stores(
                     store_slug=store,
                     limit=limit,
@@ -58,8 +58,6 @@ class Command(BaseCommand):
                     force=force,
                     concurrency=concurrency,
                 )
-        except PipelineLocked as exc:
-            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         except ScrapeFailed as exc:
             raise CommandError(str(exc), returncode=2) from exc
         for s in report.stores:
