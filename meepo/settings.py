@@ -274,11 +274,24 @@ MEEPO_RELEVANCE_PERCENTILE = env.float("MEEPO_RELEVANCE_PERCENTILE", default=95.
 MEEPO_RELEVANCE_MARGIN = env.float("MEEPO_RELEVANCE_MARGIN", default=0.08)
 # Repeated searches (search/result_cache.py): finished responses kept this many seconds (0 = off)
 # in this Django cache alias; the shown products' stock and price are re-checked on every hit.
-MEEPO_SEARCH_PAGE_CACHE_SECONDS = env.int("MEEPO_SEARCH_PAGE_CACHE_SECONDS", default=0)
-MEEPO_SEARCH_PAGE_CACHE_ALIAS = env.str("MEEPO_SEARCH_PAGE_CACHE_ALIAS", default="default")
+MEEPO_SEARCH_PAGE_CACHE_SECONDS = env.int("MEEPO_SEARCH_PAGE_CACHE_SECONDS", default=60)
+MEEPO_SEARCH_PAGE_CACHE_ALIAS = env.str("MEEPO_SEARCH_PAGE_CACHE_ALIAS", default="search_pages")
+# Local memory per worker process: a hit costs ~0.01 ms of CPU against ~0.09 ms for the file
+# cache (whose every write also lists the whole directory to cull it), and it needs nothing run
+# beside the site; with two workers a repeat misses at most twice. The database cache would put
+# a write on SQLite's single writer lock per new page. docs/search.md "Repeated searches".
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "search_pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "search-pages",
+        # ~60 KB a page: at most ~30 MB per worker.
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    },
+}
 # Owners of index hits, facets and store/brand/category filters from the columnar snapshot
 # beside the index version (search/snapshot.py) instead of the database.
-MEEPO_SEARCH_SNAPSHOT = env.bool("MEEPO_SEARCH_SNAPSHOT", default=False)
+MEEPO_SEARCH_SNAPSHOT = env.bool("MEEPO_SEARCH_SNAPSHOT", default=True)
 
 # --- Crawler --------------------------------------------------------------------------------
 MEEPO_BOT_NAME = env.str("MEEPO_BOT_NAME", default="MeepoBot")

@@ -22,7 +22,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from search import selectors, services
+from search import result_cache, selectors, services
 from search.attributes import describe_attributes
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
@@ -200,9 +200,26 @@ def serialize_page(request, page: services.SearchPage) -> dict:
 
 @allow("GET")
 def search(request):
+    # A repeat is answered from search.result_cache (see the results view); the body holds
+    # absolute URLs, so the origin is part of the key. Its `timings_ms` are the first answer's.
+    key = response = None
+    if result_cache.enabled():
+        origin = request.build_absolute_uri("/")
+        key = result_cache.request_key(
+            request, kind="api", version=services.index_version(), origin=origin
+        )
+        response = result_cache.cached_response(key)
+    if response is None:
+        response, page = _search(request)
+        if key is not None and page is not None:
+            result_cache.keep_response(key, response, [h.product.pk for h in page.hits])
+    return response
+
+
+def _search(request):
     form = SearchForm(request.GET)
     if not form.is_valid():
-        return _bad_request(form)
+        return _bad_request(form), None
     offset, limit = form.offset_limit()
     page = services.search_products(
         query=form.cleaned_data["q"],
@@ -212,7 +229,7 @@ def search(request):
         sort=form.cleaned_data["sort"],
         spell=request.GET.get("spell") != "off",
     )
-    return _timed_json(serialize_page(request, page), page)
+    return _timed_json(serialize_page(request, page), page), page
 
 
 @csrf_exempt

@@ -12,10 +12,10 @@ difference drops the entry and the caller renders anew. Changes the fingerprint 
 catalogue) are bounded by the entry's lifetime, MEEPO_SEARCH_PAGE_CACHE_SECONDS (default 60 s:
 the same as the candidate-list cache in search.services, whose results already were that old).
 
-Backend: Django's cache framework, alias MEEPO_SEARCH_PAGE_CACHE_ALIAS (default "default"; with
-no CACHES setting that is a local-memory cache per worker process, bounded at 300 entries, LRU):
-on one VPS with two workers a repeat costs at most one miss per worker, and nothing has to be
-run or secured beside the site. A shared backend (file-based, Redis) only needs CACHES.
+Backend: Django's cache framework, alias MEEPO_SEARCH_PAGE_CACHE_ALIAS (default "search_pages",
+a local-memory cache per worker process, 500 entries, LRU; see CACHES in meepo/settings.py): on
+one VPS with two workers a repeat costs at most one miss per worker, and nothing has to be run or
+secured beside the site. A shared backend (file-based, Redis) only needs CACHES.
 """
 
 from __future__ import annotations
@@ -109,16 +109,17 @@ def put_page(
     _cache().set(key, page, timeout=settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS)
 
 
-def request_key(request, *, kind: str, version: str | None) -> str:
+def request_key(request, *, kind: str, version: str | None, **parts: Any) -> str:
     """The key of a GET search response: every query parameter (a page's links, notes and
     applied-filter chips are built from them), the response kind (page, htmx fragment, "more"
-    fragment, API) and the index version. Parameters are sorted, so their order does not split
-    the cache; the query text is whitespace-normalised."""
+    fragment, API), the index version and any other `parts` that shape the body (the API's
+    absolute URLs: its origin). Parameters are sorted, so their order does not split the cache;
+    the query text is whitespace-normalised."""
     params = sorted(
         (name, [" ".join(v.split()) for v in values] if name == "q" else values)
         for name, values in request.GET.lists()
     )
-    return page_key(kind=kind, version=version, params=params)
+    return page_key(kind=kind, version=version, params=params, **parts)
 
 
 def cached_response(key: str):

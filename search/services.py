@@ -78,6 +78,7 @@ __all__ = [
     "drop_negatives",
     "find_similar_products",
     "fuse",
+    "index_version",
     "normalise_query",
     "search_by_image",
     "search_by_photo_id",

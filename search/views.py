@@ -82,7 +82,7 @@ def results(request):
     if result_cache.enabled():
         kind = "more" if request.GET.get("fragment") == "more" else "htmx"
         kind = kind if _is_fragment(request) else "html"
-        key = result_cache.request_key(request, kind=kind, version=services._index_version())
+        key = result_cache.request_key(request, kind=kind, version=services.index_version())
         response = result_cache.cached_response(key)
     if response is None:
         response, page = _render_results(request)

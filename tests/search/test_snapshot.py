@@ -177,7 +177,7 @@ def test_facets_of_candidates_active_now_ignore_the_build_time_flag(tmp_path):
         assert got == expected, filters
 
 
-def test_for_index_is_off_by_default_and_loads_once_per_version(tmp_path, settings):
+def test_for_index_can_be_switched_off_and_loads_once_per_version(tmp_path, settings):
     from types import SimpleNamespace
 
     from search import snapshot as module
@@ -185,6 +185,7 @@ def test_for_index_is_off_by_default_and_loads_once_per_version(tmp_path, settin
     ids = catalogue(n=3)
     write_snapshot(tmp_path, ids)
     index = SimpleNamespace(path=tmp_path)
+    settings.MEEPO_SEARCH_SNAPSHOT = False
     assert module.for_index(index) is None
     settings.MEEPO_SEARCH_SNAPSHOT = True
     first = module.for_index(index)
