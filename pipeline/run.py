@@ -15,17 +15,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 
+class StageReport(Protocol):
+    """What every stage function returns (ScrapeReport, EmbedReport, AttributesReport,
+    IndexReport): its outcome in words for the operator, starting with the stage's name."""
+
+    def summary(self) -> str: ...
+
+
 @dataclass
 class PipelineReport:
-    scrape: Any = None
-    embed: Any = None
-    attributes: Any = None
-    index: Any = None
+    scrape: StageReport | None = None
+    embed: StageReport | None = None
+    attributes: StageReport | None = None
+    index: StageReport | None = None
     failed_stages: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -41,7 +48,7 @@ class PipelineReport:
             if stage in self.errors:
                 lines.append(f"{stage}: FAILED: {self.errors[stage]}")
             elif report is not None:
-                text = report.summary() if hasattr(report, "summary") else str(report)
+                text = report.summary()
                 lines.append(text if text.startswith(stage) else f"{stage}: {text}")
         lines.append(f"pipeline: {'ok' if self.ok else 'failed'} in {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -60,8 +67,10 @@ def run_pipeline(
     `force` re-crawls and rebuilds the index from scratch; it never re-embeds (that costs hours on
     a CPU box; use `manage.py embed --force` for it).
     """
+    from pipeline.attributes import assign_attributes
     from pipeline.embed import embed_images
     from pipeline.indexing import build_index
+    from pipeline.scrape import scrape_stores
 
     started = time.monotonic()
     report = PipelineReport()
@@ -69,7 +78,7 @@ def run_pipeline(
         _stage(
             report,
             "scrape",
-            _scrape,
+            scrape_stores,
             store_slug=store_slug,
             limit=limit,
             dry_run=dry_run,
@@ -77,22 +86,10 @@ def run_pipeline(
         )
     _stage(report, "embed", embed_images, limit=limit, dry_run=dry_run)
     # Zero-shot labels from the stored vectors: no image forward pass, incremental.
-    _stage(report, "attributes", _attributes, dry_run=dry_run)
+    _stage(report, "attributes", assign_attributes, dry_run=dry_run)
     _stage(report, "index", build_index, dry_run=dry_run, force=force)
     report.seconds = time.monotonic() - started
     return report
-
-
-def _scrape(**kwargs):
-    from pipeline.scrape import scrape_stores
-
-    return scrape_stores(**kwargs)
-
-
-def _attributes(**kwargs):
-    from pipeline.attributes import assign_attributes
-
-    return assign_attributes(**kwargs)
 
 
 def _stage(report: PipelineReport, name: str, func, **kwargs) -> None:

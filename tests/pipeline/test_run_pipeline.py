@@ -34,14 +34,13 @@ def make_images(n, seed=0):
         ProductImageFactory(product=ProductFactory(), asset=asset)
 
 
-def test_pipeline_embeds_and_publishes_then_second_run_changes_nothing(tiny_clip, monkeypatch):
-    monkeypatch.setattr(run_module, "_scrape", lambda **kw: "0 stores")
+def test_pipeline_embeds_and_publishes_then_second_run_changes_nothing(tiny_clip):
     make_images(4)
-    first = run_pipeline()
+    first = run_pipeline(scrape=False)
     assert first.ok
     assert (first.embed.embedded, first.index.status) == (4, "published")
     assert get_index().ntotal == 4
-    second = run_pipeline()
+    second = run_pipeline(scrape=False)
     assert (second.embed.candidates, second.index.status) == (0, "nothing to do")
     # Attributes come from the stored vectors after embed, once; the second run skips them.
     assert (first.attributes.labelled, second.attributes.labelled) == (4, 0)
@@ -53,7 +52,7 @@ def test_failed_stage_is_reported_and_later_stages_still_run(tiny_clip, monkeypa
     def broken_scrape(**kwargs):
         raise RuntimeError("store unreachable")
 
-    monkeypatch.setattr(run_module, "_scrape", broken_scrape)
+    monkeypatch.setattr("pipeline.scrape.scrape_stores", broken_scrape)
     make_images(2)
     with pytest.raises(CommandError, match="scrape"):
         call_command("pipeline")

@@ -128,7 +128,7 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Could not add the store {url}: {exc}") from exc
         report = scrape_stores(store_slug=store.slug, limit=limit)
-        self.stdout.write(f"    {_summary(report)}")
+        self.stdout.write(f"    {report.summary()}")
         if not Product.objects.exists():
             raise CommandError(f"The crawl of {url} found no products; see the log above.")
 
@@ -142,9 +142,9 @@ class Command(BaseCommand):
         )
         self._step(f"Embedding product images with {model}{where}")
         try:
-            self.stdout.write(f"    {_summary(embed_images())}")
+            self.stdout.write(f"    {embed_images().summary()}")
             self._step("Publishing the search index")
-            self.stdout.write(f"    {_summary(build_index())}")
+            self.stdout.write(f"    {build_index().summary()}")
         except ModelNotAvailable as exc:
             self.stderr.write(
                 self.style.WARNING(MODEL_HELP.format(model=settings.MEEPO_CLIP_MODEL, reason=exc))
@@ -159,8 +159,3 @@ class Command(BaseCommand):
         sys.stderr.flush()
         argv = [str(gunicorn), "-c", str(GUNICORN_CONF), "--bind", f"{host}:{port}"]
         os.execv(argv[0], argv)
-
-
-def _summary(report) -> str:
-    summary = getattr(report, "summary", None)
-    return summary() if callable(summary) else str(report)
