@@ -99,6 +99,8 @@ def _write_vocab(path: Path, words: tuple[str, ...] = (), size: int = 0) -> tupl
 
 
 def _config(size: str, vocab_size: int):
+    """CLIPConfig and image side of a CLIP size: mostly the two sizes' shapes, written out as data
+    (hence about 50 lines)."""
     from transformers import CLIPConfig
 
     # The text tower pools at the end-of-text token, so its id must be the tiny vocabulary's.
@@ -276,16 +278,6 @@ def save_random_model(
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     import torch
-    from transformers import (
-        Siglip2Config,
-        Siglip2ImageProcessorPil,
-        Siglip2Model,
-        Siglip2Processor,
-        SiglipConfig,
-        SiglipImageProcessorPil,
-        SiglipModel,
-        SiglipProcessor,
-    )
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -298,20 +290,35 @@ def save_random_model(
         tokenizer, vocab_size = _gemma_tokenizer(real_vocab)
     text, vision = _siglip_configs(family, size, vocab_size)
     torch.manual_seed(seed)
+    model, processor = _siglip_model(family, text, vision, tokenizer)
+    model.eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def _siglip_model(family: str, text: dict, vision: dict, tokenizer):
+    """A random SigLIP or SigLIP 2 model and its processor (fixed-size or patch-budget images)."""
+    from transformers import (
+        Siglip2Config,
+        Siglip2ImageProcessorPil,
+        Siglip2Model,
+        Siglip2Processor,
+        SiglipConfig,
+        SiglipImageProcessorPil,
+        SiglipModel,
+        SiglipProcessor,
+    )
+
     if family == "siglip":
         model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
         side = vision["image_size"]
         image_processor = SiglipImageProcessorPil(size={"height": side, "width": side})
-        processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
-    else:
-        model = Siglip2Model(Siglip2Config(text_config=text, vision_config=vision))
-        image_processor = Siglip2ImageProcessorPil(
-            patch_size=vision["patch_size"], max_num_patches=vision["num_patches"]
-        )
-        processor = Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
-    model.eval().save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+        return model, SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    model = Siglip2Model(Siglip2Config(text_config=text, vision_config=vision))
+    image_processor = Siglip2ImageProcessorPil(
+        patch_size=vision["patch_size"], max_num_patches=vision["num_patches"]
+    )
+    return model, Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
 
 
 def _wordpiece_tokenizer():

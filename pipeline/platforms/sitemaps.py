@@ -80,6 +80,9 @@ def iter_sitemap(body: bytes) -> Iterator[tuple[bool, SitemapEntry]]:
     their text is read), so neither millions of entries nor an entry with millions of children
     pile up; more than MAX_ELEMENTS elements (a CPU bomb of tiny tags) ends the document.
     Raises FetchError for a refused or unreadable document (possibly after some entries).
+    One loop on purpose (about 50 lines): the streaming state (the current entry's loc and
+    lastmod, the entry and element budgets, the tail kept to catch a split DOCTYPE) lives across
+    chunks and events, and split up it would travel through every helper.
     """
     parser = etree.XMLPullParser(
         events=("end",),
