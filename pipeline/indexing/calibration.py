@@ -3,8 +3,8 @@
 Random text queries (seeded, so a rebuild of the same catalogue measures the same thing) are
 encoded by the current CLIP and searched against the new index; the best score of each goes into
 the manifest's `relevance` section. A meaningless query's best score is what a visual hit must
-beat to be shown. Costs 128 text encodings and 128 searches, once per build (measured on the
-busy shared 2-core machine, ViT-B/32 shape: 7.9 s encoding, 3.5 s searching 100k flat).
+beat to be shown. Costs 128 text encodings and 128 searches, once per build (measured times:
+docs/search.md, "Calibration at build time").
 """
 
 from __future__ import annotations

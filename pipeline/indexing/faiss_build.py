@@ -1,7 +1,8 @@
 """Build, tune and measure faiss indexes from unit vectors (no database, no files but the ones given).
 
 Index choice by catalogue size and memory budget (see docs/pipeline.md and the vector-index notes):
-  flat     IDMap2,Flat, exact, while N <= exact_max and 4*d*N fits the budget (≈10 ms at 100 k)
+  flat     IDMap2,Flat, exact, while N <= exact_max and 4*d*N fits the budget (its latency at
+           100 k: docs/pipeline.md, "build_index")
   ivf_sq8  IVF{K},SQ8 (d+8 bytes a vector), K ≈ 4√N, spherical k-means on a sample,
            nprobe = the smallest power of two reaching the target recall@10 on held-out queries
   ivf_pq   IVF{K},PQ{m} when even SQ8 does not fit the budget (recall is measured and reported)
@@ -29,7 +30,7 @@ K_EVAL = 10
 BETWEEN_SLACK = 0.05
 # Exact neighbours kept per held-out query, so the next incremental build can drop removed ids,
 # merge the top of the fresh vectors, and still know the exact top K_EVAL + 1 without a scan
-# over all N (20 s at 1 M here).
+# over all N (its cost at 1 M: docs/benchmarks.md, "Build memory and time").
 TRUTH_DEPTH = K_EVAL + 1 + 20
 
 
