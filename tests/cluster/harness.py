@@ -1,0 +1,316 @@
+"""The whole distributed Meepo on 127.0.0.1: a throwaway PostgreSQL 15, Redis, Celery crawl/embed
+workers, a builder (a Celery worker on the `build` queue whose nginx serves its index/), web
+nodes (gunicorn, each with its own MEEPO_DATA_DIR) that pull the builder's index with
+`manage.py sync_index`, and nginx with an upstream over the web nodes.
+
+Every server is started in its own process group (`start_new_session`), so `Cluster.stop()` (and
+`Service.kill()`, the "machine dies" of the tests) takes the whole group down with SIGKILL,
+whatever state the test left it in. Thumbnails live in one shared directory (MEEPO_MEDIA_ROOT,
+what an NFS mount is in production); every other path is per process under one temporary
+directory. Used by tests/cluster/ and bench/cluster.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.deploy.stack import NGINX, ROOT, VENV_BIN, app_env, free_port, http
+from tests.postgres.server import TempPostgres
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+NGINX_MAIN = """\
+daemon off;
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+{user}
+events {{ worker_connections 512; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    log_format cluster 'upstream=$upstream_addr status=$status $request';
+    access_log {run}/access.log cluster;
+    client_body_temp_path {run}/tmp/body;
+    proxy_temp_path {run}/tmp/proxy;
+    fastcgi_temp_path {run}/tmp/fastcgi;
+    uwsgi_temp_path {run}/tmp/uwsgi;
+    scgi_temp_path {run}/tmp/scgi;
+    {sites}
+}}
+"""
+
+
+@dataclass
+class Service:
+    """One server process (and its children) in its own process group, logging to a file."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> Service:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (a Celery worker's pool children die with it)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        if sig == signal.SIGKILL:
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if not self.alive:
+            self.kill()  # the group may outlive its leader (pool children)
+            return
+        self.kill(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        self.kill()
+
+    def tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} ({self.log})\n{text[-chars:]}"
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout: float, every: float = 0.25):
+    """predicate()'s first truthy value, or AssertionError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+@dataclass
+class WebNode:
+    name: str
+    data: Path
+    port: int
+    service: Service
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Cluster:
+    """Start with `Cluster(...).start()`; always `stop()` (the fixture does, also on failure)."""
+
+    model_dir: Path
+    workers: int = 2
+    web_nodes: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="meepo-cluster-")))
+    services: list[Service] = field(default_factory=list)
+    nodes: list[WebNode] = field(default_factory=list)
+    worker_services: dict[str, Service] = field(default_factory=dict)
+    postgres: TempPostgres | None = None
+
+    # --- start ----------------------------------------------------------------------------
+    def start(self) -> Cluster:
+        try:
+            self.postgres = TempPostgres().start()
+            self.redis_port = free_port()
+            self.media = self._dir("shared-media")
+            self.builder_data = self._dir("builder")
+            redis_cmd = [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                         "--dir", str(self._dir("redis")), "--save", "", "--appendonly", "no"]  # fmt: skip
+            self._spawn("redis", redis_cmd, {"PATH": "/usr/bin:/bin"})
+            self.manage(self.builder_data, "migrate", "--noinput", timeout=600)
+            self._wait_redis()
+            for i in range(1, self.workers + 1):
+                self.start_worker(f"w{i}")
+            self.builder = self._spawn(
+                "builder", self._celery("builder", "build"), self.env(self.builder_data)
+            )
+            self.builder_port = free_port()
+            self.nginx_port = free_port()
+            for i in range(1, self.web_nodes + 1):
+                self._start_web_node(f"web{i}")
+            self._start_nginx()
+            for node in self.nodes:
+                wait_for(f"{node.name} /healthz", lambda n=node: self._healthy(n.url), 180)
+            wait_for("nginx", lambda: self._healthy(self.url), 30)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def env(self, data: Path, **extra: str) -> dict[str, str]:
+        """The settings every machine of the cluster shares, with this machine's data dir."""
+        env = app_env(
+            data,
+            MEEPO_DATABASE_URL=self.postgres.url,
+            MEEPO_BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
+            MEEPO_MEDIA_ROOT=str(self.media),
+            MEEPO_CLIP_MODEL=str(self.model_dir),
+            MEEPO_CLIP_QUANTIZE="off",
+            MEEPO_CLIP_TEXT_RUNTIME="torch",
+            MEEPO_RELEVANCE_FLOOR="false",
+            MEEPO_ALLOWED_LOOPBACK="127.0.0.1:*",
+            MEEPO_CRAWL_DELAY="0",
+            MEEPO_API_DELAY="0",
+            MEEPO_SECRET_KEY="cluster-test-secret-key-shared-by-every-node-0123456789",
+            MEEPO_HEALTH_TOKEN="cluster-health",
+            OMP_NUM_THREADS="1",
+        )
+        env.update(self.extra_env)
+        env.update(extra)
+        return env
+
+    def manage(self, data: Path, *args: str, timeout: float = 300, check: bool = True, **extra):
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(data, **extra),
+                                capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+        if check:
+            assert result.returncode == 0, (
+                f"manage.py {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def start_worker(self, name: str, queues: str = "crawl,embed") -> Service:
+        data = self._dir(name)
+        service = self._spawn(name, self._celery(name, queues), self.env(data))
+        self.worker_services[name] = service
+        return service
+
+    def _celery(self, name: str, queues: str) -> list[str]:
+        # prefork with one child: a task runs in a child process, as in production; -O fair
+        # hands a task only to a child that is free (with prefetch 1 from settings).
+        return [str(VENV_BIN / "celery"), "-A", "meepo", "worker", "-Q", queues, "-n", f"{name}@cluster",
+                "--concurrency", "1", "-O", "fair", "--without-gossip", "--without-mingle",
+                "--loglevel", "INFO"]  # fmt: skip
+
+    def _start_web_node(self, name: str) -> None:
+        data = self._dir(name)
+        self.manage(data, "collectstatic", "--noinput")
+        port = free_port()
+        command = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                   "--bind", f"127.0.0.1:{port}"]  # fmt: skip
+        env = self.env(data, WEB_CONCURRENCY="1", GUNICORN_THREADS="4",
+                       MEEPO_INDEX_RELOAD_SECONDS="0.5")  # fmt: skip
+        self.nodes.append(WebNode(name, data, port, self._spawn(name, command, env)))
+
+    def _start_nginx(self) -> None:
+        """nginx with the builder's index site and the upstream over the web nodes, rendered
+        from deploy/nginx/ like the one-VPS site; the access log names the node that answered."""
+        from tests.cluster.nginx import render_sites
+
+        work = self._dir("nginx")
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (work / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+        sites = render_sites(self, work / "rendered")
+        user = "user root root;" if os.geteuid() == 0 else ""
+        main = work / "nginx.conf"
+        main.write_text(NGINX_MAIN.format(run=work, user=user, sites="\n    ".join(f"include {s};" for s in sites)))  # fmt: skip
+        check = subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(main), "-e", str(work / "error.log")], capture_output=True, text=True)  # fmt: skip
+        assert check.returncode == 0, check.stderr
+        self._spawn("nginx", [NGINX, "-p", str(work), "-c", str(main), "-e", str(work / "error.log")])  # fmt: skip
+
+    # --- what the tests use -------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The site, through nginx's upstream over every web node."""
+        return f"http://127.0.0.1:{self.nginx_port}"
+
+    @property
+    def index_url(self) -> str:
+        """The builder's index directory as its nginx serves it (what sync_index pulls)."""
+        return f"http://127.0.0.1:{self.builder_port}/index/"
+
+    def sync(self, node: WebNode):
+        return self.manage(node.data, "sync_index", "--from", self.index_url)
+
+    def builder_manifest(self) -> dict | None:
+        path = self.builder_data / "index" / "current" / "manifest.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def health(self, base_url: str) -> dict:
+        status, _, body = http(f"{base_url}/healthz", headers={"Authorization": "Bearer cluster-health"})  # fmt: skip
+        return json.loads(body) if status in (200, 503) else {"status": status}
+
+    def sql(self, query: str, *params) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.postgres.url, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def access_log(self) -> str:
+        path = self.root / "nginx" / "access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def logs(self) -> str:
+        return "\n".join(service.tail() for service in self.services)
+
+    # --- stop ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:  # keep killing the others
+                service.kill()
+        if self.postgres is not None:
+            self.postgres.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Service:
+        service = Service(
+            name, command, env or self.env(self._dir(name)), self.root / f"{name}.log"
+        )
+        self.services.append(service.start())
+        return service
+
+    def _wait_redis(self) -> None:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port)
+
+        def ping():
+            try:
+                return client.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for("redis", ping, 30)
+
+    @staticmethod
+    def _healthy(url: str) -> bool:
+        try:
+            return http(f"{url}/healthz", timeout=5)[0] == 200
+        except OSError:
+            return False
