@@ -20,6 +20,7 @@ from catalog.models.products import (
     ProductQuerySet,
     amount_text,
     combined_availability,
+    on_sale,
 )
 from catalog.models.stores import Platform, Store
 from catalog.models.variants import ProductVariant
@@ -40,4 +41,5 @@ __all__ = [
     "TimestampedModel",
     "amount_text",
     "combined_availability",
+    "on_sale",
 ]

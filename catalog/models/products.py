@@ -101,9 +101,12 @@ class Product(TimestampedModel):
 
     @property
     def is_on_sale(self) -> bool:
-        return (
-            self.list_price is not None and self.price is not None and self.list_price > self.price
-        )
+        return on_sale(self.price, self.list_price)
+
+
+def on_sale(price: Decimal | None, list_price: Decimal | None) -> bool:
+    """On sale: a list (regular) price above the selling price. Products and variants use it."""
+    return list_price is not None and price is not None and list_price > price
 
 
 def amount_text(value: Decimal | None) -> str | None:

@@ -6,7 +6,7 @@ from django.db.models import Q
 from catalog.fields import OrderedJSONField
 from catalog.models.base import TimestampedModel
 from catalog.models.images import ProductImage
-from catalog.models.products import Product
+from catalog.models.products import Product, on_sale
 
 
 class ProductVariant(TimestampedModel):
@@ -57,9 +57,7 @@ class ProductVariant(TimestampedModel):
 
     @property
     def is_on_sale(self) -> bool:
-        return (
-            self.list_price is not None and self.price is not None and self.list_price > self.price
-        )
+        return on_sale(self.price, self.list_price)
 
     @property
     def label(self) -> str:

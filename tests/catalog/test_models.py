@@ -1,9 +1,11 @@
 """Database constraints and the full-text index keep the catalogue consistent."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from catalog.models import Product
+from catalog.models import Product, ProductVariant, on_sale
 from search import keyword
 from tests.factories import ImageAssetFactory, ProductFactory, StoreFactory
 
@@ -65,3 +67,15 @@ def test_postgres_search_vector_is_generated_and_indexed_by_the_database():
     assert _fts("creme") == [product.pk]  # accents folded
     assert _fts("dishes") == [product.pk]  # stemmed
     assert _fts("pillow") == []
+
+
+@pytest.mark.parametrize(
+    ("price", "list_price", "expected"),
+    [("9.99", "12.00", True), ("12.00", "12.00", False), ("12.00", "9.99", False),
+     (None, "12.00", False), ("9.99", None, False)],
+)  # fmt: skip
+def test_on_sale_is_one_rule_for_products_and_variants(price, list_price, expected):
+    price, list_price = (Decimal(v) if v else None for v in (price, list_price))
+    assert on_sale(price, list_price) is expected
+    assert Product(price=price, list_price=list_price).is_on_sale is expected
+    assert ProductVariant(price=price, list_price=list_price).is_on_sale is expected
