@@ -13,21 +13,21 @@ from catalog.models import (
     Store,
 )
 
+# What a crawl run counted, in the order the admin shows it (the inline and the run list).
+RUN_COUNTS = (
+    "created",
+    "updated",
+    "unchanged",
+    "failed",
+    "deactivated",
+    "requests",
+    "not_modified",
+)
+
 
 class CrawlRunInline(ReadOnlyInline):
     model = CrawlRun
-    fields = (
-        "started_at",
-        "status",
-        "created",
-        "updated",
-        "unchanged",
-        "failed",
-        "deactivated",
-        "requests",
-        "not_modified",
-        "first_error",
-    )
+    fields = ("started_at", "status", *RUN_COUNTS, "first_error")
     readonly_fields = fields
     ordering = ("-started_at",)
 
@@ -181,19 +181,7 @@ class HostAdmin(admin.ModelAdmin):
 
 @admin.register(CrawlRun)
 class CrawlRunAdmin(admin.ModelAdmin):
-    list_display = (
-        "store",
-        "started_at",
-        "finished_at",
-        "status",
-        "created",
-        "updated",
-        "unchanged",
-        "failed",
-        "deactivated",
-        "requests",
-        "not_modified",
-    )
+    list_display = ("store", "started_at", "finished_at", "status", *RUN_COUNTS)
     list_filter = ("status", "store")
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in CrawlRun._meta.fields if f.name != "errors"] + ["error_list"]
