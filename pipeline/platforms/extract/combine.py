@@ -9,23 +9,13 @@ price. Visible text never overrides markup.
 from __future__ import annotations
 
 from pipeline.platforms.base import ProductData
+from pipeline.platforms.extract.schema import SOURCE_FIELDS, has_value
 
-FILLABLE = (
-    "title",
-    "description",
-    "brand",
-    "category",
-    "availability",
-    "image_urls",
-    "sku",
-    "gtin",
-    "mpn",
-    "variants",
+# Filled field by field; the price, list price and currency move together (_fill_price) and tags
+# come from the first reading only.
+FILLABLE = tuple(
+    name for name in SOURCE_FIELDS if name not in ("price", "list_price", "currency", "tags")
 )
-
-
-def _empty(value: object) -> bool:
-    return value in (None, "", [], "unknown")
 
 
 def _fill_price(main: ProductData, other: ProductData) -> None:
@@ -53,7 +43,7 @@ def _fill_price(main: ProductData, other: ProductData) -> None:
 def fill_gaps(main: ProductData, other: ProductData) -> ProductData:
     """`main` with its empty fields taken from `other` (sources recorded per field)."""
     for name in FILLABLE:
-        if _empty(getattr(main, name)) and not _empty(getattr(other, name)):
+        if not has_value(getattr(main, name)) and has_value(getattr(other, name)):
             setattr(main, name, getattr(other, name))
             main.sources[name] = other.sources.get(name, "")
     _fill_price(main, other)

@@ -194,6 +194,7 @@ def product_from_node(
     return product
 
 
+# The fields a reading supplies, each with the source it came from (ProductData.sources).
 SOURCE_FIELDS = [
     "title",
     "description",
@@ -212,9 +213,13 @@ SOURCE_FIELDS = [
 ]
 
 
+def has_value(value: object) -> bool:
+    """A field a reading filled: not None, "", [] or availability "unknown"."""
+    return value not in (None, "", [], "unknown")
+
+
 def mark_sources(product: ProductData, source: str) -> None:
     """Record `source` for every field that has a value and no source yet."""
     for name in SOURCE_FIELDS:
-        value = getattr(product, name)
-        if value not in (None, "", [], "unknown"):
+        if has_value(getattr(product, name)):
             product.sources.setdefault(name, source)
