@@ -125,12 +125,14 @@ class Cluster:
     model_dir: Path
     workers: int = 2
     web_nodes: int = 2
+    builder: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="meepo-cluster-")))
     services: list[Service] = field(default_factory=list)
     nodes: list[WebNode] = field(default_factory=list)
     worker_services: dict[str, Service] = field(default_factory=dict)
     postgres: TempPostgres | None = None
+    database: str = ""  # another database on the same server (bench.cluster: one per run)
 
     # --- start ----------------------------------------------------------------------------
     def start(self) -> Cluster:
@@ -146,17 +148,18 @@ class Cluster:
             self._wait_redis()
             for i in range(1, self.workers + 1):
                 self.start_worker(f"w{i}")
-            self.builder = self._spawn(
-                "builder", self._celery("builder", "build"), self.env(self.builder_data)
-            )
+            if self.builder:
+                self.start_worker("builder", "build", data=self.builder_data)
             self.builder_port = free_port()
             self.nginx_port = free_port()
             for i in range(1, self.web_nodes + 1):
                 self._start_web_node(f"web{i}")
-            self._start_nginx()
+            if self.nodes:
+                self._start_nginx()
             for node in self.nodes:
                 wait_for(f"{node.name} /healthz", lambda n=node: self._healthy(n.url), 180)
-            wait_for("nginx", lambda: self._healthy(self.url), 30)
+            if self.nodes:
+                wait_for("nginx", lambda: self._healthy(self.url), 30)
         except BaseException:
             self.stop()
             raise
@@ -166,7 +169,7 @@ class Cluster:
         """The settings every machine of the cluster shares, with this machine's data dir."""
         env = app_env(
             data,
-            MEEPO_DATABASE_URL=self.postgres.url,
+            MEEPO_DATABASE_URL=self.postgres.url_for(self.database or "meepo"),
             MEEPO_BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
             MEEPO_MEDIA_ROOT=str(self.media),
             MEEPO_CLIP_MODEL=str(self.model_dir),
@@ -194,18 +197,21 @@ class Cluster:
             )
         return result
 
-    def start_worker(self, name: str, queues: str = "crawl,embed") -> Service:
-        data = self._dir(name)
-        service = self._spawn(name, self._celery(name, queues), self.env(data))
+    def start_worker(self, name: str, queues: str = "crawl,embed", *, data: Path | None = None,
+                     args: tuple[str, ...] = ("--concurrency", "1"), **env: str) -> Service:  # fmt: skip
+        """A Celery worker (its own data dir): by default prefork with one child, so a task runs
+        in a child process as in production; -O fair hands a task only to a free child."""
+        data = data or self._dir(name)
+        command = [str(VENV_BIN / "celery"), "-A", "meepo", "worker", "-Q", queues, "-n", f"{name}@cluster",
+                   *args, "-O", "fair", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]  # fmt: skip
+        service = self._spawn(name, command, self.env(data, **env))
         self.worker_services[name] = service
         return service
 
-    def _celery(self, name: str, queues: str) -> list[str]:
-        # prefork with one child: a task runs in a child process, as in production; -O fair
-        # hands a task only to a child that is free (with prefetch 1 from settings).
-        return [str(VENV_BIN / "celery"), "-A", "meepo", "worker", "-Q", queues, "-n", f"{name}@cluster",
-                "--concurrency", "1", "-O", "fair", "--without-gossip", "--without-mingle",
-                "--loglevel", "INFO"]  # fmt: skip
+    def wait_ready(self, *names: str, timeout: float = 120) -> None:
+        for name in names:
+            service = self.worker_services[name]
+            wait_for(f"worker {name}", lambda s=service: f"{s.name}@cluster ready." in s.tail(20_000), timeout)  # fmt: skip
 
     def _start_web_node(self, name: str) -> None:
         data = self._dir(name)
@@ -261,8 +267,11 @@ class Cluster:
     def sql(self, query: str, *params) -> list[tuple]:
         import psycopg
 
-        with psycopg.connect(self.postgres.url, autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
+        with psycopg.connect(
+            self.postgres.url_for(self.database or "meepo"), autocommit=True
+        ) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
 
     def access_log(self) -> str:
         path = self.root / "nginx" / "access.log"
