@@ -24,7 +24,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,7 +109,8 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
         return IndexReport(status="nothing to do", count=state.count, version=current.name)
     if state.count == 0 and (manifest is None or manifest.model != state.model):
         return IndexReport(status="empty")
-    state.dim = state.dim or manifest.dim  # every image left the index: publish it empty
+    if not state.dim:  # every image left the index: publish it empty, at the old dimension
+        state = replace(state, dim=manifest.dim)
     plan = faiss_build.plan_index(
         state.count,
         state.dim,
@@ -131,7 +132,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     stamp = publish.new_stamp()
     work = publish.start_version(stamp)
     try:
-        built = _build(work, state, plan, diff, report)
+        built, report.mode = _build(work, state, plan, diff)
         built.seconds = {"state": state_s, **built.seconds}
         _write_version(work, stamp, state, built, report, started)
         publish.publish(work, stamp)
@@ -200,7 +201,9 @@ def _diff(current, manifest, state: CatalogueState, plan, *, force: bool) -> _Di
     )
 
 
-def _build(work: Path, state: CatalogueState, plan, diff: _Diff, report: IndexReport):
+def _build(work: Path, state: CatalogueState, plan, diff: _Diff) -> tuple[faiss_build.Built, str]:
+    """The new index and the build mode: "incremental" (an IVF index updated, or a flat one over
+    the copied vectors) or "full" (trained from scratch, also when an update missed the target)."""
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # a batch job: use every core to build
@@ -208,17 +211,18 @@ def _build(work: Path, state: CatalogueState, plan, diff: _Diff, report: IndexRe
     vectors = _write_vectors(work, state, plan, diff)
     written = {"vectors": time.monotonic() - started}
     target = settings.MEEPO_INDEX_RECALL
+    mode = "incremental" if diff.incremental else "full"
     if diff.incremental and plan.index_type != "flat":
         built = _update_ivf(diff, vectors, state, plan, target)
         recall = {"image": built.recall_at_10, "between": built.recall_between}
         if faiss_build.meets_target(recall, target):
             built.seconds = {**written, **built.seconds}
-            return built
+            return built, mode
         logger.info("recall %s after the update is below target: full rebuild", recall)
-        report.mode = "full"
+        mode = "full"
     built = faiss_build.build_full(vectors, state.ids, plan, target_recall=target)
     built.seconds = {**written, **built.seconds}
-    return built
+    return built, mode
 
 
 def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, target: float):
@@ -233,12 +237,16 @@ def _update_ivf(diff: _Diff, vectors: VectorFile, state: CatalogueState, plan, t
     updated = time.monotonic() - started
     held_out = _updated_held_out(diff, vectors, fresh_rows)
     params = diff.old_manifest.params
-    plan.nlist = int(params["nlist"])
+    # The updated index keeps the old version's lists; `plan` (the new size's) stays as it is for
+    # a full rebuild should this update miss the recall target.
+    kept = replace(
+        plan, nlist=int(params["nlist"]), factory=diff.old_manifest.factory or plan.factory
+    )
     built = faiss_build.tune(
         index,
         vectors,
         state.ids,
-        plan,
+        kept,
         target_recall=target,
         tuned_for=params["tuned_for"],
         start_nprobe=int(params.get("nprobe", 1)),

@@ -228,3 +228,29 @@ def test_incremental_build_reuses_the_saved_held_out_queries(settings):
     saved = np.load(published_dir() / "held_out.npz")
     np.testing.assert_array_equal(saved["vectors"], first)  # same queries, truth merged
     assert (saved["top_exact"] >= 11).all()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("update_recall_ok", "mode", "nlist"), [(True, "incremental", 2), (False, "full", 4)])  # fmt: skip
+def test_manifest_describes_the_index_an_update_or_its_fallback_built(
+    settings, monkeypatch, update_recall_ok, mode, nlist
+):
+    # An update keeps the old version's lists (IVF2); when its recall misses the target the full
+    # build that follows trains and records the new size's (IVF4), not the old one's.
+    import faiss
+
+    from search.index import INDEX_FILE
+    from search.manifest import read_manifest
+
+    settings.MEEPO_INDEX_EXACT_MAX = 50
+    add_images(120)
+    build_index()
+    assert read_manifest(published_dir()).factory == "IVF2,SQ8"
+    add_images(80, seed=1)  # 200 vectors plan IVF4, within the size IVF2 was tuned for
+    monkeypatch.setattr(faiss_build, "meets_target", lambda recall, target: update_recall_ok)
+    report = build_index()
+    assert (report.mode, report.count) == (mode, 200)
+    index = faiss.extract_index_ivf(faiss.read_index(str(published_dir() / INDEX_FILE)))
+    manifest = read_manifest(published_dir())
+    assert index.nlist == nlist
+    assert (manifest.params["nlist"], manifest.factory) == (nlist, f"IVF{nlist},SQ8")
