@@ -75,23 +75,13 @@ class ScrapeReport:
     dry_run: bool = False
 
     def total(self, name: str) -> int:
+        """One StoreReport count summed over the stores."""
         return sum(getattr(s, name) for s in self.stores)
 
-    @property
-    def created(self) -> int:
-        return self.total("created")
-
-    @property
-    def updated(self) -> int:
-        return self.total("updated")
-
-    @property
-    def unchanged(self) -> int:
-        return self.total("unchanged")
-
-    @property
-    def failed(self) -> int:
-        return self.total("failed")
+    created = property(lambda self: self.total("created"))
+    updated = property(lambda self: self.total("updated"))
+    unchanged = property(lambda self: self.total("unchanged"))
+    failed = property(lambda self: self.total("failed"))
 
     def summary(self) -> str:
         n = len(self.stores)
