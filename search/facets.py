@@ -108,3 +108,29 @@ def price_range(*, product_ids: list[int], filters: SearchFilters) -> tuple | No
         .first()
     )
     return tuple(row) if row else None
+
+
+def price_range_of(rows: dict, product_ids: list[int], filters: SearchFilters) -> tuple | None:
+    """`price_range` of a query's candidates from their `selectors.candidate_rows`, without a
+    query: the same (lowest, highest, currency) in the most common currency (ties: the first
+    currency by name). The candidates already passed the structural filters where they were
+    found (keyword SQL, the index's allowed ids); activity, price bounds and stock are checked
+    again here against the rows, which are read after them."""
+    found: dict[str, list] = {}
+    for pk in product_ids:
+        row = rows.get(pk)
+        if row is None or not row.is_active or row.price is None:
+            continue
+        if filters.min_price is not None and row.price < filters.min_price:
+            continue
+        if filters.max_price is not None and row.price > filters.max_price:
+            continue
+        if filters.in_stock and not row.in_stock:
+            continue
+        seen = found.setdefault(row.currency, [0, row.price, row.price])
+        seen[0] += 1
+        seen[1], seen[2] = min(seen[1], row.price), max(seen[2], row.price)
+    if not found:
+        return None
+    currency, (_, low, high) = min(found.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return (low, high, currency)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from catalog.models import Product, ProductImage, ProductVariant
 from search import selectors, snapshot
 from search.exceptions import IndexNotReady, ModelNotAvailable
-from search.facets import Facets
+from search.facets import Facets, price_range_of
 from search.filters import RELEVANCE, SearchFilters
 from search.ranking import Candidate, one_per_gtin, sort_candidates
 from search.timing import timed
@@ -157,14 +157,18 @@ def build_page(
     taken_gtins: frozenset[str] = frozenset(),
     **extra,
 ) -> SearchPage:
-    """Cut one page from ranked candidates, hydrate it, count facets over all candidates."""
-    if sort != RELEVANCE and candidates:
-        with timed(timings, "db"):
-            candidates = sort_candidates(candidates, sort)
+    """Cut one page from ranked candidates, hydrate it, count facets over all candidates.
+
+    The candidates' rows (`selectors.candidate_rows`: GTIN, stock, price, currency, first seen)
+    are read once and serve the sort, one result per GTIN and the price range."""
+    rows: dict[int, selectors.CandidateRow] = {}
     if candidates:
         with timed(timings, "db"):
+            rows = selectors.candidate_rows([c.product_id for c in candidates])
+            if sort != RELEVANCE:
+                candidates = sort_candidates(candidates, sort, rows)
             before = len(candidates)
-            candidates = one_per_gtin(candidates, taken_gtins)
+            candidates = one_per_gtin(candidates, taken_gtins, rows)
         if extra.get("total") is not None:  # listings merged into one result are one result
             extra["total"] -= before - len(candidates)
     hits = hydrate_hits(candidates[offset : offset + limit], timings)
@@ -173,7 +177,7 @@ def build_page(
         with timed(timings, "db"):
             ids = [c.product_id for c in candidates]
             facet_rows = facet_counts(ids, filters)
-            extra["price_range"] = selectors.price_range(product_ids=ids, filters=filters)
+            extra["price_range"] = price_range_of(rows, ids, filters)
     return SearchPage(
         mode=mode,
         hits=hits,

@@ -1,8 +1,8 @@
 """Ranking primitives of every search: candidates, one result per product, rank fusion, the
 relevance floor, one result per GTIN and the shopper's sort orders.
 
-Pure list work over `Candidate`s except three small reads (`selectors.product_gtins`,
-`sort_keys`, `products_matching_any`) and the index's noise calibration for the floor.
+Pure list work over `Candidate`s except two small reads (`selectors.candidate_rows`, unless
+the caller passes them, and `products_matching_any`) and the index's noise calibration for the floor.
 """
 
 from __future__ import annotations
@@ -126,14 +126,18 @@ def drop_negatives(
 
 
 def one_per_gtin(
-    candidates: list[Candidate], taken: frozenset[str] = frozenset()
+    candidates: list[Candidate],
+    taken: frozenset[str] = frozenset(),
+    rows: dict[int, selectors.CandidateRow] | None = None,
 ) -> list[Candidate]:
     """One candidate per GTIN, in one query: the same product at several stores is shown once,
     where its best-placed listing was, as its best offer (in stock first, then the cheapest;
     an exact match stays itself); the others are that result's offers, and pages stay full.
     GTINs in `taken` (the product whose look-alikes these are) are left out: its page lists
-    them as offers."""
-    offers = selectors.product_gtins([c.product_id for c in candidates])
+    them as offers. `rows`: the candidates' `selectors.candidate_rows`, when already read."""
+    if rows is None:
+        rows = selectors.candidate_rows([c.product_id for c in candidates])
+    offers = {pk: (r.gtin, r.in_stock, r.price) for pk, r in rows.items() if r.gtin}
     if not offers:
         return candidates
     groups: dict[str, list[Candidate]] = {}
@@ -156,9 +160,16 @@ def one_per_gtin(
     return kept
 
 
-def sort_candidates(candidates: list[Candidate], sort: str) -> list[Candidate]:
-    """Candidates in the shopper's order; ties (and products without a price) keep relevance."""
-    keys = selectors.sort_keys([c.product_id for c in candidates])
+def sort_candidates(
+    candidates: list[Candidate],
+    sort: str,
+    rows: dict[int, selectors.CandidateRow] | None = None,
+) -> list[Candidate]:
+    """Candidates in the shopper's order; ties (and products without a price) keep relevance.
+    `rows`: the candidates' `selectors.candidate_rows`, when already read."""
+    if rows is None:
+        rows = selectors.candidate_rows([c.product_id for c in candidates])
+    keys = {pk: (r.price, r.first_seen_at) for pk, r in rows.items()}
     rank = {c.product_id: i for i, c in enumerate(candidates)}
 
     direction = 1 if sort == "price_asc" else -1

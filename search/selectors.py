@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
@@ -162,10 +163,35 @@ def browse_product_ids(
     return list(qs[offset : offset + limit])
 
 
+class CandidateRow(NamedTuple):
+    """What ranking a page needs of each candidate beyond the index: one row per product."""
+
+    gtin: str
+    in_stock: bool
+    price: Decimal | None
+    currency: str
+    first_seen_at: datetime | None
+    is_active: bool
+
+
+def candidate_rows(product_ids: list[int]) -> dict[int, CandidateRow]:
+    """{product id: CandidateRow} for a query's candidates, in one query: the shopper's sort,
+    one result per GTIN and the price range are all cut from these rows (three queries before)."""
+    if not product_ids:
+        return {}
+    rows = Product.objects.filter(pk__in=product_ids).values_list(
+        "pk", "gtin", "availability", "price", "currency", "first_seen_at", "is_active"
+    )
+    return {
+        pk: CandidateRow(gtin, availability == Product.Availability.IN_STOCK, *rest)
+        for pk, gtin, availability, *rest in rows
+    }
+
+
 def sort_keys(product_ids: list[int]) -> dict[int, tuple[Decimal | None, datetime | None]]:
     """{product id: (price, first seen)} for re-sorting a query's candidates, in one query."""
-    rows = Product.objects.filter(pk__in=product_ids).values_list("pk", "price", "first_seen_at")
-    return {pk: (price, seen) for pk, price, seen in rows}
+    rows = candidate_rows(product_ids)
+    return {pk: (row.price, row.first_seen_at) for pk, row in rows.items()}
 
 
 def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
@@ -201,17 +227,8 @@ def offers_for(products: list[Product]) -> dict[int, list[Product]]:
 
 def product_gtins(product_ids: list[int]) -> dict[int, tuple[str, bool, Decimal | None]]:
     """{product id: (GTIN, in stock, price)} for those of `product_ids` with a GTIN, one query."""
-    if not product_ids:
-        return {}
-    rows = (
-        Product.objects.filter(pk__in=product_ids)
-        .exclude(gtin="")
-        .values_list("pk", "gtin", "availability", "price")
-    )
-    return {
-        pk: (gtin, availability == Product.Availability.IN_STOCK, price)
-        for pk, gtin, availability, price in rows
-    }
+    rows = candidate_rows(product_ids)
+    return {pk: (r.gtin, r.in_stock, r.price) for pk, r in rows.items() if r.gtin}
 
 
 EXAMPLES_TTL_SECONDS = 600.0

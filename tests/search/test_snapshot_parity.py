@@ -82,6 +82,7 @@ def outcome(page):
         [h.product.pk for h in page.hits],
         page.total,
         page.has_more,
+        page.price_range,
         {k: [tuple(v) for v in rows] for k, rows in page.facets.items()},
     )
 
