@@ -17,6 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipeline.attributes import assign_attributes
+from pipeline.embed import embed_images
+from pipeline.indexing import build_index
+from pipeline.scrape import scrape_stores
+
 logger = logging.getLogger(__name__)
 
 
@@ -67,11 +72,6 @@ def run_pipeline(
     `force` re-crawls and rebuilds the index from scratch; it never re-embeds (that costs hours on
     a CPU box; use `manage.py embed --force` for it).
     """
-    from pipeline.attributes import assign_attributes
-    from pipeline.embed import embed_images
-    from pipeline.indexing import build_index
-    from pipeline.scrape import scrape_stores
-
     started = time.monotonic()
     report = PipelineReport()
     if scrape:

@@ -52,7 +52,7 @@ def test_failed_stage_is_reported_and_later_stages_still_run(tiny_clip, monkeypa
     def broken_scrape(**kwargs):
         raise RuntimeError("store unreachable")
 
-    monkeypatch.setattr("pipeline.scrape.scrape_stores", broken_scrape)
+    monkeypatch.setattr(run_module, "scrape_stores", broken_scrape)
     make_images(2)
     with pytest.raises(CommandError, match="scrape"):
         call_command("pipeline")
