@@ -52,24 +52,24 @@ def paged_json_listings(
             return
         listing = Listing(page_url(page))
         try:
-            got = fetch_page(listing)
+            fetched = fetch_page(listing)
         except STOP_ERRORS:
             raise
         except FetchError as exc:
             yield listing.fail(listing.url, str(exc))
             return
-        listing.records.append(got.record)
-        if got.unchanged:
-            listing.unchanged_ids = got.record.items = ctx.previous_items(listing.url)
+        listing.records.append(fetched.record)
+        if fetched.unchanged:
+            listing.unchanged_ids = fetched.record.items = ctx.previous_items(listing.url)
             yield listing
             if len(listing.unchanged_ids) < page_size:
                 return
             continue
-        last_page = total_pages(got.result)
+        last_page = total_pages(fetched.result)
         try:
-            items = read_items(got.result)
+            items = read_items(fetched.result)
         except (ValueError, AttributeError) as exc:
-            got.record.error = str(exc)
+            fetched.record.error = str(exc)
             yield listing.fail(listing.url, f"unreadable {document}: {exc}")
             return
         for item in items:
@@ -77,7 +77,7 @@ def paged_json_listings(
                 listing.products.append(parse_item(item))
             else:
                 listing.failures.append(Failure(listing.url, "product entry is not an object"))
-        got.record.items = [p.external_id for p in listing.products]
+        fetched.record.items = [p.external_id for p in listing.products]
         yield listing
         if len(items) < page_size and last_page is None:
             return

@@ -126,19 +126,19 @@ class _SitemapWalk:
 
     def _read(self, url: str, depth: int, listing: Listing) -> Iterator[SitemapEntry]:
         try:
-            got = fetch(self.ctx, url, kind="sitemap")
+            fetched = fetch(self.ctx, url, kind="sitemap")
         except STOP_ERRORS:
             raise
         except FetchError as exc:
             listing.fail(url, f"sitemap: {exc}")
             return
-        listing.records.append(got.record)
-        if got.unchanged:
+        listing.records.append(fetched.record)
+        if fetched.unchanged:
             stored = self.ctx.previous_items(url)
             kind = "index" if stored and stored[0] == "index" else "urlset"
             entries = ((kind == "index", SitemapEntry(*e)) for e in stored[1:])
         else:
-            entries = iter_sitemap(got.result.body)
+            entries = iter_sitemap(fetched.result.body)
         kept: list[list[str]] = []  # what the fetch record stores for a 304 next time
         children: list[str] = []
         off_host, first_off, is_index = 0, "", False
@@ -157,12 +157,12 @@ class _SitemapWalk:
                     break
         except FetchError as exc:
             listing.fail(url, str(exc))
-            got.record.error = str(exc)
-            self._forget_validators(got.record)
+            fetched.record.error = str(exc)
+            self._forget_validators(fetched.record)
         if self.full or off_host:
             # Read in part, or filtered by today's store hosts: read it all again next time.
-            self._forget_validators(got.record)
-        got.record.items = ["index" if is_index else "urlset", *kept]
+            self._forget_validators(fetched.record)
+        fetched.record.items = ["index" if is_index else "urlset", *kept]
         if off_host:
             reason = f"{off_host} URL(s) skipped: {off_store_reason(first_off, self.hosts)}"
             listing.failures.append(Failure(first_off, reason))
@@ -200,7 +200,7 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
         listing.unchanged_ids = ctx.previous_items(url)  # sitemap says: not modified since
         return listing
     try:
-        got = fetch(ctx, url, kind="page", accept_types=HTML)
+        fetched = fetch(ctx, url, kind="page", accept_types=HTML)
     except STOP_ERRORS:
         raise
     except FetchError as exc:
@@ -209,28 +209,30 @@ def _page_listing(ctx: CrawlContext, entry: SitemapEntry) -> Listing:
         if not gone:
             listing.kept_ids = ctx.previous_items(url)
         return listing
-    listing.records.append(got.record)
-    if got.unchanged and state is not None:
-        listing.unchanged_ids = got.record.items = ctx.previous_items(url)
+    listing.records.append(fetched.record)
+    if fetched.unchanged and state is not None:
+        listing.unchanged_ids = fetched.record.items = ctx.previous_items(url)
         return listing
-    if not is_store_url(got.result.url, hosts := _hosts(ctx)):
+    if not is_store_url(fetched.result.url, hosts := _hosts(ctx)):
         # Redirected to another site: its markup must not be attributed to this store.
-        reason = f"redirected to {got.result.url[:200]}: {off_store_reason(got.result.url, hosts)}"
+        reason = f"redirected to {fetched.result.url[:200]}: {off_store_reason(fetched.result.url, hosts)}"
         listing.failures.append(Failure(url, reason))
-        got.record.error = reason
+        fetched.record.error = reason
         return listing
-    content_type = got.result.headers.get("Content-Type", "")
-    products, notes = extract_products(got.result.body, got.result.url, content_type=content_type)
+    content_type = fetched.result.headers.get("Content-Type", "")
+    products, notes = extract_products(
+        fetched.result.body, fetched.result.url, content_type=content_type
+    )
     for note in notes:
         logger.info("%s: %s", url, note)
     if not products:
-        title = page_title(got.result.body, content_type)
+        title = page_title(fetched.result.body, content_type)
         reason = f"no product data on page (soft 404?); title {title!r}"
         listing.failures.append(Failure(url, reason))
-        got.record.error = reason
+        fetched.record.error = reason
         return listing
     listing.products = products
-    got.record.items = [p.external_id for p in products]
+    fetched.record.items = [p.external_id for p in products]
     return listing
 
 

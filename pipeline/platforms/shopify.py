@@ -62,13 +62,13 @@ def sized_image_url(url: str, width: int) -> str:
 def _store_currency(ctx: CrawlContext, listing: Listing) -> str:
     url = f"{ctx.base_url}/cart.js"
     try:
-        got = fetch(ctx, url, kind="api", accept_types=JSON)
-        if got.unchanged:
+        fetched = fetch(ctx, url, kind="api", accept_types=JSON)
+        if fetched.unchanged:
             currency = next(iter(ctx.previous_items(url)), "")
         else:
-            currency = normalize_currency(json.loads(got.result.body).get("currency"))
-        got.record.items = [currency] if currency else []
-        listing.records.append(got.record)
+            currency = normalize_currency(json.loads(fetched.result.body).get("currency"))
+        fetched.record.items = [currency] if currency else []
+        listing.records.append(fetched.record)
         if currency:
             return currency
     except STOP_ERRORS:
