@@ -12,6 +12,21 @@ The catalogue (bench/out/search-<N>/) is written with bulk SQL (FTS triggers inc
 index is published from planted, clustered 512-d vectors by `bench.planted_index.publish_arrays` (the build stage's own code);
 both are reused by later runs. The text encoder is a random-weight CLIP with the real ViT-B/32
 shape, so encoding costs what the default model costs.
+
+`--client wrk` (bench/wrk.py) sends the load from wrk instead of Python threads (a C client
+that leaves the two cores to the server), one unique query per request from a query file, and
+reports the server's CPU per request from /proc (the workers' utime + stime), p50/p90/p99 and
+throughput, for unique, repeated and filtered searches, plus the bare int8 text forward pass
+(torch and ONNX Runtime) measured in the same run and the ratio CPU per unique search / forward:
+
+    .venv/bin/python -m bench.search --client wrk --products 1000000 --duration 30
+    .venv/bin/python -m bench.search --client wrk --sweep 2x1,2x4,3x2,4x1 --phases unique
+
+`--equality ENV=VALUE` serves 200 queries (a quarter of them filtered) one at a time from a
+server with the default settings and from one with ENV=VALUE, and checks each page lists the
+same product ids in the same order (HTML cards and /api/search ids, totals and facets):
+
+    .venv/bin/python -m bench.search --equality MEEPO_SEARCH_SNAPSHOT=true
 """
 
 from __future__ import annotations
@@ -57,7 +72,18 @@ def parse_args():
     parser.add_argument("--filtered", type=int, default=400, help="unique queries with filters")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--single", type=int, default=200, help="unique queries from 1 client")
-    parser.add_argument("--quantize", action="store_true", help="MEEPO_CLIP_QUANTIZE=true (int8)")
+    parser.add_argument("--quantize", action="store_true", help="MEEPO_CLIP_QUANTIZE=on (int8; python client, whose default stays fp32)")  # fmt: skip
+    parser.add_argument("--client", choices=["python", "wrk"], default="python")
+    parser.add_argument("--duration", type=int, default=30, help="wrk: seconds per phase")
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (WEB_CONCURRENCY)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None, help="threads per worker (GUNICORN_THREADS)")  # fmt: skip
+    parser.add_argument("--sweep", help="wrk: workers x threads to compare, e.g. 2x1,2x4,3x2,4x1")
+    parser.add_argument("--phases", default="unique,repeated,filtered", help="wrk: phases to run")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="server setting (repeatable)")  # fmt: skip
+    parser.add_argument("--equality", metavar="KEY=VALUE", help="compare 200 queries' results with this setting against the default")  # fmt: skip
+    parser.add_argument("--equality-queries", type=int, default=200)
+    parser.add_argument("--forward-queries", type=int, default=100, help="wrk: bare forward passes timed")  # fmt: skip
+    parser.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -244,6 +270,64 @@ def load(port: int, paths: list[str], clients: int) -> dict:
     }
 
 
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--env/--equality take KEY=VALUE, not {pair!r}")
+        out[key] = value
+    return out
+
+
+def measure_forward(n: int) -> dict:
+    """The bare int8 text forward pass (the floor of a unique search), torch and ONNX Runtime,
+    and the served encoder's whole `encode_texts`; CPU ms per query, one thread, batch 1.
+    Runs in its own process (`--forward-only`) with the server's settings."""
+    import statistics
+
+    import django
+    import torch
+
+    django.setup()
+    from django.conf import settings
+
+    from search.encoder import get_encoder, load_encoder
+
+    torch.set_num_threads(1)
+    name = settings.MEEPO_CLIP_MODEL
+    tint8 = load_encoder(name, "cpu", "on", 1, settings.MEEPO_CLIP_PARITY_MIN, "torch")
+    oint8 = load_encoder(name, "cpu", "on", 1, settings.MEEPO_CLIP_PARITY_MIN, "onnx")
+    served = get_encoder()
+    cpu: dict[str, list[float]] = {"torch int8 forward": [], "onnx int8 forward": [], "served encode_texts": []}  # fmt: skip
+    for query in unique_queries(n, seed=77):
+        tokens = tint8.tokenize([query])
+        start = time.process_time()
+        with torch.inference_mode():
+            tint8.model.get_text_features(**tokens)
+        mid = time.process_time()
+        if oint8.onnx_text is not None:
+            oint8.onnx_text.run(tokens)
+        end = time.process_time()
+        served.encode_texts([query + " x"])
+        done = time.process_time()
+        cpu["torch int8 forward"].append((mid - start) * 1000)
+        if oint8.onnx_text is not None:
+            cpu["onnx int8 forward"].append((end - mid) * 1000)
+        cpu["served encode_texts"].append((done - end) * 1000)
+    return {
+        "median_cpu_ms": {k: round(statistics.median(v), 2) for k, v in cpu.items() if v},
+        "served": served.describe(),
+        "onnx": oint8.describe(),
+    }
+
+
+def forward_in_subprocess(env: dict[str, str], n: int) -> dict:
+    run = [sys.executable, "-m", "bench.search", "--forward-only", "--forward-queries", str(n)]
+    out = subprocess.run(run, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]  # fmt: skip
     log = open(OUT / "search-gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
@@ -261,14 +345,184 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start; see bench/out/search-gunicorn.log")
 
 
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(60)
+
+
+def _server_env(
+    base: dict[str, str], workers: int | None, threads: int | None, extra: dict
+) -> dict:
+    env = {**base, **extra}
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
+    return env
+
+
+def _warm(port: int, paths: list[str], times: int, clients: int) -> None:
+    load(port, paths * times, clients)
+
+
+def wrk_phases(args, env: dict[str, str], phases: list[str]) -> dict:
+    """One server configuration under wrk: each phase's latency, throughput and CPU/request."""
+    from urllib.parse import urlencode
+
+    from bench import wrk
+
+    port = random.randint(20000, 40000)
+    server = start_gunicorn(env, port)
+    workers = int(env.get("WEB_CONCURRENCY", 2))
+    out: dict = {}
+    try:
+        # model, index and database pages in every worker (and the ONNX export, once)
+        _warm(port, [f"/search?{urlencode({'q': q})}" for q in unique_queries(60, seed=99)], 1, 8)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/healthz")
+        out["encoder"] = json.loads(conn.getresponse().read())["model"]["info"]["encoder"]
+        # enough unique queries for the phase at ~4x the throughput goal
+        count = max(2000, 500 * args.duration)
+        queries = unique_queries(2 * count + 40, seed=int(time.time()) % 100_000)
+        rng = random.Random(5)
+        files = {
+            "unique": [f"/search?{urlencode({'q': q})}" for q in queries[:count]],
+            "repeated": [f"/search?{urlencode({'q': q})}" for q in queries[-40:]],
+            "filtered": [
+                "/search?" + urlencode({"q": q, "brand": rng.choice(BRANDS), "in_stock": "on"})
+                for q in queries[count : 2 * count]
+            ],
+        }
+        for phase in phases:
+            if phase == "repeated":  # every worker has each of the 40 pages cached
+                _warm(port, files[phase], 4 * workers, 8)
+            paths = wrk.write_paths(OUT / f"wrk-{phase}.txt", files[phase])
+            out[phase] = wrk.run_wrk(
+                port, paths, master=server.pid, duration=args.duration,
+                connections=args.clients, script_dir=OUT,
+            )  # fmt: skip
+    finally:
+        stop_gunicorn(server)
+    return out
+
+
+def main_wrk(args, env: dict[str, str], info: dict) -> None:
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    extra = _env_pairs(args.env)
+    configs = (
+        [tuple(int(x) for x in c.split("x")) for c in args.sweep.split(",")]
+        if args.sweep
+        else [(args.workers, args.threads)]
+    )
+    runs = []
+    for workers, threads in configs:
+        senv = _server_env(env, workers, threads, extra)
+        result = wrk_phases(args, senv, phases)
+        runs.append({"workers": senv.get("WEB_CONCURRENCY", "2 (conf)"), "threads": senv.get("GUNICORN_THREADS", "4 (conf)"), "phases": result})  # fmt: skip
+    forward = forward_in_subprocess(_server_env(env, None, None, extra), args.forward_queries)
+    floor = forward["median_cpu_ms"]
+    rows = []
+    for run in runs:
+        run["encoder"] = run["phases"].pop("encoder")
+        for phase, r in run["phases"].items():
+            cpu = r["server_cpu_ms_per_request"]
+            rows.append({
+                "workers x threads": f"{run['workers']}x{run['threads']}", "phase": phase,
+                "req": r["requests"], "err": r["errors"], "req/s": r["rps"],
+                "p50": r["p50_ms"], "p90": r["p90_ms"], "p99": r["p99_ms"],
+                "CPU ms/req": cpu, "cores busy": r["server_cores_busy"],
+                "x torch int8 fwd": round(cpu / floor["torch int8 forward"], 2),
+                "x onnx int8 fwd": round(cpu / floor["onnx int8 forward"], 2) if "onnx int8 forward" in floor else None,
+                "wrapped": r["wrapped"],
+            })  # fmt: skip
+        if {"unique", "filtered"} <= run["phases"].keys():
+            u = run["phases"]["unique"]["server_cpu_ms_per_request"]
+            run["filtered_over_unique_cpu"] = round(run["phases"]["filtered"]["server_cpu_ms_per_request"] / u, 2)  # fmt: skip
+    print(f"search bench (wrk, {args.clients} connections, {args.duration} s a phase): {args.products} products, settings {extra or 'defaults'}, catalogue {info}")  # fmt: skip
+    print_table(rows)
+    print("bare text forward, median CPU ms (same run):", floor)
+    print("encoder in a worker (/healthz):", runs[0]["encoder"])
+    for run in runs:
+        if "filtered_over_unique_cpu" in run:
+            print(f"{run['workers']}x{run['threads']}: filtered / unique CPU per request = {run['filtered_over_unique_cpu']}")  # fmt: skip
+    emit_json({"bench": "search", "client": "wrk", "products": args.products, "connections": args.clients, "duration_s": args.duration, "settings": extra, "catalogue": info, "runs": runs, "rows": rows, "forward": forward, "machine": machine()}, args.json)  # fmt: skip
+
+
+def _page_ids(port: int, path: str) -> dict:
+    import re
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    html = resp.read()
+    conn.request("GET", "/api" + path)
+    api = conn.getresponse()
+    body = json.loads(api.read())
+    return {
+        "status": (resp.status, api.status),
+        "html_ids": [int(m) for m in re.findall(rb'data-product-id="(\d+)"', html)],
+        "api_ids": [r["id"] for r in body.get("results", [])],
+        "total": body.get("total"),
+        "facets": body.get("facets"),
+    }
+
+
+def _brief(answer: dict) -> dict:
+    return {k: v for k, v in answer.items() if k != "facets"}
+
+
+def main_equality(args, env: dict[str, str], info: dict) -> None:
+    """Same queries, one at a time, against the default settings and against --equality."""
+    from urllib.parse import urlencode
+
+    extra = _env_pairs(args.env)
+    other = _env_pairs([args.equality])
+    queries = unique_queries(args.equality_queries, seed=123)
+    rng = random.Random(9)
+    paths = [
+        "/search?" + urlencode({"q": q, "brand": rng.choice(BRANDS)} if i % 4 == 3 else {"q": q})
+        for i, q in enumerate(queries)
+    ]
+    answers = []
+    for setting in ({}, other):
+        port = random.randint(20000, 40000)
+        server = start_gunicorn(_server_env(env, 1, 1, {**extra, **setting}), port)
+        try:
+            answers.append([_page_ids(port, p) for p in paths])
+        finally:
+            stop_gunicorn(server)
+    differ = [
+        {"path": p, "fields": [k for k in a if a[k] != b[k]], "a": _brief(a), "b": _brief(b)}
+        for p, a, b in zip(paths, *answers, strict=True)
+        if a != b
+    ]
+    same = len(paths) - len(differ)
+    print(f"results equality, default vs {args.equality}: {same} / {len(paths)} pages identical (HTML card ids in order, API ids, totals, facets)")  # fmt: skip
+    for d in differ[:10]:
+        print("DIFFERS", d)
+    emit_json({"bench": "search", "mode": "equality", "products": args.products, "setting": other, "queries": len(paths), "identical": same, "differ": differ, "catalogue": info, "machine": machine()}, args.json)  # fmt: skip
+    if differ:
+        sys.exit(1)
+
+
 def main() -> None:
     args = parse_args()
+    if args.forward_only:
+        print(json.dumps(measure_forward(args.forward_queries)))
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     model = _model_dir()
     data = OUT / f"search-{args.products}"
     env = app_env(data, model)
-    env["MEEPO_CLIP_QUANTIZE"] = "true" if args.quantize else "false"
     info = prepare(args.products, data, env)
+    if args.equality:
+        return main_equality(args, env, info)
+    if args.client == "wrk":
+        return main_wrk(args, env, info)
+    # the Python client keeps its historical setting (fp32 unless --quantize)
+    env["MEEPO_CLIP_QUANTIZE"] = "on" if args.quantize else "off"
+    env["MEEPO_CLIP_TEXT_RUNTIME"] = "torch"
+    env.update(_env_pairs(args.env))
     port = random.randint(20000, 40000)
     server = start_gunicorn(env, port)
     try:

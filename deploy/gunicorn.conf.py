@@ -64,13 +64,21 @@ def when_ready(server):
     _torch_threads = settings.MEEPO_TORCH_THREADS or 1
     settings.MEEPO_TORCH_THREADS = 0
     try:
-        from search.encoder import get_encoder
+        from search import encoder as encoder_module
 
-        encoder = get_encoder()
+        # ONNX Runtime must not be imported before the fork (a forked child of a process that
+        # did hangs or aborts at exit): the master only exports it; post_fork opens it.
+        encoder_module.DEFER_ONNX = True
+        encoder = encoder_module.get_encoder()
     except (ImportError, ModelNotAvailable, OSError) as exc:
         server.log.warning("CLIP model %s not loaded: %s", settings.MEEPO_CLIP_MODEL, exc)
         return
-    server.log.info("CLIP model %s loaded in the master (dim %s)", encoder.model_name, encoder.dim)
+    server.log.info(
+        "CLIP model %s loaded in the master (dim %s): %s",
+        encoder.model_name,
+        encoder.dim,
+        encoder.describe(),
+    )
 
 
 def post_fork(server, worker):
@@ -80,3 +88,7 @@ def post_fork(server, worker):
     connections.close_all()
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(_torch_threads)
+    encoder_module = sys.modules.get("search.encoder")
+    encoder = encoder_module.loaded_encoder() if encoder_module else None
+    if encoder is not None:  # this worker's ONNX text session, gated against fp32 here
+        encoder_module.activate_text_runtime(encoder)

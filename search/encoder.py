@@ -103,7 +103,7 @@ class ClipEncoder:
     text_runtime: str = "torch"  # "torch" or "onnx" (text queries; images are always torch)
     text_parity: float | None = None  # onnx: min cosine of its text vectors to fp32 torch
     notes: list[str] = field(default_factory=list)  # why a faster path was not taken
-    onnx_text: Any = field(default=None, repr=False)  # _OnnxText when text_runtime == "onnx"
+    onnx_text: Any = field(default=None, repr=False)  # _OnnxText, gated per process
     # Concurrent text queries of this process's threads share one forward pass (search.batching).
     text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
 
@@ -112,15 +112,21 @@ class ClipEncoder:
             lambda texts: list(self.encode_texts(texts)), max_batch=TEXT_BATCH_MAX
         )
 
+    def _runtime_here(self) -> str:
+        if self.onnx_text is None:
+            return "torch"
+        state = self.onnx_text.state_here()
+        return "onnx" if state == "active" else f"onnx ({state}; torch meanwhile)"
+
     def describe(self) -> dict[str, Any]:
         """What serves queries, for /healthz and logs."""
         return {
             "precision": self.mode,
             "requested": self.quantize,
-            "parity": None if self.parity is None else round(self.parity, 4),
+            "parity": _round(self.parity),
             "parity_min": self.parity_min,
-            "text_runtime": self.text_runtime,
-            "text_parity": None if self.text_parity is None else round(self.text_parity, 4),
+            "text_runtime": self._runtime_here(),
+            "text_parity": _round(self.onnx_text.parity if self.onnx_text else self.text_parity),
             "device": self.device,
             "notes": list(self.notes),
         }
@@ -178,7 +184,9 @@ class ClipEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         inputs = self.tokenize(texts)
         if self.onnx_text is not None:
-            return self.onnx_text.run(inputs)
+            vectors = self.onnx_text.run(inputs)
+            if vectors is not None:
+                return vectors
         return self._torch_texts(inputs)
 
     def _torch_texts(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
@@ -246,6 +254,10 @@ class ClipEncoder:
         except BaseException as exc:  # surfaces in the consumer instead of dying silently
             _put(ready, exc, stop)
         _put(ready, None, stop)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _lower_thread_priority() -> None:
@@ -451,31 +463,84 @@ def _quantized(encoder: ClipEncoder, reference: NDArray[np.float32], images, qua
 class _OnnxText:
     """An ONNX Runtime session for the text tower: tokenizer outputs in, unit vectors out.
 
-    One intra-op thread (like torch's in a web worker) and sequential execution: the session
-    starts no threads of its own, so it is created once in the gunicorn master and shared by
-    the forked workers (its weights copy-on-write, like the torch model's).
+    The session is made per process, on first use, and passes the parity gate there (its text
+    vectors against the fp32 ones recorded at load) before it serves: ONNX Runtime must not be
+    imported in a process that forks afterwards (a forked child then hangs or aborts at exit),
+    so the gunicorn master only exports the file (in a subprocess) and each worker opens it in
+    post_fork. One intra-op thread, like torch's in a web worker.
     """
 
-    def __init__(self, path: Path, input_names: Sequence[str], threads: int):
+    def __init__(self, path: Path, input_names, threads: int, reference, probe_inputs, parity_min: float, force: bool):  # fmt: skip
+        self.path = path
+        self.input_names = tuple(input_names)
+        self.threads = max(1, threads)
+        self.reference = reference  # fp32 vectors of PROBE_TEXTS
+        self.probe_inputs = probe_inputs
+        self.parity_min = parity_min
+        self.force = force
+        self.parity: float | None = None
+        self.state = "pending"  # in the process that last looked: pending / active / refused
+        self._session = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def session(self):
+        """This process's session, or None when the gate refused it (torch serves the text)."""
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    self._session = self._activate()
+                    self._pid = pid
+        return self._session
+
+    def state_here(self) -> str:
+        return self.state if self._pid == os.getpid() else "pending"
+
+    def _activate(self):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
-        self.path = path
-        self.input_names = tuple(input_names)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+            parity = _min_cosine(self.reference, self._run(session, self.probe_inputs))
+        except Exception as exc:  # a corrupt or foreign file: torch serves the text
+            logger.warning("ONNX text tower %s unusable (%s); using torch", self.path, exc)
+            self.state = f"refused: {type(exc).__name__}"
+            return None
+        self.parity = parity
+        if parity < self.parity_min and not self.force:
+            logger.warning(
+                "ONNX text tower disagrees with fp32 (min cosine %.4f < %.4f); using torch",
+                parity,
+                self.parity_min,
+            )
+            self.state = f"refused: parity {parity:.4f} < {self.parity_min}"
+            return None
+        logger.info("ONNX Runtime text tower on (%s, min cosine to fp32 %.4f)", self.path.name, parity)  # fmt: skip
+        self.state = "active"
+        return session
 
-    def run(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
-        feeds = {
-            name: inputs[name].numpy().astype(np.int64, copy=False) for name in self.input_names
-        }
-        (out,) = self.session.run(["embedding"], feeds)
+    def _run(self, session, inputs: dict[str, Any]) -> NDArray[np.float32]:
+        feeds = {n: inputs[n].numpy().astype(np.int64, copy=False) for n in self.input_names}
+        (out,) = session.run(["embedding"], feeds)
         vectors = np.asarray(out, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def run(self, inputs: dict[str, Any]) -> NDArray[np.float32] | None:
+        session = self.session()
+        return None if session is None else self._run(session, inputs)
+
+
+# The gunicorn master sets this (deploy/gunicorn.conf.py): export the ONNX file in a subprocess
+# and open it only in the forked workers (post_fork calls `activate_text_runtime`).
+DEFER_ONNX = False
 
 
 def _text_module(model, input_names: Sequence[str]):
@@ -496,13 +561,15 @@ def _text_module(model, input_names: Sequence[str]):
 def _onnx_cache_dir(encoder: ClipEncoder, int8: bool) -> Path:
     """Where this model's exported text tower lives: keyed by the model (name, config, a digest
     of the text tower's weights), the library versions and the recipe."""
-    import onnxruntime
+    from importlib.metadata import version
+
     import torch
     import transformers
 
     digest = hashlib.sha256()
+    # the version from metadata: importing onnxruntime here would break forked workers
     meta = [encoder.model_name, ONNX_RECIPE, int8, torch.__version__, transformers.__version__,
-            onnxruntime.__version__, encoder.model.config.to_json_string()]  # fmt: skip
+            version("onnxruntime"), encoder.model.config.to_json_string()]  # fmt: skip
     digest.update(json.dumps(meta, default=str).encode())
     for name, param in encoder.model.named_parameters():
         if "text" in name or "token" in name:
@@ -515,15 +582,41 @@ def _onnx_cache_dir(encoder: ClipEncoder, int8: bool) -> Path:
 
 def export_text_onnx(encoder: ClipEncoder, int8: bool) -> tuple[Path, tuple[str, ...]]:
     """The text tower as an ONNX file (int8 weights when `int8`), exported once per model and
-    reused from the cache. Returns the file and its input names."""
+    reused from the cache. Returns the file and its input names. With DEFER_ONNX the export
+    runs in a subprocess, so this process never imports onnxruntime."""
     target = _onnx_cache_dir(encoder, int8)
     model_file = target / ("text-int8.onnx" if int8 else "text.onnx")
     names_file = target / "inputs.json"
-    if model_file.is_file() and names_file.is_file():
-        return model_file, tuple(json.loads(names_file.read_text()))
+    if not (model_file.is_file() and names_file.is_file()):
+        if DEFER_ONNX:
+            _export_in_subprocess(encoder.model_name, int8, target)
+        else:
+            _export(encoder, int8, target)
+    return model_file, tuple(json.loads(names_file.read_text()))
+
+
+def _export_in_subprocess(name: str, int8: bool, target: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from search.encoder import _export_main; _export_main(*sys.argv[1:])"
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-c", code, name, "1" if int8 else "0", str(target)],
+        cwd=root, check=True, capture_output=True, timeout=900,
+    )  # fmt: skip
+
+
+def _export_main(name: str, int8: str, target: str) -> None:
+    """`python -c` entry of _export_in_subprocess: load the model, export its text tower."""
+    model, processor = _from_pretrained(name)
+    encoder = ClipEncoder(name, 0, "cpu", "fp32", model=model.eval(), processor=processor)
+    _export(encoder, int8 == "1", Path(target))
+
+
+def _export(encoder: ClipEncoder, int8: bool, target: Path) -> None:
     import torch
 
-    source = encoder.model
     if encoder.mode == "int8":  # export the float tower: ONNX Runtime quantises its own way
         raise ValueError("export_text_onnx needs the fp32 encoder")
     sample = encoder.tokenize(["striped red wooden chair", "a b"])
@@ -536,7 +629,7 @@ def export_text_onnx(encoder: ClipEncoder, int8: bool) -> tuple[Path, tuple[str,
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _text_module(source, names),
+                _text_module(encoder.model, names),
                 tuple(sample[n] for n in names),
                 str(fp32),
                 input_names=list(names),
@@ -563,42 +656,47 @@ def export_text_onnx(encoder: ClipEncoder, int8: bool) -> tuple[Path, tuple[str,
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return model_file, names
 
 
 def _with_onnx_text(encoder, fp32, reference_texts, runtime: str, threads: int) -> None:
-    """Switch `encoder`'s text queries to ONNX Runtime when it passes the parity gate."""
+    """Attach the ONNX Runtime text tower to `encoder`; it serves once it passes the parity gate
+    in the process that uses it (at once here, or in each gunicorn worker with DEFER_ONNX)."""
+    import importlib.util
+
     if encoder.device != "cpu":
         return
-    if runtime == "auto":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            encoder.notes.append("onnxruntime not installed: torch text tower")
-            return
-        if encoder.mode != "int8":
-            return  # auto: ONNX only where its int8 halves the text tower (docs/benchmarks.md)
-    int8 = encoder.mode == "int8"
+    if importlib.util.find_spec("onnxruntime") is None:
+        if runtime == "onnx":
+            logger.warning("MEEPO_CLIP_TEXT_RUNTIME=onnx but onnxruntime is not installed; torch")
+        encoder.notes.append("onnxruntime not installed: torch text tower")
+        return
+    if runtime == "auto" and encoder.mode != "int8":
+        return  # auto: ONNX only where its int8 halves the text tower (docs/benchmarks.md)
     try:
-        path, names = export_text_onnx(fp32, int8)
-        onnx = _OnnxText(path, names, threads)
-        got = onnx.run(fp32.tokenize(PROBE_TEXTS))
-    except Exception as exc:  # not exportable / not installed: torch serves the text
+        path, names = export_text_onnx(fp32, encoder.mode == "int8")
+    except Exception as exc:  # not exportable: torch serves the text
         logger.warning("ONNX text tower unavailable for %s (%s); using torch", encoder.model_name, exc)  # fmt: skip
         encoder.notes.append(f"onnx unavailable: {type(exc).__name__}")
         return
-    parity = _min_cosine(reference_texts, got)
-    if parity < encoder.parity_min and encoder.quantize != "on":
-        logger.warning(
-            "ONNX text tower disagrees with fp32 (min cosine %.4f < %.4f); using torch",
-            parity,
-            encoder.parity_min,
-        )
-        encoder.notes.append(f"onnx parity {parity:.4f} < {encoder.parity_min}: torch")
-        encoder.text_parity = parity
+    encoder.onnx_text = _OnnxText(
+        path, names, threads, reference_texts, fp32.tokenize(PROBE_TEXTS),
+        encoder.parity_min, force=encoder.quantize == "on",
+    )  # fmt: skip
+    encoder.text_runtime = "onnx"
+    if not DEFER_ONNX:
+        activate_text_runtime(encoder)
+
+
+def activate_text_runtime(encoder: ClipEncoder) -> None:
+    """Open the ONNX text tower in this process and gate it (gunicorn: post_fork); a refused
+    one is dropped here, so text queries go through torch."""
+    onnx = encoder.onnx_text
+    if onnx is None:
         return
-    logger.info("ONNX Runtime text tower enabled (%s, min cosine to fp32 %.4f)", path.name, parity)
-    encoder.onnx_text, encoder.text_runtime, encoder.text_parity = onnx, "onnx", parity
+    if onnx.session() is None:
+        encoder.notes.append(f"onnx {onnx.state}")
+        encoder.onnx_text, encoder.text_runtime = None, "torch"
+    encoder.text_parity = onnx.parity
 
 
 _loaded: dict[tuple, ClipEncoder] = {}

@@ -137,7 +137,14 @@ def test_export_failure_falls_back_to_torch(modes, monkeypatch, caplog):
 
 
 def test_missing_onnxruntime_keeps_torch(modes, monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
     enc = modes("auto", runtime="auto")
     assert (enc.mode, enc.text_runtime) == ("int8", "torch")
     assert any("onnxruntime not installed" in n for n in enc.notes)
@@ -195,3 +202,59 @@ def test_health_reports_the_encoder_in_use(modes, client, settings):
     assert info["parity"] >= 0.9
     body = client.get("/healthz", REMOTE_ADDR="127.0.0.1").json()
     assert body["model"]["info"]["encoder"]["precision"] == "int8"
+
+
+def test_deferred_onnx_exports_in_a_subprocess_and_opens_in_the_worker(modes, monkeypatch):
+    """The gunicorn master (DEFER_ONNX) never imports onnxruntime: a forked child of a process
+    that did hangs or aborts at exit. It exports in a subprocess; post_fork activates."""
+    monkeypatch.setattr(encoder_module, "DEFER_ONNX", True)
+    monkeypatch.setattr(encoder_module, "_export", lambda *a: pytest.fail("exported in-process"))
+    enc = modes("auto", runtime="auto")
+    assert enc.onnx_text.path.is_file()  # written by the subprocess
+    assert enc.describe()["text_runtime"].startswith("onnx (pending")
+    encoder_module.activate_text_runtime(enc)  # what post_fork does in each worker
+    assert enc.describe()["text_runtime"] == "onnx"
+    assert enc.describe()["text_parity"] >= 0.9
+    assert enc.encode_texts(TEXTS).shape == (3, enc.dim)
+
+
+def test_deferred_onnx_refused_in_the_worker_falls_back_to_torch(modes, tiny_clip, monkeypatch):
+    monkeypatch.setattr(encoder_module, "DEFER_ONNX", True)
+    enc = modes("off", runtime="onnx", parity_min=1.01)
+    assert enc.onnx_text is not None  # attached, not yet gated
+    # the first text query gates it, is refused and is answered by torch
+    np.testing.assert_allclose(
+        enc.encode_texts(TEXTS), _fp32(tiny_clip).encode_texts(TEXTS), atol=1e-6
+    )
+    assert enc.onnx_text.state_here().startswith("refused: parity")
+    encoder_module.activate_text_runtime(enc)
+    assert enc.onnx_text is None
+    assert enc.describe()["text_runtime"] == "torch"
+    assert any("parity" in note for note in enc.notes)
+
+
+def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
+    """Regression: a master that imported onnxruntime (even for its version) made every
+    worker abort at exit ("std::system_error: Invalid argument", SIGABRT)."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys, django; django.setup(); from search import encoder as e; "
+        "e.DEFER_ONNX = True; enc = e.get_encoder(); "
+        "assert enc.onnx_text is not None, enc.describe(); "
+        "assert 'onnxruntime' not in sys.modules, 'imported'; print(enc.describe()['text_runtime'])"
+    )
+    env = {
+        **os.environ,
+        "MEEPO_CLIP_MODEL": str(tiny_clip),
+        "MEEPO_CLIP_QUANTIZE": "auto",
+        "MEEPO_CLIP_TEXT_RUNTIME": "auto",
+        "MEEPO_CLIP_PARITY_MIN": "0.9",
+        "MEEPO_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("onnx (pending")
