@@ -41,7 +41,7 @@ def money(value: Decimal | None, currency: str = "") -> str:
     return _money(type(value), str(value), currency, _locale(settings.LANGUAGE_CODE))
 
 
-# Babel takes ~90 µs a price, a third of a 24-card page's template CPU; shoppers see the same
+# Babel's formatting is a large share of a card's CPU (docs/benchmarks.md); shoppers see the same
 # few thousand prices over and over.
 @lru_cache(maxsize=8192)
 def _money(kind: type, text: str, currency: str, locale: str) -> str:
