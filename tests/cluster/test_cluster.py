@@ -182,9 +182,16 @@ def _crawl_embed_publish_and_serve(cluster: Cluster, shops) -> None:
     assert served_by >= {f"127.0.0.1:{node.port}" for node in cluster.nodes}, served_by
 
 
-def _planned_embeds(worker) -> int | None:
-    """The number of assets plan_embeds handed out, from the worker's log."""
-    found = re.findall(r"plan_embeds\[[^]]+\] succeeded .*'assets': (\d+)", worker.tail(200_000))
+def _log_size(worker) -> int:
+    return worker.log.stat().st_size
+
+
+def _planned_embeds(worker, since: int) -> int | None:
+    """The number of assets plan_embeds handed out, from the worker's log after `since` bytes."""
+    with open(worker.log, "rb") as log:
+        log.seek(since)
+        text = log.read().decode(errors="replace")
+    found = re.findall(r"plan_embeds\[[^]]+\] succeeded .*'assets': (\d+)", text)
     return int(found[-1]) if found else None
 
 
@@ -204,8 +211,9 @@ def _kill_a_worker_mid_batch(cluster: Cluster) -> None:
         control.cancel_consumer("embed", destination=["w2@cluster"], reply=True, timeout=10)
         before = cluster.builder_manifest()
         done_before = len(_embedding_rows(cluster))
+        since = _log_size(w1)
         cluster.manage(cluster.builder_data, "enqueue_cycle")
-        planned = wait_for("plan_embeds", lambda: _planned_embeds(w1), CYCLE_TIMEOUT, every=0.1)
+        planned = wait_for("plan_embeds", lambda: _planned_embeds(w1, since), CYCLE_TIMEOUT, every=0.1)  # fmt: skip
         assert planned >= 10, planned
 
         def half_way():
