@@ -53,7 +53,7 @@ def _plain_static_files(settings):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Every test starts and ends with empty per-process caches: search results, filter id sets,
-    examples, spelling, cached pages (the default cache) and the loaded index versions. The one
+    examples, spelling, cached pages (search.result_cache) and the loaded index versions. The one
     place tests reset them; a test calls a reset itself only mid-test (after publishing a new
     version, or to compare two runs). A model once loaded stays loaded (loading costs seconds)."""
     from search import result_cache, services

@@ -4,19 +4,23 @@ static files, and the test environment comes from pytest-env alone."""
 import os
 
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 from search import index
 
 
+def page_cache():
+    return caches[django_settings.MEEPO_SEARCH_PAGE_CACHE_ALIAS]
+
+
 def test_a_test_may_leave_caches_full():
-    cache.set("left-by-an-earlier-test", 1)
+    page_cache().set("left-by-an-earlier-test", 1)
     index._holders["left-by-an-earlier-test"] = object()
 
 
 def test_the_next_test_starts_with_them_empty():
     # Runs after the test above (file order): the autouse fixture emptied what it left.
-    assert cache.get("left-by-an-earlier-test") is None
+    assert page_cache().get("left-by-an-earlier-test") is None
     assert "left-by-an-earlier-test" not in index._holders
 
 
