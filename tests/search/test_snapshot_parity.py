@@ -120,3 +120,25 @@ def test_two_hundred_searches_same_with_and_without_the_snapshot(tiny_clip, sett
     assert "image_products" not in {name for name, _ in on}
     assert on
     assert all(params["filters"].in_stock for _, params in on)
+
+
+def test_a_unique_search_asks_the_database_less_with_the_snapshot(
+    tiny_clip, settings, django_assert_num_queries
+):
+    """Owners of the hits: one primary-key query for which are active now (not a join over
+    every hit); facets: bincounts over the snapshot (not two queries). With the snapshot a
+    unique search is: active owners, keyword hits, exact matches, candidate rows, products,
+    images, variants, offers at other stores."""
+    settings.MEEPO_RELEVANCE_FLOOR = False
+    catalogue(settings)
+    query = {"query": "oak lamp", "limit": 12}
+    services.search_products(query="mug", limit=12)  # loads the index, snapshot and model
+    services.clear_caches()
+    with django_assert_num_queries(8):
+        snap = services.search_products(**query)
+    settings.MEEPO_SEARCH_SNAPSHOT = False
+    services.clear_caches()
+    with django_assert_num_queries(10):  # owners joined in SQL, facets in two queries
+        db = services.search_products(**query)
+    assert outcome(snap) == outcome(db)
+    assert snap.hits
