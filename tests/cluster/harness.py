@@ -144,7 +144,12 @@ class Cluster:
             redis_cmd = [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
                          "--dir", str(self._dir("redis")), "--save", "", "--appendonly", "no"]  # fmt: skip
             self._spawn("redis", redis_cmd, {"PATH": "/usr/bin:/bin"})
-            self.manage(self.builder_data, "migrate", "--noinput", timeout=600)
+            node_dirs = [self._dir(f"web{i}") for i in range(1, self.web_nodes + 1)]
+            self.manage_all(
+                [(self.builder_data, ("migrate", "--noinput"))]
+                + [(data, ("collectstatic", "--noinput")) for data in node_dirs],
+                timeout=600,
+            )
             self._wait_redis()
             for i in range(1, self.workers + 1):
                 self.start_worker(f"w{i}")
@@ -188,14 +193,40 @@ class Cluster:
         return env
 
     def manage(self, data: Path, *args: str, timeout: float = 300, check: bool = True, **extra):
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(data, **extra),
-                                capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
-        if check:
-            assert result.returncode == 0, (
-                f"manage.py {' '.join(args)} exited {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return self.manage_all([(data, args)], timeout=timeout, check=check, **extra)[0]
+
+    def manage_all(self, calls, *, timeout: float = 300, check: bool = True, **extra):
+        """Run manage.py (data dir, args) calls at the same time, as separate machines would;
+        their CompletedProcess results in order."""
+        procs = [
+            (
+                args,
+                subprocess.Popen(
+                    [sys.executable, "manage.py", *args],
+                    cwd=ROOT,
+                    env=self.env(data, **extra),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
             )
-        return result
+            for data, args in calls
+        ]
+        results = []
+        for args, proc in procs:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+            result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+            if check:
+                assert result.returncode == 0, (
+                    f"manage.py {' '.join(args)} exited {result.returncode}:\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+                )
+            results.append(result)
+        return results
 
     def start_worker(self, name: str, queues: str = "crawl,embed", *, data: Path | None = None,
                      args: tuple[str, ...] = ("--concurrency", "1"), **env: str) -> Service:  # fmt: skip
@@ -214,8 +245,7 @@ class Cluster:
             wait_for(f"worker {name}", lambda s=service: f"{s.name}@cluster ready." in s.tail(20_000), timeout)  # fmt: skip
 
     def _start_web_node(self, name: str) -> None:
-        data = self._dir(name)
-        self.manage(data, "collectstatic", "--noinput")
+        data = self._dir(name)  # collectstatic ran beside migrate, in start()
         port = free_port()
         command = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                    "--bind", f"127.0.0.1:{port}"]  # fmt: skip
@@ -250,8 +280,11 @@ class Cluster:
         """The builder's index directory as its nginx serves it (what sync_index pulls)."""
         return f"http://127.0.0.1:{self.builder_port}/index/"
 
-    def sync(self, node: WebNode):
-        return self.manage(node.data, "sync_index", "--from", self.index_url)
+    def sync(self, *nodes: WebNode):
+        """`manage.py sync_index --from <builder>` on these web nodes at once (their timers)."""
+        return self.manage_all(
+            [(node.data, ("sync_index", "--from", self.index_url)) for node in nodes]
+        )
 
     def builder_manifest(self) -> dict | None:
         path = self.builder_data / "index" / "current" / "manifest.json"

@@ -74,8 +74,7 @@ def _answers(base_url: str) -> dict[str, list]:
 
 
 def _sync_everywhere(cluster: Cluster, version: str) -> None:
-    for node in cluster.nodes:
-        cluster.sync(node)
+    cluster.sync(*cluster.nodes)
     for node in cluster.nodes:
         wait_for(
             f"{node.name} to serve {version}",
