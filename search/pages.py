@@ -100,7 +100,7 @@ def hydrate_hits(window: list[Candidate], timings: dict[str, float]) -> list[Sea
     it is left out here and listed among that hit's offers.
     """
     with timed(timings, "db"):
-        products = selectors.hydrate_products([c.product_id for c in window])
+        products = selectors.hydrate_products([c.product_id for c in window], lean=True)
     hits = []
     gtins: set[str] = set()
     for cand in window:

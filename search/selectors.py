@@ -116,18 +116,34 @@ def product_vectors(*, product_id: int, model_name: str, limit: int = 4) -> NDAr
     return np.stack(vectors).astype(np.float32)
 
 
-def hydrate_products(product_ids: list[int]) -> dict[int, Product]:
-    """{id: Product} with store and images (+assets) loaded: two queries whatever the count."""
+# What a result card and the API's hit show of a product, its store and its pictures: hits are
+# hydrated with these columns only (`hydrate_products(lean=True)`; descriptions, tags, crawl
+# bookkeeping and timestamps stay in the database). Reading any other field of a hit's product
+# would cost a query per hit: tests/search/test_hydration.py renders pages and the API with a
+# fixed query count.
+HIT_PRODUCT_FIELDS = (
+    "id", "store_id", "title", "url", "brand", "category", "price", "price_max", "list_price",
+    "currency", "availability", "sku", "gtin", "mpn", "store__id", "store__slug", "store__name",
+)  # fmt: skip
+HIT_IMAGE_FIELDS = (
+    "id", "product_id", "position", "asset_id",
+    "asset__id", "asset__thumbnail", "asset__width", "asset__height", "asset__placeholder",
+)  # fmt: skip
+
+
+def hydrate_products(product_ids: list[int], *, lean: bool = False) -> dict[int, Product]:
+    """{id: Product} with store and images (+assets) loaded: two queries whatever the count.
+    `lean`: only the columns a result card and the API's hit show (HIT_PRODUCT_FIELDS)."""
     if not product_ids:
         return {}
-    images = Prefetch(
-        "images",
-        queryset=ProductImage.objects.filter(asset__isnull=False)
-        .select_related("asset")
-        .order_by("position", "pk"),
-        to_attr="ready_images",
-    )
+    images_qs = ProductImage.objects.filter(asset__isnull=False).select_related("asset")
     products = Product.objects.filter(pk__in=product_ids).select_related("store")
+    if lean:
+        images_qs = images_qs.only(*HIT_IMAGE_FIELDS)
+        products = products.only(*HIT_PRODUCT_FIELDS)
+    images = Prefetch(
+        "images", queryset=images_qs.order_by("position", "pk"), to_attr="ready_images"
+    )
     return {p.pk: p for p in products.prefetch_related(images)}
 
 

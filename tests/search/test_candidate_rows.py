@@ -77,3 +77,13 @@ def test_a_sorted_text_page_reads_the_candidates_once(products, django_assert_nu
     assert len(prices) > 5
     assert prices == sorted(prices)
     assert page.price_range is not None
+
+
+def test_a_candidate_copy_is_equal_and_independent():
+    from search.ranking import Candidate
+
+    original = Candidate(7, image_id=3, score=0.5, visual_score=0.3, visual_rank=2, exact=True)
+    twin = original.copy()
+    assert twin == original and twin is not original
+    twin.visual_rank = 0
+    assert original.visual_rank == 2
