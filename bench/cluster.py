@@ -71,10 +71,12 @@ def embed_run(cluster, label: str, workers: int, threads: int, n: int) -> dict:
     wait_for(f"{label}: {n} vectors", done, 1800, every=0.5)
     times = [t for (t,) in cluster.sql("SELECT extract(epoch FROM created_at)::float FROM search_embedding")]  # fmt: skip
     cpu = sum(cpu_seconds(cluster.worker_services[name].process.pid) for name in names)
+    logs = "".join(cluster.worker_services[name].tail(200_000) for name in names)
     for name in names:
         cluster.worker_services[name].stop()
     return {
         "run": label,
+        "encoder": "int8" if "int8 encoder enabled" in logs else "fp32",
         "workers": workers,
         "torch_threads": threads,
         "images": n,
