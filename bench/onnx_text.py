@@ -1,17 +1,16 @@
 """CLIP text tower: ONNX Runtime against torch, fp32 and int8, CPU ms per query, same run.
 
-The text tower of the benchmark model (random-weight ViT-B/32 shape with CLIP's vocabulary,
-bench/out/clip-vit-b-32-random) is exported with `torch.onnx.export` (TorchScript exporter,
-dynamic batch and length), quantised with `onnxruntime.quantization.quantize_dynamic` (int8
-weights, like torch's dynamic quantisation of the Linear layers the site uses with
-MEEPO_CLIP_QUANTIZE), and each query is run through all four, one thread each, interleaved:
-the median CPU ms per query (`time.process_time`), the ratios and the parity of ONNX int8 to
-torch fp32 (min cosine over the queries).
+The four text runtimes the encoder can serve (`search.encoder.load_encoder` with
+MEEPO_CLIP_QUANTIZE off/on and MEEPO_CLIP_TEXT_RUNTIME torch/onnx) on the benchmark model
+(random-weight ViT-B/32 shape with CLIP's vocabulary, bench/out/clip-vit-b-32-random): the
+ONNX file is the encoder's own export (`torch.onnx.export`, int8 by
+`onnxruntime.quantization.quantize_dynamic`), gated like the site gates it (min cosine to fp32
+on the probe texts >= MEEPO_CLIP_PARITY_MIN). Each query runs through all four on pre-tokenised
+input, one thread each, interleaved: median CPU ms per query (`time.process_time`) for batch 1
+and per query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the gate's
+parity and the min cosine to torch fp32 over all queries.
 
-onnxruntime and onnx are not dependencies of the site; for this measurement:
-
-    .venv/bin/pip install --target /tmp/ortlib onnxruntime==1.20.1 onnx==1.17.0 flatbuffers==24.3.25
-    PYTHONPATH=/tmp/ortlib .venv/bin/python -m bench.onnx_text --queries 200
+    .venv/bin/python -m bench.onnx_text --queries 200
 """
 
 from __future__ import annotations
@@ -36,93 +35,67 @@ def parse_args():
     return parser.parse_args()
 
 
-def text_module(model):
-    import torch
-
-    class Text(torch.nn.Module):
-        def __init__(self, clip):
-            super().__init__()
-            self.clip = clip
-
-        def forward(self, input_ids, attention_mask):
-            out = self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
-            return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-    return Text(model).eval()
-
-
-def sessions(model, tokenizer, work: Path):
-    import onnxruntime as ort
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    tokens = tokenizer(["striped red wooden chair"], padding=True, return_tensors="pt")
-    fp32, int8 = work / "text.onnx", work / "text-int8.onnx"
-    axes = {0: "batch", 1: "tokens"}
-    torch.onnx.export(
-        text_module(model),
-        (tokens["input_ids"], tokens["attention_mask"]),
-        str(fp32),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embedding"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes},
-        opset_version=17,
-        dynamo=False,
-    )
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return {
-        name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        for name, path in (("onnx fp32", fp32), ("onnx int8", int8))
-    }
-
-
 def main() -> None:
     args = parse_args()
     import numpy as np
     import torch
-    from transformers import AutoProcessor, CLIPModel
 
+    from bench.common import setup_django
     from bench.search import _model_dir, unique_queries
 
+    setup_django(tempfile.mkdtemp(prefix="bench-onnx-"))
+    from search.encoder import load_encoder
+
     torch.set_num_threads(1)
-    path = _model_dir()
-    model = CLIPModel.from_pretrained(path).eval()
-    tokenizer = AutoProcessor.from_pretrained(path).tokenizer
-    quantised = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    runners = {"torch fp32": text_module(model), "torch int8": text_module(quantised)}
-    with tempfile.TemporaryDirectory() as work:
-        onnx = sessions(model, tokenizer, Path(work))
-        cpu = {name: [] for name in (*runners, *onnx)}
-        cosines = []
-        for query in unique_queries(args.queries, seed=5):
-            tokens = tokenizer([query], padding=True, return_tensors="pt")
-            feeds = {k: tokens[k].numpy() for k in ("input_ids", "attention_mask")}
-            out = {}
-            with torch.inference_mode():
-                for name, module in runners.items():
-                    start = time.process_time()
-                    out[name] = module(tokens["input_ids"], tokens["attention_mask"]).numpy()[0]
-                    cpu[name].append((time.process_time() - start) * 1000)
-            for name, session in onnx.items():
+    path = str(_model_dir())
+    encoders = {
+        "torch fp32": load_encoder(path, "cpu", "off", 1, 0.99, "torch"),
+        "torch int8": load_encoder(path, "cpu", "on", 1, 0.99, "torch"),
+        "onnx fp32": load_encoder(path, "cpu", "off", 1, 0.99, "onnx"),
+        "onnx int8": load_encoder(path, "cpu", "on", 1, 0.99, "onnx"),
+    }
+    for name, enc in encoders.items():
+        assert ("onnx" in name) == (enc.onnx_text is not None), (name, enc.describe())
+
+    def forward(enc, tokens):
+        if enc.onnx_text is not None:
+            return enc.onnx_text.run(tokens)
+        with torch.inference_mode():
+            return enc._torch_texts(tokens)
+
+    cpu = {name: [] for name in encoders}
+    cpu4 = {name: [] for name in encoders}
+    cosines = {name: [] for name in encoders}
+    queries = unique_queries(args.queries, seed=5)
+    reference = encoders["torch fp32"]
+    for i, query in enumerate(queries):
+        tokens = reference.tokenize([query])
+        four = reference.tokenize(queries[i : i + 4] if i + 4 <= len(queries) else queries[-4:])
+        out = {}
+        for name, enc in encoders.items():
+            start = time.process_time()
+            out[name] = forward(enc, tokens)[0]
+            cpu[name].append((time.process_time() - start) * 1000)
+            if i % 4 == 0:
                 start = time.process_time()
-                out[name] = session.run(None, feeds)[0][0]
-                cpu[name].append((time.process_time() - start) * 1000)
-            a, b = out["onnx int8"], out["torch fp32"]
-            cosines.append(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+                forward(enc, four)
+                cpu4[name].append((time.process_time() - start) * 1000 / 4)
+        for name in encoders:
+            cosines[name].append(float(out[name] @ out["torch fp32"]))
     base = statistics.median(cpu["torch int8"])
     rows = [
         {
             "text tower": name,
-            "median CPU ms": round(statistics.median(v), 2),
-            "x torch int8": round(statistics.median(v) / base, 2),
+            "median CPU ms (batch 1)": round(statistics.median(cpu[name]), 2),
+            "x torch int8": round(statistics.median(cpu[name]) / base, 2),
+            "CPU ms per query (batch 4)": round(statistics.median(cpu4[name]), 2),
+            "gate parity": encoders[name].describe()["text_parity" if "onnx" in name else "parity"],
+            "min cosine to torch fp32": round(min(cosines[name]), 4),
         }
-        for name, v in cpu.items()
+        for name in encoders
     ]
     print_table(rows)
-    print(f"parity, ONNX int8 vs torch fp32: min cosine {min(cosines):.4f}")
-    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "min_cosine_onnx_int8_vs_fp32": round(min(cosines), 4), "machine": machine()}, args.json)  # fmt: skip
+    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
 
 
 if __name__ == "__main__":

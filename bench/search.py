@@ -75,6 +75,7 @@ def parse_args():
     parser.add_argument("--quantize", action="store_true", help="MEEPO_CLIP_QUANTIZE=on (int8; python client, whose default stays fp32)")  # fmt: skip
     parser.add_argument("--client", choices=["python", "wrk"], default="python")
     parser.add_argument("--duration", type=int, default=30, help="wrk: seconds per phase")
+    parser.add_argument("--warm", type=int, default=20, help="wrk: seconds of unmeasured unique searches first")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (WEB_CONCURRENCY)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="threads per worker (GUNICORN_THREADS)")  # fmt: skip
     parser.add_argument("--sweep", help="wrk: workers x threads to compare, e.g. 2x1,2x4,3x2,4x1")
@@ -235,7 +236,7 @@ def load(port: int, paths: list[str], clients: int) -> dict:
     results: list[tuple[float, dict[str, float], int]] = []
 
     def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while True:
             with lock:
                 if not todo:
@@ -268,6 +269,14 @@ def load(port: int, paths: list[str], clients: int) -> dict:
         "p90": round(float(np.percentile(lat, 90)), 1),
         "mean_split_ms": split,
     }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _env_pairs(pairs: list[str]) -> dict[str, str]:
@@ -371,13 +380,20 @@ def wrk_phases(args, env: dict[str, str], phases: list[str]) -> dict:
 
     from bench import wrk
 
-    port = random.randint(20000, 40000)
+    port = _free_port()
     server = start_gunicorn(env, port)
     workers = int(env.get("WEB_CONCURRENCY", 2))
     out: dict = {}
     try:
-        # model, index and database pages in every worker (and the ONNX export, once)
-        _warm(port, [f"/search?{urlencode({'q': q})}" for q in unique_queries(60, seed=99)], 1, 8)
+        # model, index and database pages in every worker: a few searches, then --warm seconds
+        # of unique ones through wrk (not counted), so first-request costs stay out of phases
+        _warm(port, [f"/search?{urlencode({'q': q})}" for q in unique_queries(16, seed=99)], 1, 2)
+        if args.warm:
+            warm = [f"/search?{urlencode({'q': q})}" for q in unique_queries(5000, seed=98)]
+            out["warm"] = wrk.run_wrk(
+                port, wrk.write_paths(OUT / "wrk-warm.txt", warm), master=server.pid,
+                duration=args.warm, connections=args.clients, script_dir=OUT,
+            )  # fmt: skip
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("GET", "/healthz")
         out["encoder"] = json.loads(conn.getresponse().read())["model"]["info"]["encoder"]
@@ -424,6 +440,7 @@ def main_wrk(args, env: dict[str, str], info: dict) -> None:
     rows = []
     for run in runs:
         run["encoder"] = run["phases"].pop("encoder")
+        run["warm"] = run["phases"].pop("warm", None)
         for phase, r in run["phases"].items():
             cpu = r["server_cpu_ms_per_request"]
             rows.append({
@@ -485,7 +502,7 @@ def main_equality(args, env: dict[str, str], info: dict) -> None:
     ]
     answers = []
     for setting in ({}, other):
-        port = random.randint(20000, 40000)
+        port = _free_port()
         server = start_gunicorn(_server_env(env, 1, 1, {**extra, **setting}), port)
         try:
             answers.append([_page_ids(port, p) for p in paths])
@@ -523,7 +540,7 @@ def main() -> None:
     env["MEEPO_CLIP_QUANTIZE"] = "on" if args.quantize else "off"
     env["MEEPO_CLIP_TEXT_RUNTIME"] = "torch"
     env.update(_env_pairs(args.env))
-    port = random.randint(20000, 40000)
+    port = _free_port()
     server = start_gunicorn(env, port)
     try:
         from urllib.parse import urlencode
