@@ -84,6 +84,7 @@ def test_a_candidate_copy_is_equal_and_independent():
 
     original = Candidate(7, image_id=3, score=0.5, visual_score=0.3, visual_rank=2, exact=True)
     twin = original.copy()
-    assert twin == original and twin is not original
+    assert twin == original
+    assert twin is not original
     twin.visual_rank = 0
     assert original.visual_rank == 2
