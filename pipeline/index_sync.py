@@ -42,6 +42,7 @@ from django.conf import settings
 
 from catalog.exceptions import MeepoError
 from pipeline.indexing import publish
+from search.durable import fsync_path
 from search.index import index_root, published_dir
 from search.manifest import MANIFEST_FILE, FileInfo, Manifest
 
@@ -110,7 +111,7 @@ def sync_index(source: str) -> SyncReport:
             total = _download_all(session, base, manifest, work)
             _write_bytes(work / MANIFEST_FILE, raw)  # last, as a build writes it
             for dirpath, _, _ in os.walk(work):  # the directory entries; publish syncs the rename
-                _fsync_dir(Path(dirpath))
+                fsync_path(Path(dirpath))
             publish.publish(work, version)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
@@ -274,14 +275,6 @@ def _write_bytes(path: Path, data: bytes) -> None:
             os.fsync(out.fileno())
     except OSError as exc:
         raise SyncFailed(f"cannot write {path}: {exc}", EX_IOERR) from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _reason(exc: Exception) -> str:

@@ -41,6 +41,7 @@ from django.db import connection
 from numpy.typing import NDArray
 
 from search.attributes import ATTRIBUTES
+from search.durable import fsync_path
 from search.facets import FacetRow, Facets, top_rows
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     for name, values in cols.items():
         _save(out / f"{name}.npy", values)
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
-    _fsync(out / "meta.json")
-    _fsync(out)
+    fsync_path(out / "meta.json")
+    fsync_path(out)
     return meta
 
 
@@ -134,14 +135,6 @@ def _save(path: Path, values: np.ndarray) -> None:
         np.save(f, values)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass

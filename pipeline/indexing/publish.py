@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from search import manifest as manifest_file
+from search.durable import fsync_path
 from search.index import CURRENT_LINK, INDEX_FILE, index_root
 from search.manifest import Manifest
 
@@ -53,10 +54,10 @@ def write_manifest(work: Path, manifest: Manifest) -> None:
 def publish(work: Path, stamp: str) -> Path:
     """Make `work` the served version: fsync, rename into place, swap `current`."""
     for path in work.iterdir():
-        _fsync(path)
+        fsync_path(path)
     final = work.parent / stamp
     os.rename(work, final)
-    _fsync(work.parent)
+    fsync_path(work.parent)
     tmp_link = work.parent / f"{TMP_PREFIX}link-{stamp}"
     try:
         tmp_link.symlink_to(stamp)  # relative: the data directory can move
@@ -67,7 +68,7 @@ def publish(work: Path, stamp: str) -> Path:
             shutil.rmtree(final, ignore_errors=True)
         tmp_link.unlink(missing_ok=True)
         raise
-    _fsync(work.parent)
+    fsync_path(work.parent)
     logger.info("published index version %s", stamp)
     return final
 
@@ -110,11 +111,3 @@ def _remove(path: Path) -> None:
     else:
         # Workers that still have these files mmapped keep reading them: unlink is safe on POSIX.
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
