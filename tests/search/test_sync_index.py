@@ -18,6 +18,7 @@ from bench.planted_index import publish_arrays
 from pipeline import index_sync
 from pipeline.index_sync import SyncFailed, sync_index
 from pipeline.indexing import build_index
+from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
 from search import index as index_module
 from search.health import check_health
 from search.index import SearchIndex, get_index, index_root, published_dir
@@ -342,3 +343,13 @@ def test_a_format_2_version_is_still_updated_incrementally(nodes):
     assert (report.status, report.mode, report.added) == ("published", "incremental", 3)
     assert read_manifest(published_dir()).format == 3
     assert set(read_manifest(published_dir()).files) >= {"ids.npy", "vectors.npy", "index.faiss"}
+
+
+def test_a_sync_while_a_build_holds_the_lock_exits_75_and_downloads_nothing(nodes, server):
+    _, node, switch = nodes
+    switch(node)
+
+    with pipeline_lock(), pytest.raises(CommandError, match="lock") as locked:
+        call_command("sync_index", "--from", server.url)
+    assert locked.value.returncode == LOCKED_EXIT_CODE
+    assert not (index_root() / "current").exists()

@@ -9,9 +9,8 @@ when the builder's version is already current here, nothing is downloaded. See p
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.exceptions import PipelineLocked
 from pipeline.index_sync import SyncFailed, sync_index
-from pipeline.lock import LOCKED_EXIT_CODE, pipeline_lock
+from pipeline.lock import command_lock
 
 HELP = """\
 Pull the builder's current index version, verify it, and make it current here.
@@ -60,10 +59,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         source = opts["source"] or settings.MEEPO_SYNC_FROM
         try:
-            with pipeline_lock():
+            with command_lock():
                 report = sync_index(source)
-        except PipelineLocked as exc:
-            raise CommandError(str(exc), returncode=LOCKED_EXIT_CODE) from exc
         except SyncFailed as exc:
             raise CommandError(f"sync_index: {exc}", returncode=exc.exit_code) from exc
         if report.status == "synced":
