@@ -435,6 +435,7 @@ def wrk_phases(args, env: dict[str, str], phases: list[str]) -> dict:
                 port, paths, master=server.pid, duration=args.duration,
                 connections=args.clients, script_dir=OUT,
             )  # fmt: skip
+        out["memory"] = wrk.server_memory_mb(server.pid)
     finally:
         stop_gunicorn(server)
     return out
@@ -459,6 +460,7 @@ def main_wrk(args, env: dict[str, str], info: dict) -> None:
     for run in runs:
         run["encoder"] = run["phases"].pop("encoder")
         run["warm"] = run["phases"].pop("warm", None)
+        run["memory"] = run["phases"].pop("memory", None)
         for phase, r in run["phases"].items():
             cpu = r["server_cpu_ms_per_request"]
             rows.append({
@@ -477,6 +479,10 @@ def main_wrk(args, env: dict[str, str], info: dict) -> None:
     print_table(rows)
     print("bare text forward, median CPU ms (same run):", floor)
     print("encoder in a worker (/healthz):", runs[0]["encoder"])
+    for run in runs:
+        print(
+            f"{run['workers']}x{run['threads']}: gunicorn memory after the phases {run['memory']}"
+        )
     for run in runs:
         if "filtered_over_unique_cpu" in run:
             print(f"{run['workers']}x{run['threads']}: filtered / unique CPU per request = {run['filtered_over_unique_cpu']}")  # fmt: skip

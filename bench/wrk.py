@@ -137,3 +137,22 @@ def run_wrk(
         unique_paths=sum(1 for _ in paths_file.open()),
     )
     return result
+
+
+def server_memory_mb(master: int) -> dict[str, float]:
+    """Summed RSS (shared pages once per process: an upper bound) and PSS (shared pages split
+    between their users) of the master and its workers, from /proc/<pid>/smaps_rollup."""
+    rss = pss = anon = 0
+    for pid in [master, *children(master)]:
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in ("Rss", "Pss", "Anonymous"):
+                kb = int(value.split()[0])
+                rss += kb if key == "Rss" else 0
+                pss += kb if key == "Pss" else 0
+                anon += kb if key == "Anonymous" else 0
+    return {"rss_mb": round(rss / 1024), "pss_mb": round(pss / 1024), "anon_mb": round(anon / 1024)}
