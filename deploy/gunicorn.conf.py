@@ -20,6 +20,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meepo.settings")
 wsgi_app = "meepo.wsgi:application"
 # Under systemd, meepo-web.socket passes the listening socket in (LISTEN_FDS) and this is ignored.
 bind = ["unix:/run/meepo/gunicorn.sock"]
+# 2 x 4, by numbers (docs/benchmarks.md "Search under wrk", `bench.search --client wrk --sweep`,
+# 1 M products, 8 keep-alive connections): server CPU per unique search was the same within
+# noise for 2x4, 2x1, 3x2 and 4x1 (45-55 ms; no GIL cost visible per request), and 2x4 and 3x2
+# were the ones that kept both cores busy (43-44 searches/s; with 1 thread a worker serves its
+# keep-alive connections one at a time and 2x1 used one core). 3x2 costs a third worker's
+# private memory (torch buffers, the ONNX session, caches) for nothing measurable.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
