@@ -37,7 +37,7 @@ def modes(settings, tiny_clip):
     return set_modes
 
 
-def _fp32(tiny_clip):
+def _fp32(tiny_clip):  # the model path
     return load_encoder(str(tiny_clip), "cpu", "off", 0, 0.99, "torch")
 
 
@@ -258,3 +258,26 @@ def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("onnx (pending")
+
+
+def test_int8_quantises_a_second_mapped_copy_in_place(modes, monkeypatch):
+    """Regression: quantize_dynamic's default deep copy of the float model put the whole model
+    in anonymous memory (+700 MB for ViT-B/32 in the gunicorn master); the int8 model is now a
+    second from_pretrained (file-mapped weights) quantised in place."""
+    import torch.ao.quantization as tq
+
+    calls = []
+    real = tq.quantize_dynamic
+
+    def spy(model, *args, **kwargs):
+        calls.append((model, kwargs.get("inplace")))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(tq, "quantize_dynamic", spy)
+    enc = modes("auto")
+    assert enc.mode == "int8"
+    ((model, inplace),) = calls
+    assert inplace is True
+    assert model is enc.model  # the quantised object itself, no copy
+    fp32 = _fp32(enc.model_name)
+    assert fp32.model is not enc.model
