@@ -184,9 +184,10 @@ def plan_embeds(self, cycle_id: str | None = None) -> dict:
 @app.task(bind=True, base=MeepoTask, **RETRY)
 def build_and_publish(self, cycle_id: str | None = None, force: bool = False) -> dict:
     """Label attributes and build + publish the index: one builder at a time, on this machine."""
+    from pipeline.attributes import assign_attributes
     from pipeline.distributed.cycle import end_cycle
     from pipeline.lock import pipeline_lock
-    from pipeline.run import PipelineReport, _attributes, _stage
+    from pipeline.run import PipelineReport, _stage
 
     report = PipelineReport()
     try:
@@ -196,7 +197,7 @@ def build_and_publish(self, cycle_id: str | None = None, force: bool = False) ->
         ):
             from pipeline.indexing import build_index
 
-            _stage(report, "attributes", _attributes)
+            _stage(report, "attributes", assign_attributes)
             _stage(report, "index", build_index, force=force)
     except PipelineLocked as exc:
         return {"status": "skipped", "message": str(exc)}
