@@ -8,9 +8,12 @@ service, template) with `django.test.Client`, and its cost is the process's CPU 
 Per round, interleaved so all see the same machine: the bare text forward pass of the int8 (or
 fp32) encoder on pre-tokenised input (`get_text_features`: the physical floor of a unique text
 search), then one unique search, then a repeated one (the same query as the round before: its
-candidate list is cached), then a filtered one. Reported: medians and means of CPU ms, the
+candidate list is cached), the same from the page cache, then a filtered one, all with the
+columnar snapshot as configured (on by default), then a unique and a filtered search with it the
+other way. Reported: medians and means of CPU ms, the
 ratio unique / bare (the issue-13 goal: <= 1.5), the server's own split (Server-Timing), a
-per-selector CPU profile of the unique searches, and the snapshot modules' cost beside the
+CPU profile of the unique searches (the selector and snapshot calls search.signals, search.ranking
+and search.pages make), and the snapshot modules' cost beside the
 database calls they would replace (`search.snapshot`, `search.result_cache`), with an equality
 check of their answers.
 
@@ -36,13 +39,17 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import emit_json, machine, print_table  # noqa: E402
 
-# Selector calls profiled (CPU ms per search), by module attribute.
+# Calls profiled (CPU ms per search), by module (or class) attribute: what search.signals,
+# search.ranking and search.pages call at request time (they look these up on the module, so a
+# wrapped attribute sees every call).
 PROFILED = {
     "search.selectors": [
         "keyword_hits", "keyword_count", "exact_match_ids", "allowed_image_ids",
-        "image_products", "hydrate_products", "variants_of", "offers_for", "product_gtins",
-        "facet_counts", "products_matching_any", "sort_keys",
+        "image_products", "hydrate_products", "variants_of", "offers_for", "candidate_rows",
+        "facet_counts", "products_matching_any", "split_negatives",
     ],
+    "search.snapshot": ["for_index"],
+    "search.snapshot.Snapshot": ["allowed_image_ids", "fresh_owners", "facet_counts"],
     "search.attributes": ["attribute_match_ids"],
     "search.spelling": ["suggest"],
     "search.encoder": ["encode_text"],
@@ -107,8 +114,9 @@ class Profiler:
             except ImportError:  # a class: module.Class
                 parent, _, cls = module_name.rpartition(".")
                 module = getattr(importlib.import_module(parent), cls)
+            owner = module_name.rpartition(".")[2]
             for name in names:
-                setattr(module, name, self._wrap(f"{name}", getattr(module, name)))
+                setattr(module, name, self._wrap(f"{owner}.{name}", getattr(module, name)))
 
     def _wrap(self, label, fn):
         def wrapped(*args, **kwargs):
@@ -160,56 +168,57 @@ def timing(header: str) -> dict[str, float]:
 
 def snapshot_checks(client_queries: list[str], rounds: int) -> dict:
     """Snapshot answers vs the selectors they stand for, over real candidate lists."""
-    from search import selectors, services
-    from search.encoder import encode_text
-    from search.index import get_index
-    from search.snapshot import Snapshot, write_snapshot
+    from search import selectors
+    from search.snapshot import Snapshot
 
-    index = get_index()
     version_dir = Path(os.environ["MEEPO_DATA_DIR"]) / "index" / "current"
+    write_s = ensure_snapshot()
     snap = Snapshot.load(version_dir)
-    write_s = None
-    if snap is None:
-        import numpy as np
-
-        ids = np.load(version_dir / "ids.npy")
-        start = time.monotonic()
-        write_snapshot(version_dir, ids)
-        write_s = round(time.monotonic() - start, 2)
-        snap = Snapshot.load(version_dir)
     out: dict[str, list[float]] = defaultdict(list)
     equal = {"owners": 0, "facets": 0, "allowed": 0}
     brands = sorted({v for v, *_ in selectors.facet_counts(product_ids=[], filters=selectors.SearchFilters())["brand"]})  # fmt: skip
     rng = random.Random(3)
     for query in client_queries[:rounds]:
-        ranked = services._text_candidates(query, selectors.SearchFilters(), 120, {})
-        pids = [c.product_id for c in ranked.candidates]
-        k = 240
-        _, ids = index.search(encode_text(query), k)
-        image_ids = [int(i) for i in ids]
-        ms_db, owners_db = cpu_ms(selectors.image_products, image_ids)
-        ms_sn, owners_sn = cpu_ms(snap.owners, image_ids)
-        out["owners db"].append(ms_db)
-        out["owners snapshot"].append(ms_sn)
-        equal["owners"] += owners_db == owners_sn
-        f = selectors.SearchFilters()
-        ms_db, facets_db = cpu_ms(selectors.facet_counts, product_ids=pids, filters=f)
-        ms_sn, facets_sn = cpu_ms(snap.facet_counts, product_ids=pids, filters=f)
-        out["facets db"].append(ms_db)
-        out["facets snapshot"].append(ms_sn)
-        equal["facets"] += _same_facets(facets_db, facets_sn)
-        filt = selectors.SearchFilters(brands=(rng.choice(brands),))
-        selectors._allowed_ids_cache.clear()
-        ms_db, allowed_db = cpu_ms(selectors.allowed_image_ids, filters=filt)
-        ms_sn, allowed_sn = cpu_ms(snap.allowed_image_ids, filt)
-        out["allowed ids (cold) db"].append(ms_db)
-        out["allowed ids snapshot"].append(ms_sn)
-        equal["allowed"] += bool((allowed_db == allowed_sn).all()) if len(allowed_db) == len(allowed_sn) else False  # fmt: skip
+        for name, same in _compare_once(snap, query, rng.choice(brands), out).items():
+            equal[name] += same
     return {
         "write_s": write_s,
         "cpu_ms": {k: summarise(v) for k, v in out.items()},
         "equal": equal,
         "checked": min(rounds, len(client_queries)),
+    }
+
+
+def _compare_once(snap, query: str, brand: str, out: dict[str, list[float]]) -> dict[str, bool]:
+    """One query's owners, facets and allowed ids, from the database and from the snapshot:
+    CPU ms of each into `out`, and whether their answers are equal."""
+    from search import selectors, services
+    from search.encoder import encode_text
+    from search.index import get_index
+
+    ranked = services._text_candidates(query, selectors.SearchFilters(), 120, {})
+    pids = [c.product_id for c in ranked.candidates]
+    _, ids = get_index().search(encode_text(query), 240)
+    image_ids = [int(i) for i in ids]
+    ms_db, owners_db = cpu_ms(selectors.image_products, image_ids)
+    ms_sn, owners_sn = cpu_ms(snap.owners, image_ids)
+    out["owners db"].append(ms_db)
+    out["owners snapshot"].append(ms_sn)
+    f = selectors.SearchFilters()
+    ms_db, facets_db = cpu_ms(selectors.facet_counts, product_ids=pids, filters=f)
+    ms_sn, facets_sn = cpu_ms(snap.facet_counts, product_ids=pids, filters=f)
+    out["facets db"].append(ms_db)
+    out["facets snapshot"].append(ms_sn)
+    filt = selectors.SearchFilters(brands=(brand,))
+    selectors._allowed_ids_cache.clear()
+    ms_db, allowed_db = cpu_ms(selectors.allowed_image_ids, filters=filt)
+    ms_sn, allowed_sn = cpu_ms(snap.allowed_image_ids, filt)
+    out["allowed ids (cold) db"].append(ms_db)
+    out["allowed ids snapshot"].append(ms_sn)
+    return {
+        "owners": owners_db == owners_sn,
+        "facets": _same_facets(facets_db, facets_sn),
+        "allowed": len(allowed_db) == len(allowed_sn) and bool((allowed_db == allowed_sn).all()),
     }
 
 
@@ -264,66 +273,78 @@ def wire_page_cache() -> None:
     views.results = results
 
 
-def main() -> None:
-    args = parse_args()
-    info = setup(args.products, quantize=not args.fp32, exact_max=args.exact_max)
+def round_phases(queries: list[str], previous: str, rng, snapshot_default: bool) -> dict:
+    """One round's searches by phase name -> (query params, MEEPO_SEARCH_SNAPSHOT for it).
+
+    The snapshot serves by default (settings.MEEPO_SEARCH_SNAPSHOT): the plain phases run with
+    the configured value, the two phases named after the other value run the other path."""
+    from bench.search import BRANDS
+
+    q_unique, q_filter, q_other, q_other_filter = queries
+    other = not snapshot_default
+    suffix = f", MEEPO_SEARCH_SNAPSHOT={str(other).lower()}"
+    return {
+        "unique search": ({"q": q_unique}, snapshot_default),
+        "repeated search": ({"q": previous}, snapshot_default),
+        "repeated, page cache hit": ({"q": previous}, snapshot_default),
+        "filtered (brand)": ({"q": q_filter, "brand": rng.choice(BRANDS)}, snapshot_default),
+        "unique search" + suffix: ({"q": q_other}, other),
+        "filtered (brand)" + suffix: ({"q": q_other_filter, "brand": rng.choice(BRANDS)}, other),
+    }
+
+
+def search_once(client, phase: str, params: dict, snapshot_on: bool):
+    """CPU ms and response of one search, with the phase's snapshot and page-cache switches."""
     from django.conf import settings
-    from django.test import Client
 
-    from bench.search import BRANDS, unique_queries
-    from search import services
-    from search.encoder import get_encoder
-    from search.index import get_index
+    settings.MEEPO_SEARCH_SNAPSHOT = snapshot_on
+    PAGE_CACHE["on"] = "page cache" in phase
+    settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60 if PAGE_CACHE["on"] else 0
+    try:
+        if PAGE_CACHE["on"]:
+            client.get("/search?" + urlencode(params))  # a miss that stores the page
+        ms, response = cpu_ms(client.get, "/search?" + urlencode(params))
+    finally:
+        PAGE_CACHE["on"] = False
+        settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 0
+    assert response.status_code == 200, response.status_code
+    return ms, response
 
-    snapshot_s = ensure_snapshot()
-    wire_page_cache()
-    snapshot_wired = hasattr(services, "_facet_counts")  # docs/patches/issue13-snapshot-wiring
-    encoder = get_encoder()
-    get_index()
-    client = Client(HTTP_HOST="127.0.0.1")
-    queries = unique_queries(5 * args.rounds + 40, seed=11)
-    for q in queries[-40:]:  # warm: model, index, database pages
-        client.get("/search?" + urlencode({"q": q}))
+
+def run_rounds(client, encoder, queries: list[str], rounds: int) -> tuple[dict, dict, dict]:
+    """Interleaved rounds: CPU ms per phase, Server-Timing split per phase, and the profile of
+    the unique searches (CPU ms per profiled call)."""
+    from django.conf import settings
+
+    snapshot_default = bool(settings.MEEPO_SEARCH_SNAPSHOT)
     profiler = Profiler()
     profiler.install()
     rng = random.Random(7)
-    cpu = defaultdict(list)
+    cpu, profile = defaultdict(list), defaultdict(list)
     split = defaultdict(lambda: defaultdict(list))
-    profile = defaultdict(list)
     previous = queries[-1]
-    for i in range(args.rounds):
-        q_unique, q_bare, q_filter, q_snap, q_snap_filter = queries[5 * i : 5 * i + 5]
-        ms, _ = cpu_ms(bare_forward(encoder, [q_bare]))
-        cpu["bare text forward"].append(ms)
-        phases = {
-            "unique search": {"q": q_unique},
-            "repeated search": {"q": previous},
-            "repeated, page cache hit": {"q": previous},
-            "filtered (brand)": {"q": q_filter, "brand": rng.choice(BRANDS)},
-        }
-        if snapshot_wired:
-            phases["unique search, MEEPO_SEARCH_SNAPSHOT"] = {"q": q_snap}
-            brand = rng.choice(BRANDS)
-            phases["filtered (brand), MEEPO_SEARCH_SNAPSHOT"] = {"q": q_snap_filter, "brand": brand}
-        for phase, params in phases.items():
-            profiler.current = {} if phase == "unique search" else None
-            settings.MEEPO_SEARCH_SNAPSHOT = "SNAPSHOT" in phase
-            PAGE_CACHE["on"] = "page cache" in phase
-            settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60 if PAGE_CACHE["on"] else 0
-            if PAGE_CACHE["on"]:
-                client.get("/search?" + urlencode(params))  # a miss that stores the page
-            ms, response = cpu_ms(client.get, "/search?" + urlencode(params))
-            PAGE_CACHE["on"] = settings.MEEPO_SEARCH_SNAPSHOT = False
-            settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 0
-            assert response.status_code == 200, response.status_code
-            cpu[phase].append(ms)
-            for stage, dur in timing(response.get("Server-Timing", "")).items():
-                split[phase][stage].append(dur)
-            if profiler.current is not None:
-                for name in PROFILED_ALL:
-                    profile[name].append(profiler.current.get(name, 0.0))
-        profiler.current = None
-        previous = q_unique
+    try:
+        for i in range(rounds):
+            q_bare, *rest = queries[5 * i : 5 * i + 5]
+            cpu["bare text forward"].append(cpu_ms(bare_forward(encoder, [q_bare]))[0])
+            for phase, (params, snap_on) in round_phases(rest, previous, rng, snapshot_default).items():  # fmt: skip
+                profiler.current = {} if phase == "unique search" else None
+                ms, response = search_once(client, phase, params, snap_on)
+                cpu[phase].append(ms)
+                for stage, dur in timing(response.get("Server-Timing", "")).items():
+                    split[phase][stage].append(dur)
+                if profiler.current is not None:
+                    for name in PROFILED_ALL:
+                        profile[name].append(profiler.current.get(name, 0.0))
+            profiler.current = None
+            previous = rest[0]
+    finally:
+        settings.MEEPO_SEARCH_SNAPSHOT = snapshot_default
+    return cpu, split, profile
+
+
+def tables(cpu: dict, split: dict, profile: dict) -> tuple[list[dict], list[dict]]:
+    """The phase rows (CPU ms, x bare, Server-Timing stages) and the profile rows."""
     bare = statistics.median(cpu["bare text forward"])
     rows = []
     for phase, samples in cpu.items():
@@ -331,22 +352,47 @@ def main() -> None:
         stages = {k: round(statistics.fmean(v), 2) for k, v in split[phase].items()}
         rows.append({"what": phase, **s, "x bare (median)": round(s["median"] / bare, 2), **stages})  # fmt: skip
     prof_rows = [
-        {"selector (unique search)": name, "mean CPU ms": round(statistics.fmean(v), 2)}
+        {"call (unique search)": name, "mean CPU ms": round(statistics.fmean(v), 2)}
         for name, v in sorted(profile.items(), key=lambda kv: -statistics.fmean(kv[1]))
         if statistics.fmean(v) > 0
     ]
     accounted = sum(r["mean CPU ms"] for r in prof_rows)
-    prof_rows.append({"selector (unique search)": "rest (Django, services, middleware)", "mean CPU ms": round(statistics.fmean(cpu["unique search"]) - accounted, 2)})  # fmt: skip
+    prof_rows.append({"call (unique search)": "rest (Django, services, middleware)", "mean CPU ms": round(statistics.fmean(cpu["unique search"]) - accounted, 2)})  # fmt: skip
+    return rows, prof_rows
+
+
+def main() -> None:
+    args = parse_args()
+    info = setup(args.products, quantize=not args.fp32, exact_max=args.exact_max)
+    from django.test import Client
+
+    from bench.search import unique_queries
+    from search.encoder import get_encoder
+    from search.index import get_index
+
+    snapshot_s = ensure_snapshot()
+    wire_page_cache()
+    encoder = get_encoder()
+    get_index()
+    client = Client(HTTP_HOST="127.0.0.1")
+    queries = unique_queries(5 * args.rounds + 40, seed=11)
+    for q in queries[-40:]:  # warm: model, index, database pages
+        client.get("/search?" + urlencode({"q": q}))
+    cpu, split, profile = run_rounds(client, encoder, queries, args.rounds)
+    rows, prof_rows = tables(cpu, split, profile)
     snap = snapshot_checks(queries[: args.rounds], min(100, args.rounds))
     print(f"search CPU bench: {args.products} products, encoder {encoder.mode}, catalogue {info}")
     print_table(rows)
     print_table(prof_rows)
     print_table([{"component": k, **v} for k, v in snap["cpu_ms"].items()])
     print("snapshot answers equal to the database's:", snap["equal"], "of", snap["checked"])
-    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "rows": rows, "profile": prof_rows, "snapshot": snap, "snapshot_write_s": snapshot_s, "snapshot_wired": snapshot_wired, "ratio_unique_to_bare": round(statistics.median(cpu["unique search"]) / bare, 2), "machine": machine()}, args.json)  # fmt: skip
+    ratio = round(statistics.median(cpu["unique search"]) / statistics.median(cpu["bare text forward"]), 2)  # fmt: skip
+    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "rows": rows, "profile": prof_rows, "snapshot": snap, "snapshot_write_s": snapshot_s, "ratio_unique_to_bare": ratio, "machine": machine()}, args.json)  # fmt: skip
 
 
-PROFILED_ALL = [name for names in PROFILED.values() for name in names]
+PROFILED_ALL = [
+    f"{module.rpartition('.')[2]}.{name}" for module, names in PROFILED.items() for name in names
+]
 
 if __name__ == "__main__":
     main()
