@@ -71,10 +71,11 @@ def when_ready(server):
     settings.MEEPO_TORCH_THREADS = 0
     try:
         from search import encoder as encoder_module
+        from search import encoder_onnx
 
         # ONNX Runtime must not be imported before the fork (a forked child of a process that
         # did hangs or aborts at exit): the master only exports it; post_fork opens it.
-        encoder_module.DEFER_ONNX = True
+        encoder_onnx.DEFER_ONNX = True
         encoder = encoder_module.get_encoder()
     except (ImportError, ModelNotAvailable, OSError) as exc:
         server.log.warning("CLIP model %s not loaded: %s", settings.MEEPO_CLIP_MODEL, exc)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from search import encoder as encoder_module
+from search import encoder_onnx
 from search.encoder import get_encoder, load_encoder, quantize_mode
 from search.exceptions import ModelNotAvailable
 
@@ -129,7 +130,7 @@ def test_export_failure_falls_back_to_torch(modes, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(encoder_module, "export_text_onnx", broken)
+    monkeypatch.setattr(encoder_onnx, "export_text_onnx", broken)
     with caplog.at_level(logging.WARNING, logger="search.encoder"):
         enc = modes("auto", runtime="auto")
     assert (enc.mode, enc.text_runtime) == ("int8", "torch")
@@ -207,8 +208,8 @@ def test_health_reports_the_encoder_in_use(modes, client, settings):
 def test_deferred_onnx_exports_in_a_subprocess_and_opens_in_the_worker(modes, monkeypatch):
     """The gunicorn master (DEFER_ONNX) never imports onnxruntime: a forked child of a process
     that did hangs or aborts at exit. It exports in a subprocess; post_fork activates."""
-    monkeypatch.setattr(encoder_module, "DEFER_ONNX", True)
-    monkeypatch.setattr(encoder_module, "_export", lambda *a: pytest.fail("exported in-process"))
+    monkeypatch.setattr(encoder_onnx, "DEFER_ONNX", True)
+    monkeypatch.setattr(encoder_onnx, "_export", lambda *a: pytest.fail("exported in-process"))
     enc = modes("auto", runtime="auto")
     assert enc.onnx_text.path.is_file()  # written by the subprocess
     assert enc.describe()["text_runtime"].startswith("onnx (pending")
@@ -219,7 +220,7 @@ def test_deferred_onnx_exports_in_a_subprocess_and_opens_in_the_worker(modes, mo
 
 
 def test_deferred_onnx_refused_in_the_worker_falls_back_to_torch(modes, tiny_clip, monkeypatch):
-    monkeypatch.setattr(encoder_module, "DEFER_ONNX", True)
+    monkeypatch.setattr(encoder_onnx, "DEFER_ONNX", True)
     enc = modes("off", runtime="onnx", parity_min=1.01)
     assert enc.onnx_text is not None  # attached, not yet gated
     # the first text query gates it, is refused and is answered by torch
@@ -240,8 +241,8 @@ def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
     import subprocess
 
     code = (
-        "import sys, django; django.setup(); from search import encoder as e; "
-        "e.DEFER_ONNX = True; enc = e.get_encoder(); "
+        "import sys, django; django.setup(); from search import encoder as e, encoder_onnx; "
+        "encoder_onnx.DEFER_ONNX = True; enc = e.get_encoder(); "
         "assert enc.onnx_text is not None, enc.describe(); "
         "assert 'onnxruntime' not in sys.modules, 'imported'; print(enc.describe()['text_runtime'])"
     )
@@ -281,3 +282,36 @@ def test_int8_quantises_a_second_mapped_copy_in_place(modes, monkeypatch):
     assert model is enc.model  # the quantised object itself, no copy
     fp32 = _fp32(enc.model_name)
     assert fp32.model is not enc.model
+
+
+def test_the_real_gunicorn_when_ready_defers_onnx(tiny_clip, tmp_path):
+    """deploy/gunicorn.conf.py's own `when_ready` must set the flag the ONNX module reads
+    (search.encoder_onnx.DEFER_ONNX), so the master exports in a subprocess and never imports
+    onnxruntime; its post_fork then opens the session in the worker."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    conf = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
+    code = (
+        "import sys, logging, django; django.setup(); from types import SimpleNamespace; "
+        f"conf = {{}}; exec(open({str(conf)!r}).read(), conf); "
+        "server = SimpleNamespace(log=logging.getLogger('gunicorn')); conf['when_ready'](server); "
+        "from search.encoder import loaded_encoder; enc = loaded_encoder(); "
+        "assert enc is not None and enc.onnx_text is not None, enc; "
+        "assert 'onnxruntime' not in sys.modules, 'imported in the master'; "
+        "conf['post_fork'](server, None); print(enc.describe()['text_runtime'])"
+    )
+    env = {
+        **os.environ,
+        "MEEPO_CLIP_MODEL": str(tiny_clip),
+        "MEEPO_CLIP_QUANTIZE": "auto",
+        "MEEPO_CLIP_TEXT_RUNTIME": "auto",
+        "MEEPO_CLIP_PARITY_MIN": "0.9",
+        "MEEPO_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "onnx"
