@@ -35,19 +35,11 @@ def parse_args():
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    import numpy as np
-    import torch
-
-    from bench.common import setup_django
-    from bench.search import _model_dir, unique_queries
-
-    setup_django(tempfile.mkdtemp(prefix="bench-onnx-"))
+def load_encoders(path: str) -> dict:
+    """The four text towers (torch / ONNX Runtime, fp32 / int8), each checked to be what its
+    name says."""
     from search.encoder import load_encoder
 
-    torch.set_num_threads(1)
-    path = str(_model_dir())
     encoders = {
         "torch fp32": load_encoder(path, "cpu", "off", 1, 0.99, "torch"),
         "torch int8": load_encoder(path, "cpu", "on", 1, 0.99, "torch"),
@@ -56,17 +48,23 @@ def main() -> None:
     }
     for name, enc in encoders.items():
         assert ("onnx" in name) == (enc.onnx_text is not None), (name, enc.describe())
+    return encoders
 
-    def forward(enc, tokens):
-        if enc.onnx_text is not None:
-            return enc.onnx_text.run(tokens)
-        with torch.inference_mode():
-            return enc._torch_texts(tokens)
 
+def forward(enc, tokens):
+    import torch
+
+    if enc.onnx_text is not None:
+        return enc.onnx_text.run(tokens)
+    with torch.inference_mode():
+        return enc._torch_texts(tokens)
+
+
+def time_encoders(encoders: dict, queries: list[str]) -> tuple[dict, dict, dict]:
+    """CPU ms per query at batch 1 and batch 4, and each vector's cosine to torch fp32's."""
     cpu = {name: [] for name in encoders}
     cpu4 = {name: [] for name in encoders}
     cosines = {name: [] for name in encoders}
-    queries = unique_queries(args.queries, seed=5)
     reference = encoders["torch fp32"]
     for i, query in enumerate(queries):
         tokens = reference.tokenize([query])
@@ -82,6 +80,21 @@ def main() -> None:
                 cpu4[name].append((time.process_time() - start) * 1000 / 4)
         for name in encoders:
             cosines[name].append(float(out[name] @ out["torch fp32"]))
+    return cpu, cpu4, cosines
+
+
+def main() -> None:
+    args = parse_args()
+    import numpy as np
+    import torch
+
+    from bench.common import setup_django
+    from bench.search import _model_dir, unique_queries
+
+    setup_django(tempfile.mkdtemp(prefix="bench-onnx-"))
+    torch.set_num_threads(1)
+    encoders = load_encoders(str(_model_dir()))
+    cpu, cpu4, cosines = time_encoders(encoders, unique_queries(args.queries, seed=5))
     base = statistics.median(cpu["torch int8"])
     rows = [
         {
