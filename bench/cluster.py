@@ -86,9 +86,10 @@ def embed_run(cluster, label: str, workers: int, threads: int, n: int) -> dict:
     }
 
 
-def crawl_run(cluster, args, workers: int) -> dict:
+def add_shops(cluster, args, workers: int) -> list:
+    """A fresh database (a copy of the empty migrated one) and media directory for this run,
+    Redis emptied, and --stores fixture shops started and added as stores."""
     from demo.shop import DemoShop
-    from tests.cluster.harness import wait_for
 
     database = f"crawl_{workers}"
     cluster.postgres.psql("postgres", f"CREATE DATABASE {database} TEMPLATE migrated")
@@ -101,36 +102,55 @@ def crawl_run(cluster, args, workers: int) -> dict:
         DemoShop(flavour=FLAVOURS[i % 3], products=args.products, seed=i).start()
         for i in range(args.stores)
     ]
+    lines = ["from pipeline.scrape import add_store"] + [
+        f"add_store({s.base_url!r}, slug='s{i:02d}', crawl_delay={args.delay})"
+        for i, s in enumerate(shops)
+    ]
     try:
-        lines = ["from pipeline.scrape import add_store"] + [
-            f"add_store({s.base_url!r}, slug='s{i:02d}', crawl_delay={args.delay})"
-            for i, s in enumerate(shops)
-        ]
         cluster.manage(cluster.builder_data, "shell", "-c", "\n".join(lines))
+    except BaseException:
         for shop in shops:
-            shop.clear_requests()
-        names = [f"crawl{workers}-{i}" for i in range(workers)]
-        pool = ("--pool", "threads", "--concurrency", str(args.crawl_concurrency))
-        for name in names:
-            cluster.start_worker(name, "crawl", args=pool)
-        cluster.wait_ready(*names)
-        started = time.time()
-        cluster.manage(cluster.builder_data, "enqueue_cycle")
+            shop.stop()
+        raise
+    for shop in shops:
+        shop.clear_requests()
+    return shops
 
-        def finished():
-            rows = cluster.sql("SELECT count(*) FROM catalog_crawlrun WHERE finished_at IS NOT NULL")  # fmt: skip
-            return rows[0][0] >= args.stores
 
-        wait_for(f"{args.stores} crawls", finished, 3600, every=0.5)
-        ((last, slowest, products),) = cluster.sql(
-            "SELECT extract(epoch FROM max(finished_at))::float,"
-            " extract(epoch FROM max(finished_at - started_at))::float,"
-            " (SELECT count(*) FROM catalog_product) FROM catalog_crawlrun"
-        )
-        cpu = sum(cpu_seconds(cluster.worker_services[name].process.pid) for name in names)
+def crawl_cycle(cluster, args, workers: int) -> dict:
+    """One crawl cycle on `workers` crawl workers: its wall time, slowest store, products and
+    the workers' CPU seconds."""
+    from tests.cluster.harness import wait_for
+
+    names = [f"crawl{workers}-{i}" for i in range(workers)]
+    pool = ("--pool", "threads", "--concurrency", str(args.crawl_concurrency))
+    for name in names:
+        cluster.start_worker(name, "crawl", args=pool)
+    cluster.wait_ready(*names)
+    started = time.time()
+    cluster.manage(cluster.builder_data, "enqueue_cycle")
+
+    def finished():
+        rows = cluster.sql("SELECT count(*) FROM catalog_crawlrun WHERE finished_at IS NOT NULL")
+        return rows[0][0] >= args.stores
+
+    wait_for(f"{args.stores} crawls", finished, 3600, every=0.5)
+    ((last, slowest, products),) = cluster.sql(
+        "SELECT extract(epoch FROM max(finished_at))::float,"
+        " extract(epoch FROM max(finished_at - started_at))::float,"
+        " (SELECT count(*) FROM catalog_product) FROM catalog_crawlrun"
+    )
+    cpu = sum(cpu_seconds(cluster.worker_services[name].process.pid) for name in names)
+    for name in names:
+        cluster.worker_services[name].stop()
+    return {"cycle_s": last - started, "slowest_s": slowest, "products": products, "cpu_s": cpu}
+
+
+def crawl_run(cluster, args, workers: int) -> dict:
+    shops = add_shops(cluster, args, workers)
+    try:
+        cycle = crawl_cycle(cluster, args, workers)
         requests = sum(len(s.requests) for s in shops)
-        for name in names:
-            cluster.worker_services[name].stop()
     finally:
         for shop in shops:
             shop.stop()
@@ -138,16 +158,16 @@ def crawl_run(cluster, args, workers: int) -> dict:
         "crawl_workers": workers,
         "threads_per_worker": args.crawl_concurrency,
         "stores": args.stores,
-        "cycle_s": round(last - started, 1),
-        "slowest_store_s": round(slowest, 1),
+        "cycle_s": round(cycle["cycle_s"], 1),
+        "slowest_store_s": round(cycle["slowest_s"], 1),
         "requests": requests,
-        "products": products,
-        "worker_cpu_s": round(cpu, 1),
-        "cpu_ms_per_request": round(1000 * cpu / max(requests, 1), 1),
+        "products": cycle["products"],
+        "worker_cpu_s": round(cycle["cpu_s"], 1),
+        "cpu_ms_per_request": round(1000 * cycle["cpu_s"] / max(requests, 1), 1),
     }
 
 
-def main() -> None:
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=192)
     parser.add_argument("--embed-batch", type=int, default=8, help="images per forward pass")
@@ -158,12 +178,14 @@ def main() -> None:
     parser.add_argument("--skip-embed", action="store_true")
     parser.add_argument("--skip-crawl", action="store_true")
     parser.add_argument("--json")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def start_cluster(args):
     from tests.cluster.harness import Cluster
 
     model = random_vit_b32(Path(__file__).resolve().parent / "out")
-    cluster = Cluster(
+    return Cluster(
         model_dir=model,
         workers=0,
         web_nodes=0,
@@ -175,21 +197,9 @@ def main() -> None:
             "MEEPO_LOG_LEVEL": "INFO",
         },
     ).start()
-    embed_rows, crawl_rows = [], []
-    try:
-        # An empty, migrated catalogue, copied for each crawl run (before the embed catalogue).
-        cluster.postgres.psql("postgres", "CREATE DATABASE migrated TEMPLATE meepo")
-        if not args.skip_embed:
-            code = f"from pathlib import Path; from django.conf import settings; from bench.embed import make_catalogue; make_catalogue({args.images}, Path(settings.MEDIA_ROOT))"  # fmt: skip
-            cluster.manage(cluster.builder_data, "shell", "-c", code)
-            for label, workers, threads in (("1x1", 1, 1), ("2x1", 2, 1), ("1x2", 1, 2)):
-                embed_rows.append(embed_run(cluster, label, workers, threads, args.images))
-        if not args.skip_crawl:
-            for workers in (1, 2):
-                crawl_rows.append(crawl_run(cluster, args, workers))
-    finally:
-        cluster.stop()
 
+
+def report(args, embed_rows: list[dict], crawl_rows: list[dict]) -> None:
     result = {"embed": embed_rows, "crawl": crawl_rows, "machine": machine(), "args": vars(args)}
     rates = {row["run"]: row["images_per_s"] for row in embed_rows}
     if {"1x1", "2x1"} <= rates.keys():
@@ -204,6 +214,26 @@ def main() -> None:
         if key in result:
             print(f"{key}: {result[key]}")
     emit_json(result, args.json)
+
+
+def main() -> None:
+    args = parse_args()
+    cluster = start_cluster(args)
+    embed_rows, crawl_rows = [], []
+    try:
+        # An empty, migrated catalogue, copied for each crawl run (before the embed catalogue).
+        cluster.postgres.psql("postgres", "CREATE DATABASE migrated TEMPLATE meepo")
+        if not args.skip_embed:
+            code = f"from pathlib import Path; from django.conf import settings; from bench.embed import make_catalogue; make_catalogue({args.images}, Path(settings.MEDIA_ROOT))"  # fmt: skip
+            cluster.manage(cluster.builder_data, "shell", "-c", code)
+            for label, workers, threads in (("1x1", 1, 1), ("2x1", 2, 1), ("1x2", 1, 2)):
+                embed_rows.append(embed_run(cluster, label, workers, threads, args.images))
+        if not args.skip_crawl:
+            for workers in (1, 2):
+                crawl_rows.append(crawl_run(cluster, args, workers))
+    finally:
+        cluster.stop()
+    report(args, embed_rows, crawl_rows)
 
 
 if __name__ == "__main__":
