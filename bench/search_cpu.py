@@ -19,7 +19,8 @@ check of their answers.
 
     .venv/bin/python -m bench.search_cpu --products 100000 --rounds 200 --json /tmp/cpu.json
 
-The catalogue and index are bench/search.py's (built on first use, reused after).
+The catalogue and index are bench/search.py's (bench/search_catalogue.py: built on first use,
+reused after).
 """
 
 from __future__ import annotations
