@@ -25,31 +25,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.deploy import stack
 from tests.deploy.stack import NGINX, ROOT, VENV_BIN, app_env, free_port, http
 from tests.postgres.server import TempPostgres
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-NGINX_MAIN = """\
-daemon off;
-worker_processes 1;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-{user}
-events {{ worker_connections 512; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    log_format cluster 'upstream=$upstream_addr status=$status $request';
-    access_log {run}/access.log cluster;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    {sites}
-}}
-"""
+# The deploy stack's nginx main config, with an access log that names the upstream node each
+# request went to (the test asserts both nodes served) and several site files.
+NGINX_MAIN = stack.NGINX_MAIN.replace(
+    "    access_log {run}/access.log;\n",
+    "    log_format cluster 'upstream=$upstream_addr status=$status $request';\n"
+    "    access_log {run}/access.log cluster;\n",
+).replace("    include {site};\n", "    {sites}\n")
+assert "{sites}" in NGINX_MAIN, "stack.NGINX_MAIN changed shape"
+assert "log_format cluster" in NGINX_MAIN, "stack.NGINX_MAIN changed shape"
 
 
 @dataclass
