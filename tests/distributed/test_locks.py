@@ -9,11 +9,10 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from pipeline.distributed.locks import LockHeld, held_locks, redis_lock, token_label
-from pipeline.http import Fetcher
-from tests.distributed.conftest import ROOT, wait_until
+from tests.distributed.conftest import ROOT
+from tests.gate_race import race_for_products_json
 
 
 def test_lock_excludes_a_second_holder_until_released(broker):
@@ -65,50 +64,13 @@ def test_lock_of_a_worker_killed_with_9_lapses_after_its_ttl(broker):
             proc.wait()
 
 
-# A second 'machine': its own data directory (so no shared flock files), the same database and
-# Redis. Waits for "go", then fetches back to back.
-OTHER_MACHINE = """
-import os, sys
-os.environ["DJANGO_SETTINGS_MODULE"] = "meepo.settings"
-from django.conf import settings
-settings.DATABASES["default"]["NAME"] = sys.argv[1]
-import django
-django.setup()
-from pipeline.http import Fetcher
-with Fetcher(delay=float(sys.argv[3])) as f:
-    print("ready", flush=True)
-    sys.stdin.readline()
-    for _ in range(int(sys.argv[4])):
-        f.get(sys.argv[2] + "/products.json", kind="api")
-print("done", flush=True)
-"""
-
-
 @pytest.mark.django_db(transaction=True)
 def test_gate_holds_between_two_machines_through_redis(broker, fast_crawl, shopify_shop, tmp_path):
     fast_crawl.MEEPO_CRAWL_JITTER = 0.0
-    env = {
-        **os.environ,
-        "MEEPO_BROKER_URL": broker,
-        "MEEPO_DATA_DIR": str(tmp_path / "other-machine"),
-        "MEEPO_ALLOWED_LOOPBACK": "127.0.0.1:*",
-        "MEEPO_CRAWL_JITTER": "0",
-    }
-    args = [connection.settings_dict["NAME"], shopify_shop.base_url, "0.3", "3"]
-    other = subprocess.Popen([sys.executable, "-c", OTHER_MACHINE, *args], cwd=ROOT, env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert wait_until(other.stdout.readline, 60, "the other machine").strip() == "ready"
-        with Fetcher(delay=0.3) as f:
-            f.get(shopify_shop.base_url + "/products.json", kind="api")
-            other.stdin.write("go\n")  # back to back: the other machine asks at once
-            other.stdin.flush()
-            for _ in range(2):
-                f.get(shopify_shop.base_url + "/products.json", kind="api")
-        assert other.stdout.readline().strip() == "done"
-    finally:
-        other.kill()
-        other.wait()
+    # A second 'machine': its own data directory (so no shared flock files), the same database
+    # and Redis.
+    other_machine = {"MEEPO_BROKER_URL": broker, "MEEPO_DATA_DIR": str(tmp_path / "other-machine")}
+    race_for_products_json(shopify_shop.base_url, delay=0.3, env=other_machine)
     times = sorted(r.time for r in shopify_shop.requests if r.path == "/products.json")
     assert len(times) == 6
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.3

@@ -17,27 +17,11 @@ from django.db import connection
 from catalog.models import CrawlRun, Host, Product, Store
 from pipeline.http import Fetcher
 from pipeline.scrape import add_store, scrape_stores
+from tests.gate_race import race_for_products_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# A second process: sets up Django on the test database, waits for "go", then fetches.
-SECOND_PROCESS = """
-import os, sys
-os.environ["DJANGO_SETTINGS_MODULE"] = "meepo.settings"
-from django.conf import settings
-settings.DATABASES["default"]["NAME"] = sys.argv[1]
-import django
-django.setup()
-from pipeline.http import Fetcher
-with Fetcher(delay=float(sys.argv[3])) as f:
-    print("ready", flush=True)
-    sys.stdin.readline()
-    for _ in range(int(sys.argv[4])):
-        f.get(sys.argv[2] + "/products.json", kind="api")
-print("done", flush=True)
-"""
 
 
 @pytest.fixture
@@ -68,40 +52,9 @@ def test_add_store_then_scrape_keep_robots_crawl_delay_on_the_wire(steady, make_
 
 
 def test_gate_holds_between_two_processes(steady, shopify_shop):
-    env = {
-        **os.environ,
-        "MEEPO_DATA_DIR": str(settings.MEEPO_DATA_DIR),
-        "MEEPO_ALLOWED_LOOPBACK": "127.0.0.1:*",
-        "MEEPO_CRAWL_JITTER": "0",
-    }
-    other = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            SECOND_PROCESS,
-            connection.settings_dict["NAME"],
-            shopify_shop.base_url,
-            "0.3",
-            "3",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    race_for_products_json(
+        shopify_shop.base_url, delay=0.3, env={"MEEPO_DATA_DIR": str(settings.MEEPO_DATA_DIR)}
     )
-    try:
-        assert other.stdout.readline().strip() == "ready"
-        with Fetcher(delay=0.3) as f:
-            f.get(shopify_shop.base_url + "/products.json", kind="api")
-            other.stdin.write("go\n")  # back to back: the other process asks at once
-            other.stdin.flush()
-            for _ in range(2):
-                f.get(shopify_shop.base_url + "/products.json", kind="api")
-        assert other.stdout.readline().strip() == "done"
-    finally:
-        other.kill()
-        other.wait()
     paths = [r.path for r in shopify_shop.requests]
     assert paths.count("/products.json") == 6
     assert paths.count("/robots.txt") == 1
