@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from decimal import Decimal
 from urllib.parse import quote
@@ -24,6 +23,7 @@ import pytest
 
 from demo.shop import DemoShop
 from tests.cluster.harness import Cluster, wait_for
+from tests.deploy.load import LoadGenerator
 from tests.deploy.stack import http
 
 # Five minutes on the shared 2-core build machine, start-up included (pytest's default limit is 300 s).
@@ -95,35 +95,6 @@ def _control(cluster: Cluster):
     from celery import Celery
 
     return Celery(broker=f"redis://127.0.0.1:{cluster.redis_port}/0").control
-
-
-class Hammer:
-    """Client threads searching through nginx until stopped; every answer is recorded."""
-
-    def __init__(self, base_url: str, threads: int = 3):
-        self.base_url, self.stop, self.results = base_url, threading.Event(), []
-        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
-
-    def _run(self, i: int) -> None:
-        while not self.stop.is_set():
-            q = quote(QUERIES[i % len(QUERIES)])
-            path = f"/api/search?q={q}" if i % 2 else f"/search?q={q}"
-            try:
-                status, _, body = http(self.base_url + path, timeout=30)
-            except OSError as exc:  # refused or reset: a failed request too
-                status, body = 0, repr(exc).encode()
-            self.results.append((path, status, body[:300]))
-            i += 1
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
 
 
 def test_cluster_crawls_embeds_publishes_survives_a_killed_worker_and_swaps_under_load(cluster):
@@ -244,13 +215,13 @@ def _publish_under_load(cluster: Cluster) -> None:
     try:
         _add_stores(cluster, [(shop, "late-shop")])
         before = cluster.builder_manifest()
-        with Hammer(cluster.url) as load:
+        with LoadGenerator(cluster.url, QUERIES, threads=3) as load:
             time.sleep(1.0)
             manifest = _run_cycle(cluster, before=before)
             _sync_everywhere(cluster, manifest["version"])
     finally:
         shop.stop()
-    failed = [(path, status, body) for path, status, body in load.results if status != 200]
+    failed = [(path, status, body[:300]) for path, status, body, _ in load.results if status != 200]
     assert len(load.results) >= 30, "the client barely ran"
     assert failed == [], failed[:5]
     versions = {cluster.health(n.url)["index"]["info"]["version"] for n in cluster.nodes}

@@ -4,13 +4,12 @@ Real servers (nginx -> gunicorn, 2 workers) and real pipeline commands in their 
 writing the same SQLite database the workers read, as cron does in production."""
 
 import json
-import threading
 import time
-from urllib.parse import quote
 
 import pytest
 
 from tests.deploy.catalogue import queries
+from tests.deploy.load import LoadGenerator
 from tests.deploy.stack import Stack, http, manage
 
 pytestmark = pytest.mark.slow
@@ -33,43 +32,11 @@ def _health(stack):
     return json.loads(http(f"{stack.base_url}/healthz")[2])
 
 
-class LoadGenerator:
-    """A few threads sending searches (HTML and JSON API) until stopped; records every answer."""
-
-    def __init__(self, base_url, threads=4):
-        self.base_url, self.stop, self.results = base_url, threading.Event(), []
-        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
-
-    def _run(self, worker):
-        words = queries()
-        i = worker
-        while not self.stop.is_set():
-            q = quote(words[i % len(words)])
-            path = f"/api/search?q={q}" if i % 2 else f"/search?q={q}"
-            started = time.monotonic()
-            try:
-                status, _, body = http(self.base_url + path, timeout=30)
-            except OSError as exc:  # a refused or reset connection is a failed request too
-                status, body = 0, repr(exc).encode()
-            self.results.append((path, status, body, time.monotonic() - started))
-            i += 4
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
-
-
 def test_publishing_an_index_under_load_fails_no_request(catalogued_stack, stack_data):
     stack, (_, env) = catalogued_stack, stack_data
     before = _health(stack)["index"]["info"]
 
-    with LoadGenerator(stack.base_url) as load:
+    with LoadGenerator(stack.base_url, queries()) as load:
         time.sleep(1.0)
         # What the nightly pipeline does: write products, embed their images, publish an index.
         manage(env, "shell", "-c", ADD.format(n=300, t=40))
