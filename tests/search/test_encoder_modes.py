@@ -6,6 +6,8 @@ random CLIP's int8 parity is ≈ 0.999, so a gate of 0.9 passes and 1.01 cannot.
 """
 
 import logging
+import os
+import subprocess
 import sys
 import threading
 
@@ -234,18 +236,9 @@ def test_deferred_onnx_refused_in_the_worker_falls_back_to_torch(modes, tiny_cli
     assert any("parity" in note for note in enc.notes)
 
 
-def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
-    """Regression: a master that imported onnxruntime (even for its version) made every
-    worker abort at exit ("std::system_error: Invalid argument", SIGABRT)."""
-    import os
-    import subprocess
-
-    code = (
-        "import sys, django; django.setup(); from search import encoder as e, encoder_onnx; "
-        "encoder_onnx.DEFER_ONNX = True; enc = e.get_encoder(); "
-        "assert enc.onnx_text is not None, enc.describe(); "
-        "assert 'onnxruntime' not in sys.modules, 'imported'; print(enc.describe()['text_runtime'])"
-    )
+def _in_a_fresh_process(code: str, tiny_clip, tmp_path) -> subprocess.CompletedProcess:
+    """Run `code` in a new interpreter with the tiny model, int8 and the ONNX runtime on `auto`:
+    what a gunicorn master sees at start-up, without this test process's imports."""
     env = {
         **os.environ,
         "MEEPO_CLIP_MODEL": str(tiny_clip),
@@ -254,9 +247,21 @@ def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
         "MEEPO_CLIP_PARITY_MIN": "0.9",
         "MEEPO_DATA_DIR": str(tmp_path),
     }
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
+
+
+def test_the_gunicorn_master_never_imports_onnxruntime(tiny_clip, tmp_path):
+    """Regression: a master that imported onnxruntime (even for its version) made every
+    worker abort at exit ("std::system_error: Invalid argument", SIGABRT)."""
+    code = (
+        "import sys, django; django.setup(); from search import encoder as e, encoder_onnx; "
+        "encoder_onnx.DEFER_ONNX = True; enc = e.get_encoder(); "
+        "assert enc.onnx_text is not None, enc.describe(); "
+        "assert 'onnxruntime' not in sys.modules, 'imported'; print(enc.describe()['text_runtime'])"
+    )
+    out = _in_a_fresh_process(code, tiny_clip, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("onnx (pending")
 
@@ -288,8 +293,6 @@ def test_the_real_gunicorn_when_ready_defers_onnx(tiny_clip, tmp_path):
     """deploy/gunicorn.conf.py's own `when_ready` must set the flag the ONNX module reads
     (search.encoder_onnx.DEFER_ONNX), so the master exports in a subprocess and never imports
     onnxruntime; its post_fork then opens the session in the worker."""
-    import os
-    import subprocess
     from pathlib import Path
 
     conf = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
@@ -302,16 +305,6 @@ def test_the_real_gunicorn_when_ready_defers_onnx(tiny_clip, tmp_path):
         "assert 'onnxruntime' not in sys.modules, 'imported in the master'; "
         "conf['post_fork'](server, None); print(enc.describe()['text_runtime'])"
     )
-    env = {
-        **os.environ,
-        "MEEPO_CLIP_MODEL": str(tiny_clip),
-        "MEEPO_CLIP_QUANTIZE": "auto",
-        "MEEPO_CLIP_TEXT_RUNTIME": "auto",
-        "MEEPO_CLIP_PARITY_MIN": "0.9",
-        "MEEPO_DATA_DIR": str(tmp_path),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
-    )
+    out = _in_a_fresh_process(code, tiny_clip, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "onnx"
