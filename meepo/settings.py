@@ -292,6 +292,11 @@ CACHES = {
 # Owners of index hits, facets and store/brand/category filters from the columnar snapshot
 # beside the index version (search/snapshot.py) instead of the database.
 MEEPO_SEARCH_SNAPSHOT = env.bool("MEEPO_SEARCH_SNAPSHOT", default=True)
+# Keyword search: "auto" = the served index version's tantivy index when it has one
+# (search/keyword_engine.py), else the database; "database" = always FTS5 / tsvector.
+MEEPO_SEARCH_KEYWORD_ENGINE = env.str("MEEPO_SEARCH_KEYWORD_ENGINE", default="auto")
+if MEEPO_SEARCH_KEYWORD_ENGINE not in ("auto", "database"):
+    raise ImproperlyConfigured("MEEPO_SEARCH_KEYWORD_ENGINE must be 'auto' or 'database'")
 
 # --- Crawler --------------------------------------------------------------------------------
 MEEPO_BOT_NAME = env.str("MEEPO_BOT_NAME", default="MeepoBot")

@@ -1,5 +1,8 @@
 """The keyword side of a text search: the shopper's words as safe full-text terms, and the
-keyword queries (FTS5/BM25 on SQLite, tsvector on PostgreSQL; see search.keyword).
+keyword queries: through the served version's tantivy index (search.keyword_engine) when it has
+one and MEEPO_SEARCH_KEYWORD_ENGINE is "auto", else through the database (FTS5/BM25 on SQLite,
+tsvector on PostgreSQL; see search.keyword). The engine answers None when it cannot be exact
+(too many products changed since its build...): the database answers then.
 
 Shopper text never reaches the full-text query syntax: `fts_match_terms` keeps only word tokens
 and quotes each one. Every query takes a `SearchFilters` and applies it *inside* the query, so a
@@ -12,7 +15,7 @@ import re
 
 from django.db import connection
 
-from search import keyword
+from search import keyword, keyword_engine
 from search.filters import SearchFilters
 from search.keyword import sqlite as keyword_sqlite
 
@@ -88,6 +91,11 @@ def keyword_hits(
     terms = fts_match_terms(query)
     if not terms:
         return []
+    found = keyword_engine.hits(
+        terms=terms, filters=filters, limit=limit, any_word=any_word, exclude=exclude
+    )
+    if found is not None:
+        return found
     where, params = filters.sql("p")
     # One word can match a large share of the catalogue: then only its newest
     # KEYWORD_SCORED_MAX matches are scored. Several words are intersected, which narrows them
@@ -114,6 +122,9 @@ def keyword_count(*, query: str, filters: SearchFilters, exclude: tuple[str, ...
     terms = fts_match_terms(query)
     if not terms:
         return 0
+    counted = keyword_engine.count(terms=terms, filters=filters, exclude=exclude)
+    if counted is not None:
+        return counted
     where, params = filters.sql("p")
     return keyword.backend().count(terms=terms, exclude=exclude, where=where, params=params)
 
@@ -122,6 +133,9 @@ def products_matching_any(words: tuple[str, ...], product_ids: list[int]) -> set
     """Which of `product_ids` mention any of `words` (stemmed, accents folded, as FTS matches)."""
     if not words or not product_ids:
         return set()
+    found = keyword_engine.matching_any(words, product_ids)
+    if found is not None:
+        return found
     return keyword.backend().matching_any(words, product_ids)
 
 
@@ -132,7 +146,8 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     Every lookup uses an index, never a scan of the catalogue: the platform id through the
     (store, external_id) unique index, one probe per store; identifiers through their own
     indexes (a GTIN typed as UPC-A, EAN-13 or GTIN-14 finds the same product); the title through
-    an FTS5 phrase query on the title column, then an exact, case-insensitive comparison.
+    the keyword index's whole-title field (or, without one, a full-text phrase query), then an
+    exact, case-insensitive comparison in SQL.
     """
     text = query.strip()
     if not text or len(text) > 300:
@@ -145,9 +160,10 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     args = [text]
     found, args = _identifier_lookups(text, found, args)
     if tokens:
-        title_sql, title_args = keyword.backend().title_equals(text, tokens)
-        found += f" UNION {title_sql}"
-        args += title_args
+        title_sql, title_args = _title_lookup(text, tokens)
+        if title_sql:
+            found += f" UNION {title_sql}"
+            args += title_args
     # The few rows found are checked against the filters afterwards, so a filter's own index
     # (brand, price...) never replaces the lookups above with a scan.
     where, params = filters.sql("p")
@@ -155,6 +171,20 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     with connection.cursor() as cursor:
         cursor.execute(sql, [*args, *params, limit])
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+def _title_lookup(text: str, tokens: list[str]) -> tuple[str, list]:
+    """(SQL selecting products whose whole title is `text`, case aside; its params): candidates
+    from the keyword index by primary key when there is one, else the full-text phrase query."""
+    backend = keyword.backend()
+    candidates = keyword_engine.exact_title_ids(text)
+    if candidates is None:
+        return backend.title_equals(text, tokens)
+    if not candidates:
+        return "", []
+    marks = ", ".join(["%s"] * len(candidates))
+    sql = f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {backend.title_is_sql}"
+    return sql, [*candidates, text]
 
 
 def gtin_forms(text: str) -> list[str]:

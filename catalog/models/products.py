@@ -94,6 +94,8 @@ class Product(TimestampedModel):
             models.Index(fields=["brand"]),
             models.Index(fields=["category"]),
             models.Index(fields=["price"]),
+            # Products changed since a keyword index was written (search.keyword_delta).
+            models.Index(fields=["updated_at"], name="product_updated_at"),
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
-from search import snapshot, spelling
+from search import keyword_index, snapshot, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
 from search.manifest import (
     FORMAT,
@@ -105,7 +105,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
     state_s = time.monotonic() - started
     current = published_dir()
     manifest = read_manifest(current) if current else None
-    if not force and _unchanged(manifest, state):
+    if not force and _unchanged(manifest, state) and keyword_index.is_current(current):
         return IndexReport(status="nothing to do", count=state.count, version=current.name)
     if state.count == 0 and (manifest is None or manifest.model != state.model):
         return IndexReport(status="empty")
@@ -148,13 +148,17 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
 
 def _write_version(work: Path, stamp: str, state: CatalogueState, built, report, started) -> None:
     """Everything beside the vectors and ids: held-out queries, the index, the snapshot, the
-    spelling vocabulary and, last, the manifest."""
+    keyword index, the spelling vocabulary and, last, the manifest."""
     np.savez(work / HELD_OUT_FILE, **built.held_out)
     publish.write_index_file(built.index, work)
     snapshot_started = time.monotonic()
     # Per-image columns (owner, store, brand, price...) beside the index: search.snapshot.
     snapshot.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
     built.seconds["snapshot"] = time.monotonic() - snapshot_started
+    keyword_started = time.monotonic()
+    # Products' words for keyword search (tantivy), beside the index: search.keyword_index.
+    keyword_index.write_keyword_index(work)
+    built.seconds["keyword"] = time.monotonic() - keyword_started
     manifest = _manifest(stamp, state, built, report, started)
     manifest.relevance = noise_profile(built.index, built.params)
     manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"

@@ -25,6 +25,8 @@ class KeywordBackend:
     count_sql: str
     #: Which of `{ids}` (one `%s` each) match.
     any_sql: str
+    #: `p.title` equals the one parameter, case-insensitively (as `title_equals` compares).
+    title_is_sql: str
 
     def text(
         self, terms: list[str], *, any_word: bool = False, exclude: tuple[str, ...] = ()

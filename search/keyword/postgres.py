@@ -51,6 +51,8 @@ class PostgresKeyword(KeywordBackend):
     count_sql = f"SELECT COUNT(*) FROM catalog_product p WHERE p.search_vector {_MATCHES} AND {{where}}"  # fmt: skip
     any_sql = f"SELECT id FROM catalog_product WHERE search_vector {_MATCHES} AND id IN ({{ids}})"
 
+    title_is_sql = "lower(p.title) = lower(%s)"
+
     def text(self, terms, *, any_word=False, exclude=()):
         return tsquery(terms, any_word=any_word, exclude=exclude)
 

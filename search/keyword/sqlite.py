@@ -40,6 +40,8 @@ class SQLiteKeyword(KeywordBackend):
         "WHERE catalog_product_fts MATCH %s AND rowid IN ({ids})"
     )
 
+    title_is_sql = "p.title = %s COLLATE NOCASE"
+
     def text(self, terms, *, any_word=False, exclude=()):
         return match(terms, any_word=any_word, exclude=exclude)
 

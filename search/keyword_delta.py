@@ -1,0 +1,142 @@
+"""Products changed since a version's keyword index was written: its *delta*, matched and scored
+in this process so keyword search stays exact against the live catalogue.
+
+A product whose `updated_at` is after the index's `written_at` (new, retitled, re-branded...)
+is left out of the index's matches (its indexed text may be stale) and matched here instead,
+from its current text, analysed by the index's own analyzer and scored by tantivy's BM25 with
+the index's statistics (document count, each term's document frequency, average field lengths
+recorded at build): the delta's scores and the index's are on one scale, so the merged list is
+the top by BM25 of both. The delta's rows are read once per (product, updated_at) and kept.
+Past MAX_DELTA changed products the whole query goes to the database (search.fts).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from catalog.models import Product
+from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, analyzer, iter_products
+
+# Past this many products changed since the build, the database answers (a rebuild is due).
+MAX_DELTA = 2_000
+# tantivy's BM25 constants.
+K1, B = 1.2, 0.75
+# What a prefix ("lam" -> lamp, lampshade...) adds per field, times the field's boost: the
+# engine's prefix query is constant-scored (search.keyword_engine.PREFIX_SCORE).
+PREFIX_SCORE = 2.0
+
+
+@dataclass(frozen=True)
+class Words:
+    """A keyword query's analysed tokens: every one of `clauses` (or any, for "any word"), the
+    `prefix` (the word being typed) too, none of `exclude`."""
+
+    clauses: tuple[str, ...]
+    prefix: str | None
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeltaDoc:
+    id: int
+    tokens: dict[str, Counter]  # field -> token counts
+
+
+_cache: dict[int, tuple[datetime, DeltaDoc]] = {}
+_cache_lock = threading.Lock()
+_analyzer = None
+
+
+def analyze(text: str) -> list[str]:
+    """`text` as the index's analyzer tokenises it (one analyzer per process)."""
+    global _analyzer
+    if _analyzer is None:
+        _analyzer = analyzer()
+    return _analyzer.analyze(text) if text else []
+
+
+def changed(index: KeywordIndex) -> dict[int, DeltaDoc] | None:
+    """{product id: its current text} of products changed since `index` was written, None past
+    MAX_DELTA. One query on the updated_at index; rows read only for products not yet cached."""
+    rows = list(
+        Product.objects.filter(updated_at__gt=index.written_at)
+        .order_by()
+        .values_list("id", "updated_at")[: MAX_DELTA + 1]
+    )
+    if len(rows) > MAX_DELTA:
+        return None
+    with _cache_lock:
+        missing = [pid for pid, at in rows if _cache.get(pid, (None,))[0] != at]
+    if missing:
+        fresh = {row[0]: _document(row) for row in iter_products(ids=missing)}
+        stamps = dict(rows)
+        with _cache_lock:
+            if len(_cache) > 4 * MAX_DELTA:
+                _cache.clear()
+            for pid, doc in fresh.items():
+                _cache[pid] = (stamps[pid], doc)
+    with _cache_lock:
+        return {pid: _cache[pid][1] for pid, _ in rows if pid in _cache}
+
+
+def _document(row: tuple) -> DeltaDoc:
+    texts = dict(zip(TEXT_FIELDS, row[1:6], strict=True))
+    return DeltaDoc(row[0], {name: Counter(analyze(texts[name])) for name in TEXT_FIELDS})
+
+
+def matches(doc: DeltaDoc, words: Words, *, any_word: bool = False) -> bool:
+    """Whether `doc` matches `words` as the index's query would."""
+    fields = doc.tokens.values()
+    if any(any(t in f for f in fields) for t in words.exclude):
+        return False
+    found = [any(t in f for f in fields) for t in words.clauses]
+    if words.prefix is not None:
+        found.append(any(k.startswith(words.prefix) for f in fields for k in f))
+    return any(found) if any_word else bool(found) and all(found)
+
+
+def score(index: KeywordIndex, doc: DeltaDoc, words: Words) -> float:
+    """tantivy's BM25 of `doc` for `words` with the index's statistics (higher = better)."""
+    total = 0.0
+    averages = index.meta.get("average_tokens", {})
+    for name in TEXT_FIELDS:
+        counts = doc.tokens[name]
+        if not counts:
+            continue
+        length = sum(counts.values())
+        norm = K1 * (1 - B + B * length / max(averages.get(name, 1.0), 1e-6))
+        for token in words.clauses:
+            tf = counts.get(token, 0)
+            if tf:
+                total += BOOSTS[name] * _idf(index, name, token) * tf * (K1 + 1) / (tf + norm)
+        if words.prefix is not None and any(k.startswith(words.prefix) for k in counts):
+            total += BOOSTS[name] * PREFIX_SCORE
+    return total
+
+
+def _idf(index: KeywordIndex, name: str, token: str) -> float:
+    n = index.searcher.num_docs
+    df = index.searcher.doc_freq(name, token)
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def ranked(
+    index: KeywordIndex, delta: dict[int, DeltaDoc], words: Words, *, any_word: bool
+) -> list[tuple[int, float]]:
+    """(product id, -BM25) of the delta's matches, best first (lower = better, as FTS5's)."""
+    found = [
+        (pid, -score(index, doc, words))
+        for pid, doc in delta.items()
+        if matches(doc, words, any_word=any_word)
+    ]
+    return sorted(found, key=lambda hit: (hit[1], hit[0]))
+
+
+def forget_cache() -> None:
+    """Forget cached delta rows (tests)."""
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,283 @@
+"""Keyword search through a version's tantivy index (search.keyword_index), exact against the
+live catalogue. Each call returns None when the engine cannot answer it exactly (no keyword index
+for the served version, MEEPO_SEARCH_KEYWORD_ENGINE=database, too many products changed since the
+build, a filter too selective for the index); `search.fts` then asks the database.
+
+Queries: every word (MUST) or any word (SHOULD), each word a SHOULD over the five text fields
+boosted title 10 > brand 6 > category 3 = tags 3 > description 1 (BM25 per field, summed); the
+word being typed a prefix (a regex over the stemmed term dictionary, constant-scored per field);
+minus-words MUST_NOT; store, brand and category filters pushed into the query (unscored).
+
+Exactness: (a) hits are checked live in one primary-key query (`filters.sql`: active, price,
+stock, attributes); while fewer than `limit` survive and the index has more matches, the next
+window is read, up to MAX_SCANNED, then the database answers; (b) products changed since the
+index was written are left out of its matches and matched by search.keyword_delta instead, on
+the same BM25 scale, and merged by score. Unlike the database path, every match is scored (no
+"newest KEYWORD_SCORED_MAX only" bound): WAND keeps a broad word's top-k cheap.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from search import keyword_delta
+from search.filters import SearchFilters
+from search.keyword_delta import PREFIX_SCORE, Words, analyze
+from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, for_index
+
+# The first window of index hits checked live: a little more than asked, as some may be gone.
+MIN_WINDOW = 64
+# Past this many index hits checked live without filling the page, the database answers.
+MAX_SCANNED = 20_000
+# Products with this exact title are read from the index (then checked in SQL), by id.
+EXACT_TITLE_MAX = 1_000
+# Ids per live-check query (SQLite's bound-parameter limit).
+IDS_PER_QUERY = 5_000
+
+
+def current() -> KeywordIndex | None:
+    """The served version's keyword index, or None (no index, none beside it, or "database")."""
+    from django.conf import settings
+
+    from search.exceptions import IndexNotReady
+    from search.index import get_index
+
+    if settings.MEEPO_SEARCH_KEYWORD_ENGINE != "auto":
+        return None
+    try:
+        return for_index(get_index())
+    except IndexNotReady:
+        return None
+
+
+def parse(terms: list[str], exclude: tuple[str, ...] = ()) -> Words:
+    """`terms` (quoted words from search.fts.fts_match_terms, the last maybe `"word"*`) and the
+    minus-words, analysed as the index was."""
+    clauses: list[str] = []
+    prefix = None
+    for i, term in enumerate(terms):
+        tokens = analyze(term.rstrip("*").strip('"'))
+        if term.endswith("*") and i == len(terms) - 1 and tokens:
+            *tokens, prefix = tokens
+        clauses += tokens
+    excluded = tuple(t for word in exclude for t in analyze(word))
+    return Words(tuple(dict.fromkeys(clauses)), prefix, excluded)
+
+
+def hits(
+    *,
+    terms: list[str],
+    filters: SearchFilters,
+    limit: int,
+    any_word: bool,
+    exclude: tuple[str, ...],
+) -> list[tuple[int, float]] | None:
+    """search.fts.keyword_hits through the engine: (product id, -BM25), best first."""
+    index = current()
+    delta = keyword_delta.changed(index) if index is not None else None
+    if delta is None:
+        return None
+    words = parse(terms, exclude)
+    if not words.clauses and words.prefix is None:
+        return []
+    query = _query(index, words, any_word=any_word, filters=filters, left_out=list(delta))
+    found = _live_top(index, query, filters, limit)
+    if found is None:
+        return None
+    extra = keyword_delta.ranked(index, delta, words, any_word=any_word)
+    if extra:
+        live = live_ids([pid for pid, _ in extra], filters)
+        merged = found + [hit for hit in extra if hit[0] in live]
+        found = sorted(merged, key=lambda hit: hit[1])[:limit]
+    return found
+
+
+def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...]) -> int | None:
+    """search.fts.keyword_count through the engine, for filters the index holds (stores,
+    brands, categories; active as of the build): price, stock or attribute filters -> None."""
+    if not filters.is_structural or any(values for _, values in filters.attributes):
+        return None
+    index = current()
+    delta = keyword_delta.changed(index) if index is not None else None
+    if delta is None:
+        return None
+    words = parse(terms, exclude)
+    if not words.clauses and words.prefix is None:
+        return 0
+    query = _query(index, words, filters=filters, left_out=list(delta), active=True)
+    counted = index.searcher.search(query, 1, count=True).count
+    changed = [pid for pid, doc in delta.items() if keyword_delta.matches(doc, words)]
+    return counted + len(live_ids(changed, filters))
+
+
+def exact_title_ids(text: str) -> list[int] | None:
+    """Products that may have exactly this title (case aside): the index's whole-title matches
+    and every changed product. The caller compares the titles in SQL."""
+    import tantivy
+
+    index = current()
+    delta = keyword_delta.changed(index) if index is not None else None
+    if delta is None:
+        return None
+    query = tantivy.Query.term_query(index.schema, "exact_title", text.lower())
+    result = index.searcher.search(
+        query, EXACT_TITLE_MAX, count=False, order_by_field="id", order=tantivy.Order.Asc
+    )
+    return sorted({int(key) for key, _ in result.hits} | set(delta))
+
+
+def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | None:
+    """search.fts.products_matching_any through the engine."""
+    import tantivy
+
+    index = current()
+    delta = keyword_delta.changed(index) if index is not None else None
+    if delta is None:
+        return None
+    parsed = Words(tuple(t for w in words for t in analyze(w)), None, ())
+    if not parsed.clauses:
+        return set()
+    found = {pid for pid in product_ids if pid in delta and keyword_delta.matches(delta[pid], parsed, any_word=True)}  # fmt: skip
+    indexed = [pid for pid in product_ids if pid not in delta]
+    if not indexed:
+        return found
+    query = tantivy.Query.boolean_query(
+        [
+            (tantivy.Occur.Must, _any(index, parsed.clauses)),
+            (
+                tantivy.Occur.Must,
+                _unscored(tantivy.Query.term_set_query(index.schema, "id", indexed)),
+            ),
+        ]
+    )
+    result = index.searcher.search(query, len(indexed), count=False)
+    return found | set(_ids(index, result.hits))
+
+
+def live_ids(product_ids: list[int], filters: SearchFilters) -> set[int]:
+    """Those of `product_ids` that exist now and pass `filters` (active, price, stock...): one
+    primary-key query per IDS_PER_QUERY ids."""
+    where, params = filters.sql("p")
+    alive: set[int] = set()
+    for start in range(0, len(product_ids), IDS_PER_QUERY):
+        part = product_ids[start : start + IDS_PER_QUERY]
+        marks = ", ".join(["%s"] * len(part))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {where}",
+                [*part, *params],
+            )
+            alive.update(int(row[0]) for row in cursor.fetchall())
+    return alive
+
+
+def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int):
+    """The top `limit` (id, -score) of `query` that pass `filters` now, reading the index's
+    hits window by window; None past MAX_SCANNED hits."""
+    found: list[tuple[int, float]] = []
+    offset, window = 0, max(limit, MIN_WINDOW)
+    while True:
+        result = index.searcher.search(query, window, count=False, offset=offset)
+        ids = _ids(index, result.hits)
+        live = live_ids(ids, filters)
+        found += [(pid, -score) for (score, _), pid in zip(result.hits, ids, strict=True) if pid in live]  # fmt: skip
+        if len(found) >= limit or len(result.hits) < window:
+            return found[:limit]
+        offset += window
+        if offset >= MAX_SCANNED:
+            return None
+        window *= 4
+
+
+def _ids(index: KeywordIndex, hits) -> list[int]:
+    if not hits:
+        return []
+    return [int(v) for v in index.searcher.fast_field_values("id", [addr for _, addr in hits])]
+
+
+def _query(index, words: Words, *, filters, left_out, any_word=False, active=False):
+    import tantivy
+
+    Occur, Query = tantivy.Occur, tantivy.Query
+    words_query = _any(index, words.clauses, words.prefix) if any_word else None
+    clauses = [(Occur.Must, words_query)] if words_query is not None else []
+    if not any_word:
+        clauses += [(Occur.Must, _word(index, t)) for t in words.clauses]
+        if words.prefix is not None:
+            clauses.append((Occur.Must, _prefix(index, words.prefix)))
+    clauses += [(Occur.MustNot, _word(index, t)) for t in words.exclude]
+    if left_out:
+        clauses.append((Occur.MustNot, Query.term_set_query(index.schema, "id", left_out)))
+    if active:
+        clauses.append((Occur.Must, _unscored(Query.term_query(index.schema, "active", 1))))
+    clauses += [(Occur.Must, _unscored(q)) for q in _filters(index, filters)]
+    return Query.boolean_query(clauses)
+
+
+def _any(index, tokens, prefix=None):
+    import tantivy
+
+    parts = [_word(index, t) for t in tokens]
+    if prefix is not None:
+        parts.append(_prefix(index, prefix))
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
+
+
+def _word(index, token: str):
+    """One analysed word in any text field, BM25 per field times its boost."""
+    import tantivy
+
+    Query = tantivy.Query
+    return Query.boolean_query(
+        [
+            (
+                tantivy.Occur.Should,
+                Query.boost_query(Query.term_query(index.schema, name, token), BOOSTS[name]),
+            )
+            for name in TEXT_FIELDS
+        ]
+    )
+
+
+def _prefix(index, token: str):
+    """A word being typed: any indexed (stemmed) term starting with `token`, in any text field."""
+    import tantivy
+
+    Query = tantivy.Query
+    pattern = "".join("\\" + c if not c.isalnum() else c for c in token) + ".*"
+    return Query.boolean_query(
+        [
+            (
+                tantivy.Occur.Should,
+                Query.boost_query(
+                    Query.regex_query(index.schema, name, pattern), BOOSTS[name] * PREFIX_SCORE
+                ),
+            )
+            for name in TEXT_FIELDS
+        ]
+    )
+
+
+def _unscored(query):
+    import tantivy
+
+    return tantivy.Query.const_score_query(query, 0.0)
+
+
+def _filters(index, filters: SearchFilters) -> list:
+    """The structural filters as index queries: stores (by id), brands, categories."""
+    import tantivy
+
+    Query, schema = tantivy.Query, index.schema
+    out = []
+    if filters.stores:
+        marks = ", ".join(["%s"] * len(filters.stores))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM catalog_store WHERE slug IN ({marks})", list(filters.stores))  # fmt: skip
+            stores = [int(row[0]) for row in cursor.fetchall()]
+        out.append(Query.term_set_query(schema, "store", stores) if stores else Query.empty_query())
+    if filters.brands:
+        out.append(Query.term_set_query(schema, "brand_exact", list(filters.brands)))
+    if filters.categories:
+        out.append(Query.term_set_query(schema, "category_exact", list(filters.categories)))
+    return out
