@@ -9,14 +9,24 @@ both over the same hits): every value is escaped as Django's `conditional_escape
 (markupsafe writes `&#39;` where Django writes `&#x27;`: `_escape` respells the two), and the
 filters are Django's (`urlencode`, `pluralize`, `floatformat`) or the site's (`money`,
 `amount`). Templates live in templates/jinja2/; the environment is built once per process.
+
+A card rendered once is kept (per process, LRU) under everything it shows (`card_key`: the
+product's shown columns, its picture, variant, offers, the page's mode, the site's language), so
+the same product in the next query's results costs a key, not a render; a product whose price,
+title or stock changed has another key and is rendered afresh. The result list (cards and the
+"Similar looking items" heading) and the facet options are written here too: the two loops of a
+results page, which cost Django's template engine most of a page's rendering.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
+from cachetools import LRUCache
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.template import defaultfilters
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -27,6 +37,10 @@ from markupsafe import escape as markupsafe_escape
 from search.templatetags.prices import amount, money
 
 CARD_TEMPLATE = "partials/_product_card.html"
+CARDS_TEMPLATE = "partials/_result_cards.html"
+FACET_GROUPS_TEMPLATE = "partials/_facet_groups.html"
+# Rendered cards kept per process (about 1.5 kB each): a few pages' worth of every popular query.
+CARD_CACHE_SIZE = 4096
 
 
 def _escape(value: Any) -> Markup:
@@ -66,6 +80,72 @@ def environment() -> Environment:
 
 def render_card(hit, *, page=None, debug: bool = False) -> SafeString:
     """One result card's HTML for a `SearchHit` (`page.mode` says whether to explain the match)."""
-    html = environment().get_template(CARD_TEMPLATE).render(hit=hit, page=page, debug=debug)
-    # Every value in it went through _escape; the markup is the template's own.
+    return mark_safe(_card(hit, page, debug))
+
+
+def render_cards(hits, *, page=None, debug: bool = False, headings: bool = True) -> SafeString:
+    """The cards of `hits` in order, each `starts_similar` hit after the "Similar looking items"
+    heading when `headings` (a text search's results list)."""
+    html = (
+        environment()
+        .get_template(CARDS_TEMPLATE)
+        .render(hits=hits, headings=headings, card=lambda hit: Markup(_card(hit, page, debug)))
+    )
     return mark_safe(html)
+
+
+def render_facet_groups(groups: list[dict]) -> SafeString:
+    """The facet groups' fieldsets (search.page_context.facet_groups) of the filters sidebar."""
+    return mark_safe(environment().get_template(FACET_GROUPS_TEMPLATE).render(groups=groups))
+
+
+def _card(hit, page, debug: bool) -> str:
+    # Every value in it went through _escape; the markup is the template's own.
+    if debug or settings.DEBUG:  # scores differ per query; templates may change under DEBUG
+        return _render(hit, page, debug)
+    key = card_key(hit, getattr(page, "mode", None))
+    with _lock:
+        html = _cache.get(key)
+    if html is None:
+        html = _render(hit, page, debug)
+        with _lock:
+            _cache[key] = html
+    return html
+
+
+def _render(hit, page, debug: bool) -> str:
+    return environment().get_template(CARD_TEMPLATE).render(hit=hit, page=page, debug=debug)
+
+
+def card_key(hit, mode: str | None) -> tuple:
+    """Everything a card (without ?debug=1) shows: two hits with the same key render alike.
+
+    Prices are keyed by their text (Decimal("1.0") == Decimal("1.00") but may print apart)."""
+    product, image, variant = hit.product, hit.image, hit.variant
+    asset = image.asset if image is not None else None
+    offer = hit.cheapest_offer if hit.offers else None
+    return (
+        product.pk, product.title, product.store.name, product.brand, str(product.price),
+        str(product.price_max), str(product.list_price), product.currency, product.availability,
+        image is not None,
+        None if asset is None else (asset.placeholder, asset.thumbnail.name, asset.width, asset.height),
+        None if variant is None else (
+            variant.external_id, variant.label, str(variant.price), str(variant.list_price),
+            variant.availability,
+        ),
+        hit.other_stores, None if offer is None else (str(offer.price), offer.currency),
+        mode == "text", hit.matches_words, settings.LANGUAGE_CODE,
+    )  # fmt: skip
+
+
+_cache: LRUCache = LRUCache(CARD_CACHE_SIZE)
+_lock = threading.Lock()
+
+
+def clear_cache(**_: Any) -> None:
+    """Forget rendered cards (tests; any settings change: URLs, media URL, language)."""
+    with _lock:
+        _cache.clear()
+
+
+setting_changed.connect(clear_cache, dispatch_uid="search.cards.clear_cache")

@@ -1,4 +1,6 @@
-"""`{% product_card hit %}`: one result card, rendered by Jinja2 (search.cards)."""
+"""Result cards and facet options, rendered by Jinja2 (search.cards): `{% product_card hit %}`
+one card, `{% result_cards page.hits %}` a results list (with the "Similar looking items"
+heading; `headings=False` without), `{% facet_group_list facet_groups %}` the facet fieldsets."""
 
 from __future__ import annotations
 
@@ -12,3 +14,14 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def product_card(context, hit):
     return cards.render_card(hit, page=context.get("page"), debug=bool(context.get("debug")))
+
+
+@register.simple_tag(takes_context=True)
+def result_cards(context, hits, headings=True):
+    page, debug = context.get("page"), bool(context.get("debug"))
+    return cards.render_cards(hits, page=page, debug=debug, headings=headings)
+
+
+@register.simple_tag
+def facet_group_list(groups):
+    return cards.render_facet_groups(groups)
