@@ -8,7 +8,7 @@ selectors and the columnar snapshot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from catalog.models import Product
@@ -57,6 +57,10 @@ class SearchFilters:
         """Whether only columns that change with the catalogue's structure are filtered (stores,
         brands, categories, attributes): no price or stock, which change between index builds."""
         return self.min_price is None and self.max_price is None and not self.in_stock
+
+    def structural(self) -> SearchFilters:
+        """The same filter without its price and stock parts: a superset of what it selects."""
+        return replace(self, min_price=None, max_price=None, in_stock=False)
 
     def sql(self, alias: str = "p") -> tuple[str, list]:
         """A WHERE fragment over catalog_product `alias` (active products only) and its params."""

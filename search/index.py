@@ -13,7 +13,10 @@ Guarantees: files are memory-mapped read-only, so all web workers share one copy
 A worker checks `index/current` at most every MEEPO_INDEX_RELOAD_SECONDS, loads a new version beside
 the old one and swaps the reference; searches already running keep the object they started with.
 Filtered searches never post-filter: small allowed sets are scanned exactly, larger ones are
-searched with an IDSelector inside the ANN with a wider probe.
+searched with an IDSelector inside the ANN with a wider probe. A filter's allowed rows
+(`AllowedRows`: positions, selector bitmaps, the gathered vectors of a small set) are built once
+and kept in a small per-version LRU (`allowed_rows`), so query vectors, pages and refined
+queries under the same filter reuse them.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cachetools
 import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from search.allowed_rows import AllowedRows, members
 from search.exceptions import IndexNotReady
 from search.manifest import MANIFEST_FILE, Manifest, read_manifest
 from search.relevance import NoiseProfile
@@ -48,6 +53,9 @@ EXACT_SUBSET_MAX = 8_000
 # Filtered ANN widens its probe by 1/sqrt(selectivity), capped: fewer allowed items per list
 # means more lists to visit to find k of them.
 FILTER_WIDEN_MAX = 8
+# Allowed-row sets kept per index version and process, by their bytes (positions, bitmaps and the
+# gathered fp32 rows of an exact-sized set: ~10 MB for 5 k rows of 512-d): a few recent filters.
+ALLOWED_CACHE_BYTES = 64 * 2**20
 
 
 def index_root() -> Path:
@@ -71,6 +79,12 @@ class SearchIndex:
     index: Any = field(repr=False)
     ids: NDArray[np.int64] = field(repr=False)
     vectors: NDArray[np.floating] = field(repr=False)  # float32, or float16 (ANN versions)
+    _allowed_cache: cachetools.LRUCache = field(
+        default_factory=lambda: cachetools.LRUCache(ALLOWED_CACHE_BYTES, getsizeof=_size_of),
+        init=False,
+        repr=False,
+    )
+    _allowed_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -112,41 +126,76 @@ class SearchIndex:
         k: int,
         *,
         allowed_ids: NDArray[np.int64] | None = None,
+        allowed: AllowedRows | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Best k (cosine scores, ProductImage ids), best first, no padding (-1) entries."""
-        import faiss
+        """Best k (cosine scores, ProductImage ids), best first, no padding (-1) entries.
 
-        faiss.omp_set_num_threads(max(1, settings.MEEPO_FAISS_THREADS))  # thread-local in faiss
+        A filter is given as ids (`allowed_ids`, unknown ones ignored) or as this version's
+        rows (`allowed`, from `allowed_rows`: nothing to look up, reusable)."""
+        _set_threads()
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         k = max(0, min(int(k), self.ntotal))
         if k == 0:
             return _empty()
-        if allowed_ids is None:
+        if allowed_ids is None and allowed is None:
             scores, labels = self.index.search(q, k, params=self._params(1.0))
             return _strip(scores[0], labels[0])
-        allowed = self._allowed(allowed_ids)
+        if allowed is None:
+            allowed = self.allowed_for_ids(allowed_ids)
         if allowed.count == 0:
             return _empty()
         if self.manifest.index_type == "flat":
             return self._filtered_flat(q, allowed, k)
         if allowed.count <= EXACT_SUBSET_MAX:
-            return self._exact_subset(q, allowed.positions, k)
+            return self.rank_exact(q, allowed, k)
         return self._filtered_ann(q, allowed, k)
 
-    def _allowed(self, allowed_ids: NDArray[np.int64]) -> _Allowed:
+    def rank_exact(
+        self, query: NDArray[np.float32], allowed: AllowedRows, k: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """The exact best k of `allowed` (k = allowed.count ranks them all), best first; equal
+        scores in id order, so the order never depends on which other rows were scanned."""
+        import faiss
+
+        _set_threads()
+        k = min(int(k), allowed.count)
+        if k <= 0:
+            return _empty()
+        # faiss.knn, not numpy's matmul: one query uses faiss's single-threaded SIMD scan, while
+        # OpenBLAS would wake its thread pool and stall for milliseconds on a busy 2-core box.
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        scores, rows = faiss.knn(q, allowed.vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+        scores, rows = _strip(scores[0], rows[0])
+        order = np.lexsort((rows, -scores))
+        return scores[order], allowed.ids[rows[order]]
+
+    def allowed_rows(self, key, build) -> AllowedRows:
+        """The rows `build()` returns (sorted positions in ids.npy), kept under `key` in this
+        version's LRU: a repeated filter costs a dict lookup."""
+        with self._allowed_lock:
+            found = self._allowed_cache.get(key)
+        if found is not None:
+            return found
+        rows = AllowedRows(self, positions=np.asarray(build(), dtype=np.int64))
+        if rows.nbytes <= ALLOWED_CACHE_BYTES:
+            with self._allowed_lock:
+                self._allowed_cache[key] = rows
+        return rows
+
+    def allowed_for_ids(self, allowed_ids: NDArray[np.int64]) -> AllowedRows:
         """The allowed ids that are in this index (unknown ids and duplicates are ignored)."""
         allowed = np.asarray(allowed_ids, dtype=np.int64).ravel()
         if self._lookup is None:
-            return _Allowed(self, None, _members(self.ids, np.sort(allowed)))
+            return AllowedRows(self, positions=members(self.ids, np.sort(allowed)))
         if len(allowed) <= 4 * EXACT_SUBSET_MAX:  # small: O(allowed), not O(id space)
             allowed = allowed[(allowed >= 0) & (allowed < len(self._lookup))]
             pos = self._lookup[allowed]
-            return _Allowed(self, None, np.unique(pos[pos >= 0]).astype(np.int64))
+            return AllowedRows(self, positions=np.unique(pos[pos >= 0]).astype(np.int64))
         # A boolean mask over the id space: O(allowed) scatter, no sort, ~1 ms for 500 k ids.
         mask = np.zeros(len(self._lookup), dtype=bool)
         mask[allowed[(allowed >= 0) & (allowed < len(mask))]] = True
         mask &= self._lookup >= 0
-        return _Allowed(self, mask, None)
+        return AllowedRows(self, id_mask=mask)
 
     @functools.cached_property
     def _lookup(self) -> NDArray[np.int32] | None:
@@ -160,7 +209,7 @@ class SearchIndex:
         table[self.ids] = np.arange(self.ntotal, dtype=np.int32)
         return table
 
-    def _filtered_flat(self, q, allowed: _Allowed, k: int):
+    def _filtered_flat(self, q, allowed: AllowedRows, k: int):
         """Exact: the flat index's rows are in ids.npy order, so selectors work on positions."""
         import faiss
 
@@ -173,13 +222,13 @@ class SearchIndex:
             found = self._exact_prefix(q, allowed, k)
             if found is not None:
                 return found
-            bitmap = _bitmap(positions, self.ntotal)
+            bitmap = allowed.row_bitmap
             selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         scores, labels = flat.search(q, k, params=faiss.SearchParameters(sel=selector))
         scores, labels = _strip(scores[0], labels[0])
         return scores, self.ids[labels].astype(np.int64)
 
-    def _exact_prefix(self, q, allowed: _Allowed, k: int):
+    def _exact_prefix(self, q, allowed: AllowedRows, k: int):
         """Large allowed sets on a flat index: the exact ranking's first k/selectivity*4 rows.
 
         Exact search ranks every vector, so if that prefix holds k allowed rows they are exactly
@@ -195,22 +244,10 @@ class SearchIndex:
             return None
         return scores[keep][:k], labels[keep][:k]
 
-    def _exact_subset(self, q: NDArray[np.float32], positions, k: int):
+    def _filtered_ann(self, q, allowed: AllowedRows, k: int):
         import faiss
 
-        # faiss.knn, not numpy's matmul: one query uses faiss's single-threaded SIMD scan, while
-        # OpenBLAS would wake its thread pool and stall for milliseconds on a busy 2-core box.
-        subset = np.ascontiguousarray(self.vectors[positions], dtype=np.float32)
-        scores, rows = faiss.knn(
-            q.reshape(1, -1), subset, min(k, len(positions)), metric=faiss.METRIC_INNER_PRODUCT
-        )
-        scores, rows = _strip(scores[0], rows[0])
-        return scores, self.ids[positions[rows]].astype(np.int64)
-
-    def _filtered_ann(self, q, allowed: _Allowed, k: int):
-        import faiss
-
-        bitmap = allowed.id_bitmap()
+        bitmap = allowed.id_bitmap
         selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         widen = min(FILTER_WIDEN_MAX, 1 / math.sqrt(allowed.count / self.ntotal))
         scores, labels = self.index.search(q, k, params=self._params(widen, selector))
@@ -230,45 +267,14 @@ class SearchIndex:
         return None
 
 
-class _Allowed:
-    """The allowed ids present in an index: a mask over the id space (dense ids) or positions."""
-
-    def __init__(self, index: SearchIndex, mask, positions) -> None:
-        self.index, self.mask, self._positions = index, mask, positions
-        self.count = int(np.count_nonzero(mask)) if mask is not None else len(positions)
-
-    @functools.cached_property
-    def positions(self) -> NDArray[np.int64]:
-        """Sorted rows of ids.npy (ids are sorted, so the lookup keeps the order)."""
-        if self._positions is not None:
-            return self._positions
-        return self.index._lookup[np.flatnonzero(self.mask)].astype(np.int64)
-
-    def contains(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
-        if self.mask is not None:
-            return self.mask[ids]
-        return np.isin(ids, self.index.ids[self.positions])
-
-    def id_bitmap(self) -> NDArray[np.uint8]:
-        if self.mask is not None:
-            return np.packbits(self.mask, bitorder="little")
-        return _bitmap(self.index.ids[self.positions], int(self.index.ids[-1]) + 1)
+def _size_of(rows: AllowedRows) -> int:
+    return rows.nbytes
 
 
-def _members(sorted_ids: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sorted, unique positions in `sorted_ids` of the values in `wanted` that are present."""
-    pos = np.searchsorted(sorted_ids, wanted)
-    pos[pos == len(sorted_ids)] = 0
-    hit = np.zeros(len(sorted_ids), dtype=bool)
-    hit[pos[sorted_ids[pos] == wanted]] = True
-    return np.flatnonzero(hit)
+def _set_threads() -> None:
+    import faiss
 
-
-def _bitmap(members: NDArray[np.int64], size: int) -> NDArray[np.uint8]:
-    """faiss IDSelectorBitmap layout: bit (i & 7) of byte (i >> 3) is set for each member i."""
-    mask = np.zeros(size, dtype=bool)
-    mask[members] = True
-    return np.packbits(mask, bitorder="little")
+    faiss.omp_set_num_threads(max(1, settings.MEEPO_FAISS_THREADS))  # thread-local in faiss
 
 
 def _empty():

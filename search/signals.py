@@ -30,6 +30,9 @@ IMAGES_PER_PRODUCT = 2
 # Visual candidates fetched per wanted product when the query has minus-words ("mug -ceramic"):
 # the products that mention them are dropped after ranking.
 NEGATIVE_DEPTH_FACTOR = 3
+# A price or stock filter ranks its structural superset and checks the hits now only when the
+# rows to check are at most this share of the superset (see `_worth_checking`).
+CHECK_SHARE_MAX = 0.5
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
 
@@ -61,24 +64,24 @@ def visual_candidates(
     index = get_index()
     snap = snapshot.for_index(index)  # None unless MEEPO_SEARCH_SNAPSHOT
     with timed(timings, "db"):
-        if snap is not None and snap.serves(filters):
-            allowed = snap.allowed_image_ids(filters)
-        else:
-            allowed = selectors.allowed_image_ids(filters=filters)
+        allowed, check_now = _allowed_rows(index, snap, filters, depth * IMAGES_PER_PRODUCT)
     k = depth * IMAGES_PER_PRODUCT
     if allowed is not None:
-        k = min(k, len(allowed))
+        k = min(k, allowed.count)
     if k == 0:
         return []
-    scores, ids = [], []
     with timed(timings, "ann"):
-        for vector in np.atleast_2d(vectors):
-            s, i = index.search(
-                np.ascontiguousarray(vector, dtype=np.float32), k, allowed_ids=allowed
-            )
-            scores.append(s)
-            ids.append(i)
-    all_scores, all_ids = np.concatenate(scores), np.concatenate(ids)
+        hits = [
+            index.rank_exact(v, allowed, allowed.count)
+            if check_now
+            else index.search(v, k, allowed=allowed)
+            for v in np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        ]
+    if check_now:
+        with timed(timings, "db"):
+            hits = _passing_now(snap, hits, filters, k)
+    all_scores = np.concatenate([s for s, _ in hits])
+    all_ids = np.concatenate([i for _, i in hits])
     order = np.argsort(-all_scores, kind="stable")
     with timed(timings, "db"):
         hit_ids = [int(i) for i in np.unique(all_ids)]
@@ -86,6 +89,68 @@ def visual_candidates(
     return collapse(
         all_scores[order], all_ids[order], owners, depth, exclude_product, exclude_assets
     )
+
+
+def _allowed_rows(index, snap, filters: SearchFilters, k: int):
+    """(the index rows a filter allows, None for all; whether its hits must be checked now).
+
+    Structural filters come from the snapshot, as index rows, kept per version (`allowed_rows`).
+    A price or stock filter whose structural part is small enough to rank exactly ranks that
+    superset (price, stock and active flag ignored) and keeps the hits that pass now
+    (`_passing_now`): exact, and no query over the whole catalogue, when the build-time columns
+    say few rows need checking (`_worth_checking`). Otherwise the database lists the allowed ids
+    (cached briefly by `selectors.allowed_image_ids`)."""
+    from search.index import EXACT_SUBSET_MAX
+
+    if filters.is_empty:
+        return None, False
+    if snap is not None and snap.aligned_with(index):
+        if filters.is_structural:
+            return index.allowed_rows(("rows", filters), lambda: snap.allowed_rows(filters)), False
+        part = filters.structural()
+        if not part.is_empty:
+            superset = index.allowed_rows(
+                ("superset", part), lambda: snap.allowed_rows(part, active_now=True)
+            )
+            if superset.count <= EXACT_SUBSET_MAX and _worth_checking(snap, superset, filters, k):
+                return superset, True
+    return index.allowed_for_ids(selectors.allowed_image_ids(filters=filters)), False
+
+
+def _worth_checking(snap, superset, filters: SearchFilters, k: int) -> bool:
+    """Whether checking ranked hits now beats the database's own filtered query: the rows to
+    check (down to the k-th that passed at the build) are at most CHECK_SHARE_MAX of the
+    superset, which that query scans (a primary-key check costs ~2x per row; bench/filtered.py),
+    or fit in one check query."""
+    passed = int(np.count_nonzero(snap.mask(filters, superset.positions, active_now=True)))
+    needed = superset.count if passed == 0 else min(superset.count, k * superset.count / passed)
+    return needed <= max(CHECK_SHARE_MAX * superset.count, snapshot.CHECK_CHUNK)
+
+
+def _passing_now(snap, ranked, filters: SearchFilters, k: int):
+    """Per query vector, its first k ranked hits whose product passes `filters` now, each
+    product checked at most once. The first check covers the ranking down to its k-th row that
+    passed at the build (plus a margin), so one query usually settles it; more rows are checked
+    in doubling chunks when too many changed."""
+    verdict: dict[int, bool] = {}
+    out = []
+    for scores, ids in ranked:
+        rows = snap.positions(ids)
+        products = snap.cols["product"][rows].tolist()
+        at_build = np.cumsum(snap.mask(filters, rows, active_now=True))
+        step = int(np.searchsorted(at_build, k)) + 1 + k // 8 + 16
+        keep, start = [], 0
+        while len(keep) < k and start < len(ids):
+            chunk = products[start : start + step]
+            unknown = list({p for p in chunk if p not in verdict})
+            if unknown:
+                passing = snapshot.passing_product_ids(unknown, filters)
+                verdict.update((p, p in passing) for p in unknown)
+            keep += [start + n for n, p in enumerate(chunk) if verdict[p]]
+            start, step = start + len(chunk), step * 2
+        keep = np.asarray(keep[:k], dtype=np.int64)
+        out.append((scores[keep], ids[keep]))
+    return out
 
 
 @dataclass
