@@ -174,17 +174,20 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
 
 
 def _title_lookup(text: str, tokens: list[str]) -> tuple[str, list]:
-    """(SQL selecting products whose whole title is `text`, case aside; its params): candidates
-    from the keyword index by primary key when there is one, else the full-text phrase query."""
+    """(SQL selecting products whose whole title is `text`, case aside; its params): the keyword
+    index's whole-title matches and the products changed since it was written, by their
+    indexes, when there is one; else the full-text phrase query."""
     backend = keyword.backend()
-    candidates = keyword_engine.exact_title_ids(text)
-    if candidates is None:
+    found = keyword_engine.exact_title_lookup(text)
+    if found is None:
         return backend.title_equals(text, tokens)
-    if not candidates:
-        return "", []
-    marks = ", ".join(["%s"] * len(candidates))
-    sql = f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {backend.title_is_sql}"
-    return sql, [*candidates, text]
+    candidates, since = found
+    inside = f"p.id IN ({', '.join(['%s'] * len(candidates))}) OR " if candidates else ""
+    sql = (
+        "SELECT p.id FROM catalog_product p "
+        f"WHERE ({inside}p.updated_at > %s) AND {backend.title_is_sql}"
+    )
+    return sql, [*candidates, since, text]
 
 
 def gtin_forms(text: str) -> list[str]:

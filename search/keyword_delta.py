@@ -16,9 +16,10 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 
-from catalog.models import Product
+from django.db import connection
+
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, analyzer, iter_products
 
 # Past this many products changed since the build, the database answers (a rebuild is due).
@@ -46,7 +47,8 @@ class DeltaDoc:
     tokens: dict[str, Counter]  # field -> token counts
 
 
-_cache: dict[int, tuple[datetime, DeltaDoc]] = {}
+_cache: dict[int, tuple[object, DeltaDoc]] = {}  # id -> (updated_at as read, its text)
+_too_many: dict[Path, bool] = {}
 _cache_lock = threading.Lock()
 _analyzer = None
 
@@ -59,15 +61,33 @@ def analyze(text: str) -> list[str]:
     return _analyzer.analyze(text) if text else []
 
 
+def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None = None):
+    """(SQL selecting (id, updated_at, 2 if the row passes `where` else 1) of the products
+    changed since `index` was written, at most MAX_DELTA + 1, on the updated_at index; its
+    params). `where` is a filter over `catalog_product p` (SearchFilters.sql): callers UNION
+    it into the live check they run anyway."""
+    since = connection.ops.adapt_datetimefield_value(index.written_at)
+    sql = (
+        f"SELECT d.* FROM (SELECT p.id, p.updated_at, CASE WHEN {where} THEN 2 ELSE 1 END "
+        "FROM catalog_product p WHERE p.updated_at > %s LIMIT %s) d"
+    )
+    return sql, [*(params or []), since, MAX_DELTA + 1]
+
+
 def changed(index: KeywordIndex) -> dict[int, DeltaDoc] | None:
     """{product id: its current text} of products changed since `index` was written, None past
-    MAX_DELTA. One query on the updated_at index; rows read only for products not yet cached."""
-    rows = list(
-        Product.objects.filter(updated_at__gt=index.written_at)
-        .order_by()
-        .values_list("id", "updated_at")[: MAX_DELTA + 1]
-    )
-    if len(rows) > MAX_DELTA:
+    MAX_DELTA: one query (`changed_sql`), then `documents`."""
+    sql, params = changed_sql(index)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return documents(index, [(pid, at) for pid, at, _ in cursor.fetchall()])
+
+
+def documents(index: KeywordIndex, rows: list[tuple]) -> dict[int, DeltaDoc] | None:
+    """{product id: its current text} for `changed_sql`'s rows (None past MAX_DELTA); rows are
+    read only for products not yet cached at that updated_at."""
+    _too_many[index.path] = len(rows) > MAX_DELTA
+    if _too_many[index.path]:
         return None
     with _cache_lock:
         missing = [pid for pid, at in rows if _cache.get(pid, (None,))[0] != at]
@@ -81,6 +101,14 @@ def changed(index: KeywordIndex) -> dict[int, DeltaDoc] | None:
                 _cache[pid] = (stamps[pid], doc)
     with _cache_lock:
         return {pid: _cache[pid][1] for pid, _ in rows if pid in _cache}
+
+
+def too_many(index: KeywordIndex) -> bool:
+    """Whether the last look at `index`'s delta found more than MAX_DELTA products (looks now
+    when it never did)."""
+    if index.path not in _too_many:
+        changed(index)
+    return _too_many[index.path]
 
 
 def _document(row: tuple) -> DeltaDoc:
@@ -140,3 +168,4 @@ def forget_cache() -> None:
     """Forget cached delta rows (tests)."""
     with _cache_lock:
         _cache.clear()
+    _too_many.clear()

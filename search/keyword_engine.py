@@ -74,21 +74,19 @@ def hits(
 ) -> list[tuple[int, float]] | None:
     """search.fts.keyword_hits through the engine: (product id, -BM25), best first."""
     index = current()
-    delta = keyword_delta.changed(index) if index is not None else None
-    if delta is None:
+    if index is None:
         return None
     words = parse(terms, exclude)
     if not words.clauses and words.prefix is None:
         return []
-    query = _query(index, words, any_word=any_word, filters=filters, left_out=list(delta))
-    found = _live_top(index, query, filters, limit)
-    if found is None:
+    query = _query(index, words, any_word=any_word, filters=filters)
+    top = _live_top(index, query, filters, limit)
+    if top is None:
         return None
-    extra = keyword_delta.ranked(index, delta, words, any_word=any_word)
+    found, delta, live = top
+    extra = [hit for hit in keyword_delta.ranked(index, delta, words, any_word=any_word) if hit[0] in live]  # fmt: skip
     if extra:
-        live = live_ids([pid for pid, _ in extra], filters)
-        merged = found + [hit for hit in extra if hit[0] in live]
-        found = sorted(merged, key=lambda hit: hit[1])[:limit]
+        found = sorted(found + extra, key=lambda hit: hit[1])[:limit]
     return found
 
 
@@ -110,20 +108,21 @@ def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...])
     return counted + len(live_ids(changed, filters))
 
 
-def exact_title_ids(text: str) -> list[int] | None:
-    """Products that may have exactly this title (case aside): the index's whole-title matches
-    and every changed product. The caller compares the titles in SQL."""
+def exact_title_lookup(text: str) -> tuple[list[int], object] | None:
+    """(products the index holds with exactly this title, case aside; the index's written_at
+    as a query parameter): the caller compares in SQL the titles of those and of every product
+    changed since (`p.updated_at > %s`, on its index)."""
     import tantivy
 
     index = current()
-    delta = keyword_delta.changed(index) if index is not None else None
-    if delta is None:
+    if index is None or keyword_delta.too_many(index):
         return None
     query = tantivy.Query.term_query(index.schema, "exact_title", text.lower())
     result = index.searcher.search(
         query, EXACT_TITLE_MAX, count=False, order_by_field="id", order=tantivy.Order.Asc
     )
-    return sorted({int(key) for key, _ in result.hits} | set(delta))
+    since = connection.ops.adapt_datetimefield_value(index.written_at)
+    return sorted({int(key) for key, _ in result.hits}), since
 
 
 def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | None:
@@ -172,21 +171,54 @@ def live_ids(product_ids: list[int], filters: SearchFilters) -> set[int]:
 
 
 def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int):
-    """The top `limit` (id, -score) of `query` that pass `filters` now, reading the index's
-    hits window by window; None past MAX_SCANNED hits."""
+    """(the top `limit` (id, -score) of `query` that pass `filters` now and did not change
+    since the build, the delta's documents, those of the delta passing `filters`), reading the index's hits window by window; None
+    past MAX_SCANNED hits or MAX_DELTA changed products."""
     found: list[tuple[int, float]] = []
     offset, window = 0, max(limit, MIN_WINDOW)
+    delta, changed_live = None, set()
     while True:
         result = index.searcher.search(query, window, count=False, offset=offset)
         ids = _ids(index, result.hits)
-        live = live_ids(ids, filters)
-        found += [(pid, -score) for (score, _), pid in zip(result.hits, ids, strict=True) if pid in live]  # fmt: skip
+        if delta is None:  # the first window's live check also reads the delta
+            live, rows = _live_and_changed(index, ids, filters)
+            delta = keyword_delta.documents(index, rows)
+            if delta is None:
+                return None
+            changed_live = live & set(delta)
+        else:
+            live = live_ids(ids, filters)
+        found += [
+            (pid, -score)
+            for (score, _), pid in zip(result.hits, ids, strict=True)
+            if pid in live and pid not in delta
+        ]
         if len(found) >= limit or len(result.hits) < window:
-            return found[:limit]
+            return found[:limit], delta, changed_live
         offset += window
         if offset >= MAX_SCANNED:
             return None
         window *= 4
+
+
+def _live_and_changed(index: KeywordIndex, ids: list[int], filters: SearchFilters):
+    """(those of `ids` and of the delta live and passing `filters`, the delta's (id,
+    updated_at) rows) in one query: the first window's live check UNION ALL the delta's."""
+    first, rest = ids[:IDS_PER_QUERY], ids[IDS_PER_QUERY:]
+    where, where_params = filters.sql("p")
+    sql, params = keyword_delta.changed_sql(index, where, where_params)
+    if first:
+        marks = ", ".join(["%s"] * len(first))
+        sql = (
+            f"SELECT p.id, NULL, 0 FROM catalog_product p WHERE p.id IN ({marks}) AND {where} "
+            f"UNION ALL {sql}"
+        )
+        params = [*first, *where_params, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    live = {int(pid) for pid, _, kind in rows if kind != 1} | live_ids(rest, filters)
+    return live, [(int(pid), at) for pid, at, kind in rows if kind]
 
 
 def _ids(index: KeywordIndex, hits) -> list[int]:
@@ -195,7 +227,7 @@ def _ids(index: KeywordIndex, hits) -> list[int]:
     return [int(v) for v in index.searcher.fast_field_values("id", [addr for _, addr in hits])]
 
 
-def _query(index, words: Words, *, filters, left_out, any_word=False, active=False):
+def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=False):
     import tantivy
 
     Occur, Query = tantivy.Occur, tantivy.Query
@@ -207,7 +239,7 @@ def _query(index, words: Words, *, filters, left_out, any_word=False, active=Fal
             clauses.append((Occur.Must, _prefix(index, words.prefix)))
     clauses += [(Occur.MustNot, _word(index, t)) for t in words.exclude]
     if left_out:
-        clauses.append((Occur.MustNot, Query.term_set_query(index.schema, "id", left_out)))
+        clauses.append((Occur.MustNot, Query.term_set_query(index.schema, "id", list(left_out))))
     if active:
         clauses.append((Occur.Must, _unscored(Query.term_query(index.schema, "active", 1))))
     clauses += [(Occur.Must, _unscored(q)) for q in _filters(index, filters)]
