@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count, F, Prefetch
 from numpy.typing import NDArray
 
-from catalog.models import Product, ProductImage, ProductVariant
+from catalog.models import ImageAsset, Product, ProductImage, ProductVariant, Store
 from search.caching import TTLCache
 from search.facets import (  # noqa: F401  (re-exported)
     FACET_COLUMNS,
@@ -131,20 +131,129 @@ HIT_IMAGE_FIELDS = (
 )  # fmt: skip
 
 
+class IdQuery:
+    """A `values_list` query over an `__in` list of ids, compiled once per process and database.
+
+    Building and compiling a queryset costs more CPU than running it for the few dozen ids of a
+    page (bench/search_cpu). `build(ids)` makes the query; it is compiled once for one id, its
+    `IN (%s)` widened per call to as many marks as ids (deduplicated, as the ORM's `__in` does),
+    and rows get the ORM's own converters, so the values are the ORM's: decimals, aware
+    datetimes, JSON. Falls back to the ORM for SQL it cannot widen.
+    """
+
+    def __init__(self, build) -> None:
+        self.build = build
+        self._compiled: dict[str, tuple] = {}
+        self._db: str | None = None
+
+    @property
+    def db(self) -> str:
+        """The database alias the query reads (the router's answer, asked once)."""
+        if self._db is None:
+            self._db = self.build([0]).db
+        return self._db
+
+    def rows(self, ids) -> list[tuple]:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not ids:
+            return []
+        alias = self.db
+        compiled = self._compiled.get(alias)
+        if compiled is None:
+            compiled = self._compiled[alias] = self._compile(alias)
+        sql, converters = compiled
+        if sql is None:  # not widenable: the ORM
+            return list(self.build(ids))
+        db = connections[alias]
+        with db.cursor() as cursor:
+            cursor.execute(sql.replace("IN (%s)", f"IN ({', '.join(['%s'] * len(ids))})"), ids)
+            rows = cursor.fetchall()
+        if not converters:
+            return [tuple(row) for row in rows]
+        out = []
+        for row in rows:
+            row = list(row)
+            for pos, (convs, expression) in converters:
+                value = row[pos]
+                for convert in convs:
+                    value = convert(value, expression, db)
+                row[pos] = value
+            out.append(tuple(row))
+        return out
+
+    def _compile(self, alias: str) -> tuple:
+        compiler = self.build([0]).query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if list(params) != [0] or sql.count("IN (%s)") != 1:
+            return None, None
+        fields = [col[0] for col in compiler.select[: compiler.col_count]]
+        return sql, list(compiler.get_converters(fields).items())
+
+
+def _concrete(model, names) -> list[str]:
+    """`names` (attnames) in the model's field order, as `Model.from_db` takes them."""
+    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+
+
+_LEAN_PRODUCT = _concrete(Product, HIT_PRODUCT_FIELDS)
+_LEAN_STORE = _concrete(Store, [f[len("store__") :] for f in HIT_PRODUCT_FIELDS if "__" in f])
+_LEAN_IMAGE = _concrete(ProductImage, HIT_IMAGE_FIELDS)
+_LEAN_ASSET = _concrete(ImageAsset, [f[len("asset__") :] for f in HIT_IMAGE_FIELDS if "__" in f])
+_lean_products = IdQuery(
+    lambda ids: Product.objects.filter(pk__in=ids).values_list(
+        *_LEAN_PRODUCT, *(f"store__{f}" for f in _LEAN_STORE)
+    )
+)
+_lean_images = IdQuery(
+    lambda ids: (
+        ProductImage.objects.filter(asset__isnull=False, product_id__in=ids)
+        .order_by("position", "pk")
+        .values_list(*_LEAN_IMAGE, *(f"asset__{f}" for f in _LEAN_ASSET))
+    )
+)
+
+
 def hydrate_products(product_ids: list[int], *, lean: bool = False) -> dict[int, Product]:
     """{id: Product} with store and images (+assets) loaded: two queries whatever the count.
-    `lean`: only the columns a result card and the API's hit show (HIT_PRODUCT_FIELDS)."""
+    `lean`: only the columns a result card and the API's hit show (HIT_PRODUCT_FIELDS), read by
+    two compiled queries (`IdQuery`) into the instances the ORM's `only()`, `select_related`
+    and `Prefetch(to_attr="ready_images")` would make."""
     if not product_ids:
         return {}
+    if lean:
+        return _hydrate_lean(product_ids)
     images_qs = ProductImage.objects.filter(asset__isnull=False).select_related("asset")
     products = Product.objects.filter(pk__in=product_ids).select_related("store")
-    if lean:
-        images_qs = images_qs.only(*HIT_IMAGE_FIELDS)
-        products = products.only(*HIT_PRODUCT_FIELDS)
     images = Prefetch(
         "images", queryset=images_qs.order_by("position", "pk"), to_attr="ready_images"
     )
     return {p.pk: p for p in products.prefetch_related(images)}
+
+
+def _hydrate_lean(product_ids: list[int]) -> dict[int, Product]:
+    n = len(_LEAN_PRODUCT)
+    store_field, product_field = (
+        Product._meta.get_field("store"),
+        ProductImage._meta.get_field("product"),
+    )
+    asset_field = ProductImage._meta.get_field("asset")
+    db = _lean_products.db
+    found: dict[int, Product] = {}
+    for row in _lean_products.rows(product_ids):
+        product = Product.from_db(db, _LEAN_PRODUCT, row[:n])
+        store_field.set_cached_value(product, Store.from_db(db, _LEAN_STORE, row[n:]))
+        product.ready_images = []
+        found[product.pk] = product
+    if not found:
+        return found
+    m = len(_LEAN_IMAGE)
+    for row in _lean_images.rows(list(found)):
+        image = ProductImage.from_db(db, _LEAN_IMAGE, row[:m])
+        asset_field.set_cached_value(image, ImageAsset.from_db(db, _LEAN_ASSET, row[m:]))
+        owner = found[image.product_id]
+        product_field.set_cached_value(image, owner)
+        owner.ready_images.append(image)
+    return found
 
 
 def get_product(product_id: int) -> Product | None:
@@ -195,13 +304,18 @@ def candidate_rows(product_ids: list[int]) -> dict[int, CandidateRow]:
     one result per GTIN and the price range are all cut from these rows (three queries before)."""
     if not product_ids:
         return {}
-    rows = Product.objects.filter(pk__in=product_ids).values_list(
+    in_stock = Product.Availability.IN_STOCK
+    return {
+        pk: CandidateRow(gtin, availability == in_stock, *rest)
+        for pk, gtin, availability, *rest in _candidate_rows.rows(product_ids)
+    }
+
+
+_candidate_rows = IdQuery(
+    lambda ids: Product.objects.filter(pk__in=ids).values_list(
         "pk", "gtin", "availability", "price", "currency", "first_seen_at", "is_active"
     )
-    return {
-        pk: CandidateRow(gtin, availability == Product.Availability.IN_STOCK, *rest)
-        for pk, gtin, availability, *rest in rows
-    }
+)
 
 
 def sort_keys(product_ids: list[int]) -> dict[int, tuple[Decimal | None, datetime | None]]:
@@ -214,11 +328,21 @@ def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
     """{product id: its variants in the store's order}, in one query."""
     found: dict[int, list[ProductVariant]] = {pk: [] for pk in product_ids}
     if product_ids:
-        for variant in ProductVariant.objects.filter(product_id__in=product_ids).order_by(
-            "product_id", "position", "pk"
-        ):
+        db = _variants.db
+        for row in _variants.rows(product_ids):
+            variant = ProductVariant.from_db(db, _VARIANT_FIELDS, row)
             found[variant.product_id].append(variant)
     return found
+
+
+_VARIANT_FIELDS = [f.attname for f in ProductVariant._meta.concrete_fields]
+_variants = IdQuery(
+    lambda ids: (
+        ProductVariant.objects.filter(product_id__in=ids)
+        .order_by("product_id", "position", "pk")
+        .values_list(*_VARIANT_FIELDS)
+    )
+)
 
 
 def offers_for(products: list[Product]) -> dict[int, list[Product]]:
