@@ -50,6 +50,10 @@ PROFILED = {
         "facet_counts", "products_matching_any", "split_negatives",
     ],
     "search.snapshot": ["for_index"],
+    "search.keyword_engine": [
+        "hits", "count", "exact_title_lookup", "matching_any", "current", "live_ids",
+    ],
+    "search.keyword_delta": ["changed", "documents", "ranked"],
     "search.snapshot.Snapshot": ["allowed_image_ids", "fresh_owners", "facet_counts"],
     "search.attributes": ["attribute_match_ids"],
     "search.spelling": ["suggest"],
