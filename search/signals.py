@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from search import relevance, selectors, snapshot
+from search import live_rows, relevance, selectors, snapshot
 from search.caching import TTLCache
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.filters import SearchFilters
@@ -72,14 +72,14 @@ def visual_candidates(
         return []
     with timed(timings, "ann"):
         hits = [
-            index.rank_exact(v, allowed, allowed.count)
+            index.rank_rows(v, allowed, allowed.count)
             if check_now
             else index.search(v, k, allowed=allowed)
             for v in np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         ]
     if check_now:
         with timed(timings, "db"):
-            hits = _passing_now(snap, hits, filters, k)
+            hits = _passing_now(index, snap, hits, filters, k)
     all_scores = np.concatenate([s for s, _ in hits])
     all_ids = np.concatenate([i for _, i in hits])
     order = np.argsort(-all_scores, kind="stable")
@@ -94,27 +94,50 @@ def visual_candidates(
 def _allowed_rows(index, snap, filters: SearchFilters, k: int):
     """(the index rows a filter allows, None for all; whether its hits must be checked now).
 
-    Structural filters come from the snapshot, as index rows, kept per version (`allowed_rows`).
-    A price or stock filter whose structural part is small enough to rank exactly ranks that
-    superset (price, stock and active flag ignored) and keeps the hits that pass now
-    (`_passing_now`): exact, and no query over the whole catalogue, when the build-time columns
-    say few rows need checking (`_worth_checking`). Otherwise the database lists the allowed ids
-    (cached briefly by `selectors.allowed_image_ids`)."""
-    from search.index import EXACT_SUBSET_MAX
-
+    With a snapshot of this version (kept per version and filter by `index.allowed_rows`):
+    structural filters are its rows; price and stock filters are its rows as of the build,
+    corrected for the products changed since (search.live_rows: the set the database would
+    list). Past live_rows.MAX_CHANGED changes, a filter whose structural part is small and
+    mostly passes ranks that superset and keeps the hits that pass now (`_passing_now`). Else
+    the database lists the allowed ids (cached briefly by `selectors.allowed_image_ids`)."""
     if filters.is_empty:
         return None, False
     if snap is not None and snap.aligned_with(index):
         if filters.is_structural:
             return index.allowed_rows(("rows", filters), lambda: snap.allowed_rows(filters)), False
-        part = filters.structural()
-        if not part.is_empty:
-            superset = index.allowed_rows(
-                ("superset", part), lambda: snap.allowed_rows(part, active_now=True)
-            )
-            if superset.count <= EXACT_SUBSET_MAX and _worth_checking(snap, superset, filters, k):
-                return superset, True
+        delta = live_rows.changed_products(snap, filters)
+        if delta is not None:
+            return _corrected_rows(index, snap, filters, *delta), False
+        superset = _checkable_superset(index, snap, filters, k)
+        if superset is not None:
+            return superset, True
     return index.allowed_for_ids(selectors.allowed_image_ids(filters=filters)), False
+
+
+def _corrected_rows(index, snap, filters: SearchFilters, changed: list[int], passing: list[int]):
+    built = index.allowed_rows(
+        ("as of build", filters), lambda: snap.allowed_rows(filters, as_of_build=True)
+    )
+    if not changed:
+        return built
+    return index.allowed_rows(
+        ("live", filters, tuple(sorted(changed)), tuple(sorted(passing))),
+        lambda: live_rows.live_rows(snap, filters, built.positions, changed, passing),
+    )
+
+
+def _checkable_superset(index, snap, filters: SearchFilters, k: int):
+    from search.index import EXACT_SUBSET_MAX
+
+    part = filters.structural()
+    if part.is_empty:
+        return None
+    superset = index.allowed_rows(
+        ("superset", part), lambda: snap.allowed_rows(part, active_now=True)
+    )
+    if superset.count <= EXACT_SUBSET_MAX and _worth_checking(snap, superset, filters, k):
+        return superset
+    return None
 
 
 def _worth_checking(snap, superset, filters: SearchFilters, k: int) -> bool:
@@ -124,32 +147,31 @@ def _worth_checking(snap, superset, filters: SearchFilters, k: int) -> bool:
     or fit in one check query."""
     passed = int(np.count_nonzero(snap.mask(filters, superset.positions, active_now=True)))
     needed = superset.count if passed == 0 else min(superset.count, k * superset.count / passed)
-    return needed <= max(CHECK_SHARE_MAX * superset.count, snapshot.CHECK_CHUNK)
+    return needed <= max(CHECK_SHARE_MAX * superset.count, live_rows.CHECK_CHUNK)
 
 
-def _passing_now(snap, ranked, filters: SearchFilters, k: int):
-    """Per query vector, its first k ranked hits whose product passes `filters` now, each
-    product checked at most once. The first check covers the ranking down to its k-th row that
-    passed at the build (plus a margin), so one query usually settles it; more rows are checked
-    in doubling chunks when too many changed."""
+def _passing_now(index, snap, ranked, filters: SearchFilters, k: int):
+    """Per query vector, its first k ranked rows whose product passes `filters` now, as (scores,
+    ids); each product checked at most once. The first check covers the ranking down to its
+    k-th row that passed at the build (plus a margin), so one query usually settles it; more
+    rows are checked in doubling chunks when too many changed."""
     verdict: dict[int, bool] = {}
     out = []
-    for scores, ids in ranked:
-        rows = snap.positions(ids)
+    for scores, rows in ranked:
         products = snap.cols["product"][rows].tolist()
         at_build = np.cumsum(snap.mask(filters, rows, active_now=True))
         step = int(np.searchsorted(at_build, k)) + 1 + k // 8 + 16
         keep, start = [], 0
-        while len(keep) < k and start < len(ids):
+        while len(keep) < k and start < len(rows):
             chunk = products[start : start + step]
             unknown = list({p for p in chunk if p not in verdict})
             if unknown:
-                passing = snapshot.passing_product_ids(unknown, filters)
+                passing = live_rows.passing_product_ids(unknown, filters)
                 verdict.update((p, p in passing) for p in unknown)
             keep += [start + n for n, p in enumerate(chunk) if verdict[p]]
             start, step = start + len(chunk), step * 2
         keep = np.asarray(keep[:k], dtype=np.int64)
-        out.append((scores[keep], ids[keep]))
+        out.append((scores[keep], np.asarray(index.ids[rows[keep]], dtype=np.int64)))
     return out
 
 

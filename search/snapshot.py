@@ -22,7 +22,7 @@ of a filter on columns that change only with the catalogue's structure (`allowed
 brands, categories, attributes; rows are the index's rows, so nothing is looked up), and facet
 counts over a query's candidates (`facet_counts`: `bincount`s). Price and stock change between
 index builds: for them the structural part gives a superset of rows whose hits are checked now,
-in primary-key queries (`passing_product_ids`), or the caller asks the database. Price, stock and "active" are as of the version's build; `fresh_product_ids`
+or the build-time rows are corrected for the products changed since (search.live_rows). Price, stock and "active" are as of the version's build; `fresh_product_ids`
 re-reads the active flag of the shown products in one primary-key query.
 """
 
@@ -62,6 +62,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     here each file is fsynced as written, so a directory that exists is complete.
     """
     ids = np.ascontiguousarray(image_ids, dtype=np.int64)
+    read_at = datetime.now(UTC)  # before the read: a change after it is in the delta
     cols, tables = _read_columns(ids)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, slug, name FROM catalog_store")
@@ -70,6 +71,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
         "format": FORMAT,
         "rows": len(ids),
         "written_at": datetime.now(UTC).isoformat(),
+        "read_at": read_at.isoformat(),
         "stores": stores,
         "codes": {name: list(table) for name, table in tables.items()},
     }
@@ -242,13 +244,27 @@ class Snapshot:
             return None
         return np.asarray(self.cols["rows"][self.allowed_rows(filters)], dtype=np.int64)
 
-    def allowed_rows(self, filters, *, active_now: bool = False) -> NDArray[np.int64]:
+    def allowed_rows(
+        self, filters, *, active_now: bool = False, as_of_build: bool = False
+    ) -> NDArray[np.int64]:
         """Sorted rows (= the index's rows, see `aligned_with`) passing `filters`, which must be
-        structural (ValueError otherwise). `active_now`: keep rows whatever their build-time
-        active flag (a superset whose hits the caller checks now)."""
-        if not self.serves(filters):
+        structural unless `as_of_build` (price and stock as of the build: the caller corrects
+        for changes since). `active_now`: keep rows whatever their build-time active flag (a
+        superset whose hits the caller checks now)."""
+        if not (as_of_build or self.serves(filters)):
             raise ValueError("price and stock filters need the database")
         return np.flatnonzero(self.mask(filters, active_now=active_now)).astype(np.int64)
+
+    def rows_of_products(self, product_ids) -> NDArray[np.int64]:
+        """Every row (sorted) of each product id the snapshot holds."""
+        self.product_rows([])  # makes product_sorted for the first builds of this format
+        order, keys = self.cols["by_product"], self.cols["product_sorted"]
+        ids = np.asarray(product_ids, dtype=np.int64)
+        lo, hi = np.searchsorted(keys, ids, "left"), np.searchsorted(keys, ids, "right")
+        counts = hi - lo
+        total = int(counts.sum())
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        return np.sort(np.asarray(order[starts], dtype=np.int64))
 
     def aligned_with(self, index) -> bool:
         """Whether this snapshot's rows are `index`'s rows (ids.npy), row for row: then allowed
@@ -266,7 +282,7 @@ class Snapshot:
             self.cols["product_sorted"] = np.asarray(self.cols["product"][order])
         keys = self.cols["product_sorted"]
         ids = np.asarray(product_ids, dtype=np.int64)
-        if not len(keys):
+        if not len(keys) or not len(ids):
             return np.full(len(ids), -1, np.int64)
         at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
         return np.where(keys[at] == ids, order[at], -1)
@@ -360,24 +376,3 @@ def fresh_product_ids(product_ids: list[int]) -> set[int]:
             f"SELECT id FROM catalog_product WHERE is_active AND id IN ({marks})", list(product_ids)
         )
         return {row[0] for row in cursor.fetchall()}
-
-
-# Product ids checked per query: well under SQLite's bound-parameter limit.
-CHECK_CHUNK = 500
-
-
-def passing_product_ids(product_ids: list[int], filters) -> set[int]:
-    """Those of `product_ids` that pass `filters` now (price, stock, active flag as they are
-    now, not as of the build), in primary-key queries over the products alone: the check for
-    hits taken from a superset of rows. (An index row's image had an asset and was not shared
-    at the build, as for every snapshot answer.)"""
-    where, params = filters.sql("p")
-    out: set[int] = set()
-    for start in range(0, len(product_ids), CHECK_CHUNK):
-        part = list(product_ids[start : start + CHECK_CHUNK])
-        marks = ", ".join(["%s"] * len(part))
-        sql = f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {where}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*part, *params])
-            out.update(row[0] for row in cursor.fetchall())
-    return out

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from catalog.models import Product
 from pipeline.indexing import build_index
-from search import selectors, services, signals, snapshot
+from search import live_rows, selectors, services, signals, snapshot
 from search.encoder import get_encoder
 from search.models import Embedding
 from search.selectors import SearchFilters
@@ -96,38 +97,68 @@ def test_filtered_candidates_match_the_database_path(tiny_clip, settings):
     assert nonempty >= 6 * (len(FILTERS) - 1)
 
 
-def test_price_and_stock_are_checked_now_not_as_of_the_build(tiny_clip, settings, monkeypatch):
-    settings.MEEPO_RELEVANCE_FLOOR = False
-    first = catalogue(settings)
+def change_since_build(*, stamp: bool):
+    """Acme products changed after the build: (in stock and at 10 EUR now, out of stock now,
+    inactive now). `stamp`: as catalog.services writes them, with updated_at."""
     acme = list(Product.objects.filter(brand="Acme").order_by("pk"))
-    was_out = next(p for p in acme if p.availability == "out_of_stock")
+    was_out = next(p for p in acme if p.availability == "out_of_stock")  # has two images
     was_in = next(p for p in acme if p.availability == "in_stock")
     gone = [p for p in acme if p.availability == "in_stock"][1]
-    Product.objects.filter(pk=was_out.pk).update(availability="in_stock", price=Decimal("10"))
-    Product.objects.filter(pk=was_in.pk).update(availability="out_of_stock")
-    Product.objects.filter(pk=gone.pk).update(is_active=False)
-    in_stock = SearchFilters(brands=("Acme",), in_stock=True)
-    database = spy(monkeypatch, selectors, "allowed_image_ids")
-    checks = spy(monkeypatch, snapshot, "passing_product_ids")
+    extra = {"updated_at": timezone.now()} if stamp else {}
+    Product.objects.filter(pk=was_out.pk).update(
+        availability="in_stock", price=Decimal("10"), **extra
+    )
+    Product.objects.filter(pk=was_in.pk).update(availability="out_of_stock", **extra)
+    Product.objects.filter(pk=gone.pk).update(is_active=False, **extra)
+    return was_out, was_in, gone
 
+
+def assert_changes_seen(settings, first, was_out, was_in, gone):
+    in_stock = SearchFilters(brands=("Acme",), in_stock=True)
     hits = found(settings, first[was_out.pk], in_stock, snapshot_on=True)
     assert hits[0][0] == was_out.pk  # in stock now, though not at the build
     for changed in (was_in, gone):  # out of stock, inactive now
         hits = found(settings, first[changed.pk], in_stock, snapshot_on=True)
         assert changed.pk not in {p for p, _ in hits}
-    assert database == []  # no query over the whole catalogue
-    assert checks
     cheap = SearchFilters(brands=("Acme",), max_price=Decimal("10"))
     assert found(settings, first[was_out.pk], cheap, snapshot_on=True)[0][0] == was_out.pk
     for product in (was_out, was_in, gone):
-        for filters in (in_stock, cheap):
+        for filters in (in_stock, cheap, SearchFilters(in_stock=True)):
             same_both_ways(settings, first[product.pk], filters)
+
+
+def test_price_and_stock_follow_the_changes_since_the_build(tiny_clip, settings, monkeypatch):
+    settings.MEEPO_RELEVANCE_FLOOR = False
+    first = catalogue(settings)
+    changed = change_since_build(stamp=True)
+    database = spy(monkeypatch, selectors, "allowed_image_ids")
+    checks = spy(monkeypatch, live_rows, "passing_product_ids")
+    corrected = spy(monkeypatch, live_rows, "live_rows")
+    assert_changes_seen(settings, first, *changed)
+    assert len(database) == 9  # only the runs without the snapshot listed the allowed ids
+    assert checks == []
+    assert corrected  # the build-time rows, corrected for the three changed products
+
+
+def test_past_max_changed_hits_are_checked_by_primary_key(tiny_clip, settings, monkeypatch):
+    settings.MEEPO_RELEVANCE_FLOOR = False
+    monkeypatch.setattr(live_rows, "MAX_CHANGED", -1)  # "too many changes" from the start
+    first = catalogue(settings)
+    changed = change_since_build(stamp=False)  # no updated_at needed on this path
+    database = spy(monkeypatch, selectors, "allowed_image_ids")
+    checks = spy(monkeypatch, live_rows, "passing_product_ids")
+    in_stock = SearchFilters(brands=("Acme",), in_stock=True)
+    assert found(settings, first[changed[0].pk], in_stock, snapshot_on=True)[0][0] == changed[0].pk
+    assert database == []  # no query over the whole catalogue
+    assert checks
+    assert_changes_seen(settings, first, *changed)
 
 
 def test_a_filter_few_rows_pass_asks_the_database(tiny_clip, settings, monkeypatch):
     settings.MEEPO_RELEVANCE_FLOOR = False
+    monkeypatch.setattr(live_rows, "MAX_CHANGED", -1)
     first = catalogue(settings)
-    monkeypatch.setattr(snapshot, "CHECK_CHUNK", 1)  # no one-query allowance at this size
+    monkeypatch.setattr(live_rows, "CHECK_CHUNK", 1)  # no one-query allowance at this size
     narrow = SearchFilters(brands=("Acme",), min_price=Decimal("20"), max_price=Decimal("22"))
     wide = SearchFilters(brands=("Acme",), in_stock=True)
     database = spy(monkeypatch, selectors, "allowed_image_ids")

@@ -1,0 +1,79 @@
+"""Price and stock filters against the live catalogue, answered from the columnar snapshot.
+
+Price, stock and the active flag change between index builds; structural columns (store, brand,
+category, attributes) only with the index. Two exact ways to filter the index's rows on them
+without a query over the whole catalogue:
+
+- `live_rows`: the rows passing the filter as of the build (snapshot columns), corrected for
+  the products changed since (`updated_at` after the snapshot's read, on its index, one query
+  that also says which of them pass now). The same set the database would list, so the same
+  results; None past MAX_CHANGED changed products (a rebuild is due).
+- `passing_product_ids`: which of a few products pass now, by primary key: the check for
+  hits ranked from a structural superset (search.signals), which needs no change tracking.
+
+Guarantees: every change that moves `updated_at` (catalog.services writes it with each
+changed field, and with each deactivation) is seen; CHANGE_MARGIN covers a writer's
+transaction that stamped `updated_at` before the snapshot read and committed after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db import connection
+from numpy.typing import NDArray
+
+# Past this many products changed since the build, the database lists the allowed ids.
+MAX_CHANGED = 2_000
+# Products stamped this long before the snapshot read count as changed (their write may have
+# committed after the read).
+CHANGE_MARGIN = timedelta(seconds=60)
+# Product ids checked per query: well under SQLite's bound-parameter limit.
+CHECK_CHUNK = 500
+
+
+def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
+    """(ids of products changed since `snap` read the catalogue, those of them passing
+    `filters` now), in one query on the updated_at index; None past MAX_CHANGED."""
+    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
+    where, params = filters.sql("p")
+    sql = (
+        f"SELECT p.id, CASE WHEN {where} THEN 1 ELSE 0 END FROM catalog_product p "
+        "WHERE p.updated_at > %s LIMIT %s"
+    )
+    stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, stamp, MAX_CHANGED + 1])
+        rows = cursor.fetchall()
+    if len(rows) > MAX_CHANGED:
+        return None
+    return [pid for pid, _ in rows], [pid for pid, ok in rows if ok]
+
+
+def live_rows(snap, filters, as_of_build: NDArray[np.int64], changed, passing):
+    """Sorted rows passing `filters` now: `as_of_build` (the rows passing at the build) less the
+    rows of the `changed` products, plus those of the changed products that pass now."""
+    if not len(changed):
+        return as_of_build
+    mask = np.zeros(len(snap), bool)
+    mask[as_of_build] = True
+    mask[snap.rows_of_products(changed)] = False
+    mask[snap.rows_of_products(passing)] = True
+    return np.flatnonzero(mask).astype(np.int64)
+
+
+def passing_product_ids(product_ids: list[int], filters) -> set[int]:
+    """Those of `product_ids` that pass `filters` now (price, stock, active flag as they are
+    now), in primary-key queries over the products alone. (An index row's image had an asset
+    and was not shared at the build, as for every snapshot answer.)"""
+    where, params = filters.sql("p")
+    out: set[int] = set()
+    for start in range(0, len(product_ids), CHECK_CHUNK):
+        part = list(product_ids[start : start + CHECK_CHUNK])
+        marks = ", ".join(["%s"] * len(part))
+        sql = f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {where}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*part, *params])
+            out.update(row[0] for row in cursor.fetchall())
+    return out
