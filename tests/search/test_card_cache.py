@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.template import engines
+from django.urls import NoReverseMatch, reverse, set_script_prefix
 
 from catalog.models import ProductVariant
 from search import cards, selectors
@@ -205,3 +206,17 @@ def test_the_facet_options_are_the_django_loop_byte_for_byte():
     assert "&lt;b&gt;" in expected
     assert cards.render_facet_groups(groups) == expected
     assert cards.render_facet_groups([]) == ""
+
+
+def test_a_product_link_is_what_reverse_writes():
+    for pk in (1, 42, 10**17, 10**18, 2**63 - 1):
+        assert cards.url("search:product", pk) == reverse("search:product", args=[pk])
+    set_script_prefix("/shop/")
+    try:
+        assert cards.url("search:product", 7) == reverse("search:product", args=[7])
+        assert cards.url("search:product", 7).startswith("/shop/")
+    finally:
+        set_script_prefix("/")
+    assert cards.url("search:product", 7) == reverse("search:product", args=[7])
+    with pytest.raises(NoReverseMatch):
+        cards.url("search:product", -1)
