@@ -19,11 +19,11 @@ from __future__ import annotations
 import functools
 
 from django.http import HttpResponse, JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from search import result_cache, selectors, services
 from search.attributes import describe_attributes
+from search.cards import url  # reverse() for one id, without resolving per hit
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
 from search.prices import amount
@@ -88,7 +88,7 @@ def serialize_hit(request, hit: services.SearchHit) -> dict:
         "id": product.pk,
         "title": product.title,
         "url": product.url,
-        "page": request.build_absolute_uri(reverse("search:product", args=[product.pk])),
+        "page": request.build_absolute_uri(url("search:product", product.pk)),
         "store": {"slug": product.store.slug, "name": product.store.name},
         "brand": product.brand,
         "category": product.category,
@@ -136,7 +136,7 @@ def serialize_offer(request, offer) -> dict:
         "id": offer.pk,
         "store": {"slug": offer.store.slug, "name": offer.store.name},
         "url": offer.url,
-        "page": request.build_absolute_uri(reverse("search:product", args=[offer.pk])),
+        "page": request.build_absolute_uri(url("search:product", offer.pk)),
         "price": amount(offer.price, offer.currency),
         "list_price": amount(offer.list_price, offer.currency),
         "currency": offer.currency,
@@ -150,7 +150,7 @@ def serialize_product(request, product) -> dict:
         "id": product.pk,
         "title": product.title,
         "url": product.url,
-        "page": request.build_absolute_uri(reverse("search:product", args=[product.pk])),
+        "page": request.build_absolute_uri(url("search:product", product.pk)),
         "store": {"slug": product.store.slug, "name": product.store.name},
         "brand": product.brand,
         "category": product.category,
