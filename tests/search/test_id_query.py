@@ -113,6 +113,9 @@ def test_candidate_rows_are_the_orms_values(shop):
     }
     assert any(isinstance(r.price, Decimal) for r in rows.values())
     assert all(r.first_seen_at.tzinfo is not None for r in rows.values())
+    for query in (selectors._candidate_rows, selectors._lean_products, selectors._variants):
+        query.rows(ids)
+        assert query._compiled[query.db][0] is not None  # compiled and widened on this backend
 
 
 def test_variants_are_the_orms_instances(shop):
