@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection
@@ -26,8 +26,10 @@ from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, analyzer, it
 MAX_DELTA = 2_000
 # tantivy's BM25 constants.
 K1, B = 1.2, 0.75
-# What a prefix ("lam" -> lamp, lampshade...) adds per field, times the field's boost: the
-# engine's prefix query is constant-scored (search.keyword_engine.PREFIX_SCORE).
+# The word being typed ("lam"): in a field where at most PREFIX_SCORED_MAX indexed words start
+# with it, each of those words is scored by BM25 (Lucene's scoring rewrite); past that, a match
+# adds a constant, PREFIX_SCORE times the field's boost (a set query, cheap however broad).
+PREFIX_SCORED_MAX = 16
 PREFIX_SCORE = 2.0
 
 
@@ -39,6 +41,8 @@ class Words:
     clauses: tuple[str, ...]
     prefix: str | None
     exclude: tuple[str, ...]
+    # {field: the index's words starting with `prefix`} (search.keyword_engine.with_completions).
+    completions: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -136,13 +140,16 @@ def score(index: KeywordIndex, doc: DeltaDoc, words: Words) -> float:
         if not counts:
             continue
         length = sum(counts.values())
-        norm = K1 * (1 - B + B * length / max(averages.get(name, 1.0), 1e-6))
-        for token in words.clauses:
+        average = averages.get(name) or length  # nothing sampled: as long as the average
+        norm = K1 * (1 - B + B * length / max(average, 1))
+        typed = [k for k in counts if k.startswith(words.prefix)] if words.prefix else []
+        if typed and len(words.completions.get(name, ())) > PREFIX_SCORED_MAX:
+            total += BOOSTS[name] * PREFIX_SCORE
+            typed = []
+        for token in (*words.clauses, *typed):
             tf = counts.get(token, 0)
             if tf:
                 total += BOOSTS[name] * _idf(index, name, token) * tf * (K1 + 1) / (tf + norm)
-        if words.prefix is not None and any(k.startswith(words.prefix) for k in counts):
-            total += BOOSTS[name] * PREFIX_SCORE
     return total
 
 

@@ -5,7 +5,8 @@ build, a filter too selective for the index); `search.fts` then asks the databas
 
 Queries: every word (MUST) or any word (SHOULD), each word a SHOULD over the five text fields
 boosted title 10 > brand 6 > category 3 = tags 3 > description 1 (BM25 per field, summed); the
-word being typed a prefix (a regex over the stemmed term dictionary, constant-scored per field);
+word being typed a prefix (its completions in the stemmed term dictionary: each scored as a word
+when few, one constant-scored set when many);
 minus-words MUST_NOT; store, brand and category filters pushed into the query (unscored).
 
 Exactness: (a) hits are checked live in one primary-key query (`filters.sql`: active, price,
@@ -18,11 +19,13 @@ the same BM25 scale, and merged by score. Unlike the database path, every match 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db import connection
 
 from search import keyword_delta
 from search.filters import SearchFilters
-from search.keyword_delta import PREFIX_SCORE, Words, analyze
+from search.keyword_delta import PREFIX_SCORE, PREFIX_SCORED_MAX, Words, analyze
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, for_index
 
 # The first window of index hits checked live: a little more than asked, as some may be gone.
@@ -76,7 +79,7 @@ def hits(
     index = current()
     if index is None:
         return None
-    words = parse(terms, exclude)
+    words = with_completions(index, parse(terms, exclude))
     if not words.clauses and words.prefix is None:
         return []
     query = _query(index, words, any_word=any_word, filters=filters)
@@ -99,7 +102,7 @@ def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...])
     delta = keyword_delta.changed(index) if index is not None else None
     if delta is None:
         return None
-    words = parse(terms, exclude)
+    words = with_completions(index, parse(terms, exclude))
     if not words.clauses and words.prefix is None:
         return 0
     query = _query(index, words, filters=filters, left_out=list(delta), active=True)
@@ -142,7 +145,7 @@ def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | N
         return found
     query = tantivy.Query.boolean_query(
         [
-            (tantivy.Occur.Must, _any(index, parsed.clauses)),
+            (tantivy.Occur.Must, _any(index, parsed)),
             (
                 tantivy.Occur.Must,
                 _unscored(tantivy.Query.term_set_query(index.schema, "id", indexed)),
@@ -231,12 +234,12 @@ def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=
     import tantivy
 
     Occur, Query = tantivy.Occur, tantivy.Query
-    words_query = _any(index, words.clauses, words.prefix) if any_word else None
+    words_query = _any(index, words) if any_word else None
     clauses = [(Occur.Must, words_query)] if words_query is not None else []
     if not any_word:
         clauses += [(Occur.Must, _word(index, t)) for t in words.clauses]
         if words.prefix is not None:
-            clauses.append((Occur.Must, _prefix(index, words.prefix)))
+            clauses.append((Occur.Must, _prefix(index, words)))
     clauses += [(Occur.MustNot, _word(index, t)) for t in words.exclude]
     if left_out:
         clauses.append((Occur.MustNot, Query.term_set_query(index.schema, "id", list(left_out))))
@@ -246,12 +249,12 @@ def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=
     return Query.boolean_query(clauses)
 
 
-def _any(index, tokens, prefix=None):
+def _any(index, words: Words):
     import tantivy
 
-    parts = [_word(index, t) for t in tokens]
-    if prefix is not None:
-        parts.append(_prefix(index, prefix))
+    parts = [_word(index, t) for t in words.clauses]
+    if words.prefix is not None:
+        parts.append(_prefix(index, words))
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
 
 
@@ -271,23 +274,34 @@ def _word(index, token: str):
     )
 
 
-def _prefix(index, token: str):
-    """A word being typed: any indexed (stemmed) term starting with `token`, in any text field."""
+def with_completions(index: KeywordIndex, words: Words) -> Words:
+    """`words` with, per text field, the indexed words starting with its prefix (the term
+    dictionary read in order, no automaton: microseconds, against ~0.2 ms to build a regex)."""
+    if words.prefix is None:
+        return words
+    found = {
+        name: tuple(term for term, _ in index.searcher.terms_with_prefix(name, words.prefix))
+        for name in TEXT_FIELDS
+    }
+    return replace(words, completions=found)
+
+
+def _prefix(index, words: Words):
+    """The word being typed in any text field: its completions each scored as a word when
+    there are few (PREFIX_SCORED_MAX), else one constant-scored set of them."""
     import tantivy
 
-    Query = tantivy.Query
-    pattern = "".join("\\" + c if not c.isalnum() else c for c in token) + ".*"
-    return Query.boolean_query(
-        [
-            (
-                tantivy.Occur.Should,
-                Query.boost_query(
-                    Query.regex_query(index.schema, name, pattern), BOOSTS[name] * PREFIX_SCORE
-                ),
-            )
-            for name in TEXT_FIELDS
-        ]
-    )
+    Query, parts = tantivy.Query, []
+    for name in TEXT_FIELDS:
+        completions = list(words.completions.get(name, ()))
+        if len(completions) > PREFIX_SCORED_MAX:
+            query = Query.term_set_query(index.schema, name, completions)
+            parts.append(Query.boost_query(query, BOOSTS[name] * PREFIX_SCORE))
+        else:
+            parts += [Query.boost_query(Query.term_query(index.schema, name, term), BOOSTS[name]) for term in completions]  # fmt: skip
+    if not parts:
+        return Query.empty_query()
+    return Query.boolean_query([(tantivy.Occur.Should, q) for q in parts])
 
 
 def _unscored(query):

@@ -184,15 +184,16 @@ def _document(row: tuple):
 
 
 class _LengthSample:
-    """Average tokens per field over every LENGTH_SAMPLE-th product."""
+    """Average tokens per field over every LENGTH_SAMPLE-th product (the first one included)."""
 
     def __init__(self, analyze) -> None:
         self.analyze = analyze.analyze
         self.totals = dict.fromkeys(TEXT_FIELDS, 0)
-        self.seen = 0
+        self.rows = self.seen = 0
 
     def add(self, row: tuple) -> None:
-        if row[0] % LENGTH_SAMPLE:
+        self.rows += 1
+        if (self.rows - 1) % LENGTH_SAMPLE:
             return
         self.seen += 1
         for name, value in zip(TEXT_FIELDS, row[1:6], strict=True):

@@ -210,3 +210,25 @@ def test_a_version_without_a_keyword_index_uses_the_database(settings):
     assert keyword_engine.current() is None
     mug = ProductFactory(title="Blue mug")
     assert ids("mug") == [mug.pk]
+
+
+def test_a_prefix_with_many_completions_matches_them_all(engine):
+    many = {ProductFactory(title=f"Lamp{a}{b} stand").pk for a in "abcde" for b in "fghij"}
+    engine()
+    assert len(many) > keyword_delta.PREFIX_SCORED_MAX
+    hits = selectors.keyword_hits(query="stand lamp", filters=ANY, limit=50)
+    assert {pid for pid, _ in hits} == many
+    assert selectors.keyword_count(query="stand lamp", filters=ANY) == len(many)
+
+
+@pytest.mark.parametrize("query", ["oak table ", "oak tab"])
+def test_a_changed_product_scores_as_it_would_in_the_index(settings, query):
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    products = [ProductFactory(title=f"Oak table {c}", description="") for c in "xyz"]
+    ProductFactory(title="Oak chair seat", description="")
+    publish_with_keywords(settings)
+    indexed = dict(selectors.keyword_hits(query=query, filters=ANY, limit=10))
+    products[1].save()  # now in the delta, matched and scored outside the index
+    changed = dict(selectors.keyword_hits(query=query, filters=ANY, limit=10))
+    assert changed.keys() == indexed.keys() == {p.pk for p in products}
+    assert changed[products[1].pk] == pytest.approx(indexed[products[1].pk], rel=1e-3)
