@@ -8,7 +8,6 @@ share them; a derived array computed twice by two threads at once is computed th
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +15,22 @@ from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from search.index import SearchIndex
+
+
+class _once:
+    """functools.cached_property without its lock: in Python 3.11 that lock is one per
+    attribute across all instances, so two worker threads gathering two different sets would
+    wait for each other. Two threads computing one value at once compute the same value."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.name = fn, fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 class AllowedRows:
@@ -38,18 +53,18 @@ class AllowedRows:
             size += 4 * self.count * self.index.dim
         return size
 
-    @functools.cached_property
+    @_once
     def positions(self) -> NDArray[np.int64]:
         """Sorted rows of ids.npy (ids are sorted, so the lookup keeps the order)."""
         if self._positions is not None:
             return self._positions
         return self.index._lookup[np.flatnonzero(self.mask)].astype(np.int64)
 
-    @functools.cached_property
+    @_once
     def ids(self) -> NDArray[np.int64]:
         return np.asarray(self.index.ids[self.positions], dtype=np.int64)
 
-    @functools.cached_property
+    @_once
     def vectors(self) -> NDArray[np.float32]:
         """The rows' vectors, gathered once as contiguous fp32 (the exact scan's input)."""
         return np.ascontiguousarray(self.index.vectors[self.positions], dtype=np.float32)
@@ -59,14 +74,14 @@ class AllowedRows:
             return self.mask[ids]
         return np.isin(ids, self.ids)
 
-    @functools.cached_property
+    @_once
     def id_bitmap(self) -> NDArray[np.uint8]:
         """IDSelectorBitmap over ProductImage ids (the ANN's labels)."""
         if self.mask is not None:
             return np.packbits(self.mask, bitorder="little")
         return bitmap(self.ids, int(self.index.ids[-1]) + 1)
 
-    @functools.cached_property
+    @_once
     def row_bitmap(self) -> NDArray[np.uint8]:
         """IDSelectorBitmap over rows (the flat index's own labels)."""
         return bitmap(self.positions, self.index.ntotal)
