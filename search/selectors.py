@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from django.db import connection, connections
 from django.db.models import Count, F, Prefetch
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from numpy.typing import NDArray
 
 from catalog.models import ImageAsset, Product, ProductImage, ProductVariant, Store
@@ -190,6 +192,25 @@ class IdQuery:
         return sql, list(compiler.get_converters(fields).items())
 
 
+def _instances(model, db: str, attnames: list[str]):
+    """`Model.from_db(db, attnames, values)` for many rows, without running `Model.__init__` per
+    row when no `pre_init`/`post_init` receiver listens for `model`: an instance whose `__dict__`
+    holds the same loaded columns (the rest deferred) and whose state says "from `db`". For the
+    ~100 instances of a page, __init__ walking every field of each cost most of the hydration."""
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return lambda values: model.from_db(db, attnames, values)
+    new = model.__new__
+
+    def make(values):
+        obj = new(model)
+        state = obj._state = ModelState()
+        state.adding, state.db = False, db
+        obj.__dict__.update(zip(attnames, values, strict=True))
+        return obj
+
+    return make
+
+
 def _concrete(model, names) -> list[str]:
     """`names` (attnames) in the model's field order, as `Model.from_db` takes them."""
     return [f.attname for f in model._meta.concrete_fields if f.attname in names]
@@ -238,18 +259,26 @@ def _hydrate_lean(product_ids: list[int]) -> dict[int, Product]:
     )
     asset_field = ProductImage._meta.get_field("asset")
     db = _lean_products.db
+    new_product, new_store = (
+        _instances(Product, db, _LEAN_PRODUCT),
+        _instances(Store, db, _LEAN_STORE),
+    )
     found: dict[int, Product] = {}
     for row in _lean_products.rows(product_ids):
-        product = Product.from_db(db, _LEAN_PRODUCT, row[:n])
-        store_field.set_cached_value(product, Store.from_db(db, _LEAN_STORE, row[n:]))
+        product = new_product(row[:n])
+        store_field.set_cached_value(product, new_store(row[n:]))
         product.ready_images = []
         found[product.pk] = product
     if not found:
         return found
     m = len(_LEAN_IMAGE)
+    new_image, new_asset = (
+        _instances(ProductImage, db, _LEAN_IMAGE),
+        _instances(ImageAsset, db, _LEAN_ASSET),
+    )
     for row in _lean_images.rows(list(found)):
-        image = ProductImage.from_db(db, _LEAN_IMAGE, row[:m])
-        asset_field.set_cached_value(image, ImageAsset.from_db(db, _LEAN_ASSET, row[m:]))
+        image = new_image(row[:m])
+        asset_field.set_cached_value(image, new_asset(row[m:]))
         owner = found[image.product_id]
         product_field.set_cached_value(image, owner)
         owner.ready_images.append(image)
@@ -328,9 +357,9 @@ def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
     """{product id: its variants in the store's order}, in one query."""
     found: dict[int, list[ProductVariant]] = {pk: [] for pk in product_ids}
     if product_ids:
-        db = _variants.db
+        new_variant = _instances(ProductVariant, _variants.db, _VARIANT_FIELDS)
         for row in _variants.rows(product_ids):
-            variant = ProductVariant.from_db(db, _VARIANT_FIELDS, row)
+            variant = new_variant(row)
             found[variant.product_id].append(variant)
     return found
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.db import connection
 from django.db.models import Prefetch
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product, ProductImage, ProductVariant
@@ -143,3 +144,19 @@ def test_a_query_it_cannot_widen_is_left_to_the_orm(shop):
         p.pk for p in shop[:3]
     )
     assert query._compiled[query.db] == (None, None)
+
+
+def test_a_post_init_receiver_still_sees_every_instance(shop):
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Product)
+    try:
+        ids = [p.pk for p in shop]
+        found = selectors.hydrate_products(ids, lean=True)
+    finally:
+        post_init.disconnect(receiver, sender=Product)
+    assert sorted(p.pk for p in seen) == sorted(ids)
+    assert [state(p) for p in found.values()] == [state(p) for p in orm_lean(ids).values()]
