@@ -3,6 +3,7 @@ order: structural filters from the snapshot's rows, price/stock filters by ranki
 superset and checking the hits now, including products changed since the index was built."""
 
 import random
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -13,6 +14,7 @@ from catalog.models import Product
 from pipeline.indexing import build_index
 from search import live_rows, selectors, services, signals, snapshot
 from search.encoder import get_encoder
+from search.index import get_index
 from search.models import Embedding
 from search.selectors import SearchFilters
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
@@ -129,15 +131,37 @@ def assert_changes_seen(settings, first, was_out, was_in, gone):
 
 def test_price_and_stock_follow_the_changes_since_the_build(tiny_clip, settings, monkeypatch):
     settings.MEEPO_RELEVANCE_FLOOR = False
+    # No margin: the catalogue was written just before the build, and only the three products
+    # changed after it must be in the delta (the rest come from the build-time columns).
+    monkeypatch.setattr(live_rows, "CHANGE_MARGIN", timedelta(0))
     first = catalogue(settings)
     changed = change_since_build(stamp=True)
     database = spy(monkeypatch, selectors, "allowed_image_ids")
     checks = spy(monkeypatch, live_rows, "passing_product_ids")
-    corrected = spy(monkeypatch, live_rows, "live_rows")
+    deltas = []
+    real = live_rows.changed_products
+    monkeypatch.setattr(
+        live_rows, "changed_products", lambda *a: deltas.append(real(*a)) or deltas[-1]
+    )
     assert_changes_seen(settings, first, *changed)
     assert len(database) == 9  # only the runs without the snapshot listed the allowed ids
     assert checks == []
-    assert corrected  # the build-time rows, corrected for the three changed products
+    assert {tuple(sorted(d[0])) for d in deltas} == {tuple(sorted(p.pk for p in changed))}
+
+
+def test_a_change_stamped_just_before_the_snapshot_read_is_seen(tiny_clip, settings):
+    """A writer's transaction can stamp updated_at before the snapshot reads the catalogue and
+    commit after: CHANGE_MARGIN treats such products as changed."""
+    settings.MEEPO_RELEVANCE_FLOOR = False
+    first = catalogue(settings)
+    snap = snapshot.for_index(get_index())
+    read_at = datetime.fromisoformat(snap.meta["read_at"])
+    late = Product.objects.filter(brand="Acme", availability="out_of_stock").first()
+    Product.objects.filter(pk=late.pk).update(
+        availability="in_stock", updated_at=read_at - live_rows.CHANGE_MARGIN / 2
+    )
+    in_stock = SearchFilters(brands=("Acme",), in_stock=True)
+    assert same_both_ways(settings, first[late.pk], in_stock)[0][0] == late.pk
 
 
 def test_past_max_changed_hits_are_checked_by_primary_key(tiny_clip, settings, monkeypatch):
