@@ -164,7 +164,8 @@ def build_page(
     rows: dict[int, selectors.CandidateRow] = {}
     if candidates:
         with timed(timings, "db"):
-            rows = selectors.candidate_rows([c.product_id for c in candidates])
+            ids = [c.product_id for c in candidates]
+            rows = selectors.candidate_rows(ids, first_seen=sort != RELEVANCE)
             if sort != RELEVANCE:
                 candidates = sort_candidates(candidates, sort, rows)
             before = len(candidates)

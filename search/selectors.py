@@ -328,21 +328,42 @@ class CandidateRow(NamedTuple):
     is_active: bool
 
 
-def candidate_rows(product_ids: list[int]) -> dict[int, CandidateRow]:
+def candidate_rows(product_ids: list[int], *, first_seen: bool = True) -> dict[int, CandidateRow]:
     """{product id: CandidateRow} for a query's candidates, in one query: the shopper's sort,
-    one result per GTIN and the price range are all cut from these rows (three queries before)."""
+    one result per GTIN and the price range are all cut from these rows (three queries before).
+    `first_seen=False`: `first_seen_at` is left None, unread (only a sort by date needs it; a
+    date is the costliest column to convert)."""
     if not product_ids:
         return {}
     in_stock = Product.Availability.IN_STOCK
+    if not first_seen:
+        return {
+            pk: CandidateRow(gtin, availability == in_stock, price, currency, None, active)
+            for pk, gtin, availability, price, currency, active in _candidate_rows_undated.rows(
+                product_ids
+            )
+        }
     return {
         pk: CandidateRow(gtin, availability == in_stock, *rest)
         for pk, gtin, availability, *rest in _candidate_rows.rows(product_ids)
     }
 
 
+_CANDIDATE_COLUMNS = (
+    "pk",
+    "gtin",
+    "availability",
+    "price",
+    "currency",
+    "first_seen_at",
+    "is_active",
+)
 _candidate_rows = IdQuery(
+    lambda ids: Product.objects.filter(pk__in=ids).values_list(*_CANDIDATE_COLUMNS)
+)
+_candidate_rows_undated = IdQuery(
     lambda ids: Product.objects.filter(pk__in=ids).values_list(
-        "pk", "gtin", "availability", "price", "currency", "first_seen_at", "is_active"
+        *(c for c in _CANDIDATE_COLUMNS if c != "first_seen_at")
     )
 )
 

@@ -160,3 +160,11 @@ def test_a_post_init_receiver_still_sees_every_instance(shop):
         post_init.disconnect(receiver, sender=Product)
     assert sorted(p.pk for p in seen) == sorted(ids)
     assert [state(p) for p in found.values()] == [state(p) for p in orm_lean(ids).values()]
+
+
+def test_candidate_rows_without_dates_are_the_same_rows_undated(shop):
+    ids = [p.pk for p in shop]
+    dated = selectors.candidate_rows(ids)
+    undated = selectors.candidate_rows(ids, first_seen=False)
+    assert undated == {pk: row._replace(first_seen_at=None) for pk, row in dated.items()}
+    assert all(row.first_seen_at is not None for row in dated.values())
