@@ -8,6 +8,7 @@ share them; a derived array computed twice by two threads at once is computed th
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +40,10 @@ class AllowedRows:
     use, and kept: the ids, the selector bitmaps, the gathered vectors of a small set."""
 
     def __init__(self, index: SearchIndex, *, positions=None, id_mask=None) -> None:
-        self.index, self.mask, self._positions = index, id_mask, positions
+        # A proxy: the index keeps its sets in its own LRU, and a reference cycle would keep an
+        # index replaced by a newer version (its maps, its cache) until the cyclic GC runs.
+        self.index = weakref.proxy(index)
+        self.mask, self._positions = id_mask, positions
         self.count = int(np.count_nonzero(id_mask)) if id_mask is not None else len(positions)
 
     @property

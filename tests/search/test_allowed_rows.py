@@ -140,3 +140,19 @@ def test_prefault_maps_a_small_file_and_leaves_a_large_one(tmp_path, monkeypatch
     assert prefault(np.asarray(mapped)) is False  # not a mapping
     monkeypatch.setattr(index_module, "PREFAULT_SHARE", 0.0)
     assert prefault(mapped) is False  # too big beside the memory available
+
+
+def test_an_index_with_cached_sets_is_freed_without_the_cyclic_gc(tmp_path, settings):
+    import gc
+    import weakref
+
+    settings.MEEPO_DATA_DIR = str(tmp_path)
+    index = SearchIndex.load(publish_vectors(np.arange(50, dtype=np.int64), clustered(50)))
+    index.search(clustered(1)[0], 5, allowed=rows_of(index, np.arange(10)))
+    alive = weakref.ref(index)
+    gc.disable()
+    try:
+        del index
+        assert alive() is None  # a replaced version's maps and cache go with the last search
+    finally:
+        gc.enable()
