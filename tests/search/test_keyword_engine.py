@@ -232,3 +232,13 @@ def test_a_changed_product_scores_as_it_would_in_the_index(settings, query):
     changed = dict(selectors.keyword_hits(query=query, filters=ANY, limit=10))
     assert changed.keys() == indexed.keys() == {p.pk for p in products}
     assert changed[products[1].pk] == pytest.approx(indexed[products[1].pk], rel=1e-3)
+
+
+def test_a_new_version_is_picked_up_without_restart(settings):
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    ProductFactory(title="Velvet chair")
+    first = publish_with_keywords(settings)
+    assert keyword_engine.current().path == first / "keyword"
+    second = publish_with_keywords(settings)
+    assert keyword_engine.current().path == second / "keyword"
+    assert len(ids("velvet")) == 1
