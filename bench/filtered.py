@@ -107,6 +107,7 @@ def phases(rng: random.Random) -> dict:
         "unfiltered": (lambda: SearchFilters(), None),
         "brand": (brand, None),
         "brand, repeat": (repeat("brand", brand), None),
+        "two brands": (lambda: SearchFilters(brands=tuple(rng.sample(BRANDS, 2))), None),
         "store": (lambda: SearchFilters(stores=(f"store-{rng.randrange(20)}",)), None),
         "category": (lambda: SearchFilters(categories=(rng.choice(CATEGORIES),)), None),
         "brand + in stock": (

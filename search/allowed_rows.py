@@ -53,8 +53,8 @@ class AllowedRows:
 
         dense = (int(self.index.ids[-1]) + 1) if self.index.ntotal else 0
         size = 16 * self.count + dense // 8 + self.index.ntotal // 8 + 1024
-        if self.count <= index_module.EXACT_SUBSET_MAX:
-            size += 4 * self.count * self.index.dim
+        if self.count <= index_module.EXACT_SUBSET_MAX and self.index.vectors.dtype != np.float32:
+            size += 4 * self.count * self.index.dim  # gathered (float32 rows are read in place)
         return size
 
     @_once
@@ -70,7 +70,8 @@ class AllowedRows:
 
     @_once
     def vectors(self) -> NDArray[np.float32]:
-        """The rows' vectors, gathered once as contiguous fp32 (the exact scan's input)."""
+        """The rows' vectors, gathered once as contiguous fp32 (the exact scan's input when
+        vectors.npy is not float32)."""
         return np.ascontiguousarray(self.index.vectors[self.positions], dtype=np.float32)
 
     def contains(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:

@@ -73,12 +73,20 @@ def test_rank_exact_ranks_every_row_and_breaks_ties_by_id(versions):
     assert sorted(got.tolist()) == ids[positions].tolist()
     assert got[0] == ids[40]
     assert (np.diff(scores) <= 0).all()
-    # Equal scores come in id order, whatever the faiss heap did.
-    same = np.tile(vectors[3], (4, 1))
-    tied = rows_of(index, np.array([1, 2, 3, 4]))
-    tied.__dict__["vectors"] = np.ascontiguousarray(same)
-    _, order = index.rank_exact(vectors[3], tied, 4)
-    assert order.tolist() == ids[[1, 2, 3, 4]].tolist()
+    np.testing.assert_allclose(scores, np.sort(vectors[positions] @ vectors[40])[::-1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [2, 3, 6])
+def test_equal_scores_come_in_id_order_even_at_the_cut(tmp_path, settings, k):
+    # The same picture in several products: equal vectors, equal scores.
+    settings.MEEPO_DATA_DIR = str(tmp_path)
+    vectors = clustered(40)
+    vectors[[7, 3, 30, 12]] = vectors[3]
+    ids = np.arange(40, dtype=np.int64) * 2
+    index = SearchIndex.load(publish_vectors(ids, vectors, model="tie"))
+    allowed = rows_of(index, np.array([0, 3, 7, 12, 30, 31]))
+    _, got = index.rank_exact(vectors[3], allowed, k)
+    assert got.tolist()[: min(k, 4)] == [6, 14, 24, 60][: min(k, 4)]
 
 
 def test_an_allowed_set_is_built_once_per_filter_and_version(versions):
@@ -156,3 +164,22 @@ def test_an_index_with_cached_sets_is_freed_without_the_cyclic_gc(tmp_path, sett
         assert alive() is None  # a replaced version's maps and cache go with the last search
     finally:
         gc.enable()
+
+
+def test_float16_vectors_are_ranked_exactly_too(tmp_path, settings):
+    from search.index import VECTORS_FILE
+
+    settings.MEEPO_DATA_DIR = str(tmp_path)
+    vectors = clustered(300)
+    ids = np.arange(300, dtype=np.int64) + 5
+    path = publish_vectors(ids, vectors, model="f16")
+    np.save(path / VECTORS_FILE, vectors.astype(np.float16))  # as an ANN version may store them
+    index = SearchIndex.load(path)
+    assert index.vectors.dtype == np.float16
+    positions = np.arange(0, 300, 3)
+    q = clustered(1, seed=4)[0]
+    scores, got = index.rank_exact(q, rows_of(index, positions), 10)
+    half = index.vectors[positions].astype(np.float32) @ q
+    order = np.argsort(-half, kind="stable")[:10]
+    np.testing.assert_array_equal(got, ids[positions][order])
+    np.testing.assert_allclose(scores, half[order], rtol=1e-5)
