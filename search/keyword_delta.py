@@ -49,6 +49,16 @@ class Words:
 class DeltaDoc:
     id: int
     tokens: dict[str, Counter]  # field -> token counts
+    words: frozenset[str] = frozenset()  # every field's tokens
+
+
+class Delta(dict):
+    """{product id: DeltaDoc}: one look at the products changed since the index was written."""
+
+    def matching(self, words: Words, *, any_word: bool = False) -> set[int]:
+        """Ids of the docs matching `words` as the index's query would (set operations on
+        each doc's word set: ~0.3 µs a doc)."""
+        return {pid for pid, doc in self.items() if matches(doc, words, any_word=any_word)}
 
 
 _cache: dict[int, tuple[object, DeltaDoc]] = {}  # id -> (updated_at as read, its text)
@@ -78,7 +88,7 @@ def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None =
     return sql, [*(params or []), since, MAX_DELTA + 1]
 
 
-def changed(index: KeywordIndex) -> dict[int, DeltaDoc] | None:
+def changed(index: KeywordIndex) -> Delta | None:
     """{product id: its current text} of products changed since `index` was written, None past
     MAX_DELTA: one query (`changed_sql`), then `documents`."""
     sql, params = changed_sql(index)
@@ -87,12 +97,16 @@ def changed(index: KeywordIndex) -> dict[int, DeltaDoc] | None:
         return documents(index, [(pid, at) for pid, at, _ in cursor.fetchall()])
 
 
-def documents(index: KeywordIndex, rows: list[tuple]) -> dict[int, DeltaDoc] | None:
-    """{product id: its current text} for `changed_sql`'s rows (None past MAX_DELTA); rows are
-    read only for products not yet cached at that updated_at."""
+def documents(index: KeywordIndex, rows: list[tuple]) -> Delta | None:
+    """The Delta of `changed_sql`'s (id, updated_at) rows (None past MAX_DELTA); product rows
+    are read only for products not yet cached at that updated_at."""
     _too_many[index.path] = len(rows) > MAX_DELTA
     if _too_many[index.path]:
         return None
+    return Delta(_read(rows))
+
+
+def _read(rows: list[tuple]) -> dict[int, DeltaDoc]:
     with _cache_lock:
         missing = [pid for pid, at in rows if _cache.get(pid, (None,))[0] != at]
     if missing:
@@ -117,18 +131,21 @@ def too_many(index: KeywordIndex) -> bool:
 
 def _document(row: tuple) -> DeltaDoc:
     texts = dict(zip(TEXT_FIELDS, row[1:6], strict=True))
-    return DeltaDoc(row[0], {name: Counter(analyze(texts[name])) for name in TEXT_FIELDS})
+    tokens = {name: Counter(analyze(texts[name])) for name in TEXT_FIELDS}
+    return DeltaDoc(row[0], tokens, frozenset().union(*tokens.values()))
 
 
 def matches(doc: DeltaDoc, words: Words, *, any_word: bool = False) -> bool:
     """Whether `doc` matches `words` as the index's query would."""
-    fields = doc.tokens.values()
-    if any(any(t in f for f in fields) for t in words.exclude):
-        return False
-    found = [any(t in f for f in fields) for t in words.clauses]
-    if words.prefix is not None:
-        found.append(any(k.startswith(words.prefix) for f in fields for k in f))
-    return any(found) if any_word else bool(found) and all(found)
+    have = doc.words
+    if any_word:
+        hit = not have.isdisjoint(words.clauses)
+    else:
+        hit = bool(words.clauses or words.prefix is not None) and have.issuperset(words.clauses)
+    if words.prefix is not None and (hit != any_word):
+        # all words: the prefix is required too; any word: it may be the only match
+        hit = any(k.startswith(words.prefix) for k in have)
+    return hit and have.isdisjoint(words.exclude)
 
 
 def score(index: KeywordIndex, doc: DeltaDoc, words: Words) -> float:
@@ -160,13 +177,11 @@ def _idf(index: KeywordIndex, name: str, token: str) -> float:
 
 
 def ranked(
-    index: KeywordIndex, delta: dict[int, DeltaDoc], words: Words, *, any_word: bool
+    index: KeywordIndex, delta: Delta, words: Words, *, any_word: bool
 ) -> list[tuple[int, float]]:
     """(product id, -BM25) of the delta's matches, best first (lower = better, as FTS5's)."""
     found = [
-        (pid, -score(index, doc, words))
-        for pid, doc in delta.items()
-        if matches(doc, words, any_word=any_word)
+        (pid, -score(index, delta[pid], words)) for pid in delta.matching(words, any_word=any_word)
     ]
     return sorted(found, key=lambda hit: (hit[1], hit[0]))
 

@@ -107,7 +107,7 @@ def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...])
         return 0
     query = _query(index, words, filters=filters, left_out=list(delta), active=True)
     counted = index.searcher.search(query, 1, count=True).count
-    changed = [pid for pid, doc in delta.items() if keyword_delta.matches(doc, words)]
+    changed = sorted(delta.matching(words))
     return counted + len(live_ids(changed, filters))
 
 

@@ -242,3 +242,24 @@ def test_a_new_version_is_picked_up_without_restart(settings):
     second = publish_with_keywords(settings)
     assert keyword_engine.current().path == second / "keyword"
     assert len(ids("velvet")) == 1
+
+
+@pytest.mark.parametrize(
+    ("clauses", "prefix", "exclude", "any_word", "expected"),
+    [
+        (("oak", "tabl"), None, (), False, True),
+        (("oak", "chair"), None, (), False, False),
+        (("oak",), "tab", (), False, True),
+        (("oak",), "cha", (), False, False),
+        (("oak",), None, ("tabl",), False, False),
+        (("chair", "pine"), None, (), True, False),
+        (("chair", "oak"), None, (), True, True),
+        (("chair",), "tab", (), True, True),
+        ((), None, (), False, False),
+        ((), None, (), True, False),
+    ],
+)
+def test_a_changed_product_matches_as_the_index_would(clauses, prefix, exclude, any_word, expected):  # fmt: skip
+    doc = keyword_delta._document((1, "Oak table", "", "", "", "", 1, True))
+    words = keyword_delta.Words(clauses, prefix, exclude)
+    assert keyword_delta.matches(doc, words, any_word=any_word) is expected
