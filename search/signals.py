@@ -63,9 +63,9 @@ def visual_candidates(
 
     index = get_index()
     snap = snapshot.for_index(index)  # None unless MEEPO_SEARCH_SNAPSHOT
-    with timed(timings, "db"):
-        allowed, check_now = _allowed_rows(index, snap, filters, depth * IMAGES_PER_PRODUCT)
     k = depth * IMAGES_PER_PRODUCT
+    with timed(timings, "db"):
+        allowed, check_now = _allowed_rows(index, snap, filters, k)
     if allowed is not None:
         k = min(k, allowed.count)
     if k == 0:
