@@ -20,10 +20,10 @@ query over the catalogue), then memory-mapped read-only by every worker like the
 What it answers without the database: the owners of index hits (`owners`), the allowed rows
 of a filter on columns that change only with the catalogue's structure (`allowed_rows`: stores,
 brands, categories, attributes; rows are the index's rows, so nothing is looked up), and facet
-counts over a query's candidates (`facet_counts`: `bincount`s). Price and stock change between
-index builds: for them the structural part gives a superset of rows whose hits are checked now,
-or the build-time rows are corrected for the products changed since (search.live_rows). Price, stock and "active" are as of the version's build; `fresh_product_ids`
-re-reads the active flag of the shown products in one primary-key query.
+counts over a query's candidates (`facet_counts`: `bincount`s). Price, stock and "active" are
+as of the version's build (`read_at`: when the columns were read): search.live_rows corrects
+price and stock filters' rows for the products changed since, and `fresh_product_ids` re-reads
+the active flag of the shown products in one primary-key query.
 """
 
 from __future__ import annotations
