@@ -22,8 +22,10 @@ from django.db import connection
 
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, analyzer, iter_products
 
-# Past this many products changed since the build, the database answers (a rebuild is due).
-MAX_DELTA = 2_000
+# Past this many products changed since the build, the database answers (a rebuild is due:
+# build_index republishes past keyword_index.REBUILD_AFTER_CHANGES). Each query reads the
+# delta's ids and matches its words: ~2.5 ms a query at 1,000 (docs/benchmarks.md).
+MAX_DELTA = 1_000
 # tantivy's BM25 constants.
 K1, B = 1.2, 0.75
 # The word being typed ("lam"): in a field where at most PREFIX_SCORED_MAX indexed words start
@@ -76,13 +78,14 @@ def analyze(text: str) -> list[str]:
 
 
 def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None = None):
-    """(SQL selecting (id, updated_at, 2 if the row passes `where` else 1) of the products
+    """(SQL selecting (id, updated_at as text, 2 if the row passes `where` else 1) of the products
     changed since `index` was written, at most MAX_DELTA + 1, on the updated_at index; its
     params). `where` is a filter over `catalog_product p` (SearchFilters.sql): callers UNION
     it into the live check they run anyway."""
     since = connection.ops.adapt_datetimefield_value(index.written_at)
     sql = (
-        f"SELECT d.* FROM (SELECT p.id, p.updated_at, CASE WHEN {where} THEN 2 ELSE 1 END "
+        "SELECT d.* FROM (SELECT p.id, CAST(p.updated_at AS TEXT), "
+        f"CASE WHEN {where} THEN 2 ELSE 1 END "
         "FROM catalog_product p WHERE p.updated_at > %s LIMIT %s) d"
     )
     return sql, [*(params or []), since, MAX_DELTA + 1]

@@ -53,7 +53,7 @@ WRITER_HEAP = 128_000_000
 # committed: it counts as changed (matched outside the index), never as missed.
 WRITTEN_AT_MARGIN = timedelta(seconds=10)
 # build_index republishes (same vectors, new keyword index) past this many changed products.
-REBUILD_AFTER_CHANGES = 1_000
+REBUILD_AFTER_CHANGES = 500
 # Field lengths are averaged over every Nth product (BM25 of delta products, keyword_delta).
 LENGTH_SAMPLE = 16
 
