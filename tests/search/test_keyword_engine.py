@@ -263,3 +263,17 @@ def test_a_changed_product_matches_as_the_index_would(clauses, prefix, exclude, 
     doc = keyword_delta._document((1, "Oak table", "", "", "", "", 1, True))
     words = keyword_delta.Words(clauses, prefix, exclude)
     assert keyword_delta.matches(doc, words, any_word=any_word) is expected
+
+
+def test_changed_products_are_read_once_whatever_query_reads_the_delta(settings, monkeypatch):
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    ProductFactory(title="Oak shelf")
+    publish_with_keywords(settings)
+    ProductFactory(title="Oak stool")
+    reads = []
+    real = keyword_delta.iter_products
+    monkeypatch.setattr(keyword_delta, "iter_products", lambda **kw: reads.append(kw) or real(**kw))  # fmt: skip
+    for _ in range(2):  # the live check's UNION and count's own query read the same rows
+        assert len(ids("oak")) == 2
+        assert selectors.keyword_count(query="oak", filters=ANY) == 2
+    assert len(reads) == 1
