@@ -161,9 +161,8 @@ def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> li
     found, args = _identifier_lookups(text, found, args)
     if tokens:
         title_sql, title_args = _title_lookup(text, tokens)
-        if title_sql:
-            found += f" UNION {title_sql}"
-            args += title_args
+        found += f" UNION {title_sql}"
+        args += title_args
     # The few rows found are checked against the filters afterwards, so a filter's own index
     # (brand, price...) never replaces the lookups above with a scan.
     where, params = filters.sql("p")

@@ -13,6 +13,11 @@ own full-text query:
 - `matching_any(words, product_ids)` -> those of `product_ids` that mention any of `words`.
 - `title_equals(text, tokens)` -> (SQL selecting product ids whose whole title equals `text`,
   case-insensitively, through the full-text index; its params) for `exact_match_ids`.
+- `title_is_sql`: `p.title` equals a parameter as `title_equals` compares (the keyword engine's
+  whole-title candidates are checked with it).
+
+With a keyword index beside the served index version, search.fts asks search.keyword_engine
+(tantivy) first; these backends answer when it cannot (docs/search.md, "Keyword index").
 
 SQLite: an FTS5 table kept by triggers (catalog migration 0002). PostgreSQL: a generated
 `tsvector` column with a GIN index (same migration, PostgreSQL branch).
