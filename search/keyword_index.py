@@ -20,6 +20,8 @@ Fields (nothing stored: hits are mapped to product ids through the `id` fast fie
 `keyword.json` (tantivy owns `meta.json`) records `written_at`: products whose `updated_at` is
 later are the version's *delta*, matched outside the index (search.keyword_delta); taken a
 margin before the first row is read, so a product written during the build is in the delta.
+The writer's lock files are removed before the manifest lists the directory; a reader opening
+it creates tantivy's empty `.tantivy-meta.lock` there, which no manifest or sync looks at.
 """
 
 from __future__ import annotations
