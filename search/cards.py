@@ -137,7 +137,12 @@ def _card(hit, page, debug: bool) -> str:
 
 
 def _render(hit, page, debug: bool) -> str:
-    return environment().get_template(CARD_TEMPLATE).render(hit=hit, page=page, debug=debug)
+    return str(_card_macro()(hit, page, debug))
+
+
+def _card_macro():
+    """The card template's `card` macro (its module is made once per template load)."""
+    return environment().get_template(CARD_TEMPLATE).module.card
 
 
 def card_key(hit, mode: str | None) -> tuple:
