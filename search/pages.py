@@ -125,7 +125,7 @@ def _add_variants_and_offers(hits: list[SearchHit]) -> None:
         return
     products = [h.product for h in hits]
     variants = selectors.variants_of([p.pk for p in products])
-    offers = selectors.offers_for(products)
+    offers = selectors.offers_for(products, lean=True)
     for hit in hits:
         hit.variants = variants.get(hit.product.pk, [])
         hit.offers = offers.get(hit.product.pk, [])

@@ -395,20 +395,29 @@ _variants = IdQuery(
 )
 
 
-def offers_for(products: list[Product]) -> dict[int, list[Product]]:
+# What a result card and the API's hit show of an offer (`offers_for(lean=True)`).
+HIT_OFFER_FIELDS = (
+    "id", "store_id", "gtin", "url", "price", "list_price", "currency", "availability",
+    "store__id", "store__slug", "store__name",
+)  # fmt: skip
+
+
+def offers_for(products: list[Product], *, lean: bool = False) -> dict[int, list[Product]]:
     """{product id: the same product (same GTIN) at other stores, active, cheapest first}.
 
-    One query for any number of products; products without a GTIN have no offers.
+    One query for any number of products; products without a GTIN have no offers. `lean`: only
+    the columns a result card and the API's hit show of an offer (HIT_OFFER_FIELDS).
     """
     gtins = {p.gtin for p in products if p.gtin}
     if not gtins:
         return {p.pk: [] for p in products}
-    twins = list(
+    twins = (
         Product.objects.active()
         .filter(gtin__in=gtins)
         .select_related("store")
         .order_by(F("price").asc(nulls_last=True), "pk")
     )
+    twins = list(twins.only(*HIT_OFFER_FIELDS) if lean else twins)
     return {
         p.pk: [t for t in twins if t.gtin == p.gtin and t.store_id != p.store_id] if p.gtin else []
         for p in products
