@@ -264,7 +264,7 @@ def for_index(index) -> KeywordIndex | None:
 
     if settings.MEEPO_SEARCH_KEYWORD_ENGINE != "auto":
         return None
-    path = Path(index.path)
+    path = index.path  # a Path already (SearchIndex.path)
     with _loaded_lock:
         if path not in _loaded:
             try:
