@@ -277,3 +277,19 @@ def test_changed_products_are_read_once_whatever_query_reads_the_delta(settings,
         assert len(ids("oak")) == 2
         assert selectors.keyword_count(query="oak", filters=ANY) == 2
     assert len(reads) == 1
+
+
+def test_an_attribute_filter_applies_live(engine):
+    from catalog.models import ProductAttributes
+
+    navy = ProductFactory(title="Linen shirt")
+    red = ProductFactory(title="Linen shirt two")
+    for product, colour in ((navy, "navy"), (red, "red")):
+        ProductAttributes.objects.create(product=product, colour=colour, model_name="m", key="k")
+    engine()
+    navy_only = SearchFilters(attributes=(("colour", ("navy",)),))
+    assert ids("linen shirt", navy_only) == [navy.pk]
+    assert selectors.keyword_count(query="linen shirt", filters=navy_only) == 1
+    # Re-labelled after the build (attributes never touch the product's updated_at).
+    ProductAttributes.objects.filter(product=red).update(colour="navy")
+    assert set(ids("linen shirt", navy_only)) == {navy.pk, red.pk}
