@@ -212,9 +212,14 @@ def _sync_images(product_id: int, urls: Sequence[str]) -> None:
 def touch_products(*, store: Store, external_ids: Iterable[str], seen_at: datetime) -> int:
     """Products a listing showed as unchanged (304, same hash): seen now, still active."""
     ids = list(set(external_ids))
-    return Product.objects.filter(store=store, external_id__in=ids).update(
-        last_seen_at=seen_at, is_active=True
+    products = Product.objects.filter(store=store, external_id__in=ids)
+    # Only a product coming back changes what search may show: it gets a new `updated_at`, which
+    # is how the search side's snapshot and keyword index learn of changes since their build.
+    # The rest keep theirs, or every unchanged listing would look "changed" to them.
+    products.filter(is_active=False).update(
+        last_seen_at=seen_at, is_active=True, updated_at=timezone.now()
     )
+    return products.update(last_seen_at=seen_at)
 
 
 def deactivate_missing_products(*, store: Store, seen_since: datetime) -> int:

@@ -96,6 +96,22 @@ def test_inactive_product_seen_again_is_reactivated():
     assert Product.objects.get().is_active
 
 
+def test_touch_products_reactivates_with_a_new_updated_at_and_leaves_the_rest_alone():
+    """Search's snapshot and keyword index learn of changes since their build from updated_at:
+    a product coming back must carry a new one; one merely seen again keeps its own."""
+    store = StoreFactory()
+    long_ago = timezone.now() - timedelta(days=3)
+    back = ProductFactory(store=store, external_id="back", is_active=False)
+    seen = ProductFactory(store=store, external_id="seen")
+    Product.objects.update(updated_at=long_ago)
+    now = timezone.now()
+    assert services.touch_products(store=store, external_ids=["back", "seen"], seen_at=now) == 2
+    back.refresh_from_db()
+    seen.refresh_from_db()
+    assert (back.is_active, back.updated_at > long_ago, back.last_seen_at) == (True, True, now)
+    assert (seen.is_active, seen.updated_at, seen.last_seen_at) == (True, long_ago, now)
+
+
 def test_record_fetch_states_upserts_per_url():
     store = StoreFactory()
     rec = FetchRecord("https://s.example/products.json", 200, etag='"a"', items=["1", "2"])
