@@ -24,8 +24,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import mmap
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from search import residency
 from search.allowed_rows import AllowedRows, members
 from search.exceptions import IndexNotReady
 from search.manifest import MANIFEST_FILE, Manifest, read_manifest
@@ -61,9 +60,6 @@ FILTER_WIDEN_MAX = 8
 # Allowed-row sets kept per index version and process, by their bytes (positions, bitmaps and the
 # gathered fp32 rows of an exact-sized set: ~10 MB for 5 k rows of 512-d): a few recent filters.
 ALLOWED_CACHE_BYTES = 64 * 2**20
-# vectors.npy of an ANN version is mapped in whole at load when it is at most this share of the
-# memory available (see `prefault`).
-PREFAULT_SHARE = 0.25
 
 
 def index_root() -> Path:
@@ -127,7 +123,7 @@ class SearchIndex:
         if index.ntotal != len(ids) or vectors.shape != (len(ids), manifest.dim):
             raise IndexNotReady(f"index version {path.name} is inconsistent; rebuild it")
         if manifest.index_type != "flat":
-            prefault(vectors)
+            residency.prefault(vectors)
         return cls(path=path, manifest=manifest, index=index, ids=ids, vectors=vectors)
 
     def search(
@@ -285,34 +281,6 @@ class SearchIndex:
         if selector is not None:
             return faiss.SearchParameters(sel=selector)
         return None
-
-
-def prefault(array: np.ndarray) -> bool:
-    """Map every page of a memory-mapped array into this process now (MADV_POPULATE_READ), when
-    the file is small beside the memory available. An exact subset scan reads a few thousand
-    rows spread over the whole file: at 1 M rows each first touch of a page cost a fault, 5-10 ms
-    per new filter in a fresh worker, against ~50 ms once here (bench/filtered.py). Where the
-    file would not stay in memory, nothing is done (the kernel then reads pages on demand)."""
-    mapped = getattr(array, "_mmap", None)
-    if mapped is None or sys.platform != "linux":
-        return False
-    if array.nbytes > PREFAULT_SHARE * _memory_available():
-        return False
-    try:
-        mapped.madvise(getattr(mmap, "MADV_POPULATE_READ", 22))  # Linux 5.14+
-    except OSError:  # an older kernel: pages fault in on first use, as before
-        return False
-    return True
-
-
-def _memory_available() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def _subset_scores(q: NDArray[np.float32], vectors, allowed: AllowedRows) -> NDArray[np.float32]:

@@ -16,10 +16,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count, F, Prefetch
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 from numpy.typing import NDArray
 
 from catalog.models import ImageAsset, Product, ProductImage, ProductVariant, Store
@@ -48,6 +46,7 @@ from search.fts import (  # noqa: F401  (re-exported)
     products_matching_any,
     split_negatives,
 )
+from search.id_query import IdQuery, concrete_attnames, instances
 from search.models import Embedding
 
 # Allowed-id sets are reused for this long: shoppers repeat the same few filters, and the catalogue
@@ -133,93 +132,14 @@ HIT_IMAGE_FIELDS = (
 )  # fmt: skip
 
 
-class IdQuery:
-    """A `values_list` query over an `__in` list of ids, compiled once per process and database.
-
-    Building and compiling a queryset costs more CPU than running it for the few dozen ids of a
-    page (bench/search_cpu). `build(ids)` makes the query; it is compiled once for one id, its
-    `IN (%s)` widened per call to as many marks as ids (deduplicated, as the ORM's `__in` does),
-    and rows get the ORM's own converters, so the values are the ORM's: decimals, aware
-    datetimes, JSON. Falls back to the ORM for SQL it cannot widen.
-    """
-
-    def __init__(self, build) -> None:
-        self.build = build
-        self._compiled: dict[str, tuple] = {}
-        self._db: str | None = None
-
-    @property
-    def db(self) -> str:
-        """The database alias the query reads (the router's answer, asked once)."""
-        if self._db is None:
-            self._db = self.build([0]).db
-        return self._db
-
-    def rows(self, ids) -> list[tuple]:
-        ids = list(dict.fromkeys(int(i) for i in ids))
-        if not ids:
-            return []
-        alias = self.db
-        compiled = self._compiled.get(alias)
-        if compiled is None:
-            compiled = self._compiled[alias] = self._compile(alias)
-        sql, converters = compiled
-        if sql is None:  # not widenable: the ORM
-            return list(self.build(ids))
-        db = connections[alias]
-        with db.cursor() as cursor:
-            cursor.execute(sql.replace("IN (%s)", f"IN ({', '.join(['%s'] * len(ids))})"), ids)
-            rows = cursor.fetchall()
-        if not converters:
-            return [tuple(row) for row in rows]
-        out = []
-        for row in rows:
-            row = list(row)
-            for pos, (convs, expression) in converters:
-                value = row[pos]
-                for convert in convs:
-                    value = convert(value, expression, db)
-                row[pos] = value
-            out.append(tuple(row))
-        return out
-
-    def _compile(self, alias: str) -> tuple:
-        compiler = self.build([0]).query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if list(params) != [0] or sql.count("IN (%s)") != 1:
-            return None, None
-        fields = [col[0] for col in compiler.select[: compiler.col_count]]
-        return sql, list(compiler.get_converters(fields).items())
-
-
-def _instances(model, db: str, attnames: list[str]):
-    """`Model.from_db(db, attnames, values)` for many rows, without running `Model.__init__` per
-    row when no `pre_init`/`post_init` receiver listens for `model`: an instance whose `__dict__`
-    holds the same loaded columns (the rest deferred) and whose state says "from `db`". For the
-    ~100 instances of a page, __init__ walking every field of each cost most of the hydration."""
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
-        return lambda values: model.from_db(db, attnames, values)
-    new = model.__new__
-
-    def make(values):
-        obj = new(model)
-        state = obj._state = ModelState()
-        state.adding, state.db = False, db
-        obj.__dict__.update(zip(attnames, values, strict=True))
-        return obj
-
-    return make
-
-
-def _concrete(model, names) -> list[str]:
-    """`names` (attnames) in the model's field order, as `Model.from_db` takes them."""
-    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
-
-
-_LEAN_PRODUCT = _concrete(Product, HIT_PRODUCT_FIELDS)
-_LEAN_STORE = _concrete(Store, [f[len("store__") :] for f in HIT_PRODUCT_FIELDS if "__" in f])
-_LEAN_IMAGE = _concrete(ProductImage, HIT_IMAGE_FIELDS)
-_LEAN_ASSET = _concrete(ImageAsset, [f[len("asset__") :] for f in HIT_IMAGE_FIELDS if "__" in f])
+_LEAN_PRODUCT = concrete_attnames(Product, HIT_PRODUCT_FIELDS)
+_LEAN_STORE = concrete_attnames(
+    Store, [f[len("store__") :] for f in HIT_PRODUCT_FIELDS if "__" in f]
+)
+_LEAN_IMAGE = concrete_attnames(ProductImage, HIT_IMAGE_FIELDS)
+_LEAN_ASSET = concrete_attnames(
+    ImageAsset, [f[len("asset__") :] for f in HIT_IMAGE_FIELDS if "__" in f]
+)
 _lean_products = IdQuery(
     lambda ids: Product.objects.filter(pk__in=ids).values_list(
         *_LEAN_PRODUCT, *(f"store__{f}" for f in _LEAN_STORE)
@@ -260,8 +180,8 @@ def _hydrate_lean(product_ids: list[int]) -> dict[int, Product]:
     asset_field = ProductImage._meta.get_field("asset")
     db = _lean_products.db
     new_product, new_store = (
-        _instances(Product, db, _LEAN_PRODUCT),
-        _instances(Store, db, _LEAN_STORE),
+        instances(Product, db, _LEAN_PRODUCT),
+        instances(Store, db, _LEAN_STORE),
     )
     found: dict[int, Product] = {}
     for row in _lean_products.rows(product_ids):
@@ -273,8 +193,8 @@ def _hydrate_lean(product_ids: list[int]) -> dict[int, Product]:
         return found
     m = len(_LEAN_IMAGE)
     new_image, new_asset = (
-        _instances(ProductImage, db, _LEAN_IMAGE),
-        _instances(ImageAsset, db, _LEAN_ASSET),
+        instances(ProductImage, db, _LEAN_IMAGE),
+        instances(ImageAsset, db, _LEAN_ASSET),
     )
     for row in _lean_images.rows(list(found)):
         image = new_image(row[:m])
@@ -378,7 +298,7 @@ def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
     """{product id: its variants in the store's order}, in one query."""
     found: dict[int, list[ProductVariant]] = {pk: [] for pk in product_ids}
     if product_ids:
-        new_variant = _instances(ProductVariant, _variants.db, _VARIANT_FIELDS)
+        new_variant = instances(ProductVariant, _variants.db, _VARIANT_FIELDS)
         for row in _variants.rows(product_ids):
             variant = new_variant(row)
             found[variant.product_id].append(variant)

@@ -139,14 +139,15 @@ def test_snapshot_rows_are_index_rows_only_when_they_are_the_same_ids(versions):
 def test_prefault_maps_a_small_file_and_leaves_a_large_one(tmp_path, monkeypatch):
     import sys
 
-    from search.index import prefault
+    from search import residency
+    from search.residency import prefault
 
     np.save(tmp_path / "v.npy", clustered(300))
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
     assert prefault(mapped) is (sys.platform == "linux")
     np.testing.assert_array_equal(mapped, clustered(300))
     assert prefault(np.asarray(mapped)) is False  # not a mapping
-    monkeypatch.setattr(index_module, "PREFAULT_SHARE", 0.0)
+    monkeypatch.setattr(residency, "PREFAULT_SHARE", 0.0)
     assert prefault(mapped) is False  # too big beside the memory available
 
 

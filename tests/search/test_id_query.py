@@ -1,4 +1,4 @@
-"""The page's reads by id (search.selectors.IdQuery: compiled once, widened per call) return
+"""The page's reads by id (search.id_query.IdQuery: compiled once, widened per call) return
 what the ORM querysets they replace returned: the same rows with the ORM's converted values, the
 same model instances (deferred columns, cached store/asset/product), in the same order."""
 
@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Product, ProductImage, ProductVariant
 from search import selectors
+from search.id_query import IdQuery
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +138,7 @@ def test_ids_may_repeat_and_be_numpy_integers(shop):
 
 
 def test_a_query_it_cannot_widen_is_left_to_the_orm(shop):
-    query = selectors.IdQuery(
+    query = IdQuery(
         lambda ids: Product.objects.filter(pk__in=ids, title__startswith="Lamp").values_list("pk")
     )
     assert sorted(r[0] for r in query.rows([p.pk for p in shop[:3]])) == sorted(
