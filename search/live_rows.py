@@ -51,6 +51,23 @@ def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
     return [pid for pid, _ in rows], [pid for pid, ok in rows if ok]
 
 
+def changed_ids(snap) -> NDArray[np.int64] | None:
+    """Sorted ids of the products changed since `snap` read the catalogue (`updated_at` after
+    the read, less CHANGE_MARGIN), from the updated_at index alone (no table row is read); None
+    past MAX_CHANGED. What `Snapshot.fresh_owners` corrects the build-time active flag with."""
+    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
+    stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM catalog_product WHERE updated_at > %s LIMIT %s",
+            [stamp, MAX_CHANGED + 1],
+        )
+        rows = cursor.fetchall()
+    if len(rows) > MAX_CHANGED:
+        return None
+    return np.sort(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+
+
 def live_rows(snap, filters, as_of_build: NDArray[np.int64], changed, passing):
     """Sorted rows passing `filters` now: `as_of_build` (the rows passing at the build) less the
     rows of the `changed` products, plus those of the changed products that pass now."""

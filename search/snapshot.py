@@ -22,8 +22,8 @@ of a filter on columns that change only with the catalogue's structure (`allowed
 brands, categories, attributes; rows are the index's rows, so nothing is looked up), and facet
 counts over a query's candidates (`facet_counts`: `bincount`s). Price, stock and "active" are
 as of the version's build (`read_at`: when the columns were read): search.live_rows corrects
-price and stock filters' rows for the products changed since, and `fresh_product_ids` re-reads
-the active flag of the shown products in one primary-key query.
+price and stock filters' rows for the products changed since, and `fresh_owners` the active
+flag of index hits' owners (re-read by primary key only for the products changed since).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import numpy as np
 from django.db import connection
 from numpy.typing import NDArray
 
+from search import live_rows
 from search.attributes import ATTRIBUTES
 from search.durable import fsync_path
 from search.facets import FacetRow, Facets, top_rows
@@ -197,11 +198,35 @@ class Snapshot:
 
     def fresh_owners(self, image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
         """`selectors.image_products` exactly: owners from the columns (an image's product and
-        asset never change within a version), the active flag read now in one primary-key
-        query instead of a join."""
-        owners = self.owners(image_ids, as_of_build=False)
-        active = fresh_product_ids(sorted({p for p, _ in owners.values()}))
-        return {i: o for i, o in owners.items() if o[0] in active}
+        asset never change within a version), active as of the build unless the product
+        changed since (search.live_rows.changed_ids: every write of `is_active` moves
+        `updated_at`); only changed owners are read by primary key. Past MAX_CHANGED changes
+        every owner is (the original one query)."""
+        ids = np.asarray(image_ids, dtype=np.int64)
+        pos = self.positions(ids)
+        keep = pos >= 0
+        ids, pos = ids[keep], pos[keep]
+        products = np.asarray(self.cols["product"][pos], dtype=np.int64)
+        assets = np.asarray(self.cols["asset"][pos], dtype=np.int64)
+        changed = live_rows.changed_ids(self)
+        if changed is None:
+            recheck = np.ones(len(products), bool)
+            active = np.zeros(len(products), bool)
+        else:
+            recheck = np.isin(products, changed)
+            active = np.asarray(self.cols["active"][pos], dtype=bool)
+        if recheck.any():
+            now = fresh_product_ids(sorted(set(products[recheck].tolist())))
+            active[recheck] = np.isin(products[recheck], np.fromiter(now, np.int64, len(now)))
+        return {
+            i: (p, None if a < 0 else a)
+            for i, p, a in zip(
+                ids[active].tolist(),
+                products[active].tolist(),
+                assets[active].tolist(),
+                strict=True,
+            )
+        }
 
     def serves(self, filters) -> bool:
         """Whether `filters` only use columns that change with the index (no price or stock)."""

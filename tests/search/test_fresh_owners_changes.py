@@ -1,0 +1,68 @@
+"""Snapshot.fresh_owners corrects the build-time active flag with the products changed since
+(search.live_rows.changed_ids), re-reading only those by primary key: still exactly
+`selectors.image_products` after the catalogue's own deactivation and reactivation paths."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Product
+from catalog.services import deactivate_missing_products, touch_products
+from search import live_rows, selectors
+from tests.search.test_snapshot import catalogue, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def built(tmp_path, n=30):
+    """A snapshot of a catalogue last changed an hour before it was read."""
+    ids = catalogue(n=n)
+    Product.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+    return [*ids.tolist(), 424_242], snapshot(tmp_path, ids)
+
+
+def test_nothing_changed_one_index_only_query(tmp_path, django_assert_num_queries):
+    asked, snap = built(tmp_path)
+    with django_assert_num_queries(1):
+        owners = snap.fresh_owners(asked)
+    assert owners == selectors.image_products(asked)
+    assert owners == snap.owners(asked)  # the build-time flag stands
+
+
+def test_deactivated_and_reactivated_by_the_catalogue_services(tmp_path, django_assert_num_queries):
+    asked, snap = built(tmp_path)
+    products = Product.objects.filter(pk__in={p for p, _ in snap.owners(asked, as_of_build=False).values()})  # fmt: skip
+    inactive = list(products.filter(is_active=False))
+    assert inactive  # catalogue() makes some
+    now = timezone.now()
+    store = inactive[0].store
+    touch_products(store=store, external_ids=[p.external_id for p in inactive if p.store == store], seen_at=now)  # fmt: skip
+    gone = products.filter(is_active=True).exclude(store=store).first()
+    Product.objects.filter(store=gone.store).update(last_seen_at=now - timedelta(days=2))
+    assert deactivate_missing_products(store=gone.store, seen_since=now - timedelta(days=1))
+    with django_assert_num_queries(2):  # changed ids, then those owners by primary key
+        owners = snap.fresh_owners(asked)
+    assert owners == selectors.image_products(asked)
+    assert owners != snap.owners(asked)
+    shown = {p for p, _ in owners.values()}
+    assert gone.pk not in shown
+    assert {p.pk for p in inactive if p.store == store} <= shown
+
+
+def test_past_max_changed_every_owner_is_read(tmp_path, monkeypatch):
+    asked, snap = built(tmp_path)
+    monkeypatch.setattr(live_rows, "MAX_CHANGED", 1)
+    products = sorted({p for p, _ in snap.owners(asked).values()})
+    Product.objects.filter(pk__in=products[:3]).update(is_active=False, updated_at=timezone.now())
+    assert live_rows.changed_ids(snap) is None
+    assert snap.fresh_owners(asked) == selectors.image_products(asked)
+    assert not {p for p, _ in snap.fresh_owners(asked).values()} & set(products[:3])
+
+
+def test_changed_ids_are_those_written_since_the_read(tmp_path):
+    _, snap = built(tmp_path)
+    assert live_rows.changed_ids(snap).tolist() == []
+    some = sorted(Product.objects.values_list("pk", flat=True))[:2]
+    Product.objects.filter(pk__in=some).update(updated_at=timezone.now())
+    assert live_rows.changed_ids(snap).tolist() == some
