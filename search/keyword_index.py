@@ -15,7 +15,7 @@ Fields (nothing stored: hits are mapped to product ids through the `id` fast fie
     store         i64, indexed          store id (a store filter pushed into the query)
     brand_exact, category_exact
                   raw, the values as stored (brand / category filters)
-    active        i64 1/0, as of the build (keyword_count only: hits check `is_active` live)
+    active        i64 1/0, as of the build (hits check `is_active` live as well)
 
 `keyword.json` (tantivy owns `meta.json`) records `written_at`: products whose `updated_at` is
 later are the version's *delta*, matched outside the index (search.keyword_delta); taken a
