@@ -1,0 +1,139 @@
+"""A filtered page's disjunctive counts (a chosen store, brand or category counts its siblings as
+if it were not chosen) come from the facet-removed search's candidate ids alone
+(`signals.candidate_ids`): the same counts as ranking that search in full, as the page did
+before, without its exact total, hydration or rendering; from its cached ranked list when the
+shopper saw it; and kept for the next page."""
+
+from dataclasses import replace
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Product, Store
+from search import pages, selectors, services, signals
+from search.selectors import SearchFilters
+from tests.factories import ProductFactory
+from tests.search.test_snapshot_parity import catalogue, searches
+
+pytestmark = pytest.mark.django_db
+CHOSEN = {"store": "stores", "brand": "brands", "category": "categories"}
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model(tiny_clip, settings):
+    settings.MEEPO_INDEX_RELOAD_SECONDS = 0
+    settings.MEEPO_RELEVANCE_FLOOR = False  # the tiny random CLIP's scores mean nothing
+
+
+def counted_in_full(query, filters, depth):
+    """Each chosen facet's counts as the page made them before: the facet-removed search ranked
+    in full (`signals.ranked`, total and all), its candidates counted; None: it found nothing
+    (the page keeps the filtered counts)."""
+    expected = {}
+    for name, field in CHOSEN.items():
+        if getattr(filters, field):
+            others = replace(filters, **{field: ()})
+            services.clear_caches()
+            found, _ = signals.ranked(query, others, depth, {})
+            ids = [c.product_id for c in found.candidates]
+            expected[name] = pages.facet_counts(ids, others)[name] if ids else None
+    return expected
+
+
+def shown(page, filters):
+    return {
+        name: page.facets.get(name) for name, field in CHOSEN.items() if getattr(filters, field)
+    }
+
+
+def assert_same_counts(params):
+    depth = services._depth(params["offset"], params["limit"])
+    if params["sort"] != "relevance":
+        depth = services.CANDIDATE_DEPTH
+    expected = counted_in_full(params["query"], params["filters"], depth)
+    services.clear_caches()
+    page = services.search_products(**params, spell=False)
+    for name, rows in expected.items():
+        if rows is not None:
+            assert page.facets[name] == rows, (params, name)
+    return page
+
+
+def test_disjunctive_counts_equal_the_full_facet_removed_search(settings):
+    catalogue(settings)
+    chosen = [p for p in searches(120, seed=5) if any(getattr(p["filters"], f) for f in CHOSEN.values())]  # fmt: skip
+    assert len(chosen) >= 40
+    minus = 0
+    for params in chosen:
+        assert_same_counts(params)
+        minus += " -" in params["query"]
+    assert minus  # minus-words (dropped outside the keyword list) are among them
+
+
+def test_a_refined_page_counts_from_the_unfiltered_ranked_list(settings, monkeypatch):
+    catalogue(settings)
+    calls = []
+    real = signals.text_signals
+    monkeypatch.setattr(signals, "text_signals", lambda *a, **k: calls.append(k) or real(*a, **k))
+    services.search_products(query="red mug", spell=False)
+    assert len(calls) == 1
+    page = services.search_products(
+        query="red mug", filters=SearchFilters(brands=("Acme",)), spell=False
+    )
+    assert [c["filters"] for c in calls[1:]] == [SearchFilters(brands=("Acme",))]
+    assert services.search_products(query="red mug", spell=False).cached
+    monkeypatch.setattr(signals, "text_signals", real)
+    depth = services.CANDIDATE_DEPTH
+    assert page.facets["brand"] == counted_in_full("red mug", SearchFilters(brands=("Acme",)), depth)["brand"]  # fmt: skip
+
+
+def test_a_cold_filtered_page_ranks_and_hydrates_only_its_own_search(settings, monkeypatch):
+    catalogue(settings)
+    calls = {"signals": 0, "hydrate": 0}
+    real_signals, real_hydrate = signals.text_signals, selectors.hydrate_products
+
+    def counting(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(signals, "text_signals", counting("signals", real_signals))
+    monkeypatch.setattr(selectors, "hydrate_products", counting("hydrate", real_hydrate))
+    filters = SearchFilters(brands=("Birch",), categories=("Kitchen",))
+    first = services.search_products(query="oak", filters=filters, limit=12, spell=False)
+    assert calls == {"signals": 3, "hydrate": 1}  # its own search and one per chosen facet
+    second = services.search_products(query="oak", filters=filters, offset=12, limit=12)
+    assert calls == {"signals": 3, "hydrate": 2}  # the next page: every list kept
+    assert second.facets["brand"] == first.facets["brand"]
+    assert second.facets["category"] == first.facets["category"]
+
+
+def test_candidate_ids_skip_the_exact_total(settings, monkeypatch):
+    # Five deep, "red" fills its keyword list: ranking it counts every match, the ids do not.
+    catalogue(settings)
+    ranked_ids = {c.product_id for c in signals.ranked("red", SearchFilters(), 5, {})[0].candidates}
+    services.clear_caches()
+
+    def no_total(**kwargs):
+        raise AssertionError("keyword_count called")
+
+    monkeypatch.setattr(selectors, "keyword_count", no_total)
+    assert set(signals.candidate_ids("red", SearchFilters(), 5, {})) == ranked_ids
+
+
+def test_products_changed_since_the_build_are_counted_as_before(settings):
+    # A product scraped since the build, found by its words (the snapshot does not hold it: the
+    # database counts), and one re-branded since (counted as the full search counted it).
+    catalogue(settings)
+    query, filters = "navy lamp", SearchFilters(brands=("Acme",))
+    found, _ = signals.ranked(query, SearchFilters(), services.CANDIDATE_DEPTH, {})
+    Product.objects.filter(pk=found.candidates[0].product_id).update(
+        brand="Birch", updated_at=timezone.now()
+    )
+    ProductFactory(store=Store.objects.first(), title="Navy lamp oak", brand="Dovetail")
+    page = assert_same_counts(
+        {"query": query, "filters": filters, "sort": "relevance", "offset": 0, "limit": 12}
+    )
+    assert ("Dovetail", "Dovetail", 1) in page.facets["brand"]
