@@ -10,8 +10,8 @@ when few, one constant-scored set when many);
 minus-words MUST_NOT; store, brand and category filters pushed into the query (unscored).
 
 Exactness: (a) index hits are those active at the build (a product whose flag changed since
-moved its `updated_at`, so (b) has it), then checked live in one primary-key query
-(`filters.sql`: active, price, stock, attributes); while fewer than `limit` survive and the
+moved its `updated_at`, so (b) has it), then, under a price, stock or attribute filter, checked
+live in one primary-key query (`filters.sql`); while fewer than `limit` survive and the
 index has more matches, the next window is read, up to MAX_SCANNED, then the database answers;
 (b) products changed since the index was written are left out of its matches and matched by
 search.keyword_delta instead, on the same BM25 scale, and merged by score. Unlike the database
@@ -160,6 +160,8 @@ COUNT_REUSE_SECONDS = 1.0
 
 
 def _countable(filters: SearchFilters) -> bool:
+    """Whether the index holds every column `filters` reads (as of the build, and each change
+    since moves `updated_at`): no price, stock or attribute filter."""
     return filters.is_structural and not any(values for _, values in filters.attributes)
 
 
@@ -244,7 +246,10 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
     """(the top `limit` (id, -score) of `query` that pass `filters` now and did not change
     since the build, the delta's documents, those of the delta passing `filters`, the index's
     match count when `count` else None), reading the index's hits window by window; None past
-    MAX_SCANNED hits or MAX_DELTA changed products."""
+    MAX_SCANNED hits or MAX_DELTA changed products. Under a filter the index answers whole
+    (`_countable`: active, stores, brands, categories, all moving `updated_at` when they
+    change), a hit left after the delta needs no live check: only the delta is read."""
+    trusted = _countable(filters)
     found: list[tuple[int, float]] = []
     offset, window = 0, max(limit, MIN_WINDOW)
     delta, changed_live, total = None, set(), None
@@ -253,13 +258,15 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
         ids = _ids(index, result.hits)
         if delta is None:  # the first window's live check also reads the delta
             total = result.count
-            live, rows = _live_and_changed(index, ids, filters)
+            live, rows = _live_and_changed(index, [] if trusted else ids, filters)
             delta = keyword_delta.documents(index, rows)
             if delta is None:
                 return None
             changed_live = live & set(delta)
         else:
-            live = live_ids(ids, filters)
+            live = set() if trusted else live_ids(ids, filters)
+        if trusted:  # an unchanged hit active at the build passes the filter now
+            live |= set(ids)
         found += [
             (pid, -score)
             for (score, _), pid in zip(result.hits, ids, strict=True)

@@ -98,3 +98,21 @@ def test_a_count_is_reused_once_only_for_the_same_query_and_soon(settings, monke
     selectors.keyword_hits(query="oak", filters=SearchFilters(), limit=3)
     assert selectors.keyword_count(query="oak", filters=SearchFilters()) == 34
     assert len(seen) == 3  # too late: counted afresh
+
+
+def test_hits_under_a_filter_the_index_holds_read_only_the_delta(settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    catalogue(settings)
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    for filters, checked in [(SearchFilters(brands=("Birch",)), False), (SearchFilters(in_stock=True), True)]:  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            found = selectors.keyword_hits(query="oak", filters=filters, limit=50)
+        sql = " ".join(q["sql"] for q in queries.captured_queries)
+        assert len(queries.captured_queries) == 1
+        assert ("p.id IN (" in sql) is checked  # the primary-key live check of the hits
+        settings.MEEPO_SEARCH_KEYWORD_ENGINE = "database"
+        database = selectors.keyword_hits(query="oak", filters=filters, limit=50)
+        assert {pid for pid, _ in found} == {pid for pid, _ in database}
+        settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
