@@ -211,20 +211,19 @@ def facet_counts(product_ids: list[int], filters: SearchFilters) -> Facets:
 _DISJUNCTIVE = {"store": "stores", "brand": "brands", "category": "categories"}
 
 
-def disjunctive_facets(page: SearchPage, filters: SearchFilters, candidate_ids) -> None:
+def disjunctive_facets(page: SearchPage, filters: SearchFilters, search) -> None:
     """Each facet with a chosen value counts its other values as if none were chosen (with the
     other facets' filters still applied), so a shopper can tick a second category: the counts
-    say what ticking it would add. Per chosen facet, the candidates of the same query with that
-    filter removed (`candidate_ids(others)`: the product ids that search lists, from its cached
-    list or its signals alone, never a rendered or hydrated page) and one facet count."""
+    say what ticking it would add. One more (cached) search and facet query per chosen facet."""
     for name, field_name in _DISJUNCTIVE.items():
         if not getattr(filters, field_name):
             continue
         others = replace(filters, **{field_name: ()})
-        if candidate_ids is None:  # browsing: every product that passes the other filters
+        if search is None:  # browsing: every product that passes the other filters
             page.facets[name] = selectors.facet_counts(product_ids=[], filters=others)[name]
             continue
-        ids = list(candidate_ids(others))
+        ranked, _ = search(others)
+        ids = [c.product_id for c in ranked.candidates]
         if ids:
             page.facets[name] = facet_counts(ids, others)[name]
 

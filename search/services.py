@@ -46,7 +46,6 @@ from search.signals import (
     IMAGES_PER_PRODUCT,
     NEGATIVE_DEPTH_FACTOR,
     TextSignals,
-    candidate_ids,
     index_version,
     ranked,
     text_candidates,
@@ -196,7 +195,7 @@ def _text_page(
     )
     if sort == RELEVANCE:
         mark_similar_section(page, found.candidates)
-    disjunctive_facets(page, filters, lambda others: candidate_ids(query, others, depth, timings))
+    disjunctive_facets(page, filters, lambda others: ranked(query, others, depth, timings))
     return page
 
 

@@ -37,8 +37,6 @@ RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
 
 _result_cache = TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
-# Candidate ids of the facet-removed searches behind a filtered page's counts (`candidate_ids`).
-_ids_cache = TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
 
 
 def index_version() -> str | None:
@@ -308,47 +306,6 @@ def ranked(
     return ranked, False
 
 
-def candidate_ids(
-    query: str, filters: SearchFilters, depth: int, timings: dict[str, float]
-) -> tuple[int, ...]:
-    """The products `ranked(query, filters, depth)` lists (in no particular order), for counting
-    facets: a filtered page's disjunctive counts are over the same query with a facet's filter
-    removed.
-
-    From that search's cached ranked list when there is one (a shopper refining the page they
-    saw), else from its signals alone: the same visual, keyword and exact lists and minus-words,
-    but no fusion, no exact total (`selectors.keyword_count`) and no ranked list kept. The ids
-    are kept as long as a ranked list."""
-    floor = relevance.FloorParams.from_settings()
-    key = (query, filters, depth, index_version(), floor)
-    found = _result_cache.get(("text", *key))
-    if found is not None:
-        return tuple(c.product_id for c in found.candidates)
-    ids = _ids_cache.get(key)
-    if ids is None:
-        ids = _signal_ids(
-            text_signals(query, filters=filters, depth=depth, timings=timings), timings
-        )
-        _ids_cache.put(key, ids)
-    return ids
-
-
-def _signal_ids(signals: TextSignals, timings: dict[str, float]) -> tuple[int, ...]:
-    """The products `fuse` then `drop_negatives` would keep of these signals: every listed one,
-    less those outside the keyword list that mention a minus-word."""
-    keyword = [pid for pid, _ in signals.keyword]
-    ids = dict.fromkeys([*(c.product_id for c in signals.visual), *keyword, *signals.exact])
-    if signals.negatives:
-        listed = set(keyword)
-        unchecked = [pid for pid in ids if pid not in listed]
-        with timed(timings, "db"):
-            banned = selectors.products_matching_any(signals.negatives, unchecked)
-        return tuple(pid for pid in ids if pid not in banned)
-    return tuple(ids)
-
-
 def clear_cache() -> None:
-    """Forget every cached ranked list and candidate id list (tests; a worker after a
-    catalogue change)."""
+    """Forget every cached ranked list (tests; a worker after a catalogue change)."""
     _result_cache.clear()
-    _ids_cache.clear()

@@ -1,8 +1,9 @@
 """A filtered page's disjunctive counts (a chosen store, brand or category counts its siblings as
-if it were not chosen) come from the facet-removed search's candidate ids alone
-(`signals.candidate_ids`): the same counts as ranking that search in full, as the page did
-before, without its exact total, hydration or rendering; from its cached ranked list when the
-shopper saw it; and kept for the next page."""
+if it were not chosen) are the counts of the same query with that facet's filter removed: the
+facet-removed search ranked (its signals only: never hydrated or rendered), its candidates
+counted; from its cached ranked list when the shopper saw that page; kept for the next page and
+for unticking. These tests pin the counts for any cheaper way of getting them (issue 13).
+"""
 
 from dataclasses import replace
 
@@ -108,19 +109,11 @@ def test_a_cold_filtered_page_ranks_and_hydrates_only_its_own_search(settings, m
     assert calls == {"signals": 3, "hydrate": 2}  # the next page: every list kept
     assert second.facets["brand"] == first.facets["brand"]
     assert second.facets["category"] == first.facets["category"]
-
-
-def test_candidate_ids_skip_the_exact_total(settings, monkeypatch):
-    # Five deep, "red" fills its keyword list: ranking it counts every match, the ids do not.
-    catalogue(settings)
-    ranked_ids = {c.product_id for c in signals.ranked("red", SearchFilters(), 5, {})[0].candidates}
-    services.clear_caches()
-
-    def no_total(**kwargs):
-        raise AssertionError("keyword_count called")
-
-    monkeypatch.setattr(selectors, "keyword_count", no_total)
-    assert set(signals.candidate_ids("red", SearchFilters(), 5, {})) == ranked_ids
+    # Unticking the brand: that search was ranked for the brand's counts, so it is kept (only
+    # its own category counts, over the unfiltered search, are new).
+    unticked = SearchFilters(categories=("Kitchen",))
+    assert services.search_products(query="oak", filters=unticked, limit=12, spell=False).cached
+    assert calls == {"signals": 4, "hydrate": 3}
 
 
 def test_products_changed_since_the_build_are_counted_as_before(settings):
