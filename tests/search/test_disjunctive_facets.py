@@ -27,7 +27,7 @@ def _tiny_model(tiny_clip, settings):
 
 
 def counted_in_full(query, filters, depth):
-    """Each chosen facet's counts as the page made them before: the facet-removed search ranked
+    """Each chosen facet's counts as the page makes them: the facet-removed search ranked
     in full (`signals.ranked`, total and all), its candidates counted; None: it found nothing
     (the page keeps the filtered counts)."""
     expected = {}
@@ -39,12 +39,6 @@ def counted_in_full(query, filters, depth):
             ids = [c.product_id for c in found.candidates]
             expected[name] = pages.facet_counts(ids, others)[name] if ids else None
     return expected
-
-
-def shown(page, filters):
-    return {
-        name: page.facets.get(name) for name, field in CHOSEN.items() if getattr(filters, field)
-    }
 
 
 def assert_same_counts(params):
