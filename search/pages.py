@@ -164,12 +164,8 @@ def build_page(
     rows: dict[int, selectors.CandidateRow] = {}
     if candidates:
         with timed(timings, "db"):
-            ids = [c.product_id for c in candidates]
-            rows = selectors.candidate_rows(ids, first_seen=sort != RELEVANCE)
-            if sort != RELEVANCE:
-                candidates = sort_candidates(candidates, sort, rows)
             before = len(candidates)
-            candidates = one_per_gtin(candidates, taken_gtins, rows)
+            candidates, rows = merged_candidates(candidates, sort, taken_gtins)
         if extra.get("total") is not None:  # listings merged into one result are one result
             extra["total"] -= before - len(candidates)
     hits = hydrate_hits(candidates[offset : offset + limit], timings)
@@ -192,6 +188,22 @@ def build_page(
     )
 
 
+def merged_candidates(
+    candidates: list[Candidate], sort: str = RELEVANCE, taken_gtins: frozenset[str] = frozenset()
+) -> tuple[list[Candidate], dict[int, selectors.CandidateRow]]:
+    """(the results a page lists from ranked candidates: in the shopper's order, one per GTIN;
+    their `selectors.candidate_rows`), in one query. Facets count these results, so a product
+    sold at several stores counts once, as the listing shown."""
+    if not candidates:
+        return candidates, {}
+    rows = selectors.candidate_rows(
+        [c.product_id for c in candidates], first_seen=sort != RELEVANCE
+    )
+    if sort != RELEVANCE:
+        candidates = sort_candidates(candidates, sort, rows)
+    return one_per_gtin(candidates, taken_gtins, rows), rows
+
+
 def facet_counts(product_ids: list[int], filters: SearchFilters) -> Facets:
     """Facets of a query's candidates: bincounts over the index's snapshot when it holds them
     all and the filters are structural (candidates come from this moment's hits, so they are
@@ -211,10 +223,14 @@ def facet_counts(product_ids: list[int], filters: SearchFilters) -> Facets:
 _DISJUNCTIVE = {"store": "stores", "brand": "brands", "category": "categories"}
 
 
-def disjunctive_facets(page: SearchPage, filters: SearchFilters, search) -> None:
+def disjunctive_facets(
+    page: SearchPage, filters: SearchFilters, search, sort: str = RELEVANCE
+) -> None:
     """Each facet with a chosen value counts its other values as if none were chosen (with the
     other facets' filters still applied), so a shopper can tick a second category: the counts
-    say what ticking it would add. One more (cached) search and facet query per chosen facet."""
+    say what ticking it would add, and are those the facet-removed page shows (its results
+    merged one per GTIN, in the same `sort`). One more (cached) search, a rows query and a
+    facet query per chosen facet."""
     for name, field_name in _DISJUNCTIVE.items():
         if not getattr(filters, field_name):
             continue
@@ -223,7 +239,9 @@ def disjunctive_facets(page: SearchPage, filters: SearchFilters, search) -> None
             page.facets[name] = selectors.facet_counts(product_ids=[], filters=others)[name]
             continue
         ranked, _ = search(others)
-        ids = [c.product_id for c in ranked.candidates]
+        with timed(page.timings, "db"):
+            shown, _ = merged_candidates(ranked.candidates, sort)
+        ids = [c.product_id for c in shown]
         if ids:
             page.facets[name] = facet_counts(ids, others)[name]
 

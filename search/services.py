@@ -195,7 +195,7 @@ def _text_page(
     )
     if sort == RELEVANCE:
         mark_similar_section(page, found.candidates)
-    disjunctive_facets(page, filters, lambda others: ranked(query, others, depth, timings))
+    disjunctive_facets(page, filters, lambda others: ranked(query, others, depth, timings), sort)
     return page
 
 

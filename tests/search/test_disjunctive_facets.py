@@ -26,17 +26,19 @@ def _tiny_model(tiny_clip, settings):
     settings.MEEPO_RELEVANCE_FLOOR = False  # the tiny random CLIP's scores mean nothing
 
 
-def counted_in_full(query, filters, depth):
+def counted_in_full(query, filters, depth, sort="relevance"):
     """Each chosen facet's counts as the page makes them: the facet-removed search ranked
-    in full (`signals.ranked`, total and all), its candidates counted; None: it found nothing
-    (the page keeps the filtered counts)."""
+    in full (`signals.ranked`, total and all), its candidates merged one per GTIN as its own
+    page merges them (`build_page`), then counted; None: it found nothing (the page keeps the
+    filtered counts)."""
     expected = {}
     for name, field in CHOSEN.items():
         if getattr(filters, field):
             others = replace(filters, **{field: ()})
             services.clear_caches()
             found, _ = signals.ranked(query, others, depth, {})
-            ids = [c.product_id for c in found.candidates]
+            merged = pages.merged_candidates(found.candidates, sort)[0]
+            ids = [c.product_id for c in merged]
             expected[name] = pages.facet_counts(ids, others)[name] if ids else None
     return expected
 
@@ -45,7 +47,7 @@ def assert_same_counts(params):
     depth = services._depth(params["offset"], params["limit"])
     if params["sort"] != "relevance":
         depth = services.CANDIDATE_DEPTH
-    expected = counted_in_full(params["query"], params["filters"], depth)
+    expected = counted_in_full(params["query"], params["filters"], depth, params["sort"])
     services.clear_caches()
     page = services.search_products(**params, spell=False)
     for name, rows in expected.items():
@@ -124,3 +126,42 @@ def test_products_changed_since_the_build_are_counted_as_before(settings):
         {"query": query, "filters": filters, "sort": "relevance", "offset": 0, "limit": 12}
     )
     assert ("Dovetail", "Dovetail", 1) in page.facets["brand"]
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_ticking_a_value_keeps_its_facets_counts_as_the_unfiltered_page_showed(
+    settings, client, snapshot
+):
+    # Products sold at several stores (one GTIN) are one result: a chosen facet's counts are
+    # over the results the facet-removed page shows, merged, as that page counts them.
+    settings.MEEPO_SEARCH_SNAPSHOT = snapshot
+    catalogue(settings)
+    merged = 0
+    for params in searches(60, seed=7):
+        query, sort = params["query"], params["sort"]
+        for field in CHOSEN.values():
+            chosen = getattr(params["filters"], field)
+            if not chosen:
+                continue
+            others = replace(params["filters"], **{field: ()})
+            services.clear_caches()
+            wide = services.search_products(query=query, filters=others, sort=sort, spell=False)
+            if not wide.facets:
+                continue
+            name = next(n for n, f in CHOSEN.items() if f == field)
+            services.clear_caches()
+            page = services.search_products(
+                query=query, filters=params["filters"], sort=sort, spell=False
+            )
+            assert page.facets[name] == wide.facets[name], (params, name)
+            ranked, _ = signals.ranked(query, others, services.CANDIDATE_DEPTH, {})
+            merged += len(ranked.candidates) > len(
+                pages.merged_candidates(ranked.candidates, sort)[0]
+            )
+    assert merged  # some of them merged listings of one product
+    # The API shows the page's counts.
+    services.clear_caches()
+    body = client.get("/api/search", {"q": "oak", "brand": "Birch"}).json()
+    services.clear_caches()
+    wide = services.search_products(query="oak", spell=False)
+    assert body["facets"]["brand"] == [row._asdict() for row in wide.facets["brand"]]
