@@ -223,6 +223,15 @@ def facet_counts(product_ids: list[int], filters: SearchFilters) -> Facets:
 _DISJUNCTIVE = {"store": "stores", "brand": "brands", "category": "categories"}
 
 
+def facet_removed(filters: SearchFilters) -> SearchFilters | None:
+    """`filters` without its first chosen store, brand or category (the first search
+    `disjunctive_facets` asks for), None when none is chosen."""
+    for field_name in _DISJUNCTIVE.values():
+        if getattr(filters, field_name):
+            return replace(filters, **{field_name: ()})
+    return None
+
+
 def disjunctive_facets(
     page: SearchPage, filters: SearchFilters, search, sort: str = RELEVANCE
 ) -> None:

@@ -29,6 +29,7 @@ from search.pages import (
     SearchPage,
     build_page,
     disjunctive_facets,
+    facet_removed,
     hydrate_hits,
     mark_similar_section,
 )
@@ -172,7 +173,14 @@ def _text_page(
     # A re-sorted list must not change as the shopper pages, so it is cut from a fixed depth;
     # by relevance, a deeper list only extends the one before it.
     depth = _depth(offset, limit) if sort == RELEVANCE else CANDIDATE_DEPTH
-    found, from_cache = ranked(query, filters, depth, timings)
+    # A chosen store, brand or category: the search without it is ranked anyway (for that
+    # facet's disjunctive counts), so first: when it was ranked just now (not a cached list,
+    # which may predate a catalogue change), its keyword list can spare this one's search.
+    wider, within = facet_removed(filters), None
+    if wider is not None:
+        within, wider_cached = ranked(query, wider, depth, timings)
+        within = None if wider_cached else within
+    found, from_cache = ranked(query, filters, depth, timings, within)
     notice = (
         "Searching by words only for now: matching by looks is being set up."
         if found.status == "not_ready"
