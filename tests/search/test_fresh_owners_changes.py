@@ -66,3 +66,22 @@ def test_changed_ids_are_those_written_since_the_read(tmp_path):
     some = sorted(Product.objects.values_list("pk", flat=True))[:2]
     Product.objects.filter(pk__in=some).update(updated_at=timezone.now())
     assert live_rows.changed_ids(snap).tolist() == some
+
+
+def test_positions_by_table_equal_the_binary_search(tmp_path, monkeypatch):
+    import numpy as np
+
+    from search import snapshot as snapshot_module
+
+    ids = catalogue(n=30)
+    snap = snapshot(tmp_path, ids[::2])  # every other image: gaps between ids
+    asked = np.array([*ids.tolist(), -5, 0, int(ids[-1]) + 1, 10**12], dtype=np.int64)
+    by_table = snap.positions(asked)
+    assert isinstance(snap._rows_by_id, np.ndarray)  # the table was made
+    expected = [ids[::2].tolist().index(i) if i in ids[::2] else -1 for i in asked.tolist()]
+    assert by_table.tolist() == expected
+    monkeypatch.setattr(snapshot_module, "ROW_TABLE_SPARSITY", 0)  # ids too sparse for a table
+    (tmp_path / "sparse").mkdir()
+    sparse = snapshot(tmp_path / "sparse", ids[::2])
+    assert sparse.positions(asked).tolist() == expected
+    assert sparse._rows_by_id is False
