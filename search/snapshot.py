@@ -153,6 +153,7 @@ class Snapshot:
     _code_of: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _aligned: dict[str, bool] = field(default_factory=dict, repr=False)
     _rows_by_id: Any = field(default=None, repr=False)  # see _row_table
+    _first_row_by_product: Any = field(default=None, repr=False)  # see _first_row_table
 
     @classmethod
     def load(cls, version_dir: Path) -> Snapshot | None:
@@ -336,8 +337,32 @@ class Snapshot:
         ids = np.asarray(product_ids, dtype=np.int64)
         if not len(keys) or not len(ids):
             return np.full(len(ids), -1, np.int64)
+        table = self._first_row_table()
+        if table is not None:
+            known = (ids >= 0) & (ids < len(table))
+            out = np.full(len(ids), -1, np.int64)
+            out[known] = table[ids[known]]
+            return out
         at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
         return np.where(keys[at] == ids, order[at], -1)
+
+    def _first_row_table(self) -> NDArray[np.int32] | None:
+        """{product id: its first row} as an int32 array indexed by id (-1: none), made on first
+        use when ids are dense enough (as `_row_table`); None otherwise."""
+        if self._first_row_by_product is None:
+            keys, order = self.cols["product_sorted"], self.cols["by_product"]
+            top = int(keys[-1])
+            if len(keys) >= 2**31 or top > ROW_TABLE_SPARSITY * len(keys):
+                self._first_row_by_product = False
+            else:
+                keys = np.asarray(keys)
+                first = np.ones(len(keys), bool)
+                first[1:] = keys[1:] != keys[:-1]
+                first &= keys >= 0  # -1: an image no longer in the catalogue
+                table = np.full(max(top, 0) + 1, -1, np.int32)
+                table[keys[first]] = np.asarray(order)[first]
+                self._first_row_by_product = table
+        return None if self._first_row_by_product is False else self._first_row_by_product
 
     def holds(self, product_ids: list[int]) -> bool:
         """Whether every product is in the snapshot (a product scraped since the build, found

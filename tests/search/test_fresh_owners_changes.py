@@ -80,8 +80,14 @@ def test_positions_by_table_equal_the_binary_search(tmp_path, monkeypatch):
     assert isinstance(snap._rows_by_id, np.ndarray)  # the table was made
     expected = [ids[::2].tolist().index(i) if i in ids[::2] else -1 for i in asked.tolist()]
     assert by_table.tolist() == expected
+    products = [*Product.objects.values_list("pk", flat=True), -1, 0, 10**12]
+    first_rows = snap.product_rows(products).tolist()
+    assert isinstance(snap._first_row_by_product, np.ndarray)
     monkeypatch.setattr(snapshot_module, "ROW_TABLE_SPARSITY", 0)  # ids too sparse for a table
     (tmp_path / "sparse").mkdir()
     sparse = snapshot(tmp_path / "sparse", ids[::2])
     assert sparse.positions(asked).tolist() == expected
     assert sparse._rows_by_id is False
+    assert first_rows == sparse.product_rows(products).tolist()
+    assert sparse._first_row_by_product is False
+    assert (snap.product_rows(products) >= 0).sum() == len({p for p, _ in snap.owners(ids[::2].tolist(), as_of_build=False).values()})  # fmt: skip
