@@ -71,12 +71,12 @@ def compare(query, wider, narrower, depth):
     assert cut.keyword == searched.keyword, (query, wider, narrower, depth)
     assert cut.every_match == searched.every_match
     assert (cut.exact, cut.negatives, cut.status) == (searched.exact, searched.negatives, searched.status)  # fmt: skip
-    return len(searched.keyword)
+    return len(searched.keyword), len(searched.exact)
 
 
 def changed_since_the_build():
     """A product re-priced, re-branded and re-titled since the build, one sold out, one gone,
-    one scraped since: the keyword search matches them from the delta, the cut checks them live."""
+    six scraped since: the keyword search matches them from the delta, the cut checks them live."""
     later = timezone.now() + timedelta(seconds=1)
     first, second, third = Product.objects.order_by("pk")[:3]
     Product.objects.filter(pk=first.pk).update(
@@ -84,9 +84,13 @@ def changed_since_the_build():
     )
     Product.objects.filter(pk=second.pk).update(availability="out_of_stock", updated_at=later)
     Product.objects.filter(pk=third.pk).update(is_active=False, updated_at=later)
-    ProductFactory(
-        store=Store.objects.get(slug="s1"), title="Red oak mug", brand="Acme", price=Decimal("9")
-    )
+    for n in range(6):  # more exact matches than a search lists: that list is not cut from
+        ProductFactory(
+            store=Store.objects.get(slug=f"s{n % 3}"),
+            title="Red oak mug",
+            brand=BRANDS[n % 3],
+            price=Decimal(9 + 10 * n),
+        )
 
 
 @pytest.mark.parametrize("engine", ["auto", "database"])
@@ -94,8 +98,12 @@ def test_the_cut_keyword_list_is_the_searched_one(settings, engine):
     catalogue(settings)
     settings.MEEPO_SEARCH_KEYWORD_ENGINE = engine
     rng = random.Random(3)
-    compared = nonempty = 0
-    for step, query in enumerate(queries(rng, 40)):
+    titles = [p.title for p in Product.objects.order_by("pk")[3:11]] + [
+        "navy OAK lamp",
+        "Red oak mug",
+    ]
+    compared = nonempty = exact = 0
+    for step, query in enumerate([*queries(rng, 40), *titles]):
         if step == 20:
             changed_since_the_build()
         for wider, narrower in pairs(rng):
@@ -103,9 +111,11 @@ def test_the_cut_keyword_list_is_the_searched_one(settings, engine):
                 services.clear_caches()
                 found = compare(query, wider, narrower, depth)
                 compared += found is not None
-                nonempty += bool(found)
+                nonempty += bool(found and found[0])
+                exact += bool(found and found[1])
     assert compared >= 200
     assert nonempty >= 100
+    assert exact >= 10  # whole titles: exact matches (looked up, not cut: that saved ~0.05 ms)
 
 
 def test_a_cold_filtered_page_searches_its_words_once(settings, monkeypatch):
