@@ -154,8 +154,11 @@ def write_keyword_index(version_dir: Path) -> dict[str, Any]:
     writer.commit()
     writer.wait_merging_threads()
     del writer
-    for lock in out.glob(".tantivy-*.lock"):  # the writer's locks: nothing of the index
-        lock.unlink()
+    # The writer's locks and its file bookkeeping (.managed.json, for its own garbage collection)
+    # are nothing a reader needs, and dot files are never served to web nodes (the builder's
+    # nginx answers 404 for them), so a listed one would fail every `sync_index`.
+    for path in [*out.glob(".tantivy-*.lock"), out / ".managed.json"]:
+        path.unlink(missing_ok=True)
     meta = {
         "format": FORMAT,
         "documents": documents,

@@ -40,6 +40,9 @@ def test_a_synced_version_carries_the_keyword_index(nodes, server, settings):  #
     assert f"{KEYWORD_DIR}/{META_FILE}" in keyword_files
     assert f"{KEYWORD_DIR}/meta.json" in keyword_files  # tantivy's own
     assert not any(name.endswith(".lock") for name in keyword_files)
+    # The builder's nginx never serves a dot file (deploy/nginx/meepo-builder.conf): one listed
+    # would fail every sync (tantivy's .managed.json did, caught by tests/cluster).
+    assert not [name for name in listed if any(p.startswith(".") for p in name.split("/"))]
 
     switch(node)
     assert sync_index(server.url).status == "synced"
