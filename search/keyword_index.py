@@ -15,7 +15,7 @@ Fields (nothing stored: hits are mapped to product ids through the `id` fast fie
     store         i64, indexed          store id (a store filter pushed into the query)
     brand_exact, category_exact
                   raw, the values as stored (brand / category filters)
-    active        i64 1/0, as of the build (hits check `is_active` live as well)
+    active        i64 1/0, as of the build (changes since: search.keyword_delta)
 
 `keyword.json` (tantivy owns `meta.json`) records `written_at`: products whose `updated_at` is
 later are the version's *delta*, matched outside the index (search.keyword_delta); taken a
@@ -135,8 +135,9 @@ def _row(row: tuple) -> tuple:
 
 
 def write_keyword_index(version_dir: Path) -> dict[str, Any]:
-    """Write `<version_dir>/keyword/` for every product (active or not: a product reactivated
-    after the build is still found; hits check `is_active` live). Returns its meta."""
+    """Write `<version_dir>/keyword/` for every product, active or not (queries leave out the
+    inactive; one reactivated since moved its `updated_at` and is found in the delta). Returns
+    its meta."""
     import tantivy
 
     written_at = datetime.now(UTC) - WRITTEN_AT_MARGIN
