@@ -2,8 +2,10 @@
 a pipeline run (embed new images, then a full index rebuild) works beside the web workers.
 
 Reports requests/s, latency p50/p90/p99, errors (must be 0), and the whole stack's peak memory
-(gunicorn master + workers + nginx + the pipeline process), both as summed RSS (counts pages
-shared copy-on-write once per process: an upper bound) and as summed PSS (shares them out).
+(gunicorn master + workers + nginx + the pipeline process), as summed RSS (counts shared pages
+once per process: an upper bound), summed PSS (shares them out) and summed anonymous memory
+(private heap, which page-cache reclaim cannot give back), split per role and per web worker
+(with each worker's resident share of the mapped vectors.npy).
 
     .venv/bin/python -m bench.load --products 1000000 --duration 60 --connections 8
 
@@ -28,6 +30,7 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
 from bench.common import emit_json, machine, print_table, random_vit_b32  # noqa: E402  (needs ROOT on sys.path)
+from bench.wrk import children, server_memory_mb  # noqa: E402
 from tests.deploy.stack import Stack, app_env, http  # noqa: E402
 
 LUA = """
@@ -97,45 +100,98 @@ def prepare(products: int, env: dict[str, str], data: Path) -> dict:
 
 
 class MemorySampler(threading.Thread):
-    """Peak summed RSS and PSS of the stack's processes, sampled every 0.25 s."""
+    """The stack's memory, sampled every 0.25 s: per role (a root process and its children, read
+    by `bench.wrk.server_memory_mb`), summed RSS (shared pages once per process: an upper bound),
+    PSS (shared pages split between their users) and anonymous memory (private heap: what no
+    page-cache reclaim can give back). Peaks are kept per measure, with the per-role split at the
+    RSS peak and at the anonymous peak, and per role on its own (a builder's peak need not fall at
+    the stack's)."""
 
-    def __init__(self, pids_fn):
+    KEYS = ("rss_mb", "pss_mb", "anon_mb", "pss_anon_mb", "pss_file_mb")
+
+    def __init__(self, roots_fn):
         super().__init__(daemon=True)
-        self.pids_fn, self.stop = pids_fn, threading.Event()
-        self.peak = {"rss_mb": 0.0, "pss_mb": 0.0, "processes": 0}
-        self.peak_parts: dict[str, float] = {}
+        self.roots_fn, self.stop = roots_fn, threading.Event()
+        self.peak = {key: 0 for key in self.KEYS}
+        self.at_rss_peak: dict[str, dict] = {}
+        self.at_anon_peak: dict[str, dict] = {}
+        self.role_peaks: dict[str, dict] = {}
+        self.samples = 0
 
     def run(self):
         while not self.stop.is_set():
-            parts, rss, pss, n = {}, 0.0, 0.0, 0
-            for role, pid in self.pids_fn():
-                r, p = _memory(pid)
-                rss, pss, n = rss + r, pss + p, n + (r > 0)
-                parts[role] = parts.get(role, 0.0) + r
-            if rss > self.peak["rss_mb"]:
-                self.peak = {"rss_mb": round(rss), "pss_mb": round(pss), "processes": n}
-                self.peak_parts = {k: round(v) for k, v in parts.items()}
+            self.sample()
             time.sleep(0.25)
 
+    def sample(self) -> None:
+        roots = self.roots_fn()
+        parts = {role: {**server_memory_mb(pid), **_pss_split_mb(pid)} for role, pid in roots}
+        total = {key: sum(part[key] for part in parts.values()) for key in self.KEYS}
+        self.samples += 1
+        if total["rss_mb"] > self.peak["rss_mb"]:
+            self.at_rss_peak = {**parts, "sum": total}
+        if total["anon_mb"] > self.peak["anon_mb"]:
+            self.at_anon_peak = {**parts, "sum": total}
+        self.peak = {key: max(self.peak[key], total[key]) for key in self.KEYS}
+        for role, pid in roots:
+            old = self.role_peaks.get(role, dict.fromkeys((*self.KEYS, "largest_hwm_mb"), 0))
+            new = {**parts[role], "largest_hwm_mb": max(map(_hwm_mb, [pid, *children(pid)]))}
+            self.role_peaks[role] = {key: max(old[key], new[key]) for key in old}
 
-def _memory(pid: int) -> tuple[float, float]:
+
+def _pss_split_mb(root: int) -> dict[str, int]:
+    """PSS split into anonymous and file-backed pages (Pss_Anon, Pss_File; Linux 5.10+) for a
+    process and its children. `bench.wrk.server_memory_mb` reads RSS, PSS and Anonymous only;
+    Anonymous counts a page shared copy-on-write after gunicorn's fork (the preloaded model) once
+    per process, Pss_Anon shares it out: the private memory no page-cache reclaim gives back."""
+    kb = {"Pss_Anon": 0, "Pss_File": 0}
+    for pid in [root, *children(root)]:
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in kb:
+                kb[key] += int(value.split()[0])
+    return {
+        "pss_anon_mb": round(kb["Pss_Anon"] / 1024),
+        "pss_file_mb": round(kb["Pss_File"] / 1024),
+    }
+
+
+def _hwm_mb(pid: int) -> int:
+    """One process's own peak RSS so far (VmHWM): catches a spike between two samples."""
     try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
     except OSError:
-        return 0.0, 0.0
-    values = {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()[1:]}
-    return values.get("Rss", 0) / 1024, values.get("Pss", 0) / 1024
+        pass
+    return 0
 
 
-def _children(pid: int) -> list[int]:
+def _mapped_mb(pid: int, name: str) -> float:
+    """Resident MB of the mappings of files called `name` in one process (/proc/<pid>/smaps)."""
     try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        text = Path(f"/proc/{pid}/smaps").read_text()
     except OSError:
-        return []
-    result = [int(k) for k in kids]
-    for kid in list(result):
-        result += _children(kid)
-    return result
+        return 0.0
+    kb, inside = 0, False
+    for line in text.splitlines():
+        head = line.split(maxsplit=1)[0]
+        if not head.endswith(":") or "-" in head:  # a mapping's header line: "start-end perms ..."
+            inside = line.rstrip().endswith("/" + name)
+        elif inside and head == "Rss:":
+            kb += int(line.split()[1])
+    return round(kb / 1024)
+
+
+def _memory_available_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def run(args) -> dict:
@@ -146,6 +202,7 @@ def run(args) -> dict:
     env = app_env(data, MEEPO_CLIP_MODEL=str(model), MEEPO_INDEX_RELOAD_SECONDS="5",
                   WEB_CONCURRENCY=str(args.workers))  # fmt: skip
     catalogue = prepare(args.products, env, data)
+    mem_available = _memory_available_mb()  # search/residency.py prefaults vectors.npy below 25 %
     print(f"catalogue: {catalogue}", flush=True)
     if not args.no_pipeline:
         add = f"from tests.deploy.catalogue import add_products; add_products({args.fresh_images}, with_thumbnails={args.fresh_images})"  # fmt: skip
@@ -155,16 +212,16 @@ def run(args) -> dict:
     pipeline: subprocess.Popen | None = None
     pipeline_env = {**env, "MEEPO_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
-    def pids():
-        nginx = stack.processes[1].pid
-        yield from (("web", pid) for pid in stack.gunicorn_pids())
-        yield from (("nginx", pid) for pid in [nginx, *_children(nginx)])
+    def roots():
+        yield ("web", stack.processes[0].pid)  # the gunicorn master and its workers
+        yield ("nginx", stack.processes[1].pid)
         if pipeline is not None and pipeline.poll() is None:
-            yield from (("pipeline", pid) for pid in [pipeline.pid, *_children(pipeline.pid)])
+            yield ("pipeline", pipeline.pid)  # bash, then manage.py embed / build_index
 
-    sampler = MemorySampler(lambda: list(pids()))
+    sampler = MemorySampler(lambda: list(roots()))
     try:
         _warm_up(stack)
+        workers_warm = _workers(stack)
         sampler.start()
         if not args.no_pipeline:
             # As the systemd unit runs it: nice, one torch thread, then a full rebuild.
@@ -184,6 +241,7 @@ def run(args) -> dict:
             }
         sampler.stop.set()
         sampler.join()
+        workers_after = _workers(stack)
         health = json.loads(http(f"{stack.base_url}/healthz")[2])
     finally:
         sampler.stop.set()
@@ -197,10 +255,33 @@ def run(args) -> dict:
         "workers": args.workers,
         "catalogue": catalogue,
         "load": load,
-        "memory_peak": {**sampler.peak, "by_role_rss_mb": sampler.peak_parts},
+        "memory_peak": {
+            **sampler.peak,
+            "samples": sampler.samples,
+            "by_role_at_rss_peak": sampler.at_rss_peak,
+            "by_role_at_anon_peak": sampler.at_anon_peak,
+            "role_peaks": sampler.role_peaks,
+        },
+        # Each worker alone, after warm-up and after the run: the vectors.npy column is its
+        # resident share of the mapped vectors (page cache, in RSS and PSS, not anonymous).
+        "web_workers": {"warm": workers_warm, "after": workers_after},
+        "mem_available_mb_at_start": mem_available,
         "pipeline": pipeline_info,
         "index_after": health["index"]["info"],
     }
+
+
+def _workers(stack) -> list[dict]:
+    master = stack.processes[0].pid
+    return [
+        {
+            **server_memory_mb(pid),
+            **_pss_split_mb(pid),
+            "vectors_npy_mb": _mapped_mb(pid, "vectors.npy"),
+        }
+        for pid in stack.gunicorn_pids()
+        if pid != master
+    ]
 
 
 def _warm_up(stack):
@@ -235,7 +316,11 @@ def main():
         "products": args.products, "connections": args.connections, "req/s": load["requests_per_s"],
         "p50 ms": load["p50_ms"], "p90 ms": load["p90_ms"], "p99 ms": load["p99_ms"],
         "errors": load["errors"], "peak RSS MB": memory["rss_mb"], "peak PSS MB": memory["pss_mb"],
+        "peak anon MB": memory["anon_mb"], "peak PSS anon MB": memory["pss_anon_mb"],
     }])  # fmt: skip
+    print(f"at the RSS peak: {memory['by_role_at_rss_peak']}")
+    print(f"each role's own peak: {memory['role_peaks']}")
+    print(f"web workers (warm, after): {result['web_workers']}")
     emit_json(result, args.json or str(OUT / f"load-{args.products}.json"))
     if load["errors"]:
         sys.exit(f"{load['errors']} failed requests")
