@@ -7,6 +7,8 @@ from its current text, analysed by the index's own analyzer and scored by tantiv
 the index's statistics (document count, each term's document frequency, average field lengths
 recorded at build): the delta's scores and the index's are on one scale, so the merged list is
 the top by BM25 of both. The delta's rows are read once per (product, updated_at) and kept.
+A product deleted since (its tombstone, catalog.ProductDeletion) is in the delta with no words:
+left out of the index's matches and counts, matched by nothing.
 Past MAX_DELTA changed products the whole query goes to the database (search.fts).
 """
 
@@ -81,14 +83,19 @@ def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None =
     """(SQL selecting (id, updated_at as text, 2 if the row passes `where` else 1) of the products
     changed since `index` was written, at most MAX_DELTA + 1, on the updated_at index; its
     params). `where` is a filter over `catalog_product p` (SearchFilters.sql): callers UNION
-    it into the live check they run anyway."""
+    it into the live check they run anyway. Products deleted since (their tombstones,
+    catalog.ProductDeletion, on the deleted_at index) come as (id, deleted_at as text, 1):
+    never passing, and `documents` makes them empty docs, so they are left out of the index's
+    matches and match nothing here."""
     since = connection.ops.adapt_datetimefield_value(index.written_at)
     sql = (
         "SELECT d.* FROM (SELECT p.id, CAST(p.updated_at AS TEXT), "
         f"CASE WHEN {where} THEN 2 ELSE 1 END "
-        "FROM catalog_product p WHERE p.updated_at > %s LIMIT %s) d"
+        "FROM catalog_product p WHERE p.updated_at > %s UNION ALL "
+        "SELECT g.product_id, CAST(g.deleted_at AS TEXT), 1 FROM catalog_productdeletion g "
+        "WHERE g.deleted_at > %s LIMIT %s) d"
     )
-    return sql, [*(params or []), since, MAX_DELTA + 1]
+    return sql, [*(params or []), since, since, MAX_DELTA + 1]
 
 
 def changed(index: KeywordIndex) -> Delta | None:
@@ -110,10 +117,12 @@ def documents(index: KeywordIndex, rows: list[tuple]) -> Delta | None:
 
 
 def _read(rows: list[tuple]) -> dict[int, DeltaDoc]:
+    """{id: its doc} of `rows`; a product not found (deleted since) gets an empty doc."""
     with _cache_lock:
         missing = [pid for pid, at in rows if _cache.get(pid, (None,))[0] != at]
     if missing:
         fresh = {row[0]: _document(row) for row in iter_products(ids=missing)}
+        fresh.update({pid: _gone(pid) for pid in missing if pid not in fresh})
         stamps = dict(rows)
         with _cache_lock:
             if len(_cache) > 4 * MAX_DELTA:
@@ -130,6 +139,11 @@ def too_many(index: KeywordIndex) -> bool:
     if index.path not in _too_many:
         changed(index)
     return _too_many[index.path]
+
+
+def _gone(pid: int) -> DeltaDoc:
+    """The doc of a product deleted since: no words (left out of the index, matches nothing)."""
+    return DeltaDoc(pid, {name: Counter() for name in TEXT_FIELDS})
 
 
 def _document(row: tuple) -> DeltaDoc:

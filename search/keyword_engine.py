@@ -14,7 +14,8 @@ moved its `updated_at`, so (b) has it), then, under a price, stock or attribute 
 live in one primary-key query (`filters.sql`); while fewer than `limit` survive and the
 index has more matches, the next window is read, up to MAX_SCANNED, then the database answers;
 (b) products changed since the index was written are left out of its matches and matched by
-search.keyword_delta instead, on the same BM25 scale, and merged by score. Unlike the database
+search.keyword_delta instead, on the same BM25 scale, and merged by score (products deleted
+since, read from their tombstones in the same query, are left out and match nothing). Unlike the database
 path, every match is scored (no "newest KEYWORD_SCORED_MAX only" bound): WAND keeps a broad
 word's top-k cheap. A count asked right after the hits of the same query (search.signals asks
 when the ranked list is full) is that search's own match count, corrected for the delta.

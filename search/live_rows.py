@@ -12,13 +12,18 @@ without a query over the whole catalogue:
   hits ranked from a structural superset (search.signals), which needs no change tracking.
 
 Guarantees: every change that moves `updated_at` (catalog.services writes it with each
-changed field, and with each deactivation) is seen; CHANGE_MARGIN covers a writer's
-transaction that stamped `updated_at` before the snapshot read and committed after it.
+changed field, and with each deactivation) is seen, and so is every deletion (a product deleted
+leaves no row: its tombstone, catalog.ProductDeletion, written by a database trigger, is read in
+the same query, UNION ALL on the `deleted_at` index, and a deleted product re-read by primary key
+is found gone); CHANGE_MARGIN covers a writer's transaction that stamped `updated_at` before the
+snapshot read and committed after it. `prune_deletions` (run by each index build) drops the
+tombstones older than every kept index version.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from django.db import connection
@@ -31,20 +36,27 @@ MAX_CHANGED = 2_000
 CHANGE_MARGIN = timedelta(seconds=60)
 # Product ids checked per query: well under SQLite's bound-parameter limit.
 CHECK_CHUNK = 500
+# Tombstones are kept this long before the oldest kept index version started (a web node still
+# serving an older version while it syncs, a version's read well after its stamp).
+DELETION_KEEP_MARGIN = timedelta(days=1)
+# Products deleted since `%s`, from the tombstones' (deleted_at, product_id) index alone: UNION
+# ALL'd into each "changed since" query (callers fill in the columns they select beside the id).
+DELETED_SINCE = "SELECT product_id{} FROM catalog_productdeletion WHERE deleted_at > %s"
 
 
 def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
-    """(ids of products changed since `snap` read the catalogue, those of them passing
-    `filters` now), in one query on the updated_at index; None past MAX_CHANGED."""
+    """(ids of products changed or deleted since `snap` read the catalogue, those of them
+    passing `filters` now), in one query on the updated_at and deleted_at indexes; None past
+    MAX_CHANGED."""
     since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
     where, params = filters.sql("p")
     sql = (
         f"SELECT p.id, CASE WHEN {where} THEN 1 ELSE 0 END FROM catalog_product p "
-        "WHERE p.updated_at > %s LIMIT %s"
+        f"WHERE p.updated_at > %s UNION ALL {DELETED_SINCE.format(', 0')} LIMIT %s"
     )
     stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, stamp, MAX_CHANGED + 1])
+        cursor.execute(sql, [*params, stamp, stamp, MAX_CHANGED + 1])
         rows = cursor.fetchall()
     if len(rows) > MAX_CHANGED:
         return None
@@ -52,20 +64,23 @@ def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
 
 
 def changed_ids(snap) -> NDArray[np.int64] | None:
-    """Sorted ids of the products changed since `snap` read the catalogue (`updated_at` after
-    the read, less CHANGE_MARGIN), from the updated_at index alone (no table row is read); None
-    past MAX_CHANGED. What `Snapshot.fresh_owners` corrects the build-time active flag with."""
+    """Sorted ids of the products changed or deleted since `snap` read the catalogue
+    (`updated_at` or the tombstone's `deleted_at` after the read, less CHANGE_MARGIN), from the
+    updated_at and deleted_at indexes alone (no table row is read); None past MAX_CHANGED. What
+    `Snapshot.fresh_owners` corrects the build-time active flag with (a deleted owner re-read
+    by primary key is not found: not shown)."""
     since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
     stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM catalog_product WHERE updated_at > %s LIMIT %s",
-            [stamp, MAX_CHANGED + 1],
+            "SELECT id FROM catalog_product WHERE updated_at > %s "
+            f"UNION ALL {DELETED_SINCE.format('')} LIMIT %s",
+            [stamp, stamp, MAX_CHANGED + 1],
         )
         rows = cursor.fetchall()
     if len(rows) > MAX_CHANGED:
         return None
-    return np.sort(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+    return np.unique(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
 
 
 def live_rows(snap, filters, as_of_build: NDArray[np.int64], changed, passing):
@@ -94,3 +109,27 @@ def passing_product_ids(product_ids: list[int], filters) -> set[int]:
             cursor.execute(sql, [*part, *params])
             out.update(row[0] for row in cursor.fetchall())
     return out
+
+
+def prune_deletions(root: Path | None = None) -> int:
+    """Delete the tombstones no kept index version needs: those written more than
+    DELETION_KEEP_MARGIN before the oldest version under `root` (default: the index root)
+    started (its stamp, taken before its catalogue read). Nothing when no version is found.
+    Returns how many were deleted. Run by each index build, after it prunes old versions."""
+    from catalog.models import ProductDeletion
+
+    if root is None:
+        from search.index import index_root
+
+        root = index_root()
+    started = []
+    for path in root.iterdir() if root.is_dir() else ():
+        try:
+            stamp = datetime.strptime(path.name, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue  # `current`, a build in progress
+        if path.is_dir() and not path.is_symlink():
+            started.append(stamp)
+    if not started:
+        return 0
+    return ProductDeletion.prune(before=min(started) - DELETION_KEEP_MARGIN)

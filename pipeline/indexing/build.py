@@ -40,7 +40,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
-from search import keyword_index, snapshot, spelling
+from search import keyword_index, live_rows, snapshot, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
 from search.manifest import (
     FORMAT,
@@ -140,6 +140,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
         shutil.rmtree(work, ignore_errors=True)
         raise
     publish.prune(settings.MEEPO_INDEX_KEEP)
+    live_rows.prune_deletions()  # deleted products' tombstones no kept version needs
     report.status, report.version = "published", stamp
     report.recall_at_10, report.latency_ms = built.recall_at_10, built.latency_ms
     report.seconds = time.monotonic() - started
