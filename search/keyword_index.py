@@ -27,8 +27,6 @@ it creates tantivy's empty `.tantivy-meta.lock` there, which no manifest or sync
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,8 +36,7 @@ from typing import Any
 from django.db import connection
 
 from search.durable import fsync_path
-
-logger = logging.getLogger(__name__)
+from search.per_version import PerVersion
 
 KEYWORD_DIR = "keyword"
 META_FILE = "keyword.json"
@@ -256,8 +253,7 @@ def is_current(version_dir: Path | None) -> bool:
     return changed <= REBUILD_AFTER_CHANGES
 
 
-_loaded: dict[Path, KeywordIndex | None] = {}
-_loaded_lock = threading.Lock()
+_versions: PerVersion[KeywordIndex] = PerVersion(KeywordIndex.load, "keyword index")
 
 
 def for_index(index) -> KeywordIndex | None:
@@ -268,20 +264,9 @@ def for_index(index) -> KeywordIndex | None:
 
     if settings.MEEPO_SEARCH_KEYWORD_ENGINE != "auto":
         return None
-    path = index.path  # a Path already (SearchIndex.path)
-    with _loaded_lock:
-        if path not in _loaded:
-            try:
-                _loaded[path] = KeywordIndex.load(path)
-            except (OSError, ValueError):
-                logger.exception("could not open the keyword index of %s; using the database", path)
-                _loaded[path] = None
-            while len(_loaded) > 2:
-                _loaded.pop(next(iter(_loaded)))
-        return _loaded[path]
+    return _versions.get(Path(index.path))
 
 
 def forget_loaded() -> None:
     """Close every loaded keyword index (tests)."""
-    with _loaded_lock:
-        _loaded.clear()
+    _versions.forget()

@@ -29,9 +29,7 @@ flag of index hits' owners (re-read by primary key only for the products changed
 from __future__ import annotations
 
 import json
-import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +43,7 @@ from search import live_rows
 from search.attributes import ATTRIBUTES
 from search.durable import fsync_path
 from search.facets import FacetRow, Facets, top_rows
-
-logger = logging.getLogger(__name__)
+from search.per_version import PerVersion
 
 SNAPSHOT_DIR = "snapshot"
 FORMAT = 1
@@ -390,8 +387,7 @@ class Snapshot:
         return out
 
 
-_loaded: dict[Path, Snapshot | None] = {}
-_loaded_lock = threading.Lock()
+_versions: PerVersion[Snapshot] = PerVersion(Snapshot.load, "snapshot")
 
 
 def for_index(index) -> Snapshot | None:
@@ -402,23 +398,12 @@ def for_index(index) -> Snapshot | None:
 
     if not settings.MEEPO_SEARCH_SNAPSHOT:
         return None
-    path = Path(index.path)
-    with _loaded_lock:
-        if path not in _loaded:
-            try:
-                _loaded[path] = Snapshot.load(path)
-            except (OSError, ValueError):
-                logger.exception("could not load the snapshot of %s; using the database", path)
-                _loaded[path] = None
-            while len(_loaded) > 2:
-                _loaded.pop(next(iter(_loaded)))
-        return _loaded[path]
+    return _versions.get(Path(index.path))
 
 
 def forget_loaded() -> None:
     """Close every loaded snapshot (tests; the next search loads its version's afresh)."""
-    with _loaded_lock:
-        _loaded.clear()
+    _versions.forget()
 
 
 def _any_of(column: np.ndarray, codes: list[int]) -> NDArray[np.bool_]:
