@@ -239,6 +239,8 @@ def run(args) -> dict:
                     line for line in output.splitlines() if line.startswith(("embed", "index"))
                 ][-3:],
             }
+            if pipeline.returncode:
+                pipeline_info["output_tail"] = output.splitlines()[-30:]
         sampler.stop.set()
         sampler.join()
         workers_after = _workers(stack)
