@@ -9,7 +9,11 @@ docs/search.md, "Calibration at build time").
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,13 +53,56 @@ def noise_profile(
 
 
 def _random_query_vectors() -> tuple[np.ndarray, list[str]]:
+    """The random queries' vectors and kinds, kept in MEEPO_DATA_DIR/calibration/ per model and
+    encoder settings: loading the encoder (fp32 weights, int8 copy, ONNX text session) to encode
+    128 queries took the builder from ~1.4 to ~2.8 GB at 1 M products (bench.load), past its unit's
+    MemoryMax; the same model gives the same vectors, so only the first build after a model or
+    encoder change loads it."""
     from django.conf import settings
-
-    from search.encoder import get_encoder
 
     if not _model_is_local(settings.MEEPO_CLIP_MODEL):
         # The embed stage downloads the model; calibration never waits on the network for it.
         raise ModelNotAvailable(f"{settings.MEEPO_CLIP_MODEL} is not on this machine")
+    path = settings.MEEPO_DATA_DIR / "calibration" / f"{_cache_key()}.npz"
+    try:
+        with np.load(path) as kept:
+            return kept["vectors"], [str(k) for k in kept["kinds"]]
+    except (OSError, KeyError, ValueError):
+        pass  # not kept yet (or unreadable): encode, then keep
+    vectors, kinds = _encode_random_queries()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, vectors=vectors, kinds=np.array(kinds, dtype=str))
+    os.replace(tmp, path)  # a reader never sees half a file
+    return vectors, kinds
+
+
+def _cache_key() -> str:
+    """What the random queries' vectors depend on: the model's files (name, size, mtime), the
+    encoder settings and the queries' count and seed."""
+    from django.conf import settings
+
+    model = Path(settings.MEEPO_CLIP_MODEL).expanduser()
+    if not model.is_dir():
+        from huggingface_hub import try_to_load_from_cache
+
+        model = Path(try_to_load_from_cache(settings.MEEPO_CLIP_MODEL, "config.json")).parent
+    files = sorted(
+        (str(f.relative_to(model)), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in model.rglob("*")
+        if f.is_file()
+    )
+    parts = [
+        settings.MEEPO_CLIP_MODEL, files, settings.MEEPO_CLIP_QUANTIZE,
+        settings.MEEPO_CLIP_TEXT_RUNTIME, settings.MEEPO_CLIP_PARITY_MIN,
+        relevance.NOISE_QUERIES, relevance.NOISE_SEED,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
+
+
+def _encode_random_queries() -> tuple[np.ndarray, list[str]]:
+    from search.encoder import get_encoder
+
     encoder = get_encoder()
     vocab = encoder.processor.tokenizer.get_vocab()
     # CLIP's BPE marks a whole word's last piece with "</w>": those are the model's words.
@@ -68,8 +115,6 @@ def _random_query_vectors() -> tuple[np.ndarray, list[str]]:
 
 
 def _model_is_local(name: str) -> bool:
-    from pathlib import Path
-
     if Path(name).expanduser().is_dir():
         return True
     from huggingface_hub import try_to_load_from_cache

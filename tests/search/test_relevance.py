@@ -7,6 +7,7 @@ import pytest
 from bench.planted_index import publish_arrays
 from search.index import SearchIndex
 from search.relevance import (
+    NOISE_QUERIES,
     FloorParams,
     NoiseProfile,
     floor_for,
@@ -137,3 +138,27 @@ def test_noise_profile_keeps_pseudo_and_word_queries_apart():
     assert floor_mask(
         [0.3], noise=profile, params=FloorParams(percentile=100, margin=0)
     ).tolist() == [False]
+
+
+def test_random_query_vectors_are_kept_per_model_and_encoder_settings(tiny_clip, settings, tmp_path, monkeypatch):  # fmt: skip
+    """The builder loads the encoder only for the first calibration of a model (its weights,
+    int8 copy and ONNX session took it past its memory limit at 1 M products); a change of the
+    model's files or of the encoder settings encodes afresh."""
+    from pipeline.indexing import calibration
+    from search import encoder as encoder_module
+
+    settings.MEEPO_DATA_DIR = tmp_path
+    first, kinds = calibration._random_query_vectors()
+    assert first.shape[0] == len(kinds) == NOISE_QUERIES
+
+    def no_encoder():
+        raise AssertionError("the encoder was loaded again")
+
+    monkeypatch.setattr(encoder_module, "get_encoder", no_encoder)
+    again, again_kinds = calibration._random_query_vectors()
+    np.testing.assert_array_equal(again, first)
+    assert again_kinds == kinds
+
+    settings.MEEPO_CLIP_QUANTIZE = "off" if settings.MEEPO_CLIP_QUANTIZE != "off" else "on"
+    with pytest.raises(AssertionError, match="loaded again"):
+        calibration._random_query_vectors()
