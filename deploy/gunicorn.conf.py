@@ -37,9 +37,12 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then so slow leaks (allocator fragmentation) never reach the 4 GB
-# ceiling; jitter keeps the two workers from restarting at the same moment.
-max_requests = 5000
-max_requests_jitter = 500
+# ceiling. A worker's start (index, keyword index, ONNX session) costs seconds of CPU, and cached
+# pages are served at hundreds per second: at 5,000 requests both workers restarted within the
+# same minute, over and over, and p99 reached 7 s (bench.load, 2026-12-02). So rarely, and with a
+# jitter as wide as half the period, so the two workers' restarts do not coincide.
+max_requests = 100_000
+max_requests_jitter = 50_000
 # The heartbeat file on tmpfs: a busy disk must not make the master think a worker hung.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
