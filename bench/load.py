@@ -30,7 +30,7 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
 from bench.common import emit_json, machine, print_table, random_vit_b32  # noqa: E402  (needs ROOT on sys.path)
-from bench.wrk import children, server_memory_mb  # noqa: E402
+from bench.wrk import SMAPS_FIELDS, children, server_memory_mb  # noqa: E402
 from tests.deploy.stack import Stack, app_env, http  # noqa: E402
 
 LUA = """
@@ -107,7 +107,7 @@ class MemorySampler(threading.Thread):
     RSS peak and at the anonymous peak, and per role on its own (a builder's peak need not fall at
     the stack's)."""
 
-    KEYS = ("rss_mb", "pss_mb", "anon_mb", "pss_anon_mb", "pss_file_mb")
+    KEYS = tuple(SMAPS_FIELDS.values())
 
     def __init__(self, roots_fn):
         super().__init__(daemon=True)
@@ -125,7 +125,7 @@ class MemorySampler(threading.Thread):
 
     def sample(self) -> None:
         roots = self.roots_fn()
-        parts = {role: {**server_memory_mb(pid), **_pss_split_mb(pid)} for role, pid in roots}
+        parts = {role: server_memory_mb(pid) for role, pid in roots}
         total = {key: sum(part[key] for part in parts.values()) for key in self.KEYS}
         self.samples += 1
         if total["rss_mb"] > self.peak["rss_mb"]:
@@ -137,27 +137,6 @@ class MemorySampler(threading.Thread):
             old = self.role_peaks.get(role, dict.fromkeys((*self.KEYS, "largest_hwm_mb"), 0))
             new = {**parts[role], "largest_hwm_mb": max(map(_hwm_mb, [pid, *children(pid)]))}
             self.role_peaks[role] = {key: max(old[key], new[key]) for key in old}
-
-
-def _pss_split_mb(root: int) -> dict[str, int]:
-    """PSS split into anonymous and file-backed pages (Pss_Anon, Pss_File; Linux 5.10+) for a
-    process and its children. `bench.wrk.server_memory_mb` reads RSS, PSS and Anonymous only;
-    Anonymous counts a page shared copy-on-write after gunicorn's fork (the preloaded model) once
-    per process, Pss_Anon shares it out: the private memory no page-cache reclaim gives back."""
-    kb = {"Pss_Anon": 0, "Pss_File": 0}
-    for pid in [root, *children(root)]:
-        try:
-            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            key, _, value = line.partition(":")
-            if key in kb:
-                kb[key] += int(value.split()[0])
-    return {
-        "pss_anon_mb": round(kb["Pss_Anon"] / 1024),
-        "pss_file_mb": round(kb["Pss_File"] / 1024),
-    }
 
 
 def _hwm_mb(pid: int) -> int:
@@ -278,7 +257,6 @@ def _workers(stack) -> list[dict]:
     return [
         {
             **server_memory_mb(pid),
-            **_pss_split_mb(pid),
             "vectors_npy_mb": _mapped_mb(pid, "vectors.npy"),
         }
         for pid in stack.gunicorn_pids()

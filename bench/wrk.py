@@ -139,10 +139,20 @@ def run_wrk(
     return result
 
 
+# /proc/<pid>/smaps_rollup fields summed by `server_memory_mb`, and the names it reports them by.
+SMAPS_FIELDS = {
+    "Rss": "rss_mb", "Pss": "pss_mb", "Anonymous": "anon_mb",
+    "Pss_Anon": "pss_anon_mb", "Pss_File": "pss_file_mb",
+}  # fmt: skip
+
+
 def server_memory_mb(master: int) -> dict[str, float]:
-    """Summed RSS (shared pages once per process: an upper bound) and PSS (shared pages split
-    between their users) of the master and its workers, from /proc/<pid>/smaps_rollup."""
-    rss = pss = anon = 0
+    """Memory of a process and its children, from /proc/<pid>/smaps_rollup: summed RSS (shared
+    pages once per process: an upper bound), PSS (shared pages split between their users),
+    Anonymous (a page shared copy-on-write after gunicorn's fork counts once per process), and PSS
+    split into anonymous and file-backed pages (Pss_Anon: the private memory no page-cache
+    reclaim gives back; Linux 5.10+)."""
+    kb = dict.fromkeys(SMAPS_FIELDS, 0)
     for pid in [master, *children(master)]:
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
@@ -150,9 +160,6 @@ def server_memory_mb(master: int) -> dict[str, float]:
             continue
         for line in lines:
             key, _, value = line.partition(":")
-            if key in ("Rss", "Pss", "Anonymous"):
-                kb = int(value.split()[0])
-                rss += kb if key == "Rss" else 0
-                pss += kb if key == "Pss" else 0
-                anon += kb if key == "Anonymous" else 0
-    return {"rss_mb": round(rss / 1024), "pss_mb": round(pss / 1024), "anon_mb": round(anon / 1024)}
+            if key in kb:
+                kb[key] += int(value.split()[0])
+    return {name: round(kb[key] / 1024) for key, name in SMAPS_FIELDS.items()}
