@@ -294,6 +294,11 @@ CACHES = {
 MEEPO_SEARCH_SNAPSHOT = env.bool("MEEPO_SEARCH_SNAPSHOT", default=True)
 # Keyword search: "auto" = the served index version's tantivy index when it has one
 # (search/keyword_engine.py), else the database; "database" = always FTS5 / tsvector.
+# Map all of an index version's vectors.npy into each worker at load: "auto" when it is at most
+# a quarter of MemAvailable (search.residency), "on" always, "off" never (pages fault in on use).
+MEEPO_INDEX_PREFAULT = env.str("MEEPO_INDEX_PREFAULT", default="auto")
+if MEEPO_INDEX_PREFAULT not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("MEEPO_INDEX_PREFAULT must be 'auto', 'on' or 'off'")
 MEEPO_SEARCH_KEYWORD_ENGINE = env.str("MEEPO_SEARCH_KEYWORD_ENGINE", default="auto")
 if MEEPO_SEARCH_KEYWORD_ENGINE not in ("auto", "database"):
     raise ImproperlyConfigured("MEEPO_SEARCH_KEYWORD_ENGINE must be 'auto' or 'database'")

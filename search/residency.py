@@ -20,11 +20,16 @@ def prefault(array: np.ndarray) -> bool:
     the file is small beside the memory available. An exact subset scan reads a few thousand
     rows spread over the whole file: at 1 M rows each first touch of a page cost a fault, 5-10 ms
     per new filter in a fresh worker, against ~50 ms once here (bench/filtered.py). Where the
-    file would not stay in memory, nothing is done (the kernel then reads pages on demand)."""
+    file would not stay in memory, nothing is done (the kernel then reads pages on demand).
+    MEEPO_INDEX_PREFAULT "on"/"off" overrides the rule (e.g. to measure what a 4 GB VPS does on a
+    bigger machine)."""
+    from django.conf import settings
+
+    mode = settings.MEEPO_INDEX_PREFAULT
     mapped = getattr(array, "_mmap", None)
-    if mapped is None or sys.platform != "linux":
+    if mode == "off" or mapped is None or sys.platform != "linux":
         return False
-    if array.nbytes > PREFAULT_SHARE * _memory_available():
+    if mode == "auto" and array.nbytes > PREFAULT_SHARE * _memory_available():
         return False
     try:
         mapped.madvise(getattr(mmap, "MADV_POPULATE_READ", 22))  # Linux 5.14+

@@ -136,7 +136,7 @@ def test_snapshot_rows_are_index_rows_only_when_they_are_the_same_ids(versions):
     assert not shorter.aligned_with(index)
 
 
-def test_prefault_maps_a_small_file_and_leaves_a_large_one(tmp_path, monkeypatch):
+def test_prefault_maps_a_small_file_and_leaves_a_large_one(tmp_path, monkeypatch, settings):
     import sys
 
     from search import residency
@@ -149,6 +149,11 @@ def test_prefault_maps_a_small_file_and_leaves_a_large_one(tmp_path, monkeypatch
     assert prefault(np.asarray(mapped)) is False  # not a mapping
     monkeypatch.setattr(residency, "PREFAULT_SHARE", 0.0)
     assert prefault(mapped) is False  # too big beside the memory available
+    settings.MEEPO_INDEX_PREFAULT = "on"
+    assert prefault(mapped) is (sys.platform == "linux")  # mapped whatever its size
+    settings.MEEPO_INDEX_PREFAULT = "off"
+    monkeypatch.setattr(residency, "PREFAULT_SHARE", 1.0)
+    assert prefault(mapped) is False  # never
 
 
 def test_an_index_with_cached_sets_is_freed_without_the_cyclic_gc(tmp_path, settings):
