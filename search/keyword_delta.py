@@ -23,6 +23,7 @@ from pathlib import Path
 from django.db import connection
 
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, analyzer, iter_products
+from search.live_rows import changed_since_sql
 
 # Past this many products changed since the build, the database answers (a rebuild is due:
 # build_index republishes past keyword_index.REBUILD_AFTER_CHANGES). Each query reads the
@@ -88,13 +89,11 @@ def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None =
     never passing, and `documents` makes them empty docs, so they are left out of the index's
     matches and match nothing here."""
     since = connection.ops.adapt_datetimefield_value(index.written_at)
-    sql = (
-        "SELECT d.* FROM (SELECT p.id, CAST(p.updated_at AS TEXT), "
-        f"CASE WHEN {where} THEN 2 ELSE 1 END "
-        "FROM catalog_product p WHERE p.updated_at > %s UNION ALL "
-        "SELECT g.product_id, CAST(g.deleted_at AS TEXT), 1 FROM catalog_productdeletion g "
-        "WHERE g.deleted_at > %s LIMIT %s) d"
+    changed = changed_since_sql(
+        f", CAST(p.updated_at AS TEXT), CASE WHEN {where} THEN 2 ELSE 1 END",
+        ", CAST(deleted_at AS TEXT), 1",
     )
+    sql = f"SELECT d.* FROM ({changed}) d"
     return sql, [*(params or []), since, since, MAX_DELTA + 1]
 
 

@@ -19,7 +19,8 @@ Fields (nothing stored: hits are mapped to product ids through the `id` fast fie
 
 `keyword.json` (tantivy owns `meta.json`) records `written_at`: products whose `updated_at` is
 later are the version's *delta*, matched outside the index (search.keyword_delta); taken a
-margin before the first row is read, so a product written during the build is in the delta.
+margin (search.live_rows.CHANGE_MARGIN, as for the snapshot) before the first row is read, so
+a product written during the build is in the delta.
 The writer's lock files are removed before the manifest lists the directory; a reader opening
 it creates tantivy's empty `.tantivy-meta.lock` there, which no manifest or sync looks at.
 """
@@ -29,13 +30,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.db import connection
 
 from search.durable import fsync_path
+from search.live_rows import CHANGE_MARGIN
 from search.per_version import PerVersion
 
 KEYWORD_DIR = "keyword"
@@ -48,9 +50,6 @@ BOOSTS = {"title": 10.0, "brand": 6.0, "category": 3.0, "tags": 3.0, "descriptio
 CHUNK = 5_000
 # The writer's memory (tantivy flushes a segment when it is full): bounded whatever N.
 WRITER_HEAP = 128_000_000
-# A product written this close before the build started may have been read before its write
-# committed: it counts as changed (matched outside the index), never as missed.
-WRITTEN_AT_MARGIN = timedelta(seconds=10)
 # build_index republishes (same vectors, new keyword index) past this many changed products.
 REBUILD_AFTER_CHANGES = 500
 # Field lengths are averaged over every Nth product (BM25 of delta products, keyword_delta).
@@ -137,7 +136,9 @@ def write_keyword_index(version_dir: Path) -> dict[str, Any]:
     its meta."""
     import tantivy
 
-    written_at = datetime.now(UTC) - WRITTEN_AT_MARGIN
+    # A product written just before the read may have committed after it: within the margin
+    # it counts as changed (matched outside the index), never as missed (the snapshot's rule).
+    written_at = datetime.now(UTC) - CHANGE_MARGIN
     out = Path(version_dir) / KEYWORD_DIR
     out.mkdir()
     index = tantivy.Index(schema(), path=str(out), reuse=False)

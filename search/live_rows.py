@@ -39,22 +39,35 @@ CHECK_CHUNK = 500
 # Tombstones are kept this long before the oldest kept index version started (a web node still
 # serving an older version while it syncs, a version's read well after its stamp).
 DELETION_KEEP_MARGIN = timedelta(days=1)
-# Products deleted since `%s`, from the tombstones' (deleted_at, product_id) index alone: UNION
-# ALL'd into each "changed since" query (callers fill in the columns they select beside the id).
-DELETED_SINCE = "SELECT product_id{} FROM catalog_productdeletion WHERE deleted_at > %s"
+
+
+def changed_since_sql(product_columns: str = "", deleted_columns: str = "") -> str:
+    """The one "changed since" query: ids of products written (`updated_at > %s`) or deleted
+    (their tombstone's `deleted_at > %s`) since a moment, `LIMIT %s`, on the updated_at and
+    (deleted_at, product_id) indexes. `product_columns` / `deleted_columns` are selected beside
+    each id (over `catalog_product p` / the tombstones); params: those of `product_columns`,
+    then since, since, limit. Used by the snapshot's corrections here and by
+    search.keyword_delta for the keyword index."""
+    return (
+        f"SELECT p.id{product_columns} FROM catalog_product p WHERE p.updated_at > %s UNION ALL "
+        f"SELECT product_id{deleted_columns} FROM catalog_productdeletion WHERE deleted_at > %s "
+        "LIMIT %s"
+    )
+
+
+def read_stamp(snap):
+    """The moment `snap` read the catalogue, less CHANGE_MARGIN, as the database takes it."""
+    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
+    return connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
 
 
 def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
     """(ids of products changed or deleted since `snap` read the catalogue, those of them
     passing `filters` now), in one query on the updated_at and deleted_at indexes; None past
     MAX_CHANGED."""
-    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
     where, params = filters.sql("p")
-    sql = (
-        f"SELECT p.id, CASE WHEN {where} THEN 1 ELSE 0 END FROM catalog_product p "
-        f"WHERE p.updated_at > %s UNION ALL {DELETED_SINCE.format(', 0')} LIMIT %s"
-    )
-    stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
+    sql = changed_since_sql(f", CASE WHEN {where} THEN 1 ELSE 0 END", ", 0")
+    stamp = read_stamp(snap)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, stamp, stamp, MAX_CHANGED + 1])
         rows = cursor.fetchall()
@@ -69,14 +82,9 @@ def changed_ids(snap) -> NDArray[np.int64] | None:
     updated_at and deleted_at indexes alone (no table row is read); None past MAX_CHANGED. What
     `Snapshot.fresh_owners` corrects the build-time active flag with (a deleted owner re-read
     by primary key is not found: not shown)."""
-    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
-    stamp = connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
+    stamp = read_stamp(snap)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM catalog_product WHERE updated_at > %s "
-            f"UNION ALL {DELETED_SINCE.format('')} LIMIT %s",
-            [stamp, stamp, MAX_CHANGED + 1],
-        )
+        cursor.execute(changed_since_sql(), [stamp, stamp, MAX_CHANGED + 1])
         rows = cursor.fetchall()
     if len(rows) > MAX_CHANGED:
         return None
