@@ -51,8 +51,9 @@ PROFILED = {
     ],
     "search.snapshot": ["for_index"],
     "search.keyword_engine": [
-        "hits", "count", "exact_title_lookup", "matching_any", "current", "live_ids",
+        "hits", "count", "exact_title_lookup", "matching_any", "current",
     ],
+    "search.live_rows": ["passing_product_ids", "changed_ids", "changed_products"],
     "search.keyword_delta": ["changed", "documents", "ranked"],
     "search.snapshot.Snapshot": ["allowed_image_ids", "fresh_owners", "facet_counts"],
     "search.attributes": ["attribute_match_ids"],

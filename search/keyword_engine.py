@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from django.db import connection
 
-from search import keyword_delta
+from search import keyword_delta, live_rows
 from search.filters import SearchFilters
 from search.keyword_delta import PREFIX_SCORE, PREFIX_SCORED_MAX, Words, analyze
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, for_index
@@ -125,7 +125,7 @@ def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...])
     query = _query(index, words, filters=filters, left_out=list(delta), active=True)
     counted = index.searcher.search(query, 1, count=True).count
     changed = sorted(delta.matching(words))
-    return counted + len(live_ids(changed, filters))
+    return counted + len(live_rows.passing_product_ids(changed, filters))
 
 
 @dataclass
@@ -226,23 +226,6 @@ def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | N
     return found | set(_ids(index, result.hits))
 
 
-def live_ids(product_ids: list[int], filters: SearchFilters) -> set[int]:
-    """Those of `product_ids` that exist now and pass `filters` (active, price, stock...): one
-    primary-key query per IDS_PER_QUERY ids."""
-    where, params = filters.sql("p")
-    alive: set[int] = set()
-    for start in range(0, len(product_ids), IDS_PER_QUERY):
-        part = product_ids[start : start + IDS_PER_QUERY]
-        marks = ", ".join(["%s"] * len(part))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT p.id FROM catalog_product p WHERE p.id IN ({marks}) AND {where}",
-                [*part, *params],
-            )
-            alive.update(int(row[0]) for row in cursor.fetchall())
-    return alive
-
-
 def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *, count=False):
     """(the top `limit` (id, -score) of `query` that pass `filters` now and did not change
     since the build, the delta's documents, those of the delta passing `filters`, the index's
@@ -265,7 +248,7 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
                 return None
             changed_live = live & set(delta)
         else:
-            live = set() if trusted else live_ids(ids, filters)
+            live = set() if trusted else live_rows.passing_product_ids(ids, filters)
         if trusted:  # an unchanged hit active at the build passes the filter now
             live |= set(ids)
         found += [
@@ -297,7 +280,9 @@ def _live_and_changed(index: KeywordIndex, ids: list[int], filters: SearchFilter
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    live = {int(pid) for pid, _, kind in rows if kind != 1} | live_ids(rest, filters)
+    live = {int(pid) for pid, _, kind in rows if kind != 1} | live_rows.passing_product_ids(
+        rest, filters
+    )
     return live, [(int(pid), at) for pid, at, kind in rows if kind]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from search import keyword_engine, live_rows, relevance, selectors, snapshot
+from search import live_rows, relevance, selectors, snapshot
 from search.caching import TTLCache
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.filters import SearchFilters
@@ -238,7 +238,7 @@ def text_signals(
         status = "not_ready"
     with timed(timings, "db"):
         if within is not None:
-            passing = keyword_engine.live_ids([pid for pid, _ in within], filters)
+            passing = live_rows.passing_product_ids([pid for pid, _ in within], filters)
             keyword = [hit for hit in within if hit[0] in passing]
         else:
             keyword = selectors.keyword_hits(
