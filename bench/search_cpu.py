@@ -239,7 +239,8 @@ def ensure_snapshot() -> float | None:
     as build_index would. Returns the seconds it took, None when it was there."""
     import numpy as np
 
-    from search.snapshot import Snapshot, write_snapshot
+    from search.snapshot import Snapshot
+    from search.snapshot_write import write_snapshot
 
     version_dir = (Path(os.environ["MEEPO_DATA_DIR"]) / "index" / "current").resolve()
     if Snapshot.load(version_dir) is not None:

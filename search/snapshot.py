@@ -1,7 +1,8 @@
 """A columnar snapshot of the per-image columns a search page needs, beside each index version.
 
-Written by `pipeline.indexing` into `<version>/snapshot/` before the version is published (one
-query over the catalogue), then memory-mapped read-only by every worker like the index itself:
+Written by `pipeline.indexing` (search.snapshot_write) into `<version>/snapshot/` before the
+version is published (one chunked read of the catalogue), then memory-mapped read-only by every
+worker like the index itself:
 
     rows.npy        int64   image id of each row; the same ids, in the same order, as ids.npy
     product.npy     int64   owning product id
@@ -29,9 +30,7 @@ flag of index hits' owners (re-read by primary key only for the products changed
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,104 +40,15 @@ from numpy.typing import NDArray
 
 from search import live_rows
 from search.attributes import ATTRIBUTES
-from search.durable import fsync_path
 from search.facets import FacetRow, Facets, top_rows
 from search.per_version import PerVersion
 
 SNAPSHOT_DIR = "snapshot"
 FORMAT = 1
 CODED = ("brand", "category", *ATTRIBUTES)
-# Rows read per query while writing: bounded memory, and SQLite's limit on bound parameters.
-CHUNK = 20_000
 # Image ids are looked up in a table by id while the largest is at most this many times the
 # row count (ids of a catalogue are mostly dense); past that, by binary search.
 ROW_TABLE_SPARSITY = 4
-
-
-def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str, Any]:
-    """Write `<version_dir>/snapshot/` for `image_ids` (sorted, as in ids.npy). Returns meta.
-
-    Images no longer in the catalogue get inactive rows. Files are fsynced by the publish step
-    with the rest of the version (it fsyncs every file of the version directory tree it knows);
-    here each file is fsynced as written, so a directory that exists is complete.
-    """
-    ids = np.ascontiguousarray(image_ids, dtype=np.int64)
-    read_at = datetime.now(UTC)  # before the read: a change after it is in the delta
-    cols, tables = _read_columns(ids)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, slug, name FROM catalog_store")
-        stores = {str(pk): [slug, name] for pk, slug, name in cursor.fetchall()}
-    meta = {
-        "format": FORMAT,
-        "rows": len(ids),
-        "written_at": datetime.now(UTC).isoformat(),
-        "read_at": read_at.isoformat(),
-        "stores": stores,
-        "codes": {name: list(table) for name, table in tables.items()},
-    }
-    out = Path(version_dir) / SNAPSHOT_DIR
-    out.mkdir()
-    cols["rows"] = ids
-    cols["by_product"] = np.argsort(cols["product"], kind="stable").astype(np.int64)
-    cols["product_sorted"] = cols["product"][cols["by_product"]]
-    for name, values in cols.items():
-        _save(out / f"{name}.npy", values)
-    (out / "meta.json").write_text(json.dumps(meta), "utf-8")
-    fsync_path(out / "meta.json")
-    fsync_path(out)
-    return meta
-
-
-def _read_columns(ids: NDArray[np.int64]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-    """The columns of each image id (CHUNK ids per query) and the code table of each coded
-    column ({value: code}, codes in order of first appearance)."""
-    n = len(ids)
-    cols: dict[str, np.ndarray] = {
-        "product": np.full(n, -1, np.int64),
-        "asset": np.full(n, -1, np.int64),
-        "store": np.full(n, -1, np.int32),
-        "price": np.full(n, np.nan, np.float64),
-        "in_stock": np.zeros(n, bool),
-        "active": np.zeros(n, bool),
-        **{name: np.full(n, -1, np.int32) for name in CODED},
-    }
-    tables: dict[str, dict[str, int]] = {name: {} for name in CODED}
-    attr_sql = ", ".join(f"a.{name}" for name in ATTRIBUTES)
-    for start in range(0, n, CHUNK):
-        part = ids[start : start + CHUNK].tolist()
-        marks = ", ".join(["%s"] * len(part))
-        sql = (
-            "SELECT i.id, i.product_id, i.asset_id, p.store_id, p.price, p.availability, "
-            f"p.is_active, p.brand, p.category, {attr_sql} FROM catalog_productimage i "
-            "JOIN catalog_product p ON p.id = i.product_id "
-            "LEFT JOIN catalog_productattributes a ON a.product_id = p.id "
-            f"WHERE i.id IN ({marks})"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, part)
-            rows = cursor.fetchall()
-        if not rows:
-            continue
-        pos = np.searchsorted(ids, np.fromiter((r[0] for r in rows), np.int64, len(rows)))
-        for row, at in zip(rows, pos.tolist(), strict=True):
-            _, product, asset, store, price, availability, active, *coded = row
-            cols["product"][at] = product
-            cols["asset"][at] = -1 if asset is None else asset
-            cols["store"][at] = store
-            cols["price"][at] = np.nan if price is None else float(price)
-            cols["in_stock"][at] = availability == "in_stock"
-            cols["active"][at] = bool(active)
-            for name, value in zip(CODED, coded, strict=True):
-                if value:
-                    cols[name][at] = tables[name].setdefault(value, len(tables[name]))
-    return cols, tables
-
-
-def _save(path: Path, values: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, values)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 @dataclass

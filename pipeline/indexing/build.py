@@ -40,7 +40,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
-from search import keyword_index, live_rows, snapshot, spelling
+from search import keyword_index, live_rows, snapshot_write, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
 from search.manifest import (
     FORMAT,
@@ -154,7 +154,7 @@ def _write_version(work: Path, stamp: str, state: CatalogueState, built, report,
     publish.write_index_file(built.index, work)
     snapshot_started = time.monotonic()
     # Per-image columns (owner, store, brand, price...) beside the index: search.snapshot.
-    snapshot.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
+    snapshot_write.write_snapshot(work, np.load(work / IDS_FILE, mmap_mode="r"))
     built.seconds["snapshot"] = time.monotonic() - snapshot_started
     keyword_started = time.monotonic()
     # Products' words for keyword search (tantivy), beside the index: search.keyword_index.

@@ -9,7 +9,8 @@ import pytest
 from catalog.models import Product, ProductAttributes
 from search import selectors
 from search.selectors import SearchFilters
-from search.snapshot import SNAPSHOT_DIR, Snapshot, fresh_product_ids, write_snapshot
+from search.snapshot import SNAPSHOT_DIR, Snapshot, fresh_product_ids
+from search.snapshot_write import write_snapshot
 from tests.factories import ProductFactory, ProductImageFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
