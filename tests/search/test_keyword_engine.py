@@ -297,3 +297,24 @@ def test_an_attribute_filter_applies_live(engine):
     # Re-labelled after the build (attributes never touch the product's updated_at).
     ProductAttributes.objects.filter(product=red).update(colour="navy")
     assert set(ids("linen shirt", navy_only)) == {navy.pk, red.pk}
+
+
+@pytest.mark.parametrize("damage", ["truncated segment", "garbled tantivy meta"])
+def test_a_damaged_keyword_index_falls_back_to_the_database(settings, caplog, damage):
+    """A version whose keyword files are damaged (a disk fault, a half-copied directory) must
+    not break search: it is opened once, logged, and the database answers every query."""
+    from search import keyword_index
+
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    oak = ProductFactory(title="Oak shelf")
+    path = publish_with_keywords(settings) / KEYWORD_DIR
+    assert keyword_engine.current() is not None  # whole, it answers
+    if damage == "truncated segment":
+        next(path.glob("*.idx")).write_bytes(b"xx")
+    else:
+        (path / "meta.json").write_text("{bad", "utf-8")
+    keyword_index.forget_loaded()
+    assert keyword_engine.current() is None
+    assert keyword_engine.hits(terms=['"oak"'], filters=ANY, limit=5, any_word=False, exclude=()) is None  # fmt: skip
+    assert ids("oak") == [oak.pk]  # the database answered
+    assert "could not open the keyword index" in caplog.text
