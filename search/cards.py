@@ -1,8 +1,10 @@
 """Result cards rendered with Jinja2: the one part of a results page written 24 times a page.
 
 Jinja2 compiles templates to Python and writes 24 cards in about half the CPU time of Django's
-template engine (docs/search.md "Rendering", bench/render.py). The page around the cards stays
-a Django template; `{% product_card hit %}` (search.templatetags.cards) renders each card here.
+template engine (docs/search.md "Rendering", bench/render.py). The results page around them is
+Jinja2 too (search.page_render, in this environment: `result_cards(hits)`, `facet_group_list`);
+the Django pages (product, photo search) call `{% product_card hit %}` and `{% result_cards %}`
+(search.templatetags.cards).
 
 The cards are byte-identical to what the Django card wrote (tests/search/test_cards.py renders
 both over the same hits): every value is escaped as Django's `conditional_escape` escapes it
@@ -30,7 +32,7 @@ from django.core.signals import setting_changed
 from django.template import defaultfilters
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
 from markupsafe import Markup
 from markupsafe import escape as markupsafe_escape
 
@@ -63,6 +65,12 @@ def url(name: str, *args: Any) -> str:
     """`reverse(name, args=args)`. For one id (a card's product link) the URL reversed once per
     name, URLconf and script prefix with a sentinel id, the id written in its place: what the
     resolver would write (an int converter writes `str(id)`), without resolving 24 times a page."""
+    if not args:  # the site's fixed links (the results page's form actions): one reverse each
+        key = (name, get_script_prefix(), get_urlconf())
+        found = _urls.get(key)
+        if found is None:
+            found = _urls[key] = reverse(name)
+        return found
     if len(args) == 1 and type(args[0]) is int and 0 <= args[0] < _MAX_FAST_ID:
         key = (name, get_script_prefix(), get_urlconf())
         parts = _url_parts.get(key)
@@ -79,6 +87,7 @@ def url(name: str, *args: Any) -> str:
 
 _SENTINEL, _MAX_FAST_ID = 987654321987654321, 10**18  # ids below any converter's digit limit
 _url_parts: dict[tuple, tuple[str, ...]] = {}
+_urls: dict[tuple, str] = {}
 
 
 @cache
@@ -90,8 +99,10 @@ def environment() -> Environment:
         finalize=_escape,
         auto_reload=settings.DEBUG,
     )
-    env.globals["url"] = url
+    env.globals.update(url=url, result_cards=_result_cards, facet_group_list=_facet_group_list)
     env.filters.update(
+        default_if_none=_default_if_none,
+        join=defaultfilters.join,
         urlencode=defaultfilters.urlencode,
         pluralize=defaultfilters.pluralize,
         floatformat=defaultfilters.floatformat,
@@ -99,6 +110,21 @@ def environment() -> Environment:
         amount=amount,
     )
     return env
+
+
+def _default_if_none(value: Any, arg: Any) -> Any:
+    return arg if value is None else value
+
+
+@pass_context
+def _result_cards(context, hits) -> Markup:
+    """`{{ result_cards(page.hits) }}` in a results page: the page's cards, as render_cards."""
+    page, debug = context.get("page"), bool(context.get("debug"))
+    return Markup(render_cards(hits, page=page, debug=debug))
+
+
+def _facet_group_list(groups: list[dict]) -> Markup:
+    return Markup(render_facet_groups(groups))
 
 
 def render_card(hit, *, page=None, debug: bool = False) -> SafeString:
@@ -175,6 +201,7 @@ def clear_cache(**_: Any) -> None:
     with _lock:
         _cache.clear()
     _url_parts.clear()
+    _urls.clear()
 
 
 setting_changed.connect(clear_cache, dispatch_uid="search.cards.clear_cache")

@@ -30,6 +30,7 @@ from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.forms import CappedMemoryUploadHandler, ImageQueryForm, SearchForm, SimilarForm
 from search.images import make_preview
 from search.page_context import applied_filters, facet_groups, lenient_search_form
+from search.page_render import render_results_page
 from search.security import UploadsBusy, upload_slot
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ logger = logging.getLogger(__name__)
 def render_timed(request, template, context, *, status=200, timings=None) -> HttpResponse:
     """Render and add a Server-Timing header with the service's stages plus rendering."""
     start = time.perf_counter()
-    response = render(request, template, context, status=status)
+    return _timed(render(request, template, context, status=status), start, timings)
+
+
+def _timed(response: HttpResponse, start: float, timings) -> HttpResponse:
     stages = dict(timings or {})
     stages["render"] = (time.perf_counter() - start) * 1000
     response["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in stages.items())
@@ -119,12 +123,14 @@ def _render_results(request):
     context["applied"], context["clear_url"] = applied_filters(request, page, form)
     context["notes"] = notes
     if request.GET.get("fragment") == "more" and _is_fragment(request):
-        template = "search/_more.html"
+        kind = "more"
     elif _is_fragment(request):
-        template = "search/_search_body.html"
+        kind = "htmx"
     else:
-        template = "search/results.html"
-    return render_timed(request, template, context, timings=page.timings), page
+        kind = "html"
+    start = time.perf_counter()  # the page in Jinja2 (search.page_render), the rest in Django
+    response = HttpResponse(render_results_page(kind, context))
+    return _timed(response, start, page.timings), page
 
 
 def _more_url(request, page) -> str:
