@@ -103,6 +103,21 @@ class SimilarForm(FilterForm):
     offset_limit = SearchForm.offset_limit
 
 
+class SharedFields(dict):
+    """A form class's fields, shared by its instances instead of deep-copied into each one as
+    Django does (~0.14 ms of every search for SearchForm's 15 fields, half of building and
+    validating it). Safe while nothing changes a field of these forms per instance (choices,
+    widget, attrs, required): none of our code does; code that must should copy the field."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
+# Built on every search, results page and similar-products call.
+SearchForm.base_fields = SharedFields(SearchForm.base_fields)
+SimilarForm.base_fields = SharedFields(SimilarForm.base_fields)
+
+
 def sniff_format(head: bytes) -> str | None:
     for magic, name in _SIGNATURES.items():
         if head.startswith(magic):

@@ -32,7 +32,8 @@ from django.db import connection
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "meepo:page:v1:"
+# v2: fingerprints are driver rows (v1 held strings); a shared backend never mixes the two.
+KEY_PREFIX = "meepo:page:v2:"
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,20 @@ def page_key(*, kind: str, version: str | None, **parts: Any) -> str:
 
 
 def product_fingerprint(product_ids: list[int] | tuple[int, ...]) -> tuple:
-    """What the shown products look like now, in one primary-key query."""
+    """What the shown products look like now, in one primary-key query: the rows as the
+    driver returns them, compared whole. The timestamp is read as text: parsing it into a
+    datetime, and turning every value into a string, was half of this query's CPU (~0.09 of
+    ~0.19 ms, paid on every page-cache hit and every page stored)."""
     if not product_ids:
         return ()
     marks = ", ".join(["%s"] * len(product_ids))
     sql = (
-        "SELECT id, is_active, price, list_price, availability, updated_at "
+        "SELECT id, is_active, price, list_price, availability, CAST(updated_at AS TEXT) "
         f"FROM catalog_product WHERE id IN ({marks}) ORDER BY id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, list(product_ids))
-        return tuple(tuple(str(v) for v in row) for row in cursor.fetchall())
+        return tuple(map(tuple, cursor.fetchall()))
 
 
 def _cache():
