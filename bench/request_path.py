@@ -89,7 +89,13 @@ def code_before():
 
 # Calls inside the view, timed in the "layers" handler (module attribute lookups, as search_cpu).
 VIEW_CALLS = {
-    "search.views": ["render", "lenient_search_form", "facet_groups", "applied_filters"],
+    "search.views": [
+        "render",
+        "render_results_page",
+        "lenient_search_form",
+        "facet_groups",
+        "applied_filters",
+    ],
     "search.result_cache": ["request_key", "cached_response", "keep_response"],
     "search.services": ["search_products", "index_version"],
 }
@@ -100,6 +106,7 @@ def parse_args():
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--before", action="store_true", help="also the BEFORE middleware list")
+    parser.add_argument("--client", action="store_true", help="also through django.test.Client")
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -135,6 +142,9 @@ def environ_for(path: str, query: str) -> dict:
 
 def serve(handler, path: str, params: dict) -> tuple[str, dict, bytes]:
     """One request through `handler` as gunicorn serves it: status, headers, body."""
+    if not callable(handler):  # django.test.Client
+        response = handler.get(path, params)
+        return str(response.status_code), dict(response.headers), response.content
     seen = {}
 
     def start_response(status, headers, exc_info=None):
@@ -205,9 +215,25 @@ class Layers:
         out["view (after resolve, hooks)"] -= sample.get("URL resolution", 0.0) + sum(
             v for k, v in sample.items() if k.endswith(".process_view")
         )
-        out.update({k: v for k, v in sample.items() if not k.startswith("incl ")})
+        own = {k: v for k, v in sample.items() if not k.startswith("incl ") and "." not in k}
+        out.update({k: v for k, v in own.items() if not k.endswith(".process_view")})
+        out.update({k: v for k, v in sample.items() if k.endswith(".process_view")})
+        # search_cpu's profiled calls (selectors, encoder, index...) inside search_products, and
+        # what is left of it: the services' own Python (ranking, fusion, paging, glue).
+        profiled = sum(
+            v
+            for k, v in sample.items()
+            if "." in k and k not in _NOT_IN_SERVICE and not k.endswith(".process_view")
+        )
+        searched = sample.get("  in view: search_products", 0.0)
+        out["    search_products: profiled calls"] = profiled
+        out["    search_products: the rest (services' Python)"] = searched - profiled
         out["WSGIHandler (request, signals, headers, close)"] = total - inner
         return out
+
+
+# search_cpu's profiled calls made outside search_products.
+_NOT_IN_SERVICE = {"views.render"}
 
 
 def install_view_calls(layers: Layers) -> None:
@@ -216,22 +242,26 @@ def install_view_calls(layers: Layers) -> None:
     for module_name, names in VIEW_CALLS.items():
         module = importlib.import_module(module_name)
         for name in names:
-            setattr(module, name, layers.timed(f"  in view: {name}", getattr(module, name)))
+            if hasattr(module, name):  # the view's helpers move; time those it has
+                setattr(module, name, layers.timed(f"  in view: {name}", getattr(module, name)))
 
 
-def handlers(before: bool, layers: Layers) -> dict:
+def handlers(before: bool, client: bool, layers: Layers) -> dict:
     from django.core.handlers.wsgi import WSGIHandler
+    from django.test import Client
     from django.test.utils import override_settings
 
     out = {"now": WSGIHandler()}
     if before:
         with override_settings(MIDDLEWARE=BEFORE):
             out["before"] = WSGIHandler()
+    if client:  # what bench.search_cpu's numbers include beside the server's work
+        out["django.test.Client"] = Client(HTTP_HOST="127.0.0.1")
     out["layers"] = layers.build(WSGIHandler)
     return out
 
 
-def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int):
+def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int, profiler):
     cpu = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(float))  # phase -> label -> CPU ms summed
     names = list(handlers_)
@@ -242,7 +272,7 @@ def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int)
         for name in names:
             query = next(it)
             for phase in ("unique", "repeated (page cache hit)"):
-                layers.current = {} if name == "layers" else None
+                layers.current = profiler.current = {} if name == "layers" else None
                 with code_before() if name == "before" else contextlib.nullcontext():
                     start = time.process_time()
                     status, headers, _body = serve(handlers_[name], "/search", {"q": query})
@@ -267,14 +297,17 @@ def main() -> None:
     from bench.search import unique_queries
 
     settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60  # production's default
-    layers = Layers()
-    hs = handlers(args.before, layers)
+    from bench.search_cpu import Profiler
+
+    layers, profiler = Layers(), Profiler()
+    hs = handlers(args.before, args.client, layers)
     install_view_calls(layers)
+    profiler.install()
     queries = unique_queries(len(hs) * (args.rounds + 10), seed=23)
     for name, handler in hs.items():  # warm: model, index, database pages, templates
         for q in queries[-10 * (1 + list(hs).index(name)) :][:10]:
             serve(handler, "/search", {"q": q})
-    cpu, per_layer = run_rounds(hs, layers, queries, args.rounds)
+    cpu, per_layer = run_rounds(hs, layers, queries, args.rounds, profiler)
     rows = [
         {"handler": name, "request": phase, "mean CPU ms": round(statistics.fmean(v), 3),
          "median": round(statistics.median(v), 3)}
