@@ -74,6 +74,25 @@ def parse_args():
         type=int,
         help="MEEPO_INDEX_EXACT_MAX for the catalogue's index (0: IVF at any size); own data dir",
     )
+    parser.add_argument(
+        "--other",
+        metavar="KEY=VALUE",
+        help="the setting the '..., KEY=VALUE' phases run with (default: MEEPO_SEARCH_SNAPSHOT "
+        "the other way); a Django setting, else an environment variable",
+    )
+    parser.add_argument(
+        "--no-snapshot-checks",
+        dest="snapshot_checks",
+        action="store_false",
+        help="skip the snapshot-vs-database answers check after the rounds",
+    )
+    parser.add_argument(
+        "--equality",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare N searches' pages (a mix of filters, sorts, page 2) under --other",
+    )
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -234,17 +253,70 @@ def _same_facets(a: dict, b: dict) -> bool:
     }
 
 
+def datapath_equality(queries: list[str], other: tuple[str, str]) -> dict:
+    """The same searches with the configured settings and with `other`, each from cold caches
+    (`services.clear_caches`): hit ids in order, totals, facets, price range, more pages.
+    A mix: plain, brand, brand + in stock, a price band, sorted by price and by date, page 2."""
+    from decimal import Decimal
+
+    from bench.search import BRANDS
+    from search import services
+    from search.filters import SearchFilters
+
+    rng = random.Random(13)
+    kinds = [
+        ({}, {}),
+        ({"brands": True}, {}),
+        ({"brands": True, "in_stock": True}, {}),
+        ({"min_price": Decimal("50"), "max_price": Decimal("200")}, {}),
+        ({"in_stock": True}, {"sort": "price_asc"}),
+        ({"brands": True}, {"sort": "newest"}),
+        ({}, {"offset": 24}),
+    ]
+    differ = []
+    for i, query in enumerate(queries):
+        filters, extra = kinds[i % len(kinds)]
+        if filters.get("brands"):
+            filters = {**filters, "brands": (rng.choice(BRANDS),)}
+        answers = []
+        for setting in (None, other):
+            saved: dict = {}
+            if setting is not None:
+                _apply(setting, saved)
+            try:
+                services.clear_caches()
+                page = services.search_products(query=query, filters=SearchFilters(**filters), **extra)  # fmt: skip
+                answers.append(
+                    (
+                        [h.product.pk for h in page.hits],
+                        [h.image.pk if h.image else None for h in page.hits],
+                        page.total,
+                        {k: list(map(tuple, v)) for k, v in page.facets.items()},
+                        page.price_range,
+                        page.has_more,
+                    )
+                )
+            finally:
+                _apply(None, saved)
+        if answers[0] != answers[1]:
+            differ.append({"query": query, "filters": str(filters), **extra})
+    services.clear_caches()
+    return {"checked": len(queries), "identical": len(queries) - len(differ), "differ": differ[:10]}
+
+
 def ensure_snapshot() -> float | None:
     """The bench index is published by bench.planted_index (no database): write its snapshot
     as build_index would. Returns the seconds it took, None when it was there."""
     import numpy as np
 
     from search.snapshot import Snapshot
-    from search.snapshot_write import write_snapshot
+    from search.snapshot_write import write_row_columns, write_snapshot
 
     version_dir = (Path(os.environ["MEEPO_DATA_DIR"]) / "index" / "current").resolve()
     if Snapshot.load(version_dir) is not None:
-        return None
+        # A snapshot written before the candidate-row columns existed gets them.
+        start = time.monotonic()
+        return round(time.monotonic() - start, 2) if write_row_columns(version_dir) else None
     start = time.monotonic()
     write_snapshot(version_dir, np.load(version_dir / "ids.npy"))
     return round(time.monotonic() - start, 2)
@@ -280,31 +352,79 @@ def wire_page_cache() -> None:
     views.results = results
 
 
-def round_phases(queries: list[str], previous: str, rng, snapshot_default: bool) -> dict:
-    """One round's searches by phase name -> (query params, MEEPO_SEARCH_SNAPSHOT for it).
+def round_phases(queries: list[str], previous: str, rng, other: tuple[str, str]) -> dict:
+    """One round's searches by phase name -> (query params, whether under the `other` setting).
 
-    The snapshot serves by default (settings.MEEPO_SEARCH_SNAPSHOT): the plain phases run with
-    the configured value, the two phases named after the other value run the other path."""
+    The plain phases run with the configured settings; those named after `other` (default:
+    MEEPO_SEARCH_SNAPSHOT the other way) run unique, brand and brand + in stock searches with it,
+    interleaved, so both paths see the same machine."""
     from bench.search import BRANDS
 
-    q_unique, q_filter, q_other, q_other_filter = queries
-    other = not snapshot_default
-    suffix = f", MEEPO_SEARCH_SNAPSHOT={str(other).lower()}"
+    q_unique, q_brand, q_stock, q_other, q_other_brand, q_other_stock = queries
+    suffix = f", {other[0]}={other[1]}"
     return {
-        "unique search": ({"q": q_unique}, snapshot_default),
-        "repeated search": ({"q": previous}, snapshot_default),
-        "repeated, page cache hit": ({"q": previous}, snapshot_default),
-        "filtered (brand)": ({"q": q_filter, "brand": rng.choice(BRANDS)}, snapshot_default),
-        "unique search" + suffix: ({"q": q_other}, other),
-        "filtered (brand)" + suffix: ({"q": q_other_filter, "brand": rng.choice(BRANDS)}, other),
+        "unique search": ({"q": q_unique}, False),
+        "repeated search": ({"q": previous}, False),
+        "repeated, page cache hit": ({"q": previous}, False),
+        "filtered (brand)": ({"q": q_brand, "brand": rng.choice(BRANDS)}, False),
+        STOCK: ({"q": q_stock, "brand": rng.choice(BRANDS), "in_stock": "on"}, False),
+        "unique search" + suffix: ({"q": q_other}, True),
+        "filtered (brand)" + suffix: ({"q": q_other_brand, "brand": rng.choice(BRANDS)}, True),
+        STOCK + suffix: ({"q": q_other_stock, "brand": rng.choice(BRANDS), "in_stock": "on"}, True),
     }
 
 
-def search_once(client, phase: str, params: dict, snapshot_on: bool):
-    """CPU ms and response of one search, with the phase's snapshot and page-cache switches."""
+STOCK = "filtered (brand + in stock)"
+# Phases whose calls are profiled (CPU ms per profiled call and SQL queries per search).
+PROFILED_PHASES = ("unique search", "filtered (brand)", STOCK)
+QUERIES_PER_ROUND = 7
+
+
+def other_setting(text: str | None) -> tuple[str, str]:
+    """`--other KEY=VALUE`, default MEEPO_SEARCH_SNAPSHOT the other way from the settings."""
     from django.conf import settings
 
-    settings.MEEPO_SEARCH_SNAPSHOT = snapshot_on
+    if not text:
+        return "MEEPO_SEARCH_SNAPSHOT", str(not settings.MEEPO_SEARCH_SNAPSHOT).lower()
+    key, _, value = text.partition("=")
+    return key, value
+
+
+def _apply(setting: tuple[str, str] | None, saved: dict) -> None:
+    """Set (or, with None, restore) one setting as the server would read it: the Django setting
+    when settings has it (booleans parsed), else the environment (modules that read it there)."""
+    from django.conf import settings
+
+    if setting is None:
+        for key, value in saved.items():
+            if key.startswith("env:"):
+                if value is None:
+                    os.environ.pop(key[4:], None)
+                else:
+                    os.environ[key[4:]] = value
+            else:
+                setattr(settings, key, value)
+        return
+    key, value = setting
+    if hasattr(settings, key):
+        saved.setdefault(key, getattr(settings, key))
+        current = getattr(settings, key)
+        parsed = value.lower() in ("1", "true", "on", "yes") if isinstance(current, bool) else value
+        setattr(
+            settings, key, type(current)(parsed) if isinstance(current, int | float) else parsed
+        )
+    else:
+        saved.setdefault(f"env:{key}", os.environ.get(key))
+        os.environ[key] = value
+
+
+def search_once(client, phase: str, params: dict, setting: tuple[str, str] | None):
+    """CPU ms and response of one search, with the phase's setting and page-cache switches."""
+    from django.conf import settings
+
+    saved: dict = {}
+    if setting is not None:
+        _apply(setting, saved)
     PAGE_CACHE["on"] = "page cache" in phase
     settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60 if PAGE_CACHE["on"] else 0
     try:
@@ -314,57 +434,75 @@ def search_once(client, phase: str, params: dict, snapshot_on: bool):
     finally:
         PAGE_CACHE["on"] = False
         settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 0
+        _apply(None, saved)
     assert response.status_code == 200, response.status_code
     return ms, response
 
 
-def run_rounds(client, encoder, queries: list[str], rounds: int) -> tuple[dict, dict, dict]:
-    """Interleaved rounds: CPU ms per phase, Server-Timing split per phase, and the profile of
-    the unique searches (CPU ms per profiled call)."""
-    from django.conf import settings
+class QueryCounter:
+    """SQL statements run while `on` (a connection execute wrapper)."""
 
-    snapshot_default = bool(settings.MEEPO_SEARCH_SNAPSHOT)
+    def __init__(self) -> None:
+        self.on, self.count = False, 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.on:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def run_rounds(client, encoder, queries: list[str], rounds: int, other) -> tuple[dict, dict, dict]:
+    """Interleaved rounds: CPU ms per phase, Server-Timing split per phase, and per profiled
+    phase the CPU ms of each profiled call and the SQL statements per search."""
+    from django.db import connection
+
     profiler = Profiler()
     profiler.install()
+    counter = QueryCounter()
     rng = random.Random(7)
-    cpu, profile = defaultdict(list), defaultdict(list)
+    cpu, profile = defaultdict(list), defaultdict(lambda: defaultdict(list))
     split = defaultdict(lambda: defaultdict(list))
     previous = queries[-1]
-    try:
+    n = QUERIES_PER_ROUND
+    with connection.execute_wrapper(counter):
         for i in range(rounds):
-            q_bare, *rest = queries[5 * i : 5 * i + 5]
+            q_bare, *rest = queries[n * i : n * i + n]
             cpu["bare text forward"].append(cpu_ms(bare_forward(encoder, [q_bare]))[0])
-            for phase, (params, snap_on) in round_phases(rest, previous, rng, snapshot_default).items():  # fmt: skip
-                profiler.current = {} if phase == "unique search" else None
-                ms, response = search_once(client, phase, params, snap_on)
+            for phase, (params, use_other) in round_phases(rest, previous, rng, other).items():
+                base = phase.split(", ")[0] if use_other else phase
+                profiled = base in PROFILED_PHASES
+                profiler.current = {} if profiled else None
+                counter.on, counter.count = profiled, 0
+                ms, response = search_once(client, phase, params, other if use_other else None)
                 cpu[phase].append(ms)
                 for stage, dur in timing(response.get("Server-Timing", "")).items():
                     split[phase][stage].append(dur)
-                if profiler.current is not None:
+                if profiled:
                     for name in PROFILED_ALL:
-                        profile[name].append(profiler.current.get(name, 0.0))
-            profiler.current = None
+                        profile[phase][name].append(profiler.current.get(name, 0.0))
+                    profile[phase]["SQL statements"].append(counter.count)
+                profiler.current, counter.on = None, False
             previous = rest[0]
-    finally:
-        settings.MEEPO_SEARCH_SNAPSHOT = snapshot_default
     return cpu, split, profile
 
 
 def tables(cpu: dict, split: dict, profile: dict) -> tuple[list[dict], list[dict]]:
-    """The phase rows (CPU ms, x bare, Server-Timing stages) and the profile rows."""
+    """The phase rows (CPU ms, x bare, Server-Timing stages) and the profile rows: mean CPU ms
+    per profiled call (nested calls are counted in each: keyword_hits holds keyword_engine.hits)
+    and SQL statements per search, a column per profiled phase."""
     bare = statistics.median(cpu["bare text forward"])
     rows = []
     for phase, samples in cpu.items():
         s = summarise(samples)
         stages = {k: round(statistics.fmean(v), 2) for k, v in split[phase].items()}
         rows.append({"what": phase, **s, "x bare (median)": round(s["median"] / bare, 2), **stages})  # fmt: skip
-    prof_rows = [
-        {"call (unique search)": name, "mean CPU ms": round(statistics.fmean(v), 2)}
-        for name, v in sorted(profile.items(), key=lambda kv: -statistics.fmean(kv[1]))
-        if statistics.fmean(v) > 0
-    ]
-    accounted = sum(r["mean CPU ms"] for r in prof_rows)
-    prof_rows.append({"call (unique search)": "rest (Django, services, middleware)", "mean CPU ms": round(statistics.fmean(cpu["unique search"]) - accounted, 2)})  # fmt: skip
+    phases = list(profile)
+    means = {ph: {k: statistics.fmean(v) for k, v in profile[ph].items()} for ph in phases}
+    first = phases[0] if phases else ""
+    names = sorted({k for m in means.values() for k, v in m.items() if v > 0 and k != "SQL statements"}, key=lambda k: -means[first].get(k, 0))  # fmt: skip
+    prof_rows = [{"call (mean CPU ms)": k, **{ph: round(means[ph].get(k, 0), 2) for ph in phases}} for k in names]  # fmt: skip
+    prof_rows.append({"call (mean CPU ms)": "rest (Django, services, middleware)", **{ph: round(statistics.fmean(cpu[ph]) - sum(means[ph].get(k, 0) for k in names), 2) for ph in phases}})  # fmt: skip
+    prof_rows.append({"call (mean CPU ms)": "SQL statements per search", **{ph: round(means[ph].get("SQL statements", 0), 1) for ph in phases}})  # fmt: skip
     return rows, prof_rows
 
 
@@ -382,19 +520,25 @@ def main() -> None:
     encoder = get_encoder()
     get_index()
     client = Client(HTTP_HOST="127.0.0.1")
-    queries = unique_queries(5 * args.rounds + 40, seed=11)
+    queries = unique_queries(QUERIES_PER_ROUND * args.rounds + 40, seed=11)
     for q in queries[-40:]:  # warm: model, index, database pages
         client.get("/search?" + urlencode({"q": q}))
-    cpu, split, profile = run_rounds(client, encoder, queries, args.rounds)
+    other = other_setting(args.other)
+    cpu, split, profile = run_rounds(client, encoder, queries, args.rounds, other)
     rows, prof_rows = tables(cpu, split, profile)
-    snap = snapshot_checks(queries[: args.rounds], min(100, args.rounds))
+    checked = min(100, args.rounds) if args.snapshot_checks else 0
+    snap = snapshot_checks(queries[: args.rounds], checked) if checked else {"checked": 0}
     print(f"search CPU bench: {args.products} products, encoder {encoder.mode}, catalogue {info}")
     print_table(rows)
     print_table(prof_rows)
-    print_table([{"component": k, **v} for k, v in snap["cpu_ms"].items()])
-    print("snapshot answers equal to the database's:", snap["equal"], "of", snap["checked"])
+    if checked:
+        print_table([{"component": k, **v} for k, v in snap["cpu_ms"].items()])
+        print("snapshot answers equal to the database's:", snap["equal"], "of", snap["checked"])
+    same = datapath_equality(queries[-args.equality :], other) if args.equality else None
+    if same:
+        print(f"pages equal to {'='.join(other)}'s:", same["identical"], "of", same["checked"], same["differ"])  # fmt: skip
     ratio = round(statistics.median(cpu["unique search"]) / statistics.median(cpu["bare text forward"]), 2)  # fmt: skip
-    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "rows": rows, "profile": prof_rows, "snapshot": snap, "snapshot_write_s": snapshot_s, "ratio_unique_to_bare": ratio, "machine": machine()}, args.json)  # fmt: skip
+    emit_json({"bench": "search_cpu", "products": args.products, "encoder": encoder.mode, "catalogue": info, "other": "=".join(other), "rows": rows, "profile": prof_rows, "snapshot": snap, "snapshot_write_s": snapshot_s, "equality": same, "ratio_unique_to_bare": ratio, "machine": machine()}, args.json)  # fmt: skip
 
 
 PROFILED_ALL = [

@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 from django.db.models import Count, Max, Min
 
-from catalog.models import Store
+from catalog.models import Product, Store
 from search.attributes import ATTRIBUTES, display_label
+from search.caching import TTLCache
 from search.filters import SearchFilters
 
 FACET_VALUES = 20  # values listed per facet, most frequent first
@@ -68,12 +69,21 @@ def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> Facets:
     return _catalogue_facets(filters)
 
 
-def _candidate_facets(product_ids: list[int], filters: SearchFilters) -> Facets:
+def candidate_tallies(product_ids: list[int], filters: SearchFilters) -> dict[str, Counter]:
+    """{"store": {store id: n}, facet: {value: n}} over those of `product_ids` passing
+    `filters` now: one query (the counts `facet_counts` lists the top of)."""
     qs = filters.queryset().filter(pk__in=product_ids)
     rows = list(qs.values_list("store_id", *FACET_COLUMNS.values()))
-    facets = {"store": store_rows(Counter(row[0] for row in rows))}
+    tallies = {"store": Counter(row[0] for row in rows)}
     for i, name in enumerate(FACET_COLUMNS, start=1):
-        facets[name] = top_rows(name, Counter(row[i] for row in rows if row[i]))
+        tallies[name] = Counter(row[i] for row in rows if row[i])
+    return tallies
+
+
+def _candidate_facets(product_ids: list[int], filters: SearchFilters) -> Facets:
+    tallies = candidate_tallies(product_ids, filters)
+    facets = {"store": store_rows(tallies.pop("store"))}
+    facets.update((name, top_rows(name, counted)) for name, counted in tallies.items())
     return facets
 
 
@@ -134,3 +144,48 @@ def price_range_of(rows: dict, product_ids: list[int], filters: SearchFilters) -
         return None
     currency, (_, low, high) = min(found.items(), key=lambda kv: (-kv[1][0], kv[0]))
     return (low, high, currency)
+
+
+# The home page's examples and browse links (re-exported by search.selectors).
+EXAMPLES_TTL_SECONDS = 600.0
+_examples_cache = TTLCache(2, EXAMPLES_TTL_SECONDS)
+
+
+def example_queries(limit: int = 6) -> list[str]:
+    """Searches the catalogue can answer, for the home page and empty results: its most common
+    categories and brands (lower-cased), cached for a while; none for an empty catalogue."""
+    cached = _examples_cache.get("examples")
+    if cached is not None:
+        return cached
+    qs = Product.objects.active()
+    by_column = {}
+    for column in ("category", "brand"):
+        rows = (
+            qs.exclude(**{column: ""})
+            .values_list(column)
+            .annotate(n=Count("id"))
+            .order_by("-n", column)
+            .values_list(column, flat=True)[:limit]
+        )
+        by_column[column] = [r.lower() for r in rows]
+    categories = by_column["category"][: limit // 2]
+    brands = [b for b in by_column["brand"] if b not in categories]
+    examples = (categories + brands + by_column["category"][limit // 2 :])[:limit]
+    _examples_cache.put("examples", examples)
+    return examples
+
+
+def browse_links(limit: int = 12) -> Facets:
+    """The catalogue's biggest categories and stores, for browsing without typing (home page):
+    {"category": [(value, label, count)], "store": [(slug, name, count)]}, cached for a while."""
+    cached = _examples_cache.get("browse")
+    if cached is not None:
+        return cached
+    counts = facet_counts(product_ids=[], filters=SearchFilters())
+    links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
+    _examples_cache.put("browse", links)
+    return links
+
+
+def clear_examples() -> None:
+    _examples_cache.clear()

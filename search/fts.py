@@ -11,6 +11,7 @@ selective filter narrows the matches before ranking. Re-exported by `search.sele
 
 from __future__ import annotations
 
+import functools
 import re
 
 from django.db import connection
@@ -223,3 +224,36 @@ def _identifier_lookups(text: str, found: str, args: list) -> tuple[str, list]:
         )
         args = [*args, *gtins, *gtins]
     return found, args
+
+
+def may_name_attributes(query: str) -> bool:
+    """False when a word of `query` is in no label of the attribute taxonomy: then
+    `attributes.query_attributes` (which needs its labels to cover every word) finds nothing
+    for sure, and its few hundred regular-expression searches (~0.3 ms) are spared. Always
+    True with the lean data path off."""
+    from search import attributes, live_rows
+
+    if not live_rows.fast():
+        return True
+    words = [w for w in _WORD.findall(query.lower()) if w not in STOPWORDS]
+    try:
+        path = attributes.taxonomy_path()
+        vocabulary = _attribute_words(str(path), path.stat().st_mtime)
+    except (OSError, attributes.TaxonomyError):
+        return True  # let query_attributes decide
+    return bool(words) and len(words) <= 4 and set(words) <= vocabulary
+
+
+@functools.lru_cache(maxsize=4)
+def _attribute_words(path: str, mtime: float) -> frozenset[str]:
+    """Every word of every label phrase of a taxonomy, as query_attributes matches them."""
+    from search import attributes
+
+    taxonomy = attributes._display_taxonomy(path, mtime)
+    return frozenset(
+        word
+        for spec in taxonomy.attributes.values()
+        for label, names in spec.labels.items()
+        for phrase in {*names, label.replace("-", " ")}
+        for word in phrase.lower().split()
+    )

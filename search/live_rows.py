@@ -22,6 +22,9 @@ tombstones older than every kept index version.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,12 +79,58 @@ def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
     return [pid for pid, _ in rows], [pid for pid, ok in rows if ok]
 
 
+def fast() -> bool:
+    """Whether the lean data path is on (MEEPO_SEARCH_DATAPATH, default "fast"): one "changed
+    since" read per request (`request_scope`), candidate rows and price or stock facets from the
+    snapshot's columns, a filtered page's narrower lists cut from its wider search's. "plain":
+    the path before it, a query each (kept to compare results and cost: bench.search
+    --equality MEEPO_SEARCH_DATAPATH=plain, bench.search_cpu --other MEEPO_SEARCH_DATAPATH=plain).
+    Read from the environment at each call, so a benchmark can switch it between requests."""
+    return os.environ.get("MEEPO_SEARCH_DATAPATH", "fast") != "plain"
+
+
+# One request's memo (`request_scope`): {key: value}; None outside a scope.
+_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "live_rows_scope", default=None
+)
+
+
+@contextlib.contextmanager
+def request_scope():
+    """Within it, `changed_ids` reads the catalogue's changes once per snapshot (and
+    `scoped` memoises other per-request reads): a page's searches (the filtered one and the
+    facet-removed one), owners, candidate rows and facets then see one moment's changes, as if
+    read at once, instead of a query each. Nested scopes share the outer one."""
+    if _scope.get() is not None or not fast():
+        yield
+        return
+    token = _scope.set({})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def scoped(key, compute):
+    """`compute()`, once per request scope for `key` (every call outside one)."""
+    memo = _scope.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def changed_ids(snap) -> NDArray[np.int64] | None:
     """Sorted ids of the products changed or deleted since `snap` read the catalogue
     (`updated_at` or the tombstone's `deleted_at` after the read, less CHANGE_MARGIN), from the
     updated_at and deleted_at indexes alone (no table row is read); None past MAX_CHANGED. What
     `Snapshot.fresh_owners` corrects the build-time active flag with (a deleted owner re-read
-    by primary key is not found: not shown)."""
+    by primary key is not found: not shown). Read once per `request_scope`."""
+    return scoped(("changed", id(snap), snap.meta.get("read_at")), lambda: _changed_ids(snap))
+
+
+def _changed_ids(snap) -> NDArray[np.int64] | None:
     stamp = read_stamp(snap)
     with connection.cursor() as cursor:
         cursor.execute(changed_since_sql(), [stamp, stamp, MAX_CHANGED + 1])

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from catalog.models import Product, ProductImage, ProductVariant
-from search import selectors, snapshot
+from search import live_rows, selectors, snapshot
 from search.exceptions import IndexNotReady, ModelNotAvailable
-from search.facets import Facets, price_range_of
+from search.facets import Facets, candidate_tallies, price_range_of
 from search.filters import RELEVANCE, SearchFilters
 from search.ranking import Candidate, one_per_gtin, sort_candidates
 from search.timing import timed
@@ -196,9 +198,8 @@ def merged_candidates(
     sold at several stores counts once, as the listing shown."""
     if not candidates:
         return candidates, {}
-    rows = selectors.candidate_rows(
-        [c.product_id for c in candidates], first_seen=sort != RELEVANCE
-    )
+    # Only "newest" reads the first-seen date (the costliest column, and the snapshot lacks it).
+    rows = selectors.candidate_rows([c.product_id for c in candidates], first_seen=sort == "newest")
     if sort != RELEVANCE:
         candidates = sort_candidates(candidates, sort, rows)
     return one_per_gtin(candidates, taken_gtins, rows), rows
@@ -214,9 +215,32 @@ def facet_counts(product_ids: list[int], filters: SearchFilters) -> Facets:
         snap = snapshot.for_index(get_index())
     except (IndexNotReady, ModelNotAvailable):
         snap = None
+    if snap is not None and live_rows.fast():
+        found = _facets_beside_changes(snap, product_ids, filters)
+        if found is not None:
+            return found
     if snap is not None and snap.serves(filters) and snap.holds(product_ids):
         return snap.facet_counts(product_ids=product_ids, filters=filters, active_now=True)
     return selectors.facet_counts(product_ids=product_ids, filters=filters)
+
+
+def _facets_beside_changes(snap, product_ids: list[int], filters: SearchFilters) -> Facets | None:
+    """Facets from the snapshot for the candidates unchanged since its build (their columns,
+    price and stock included, are the catalogue's: any filter), plus the database's counts of
+    the changed ones (`facets.candidate_tallies`, one query, none when none changed); None when
+    the snapshot cannot say (too many changes, a candidate it lacks, a new store)."""
+    changed = live_rows.changed_ids(snap)
+    if changed is None:
+        return None
+    ids = np.asarray(product_ids, dtype=np.int64)
+    moved = np.isin(ids, changed) if len(changed) else np.zeros(len(ids), bool)
+    kept = ids[~moved].tolist()
+    if not snap.holds(kept):
+        return None
+    extra = candidate_tallies(ids[moved].tolist(), filters) if moved.any() else None
+    if extra is not None and any(str(pk) not in snap.meta["stores"] for pk in extra["store"]):
+        return None
+    return snap.facet_counts(product_ids=kept, filters=filters, active_now=True, extra=extra)
 
 
 # A facet's filter field on SearchFilters: ticking a second value widens (OR) within the facet.

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, F, Prefetch
+from django.db.models import F, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import ImageAsset, Product, ProductImage, ProductVariant, Store
@@ -27,6 +27,9 @@ from search.facets import (  # noqa: F401  (re-exported)
     FACET_VALUES,
     FacetRow,
     Facets,
+    browse_links,
+    clear_examples,
+    example_queries,
     facet_counts,
     price_range,
 )
@@ -43,6 +46,7 @@ from search.fts import (  # noqa: F401  (re-exported)
     gtin_forms,
     keyword_count,
     keyword_hits,
+    may_name_attributes,
     products_matching_any,
     split_negatives,
 )
@@ -257,16 +261,37 @@ def candidate_rows(product_ids: list[int], *, first_seen: bool = True) -> dict[i
         return {}
     in_stock = Product.Availability.IN_STOCK
     if not first_seen:
-        return {
-            pk: CandidateRow(gtin, availability == in_stock, price, currency, None, active)
+        found, product_ids = _snapshot_rows(product_ids)
+        found.update(
+            (pk, CandidateRow(gtin, availability == in_stock, price, currency, None, active))
             for pk, gtin, availability, price, currency, active in _candidate_rows_undated.rows(
                 product_ids
             )
-        }
+        )
+        return found
     return {
         pk: CandidateRow(gtin, availability == in_stock, *rest)
         for pk, gtin, availability, *rest in _candidate_rows.rows(product_ids)
     }
+
+
+def _snapshot_rows(product_ids: list[int]) -> tuple[dict[int, CandidateRow], list[int]]:
+    """(candidate rows the served version's snapshot holds for products unchanged since its
+    build, with the lean data path on; the ids left for the database)."""
+    from search import live_rows, snapshot
+    from search.exceptions import IndexNotReady, ModelNotAvailable
+    from search.index import get_index
+
+    if not live_rows.fast():
+        return {}, product_ids
+    try:
+        snap = snapshot.for_index(get_index())
+    except (IndexNotReady, ModelNotAvailable):
+        snap = None
+    if snap is None:
+        return {}, product_ids
+    found, rest = snap.candidate_rows(product_ids, live_rows.changed_ids(snap))
+    return {pk: CandidateRow(*row) for pk, row in found.items()}, rest
 
 
 _CANDIDATE_COLUMNS = (
@@ -350,47 +375,7 @@ def product_gtins(product_ids: list[int]) -> dict[int, tuple[str, bool, Decimal 
     return {pk: (r.gtin, r.in_stock, r.price) for pk, r in rows.items() if r.gtin}
 
 
-EXAMPLES_TTL_SECONDS = 600.0
-_examples_cache = TTLCache(2, EXAMPLES_TTL_SECONDS)
-
-
-def example_queries(limit: int = 6) -> list[str]:
-    """Searches the catalogue can answer, for the home page and empty results: its most common
-    categories and brands (lower-cased), cached for a while; none for an empty catalogue."""
-    cached = _examples_cache.get("examples")
-    if cached is not None:
-        return cached
-    qs = Product.objects.active()
-    by_column = {}
-    for column in ("category", "brand"):
-        rows = (
-            qs.exclude(**{column: ""})
-            .values_list(column)
-            .annotate(n=Count("id"))
-            .order_by("-n", column)
-            .values_list(column, flat=True)[:limit]
-        )
-        by_column[column] = [r.lower() for r in rows]
-    categories = by_column["category"][: limit // 2]
-    brands = [b for b in by_column["brand"] if b not in categories]
-    examples = (categories + brands + by_column["category"][limit // 2 :])[:limit]
-    _examples_cache.put("examples", examples)
-    return examples
-
-
-def browse_links(limit: int = 12) -> Facets:
-    """The catalogue's biggest categories and stores, for browsing without typing (home page):
-    {"category": [(value, label, count)], "store": [(slug, name, count)]}, cached for a while."""
-    cached = _examples_cache.get("browse")
-    if cached is not None:
-        return cached
-    counts = facet_counts(product_ids=[], filters=SearchFilters())
-    links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
-    _examples_cache.put("browse", links)
-    return links
-
-
 def clear_caches() -> None:
     """Forget cached filter id sets, examples and browse links (tests; after a catalogue change)."""
     _allowed_ids_cache.clear()
-    _examples_cache.clear()
+    clear_examples()

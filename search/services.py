@@ -16,12 +16,13 @@ search.pages (page assembly, hydration, facets). Their public names are re-expor
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from search import photo_queries, selectors, snapshot, spelling
+from search import live_rows, photo_queries, selectors, snapshot, spelling
 from search.exceptions import IndexNotReady
 from search.filters import RELEVANCE, SORT_CHOICES, SORTS, SearchFilters
 from search.pages import (
@@ -113,11 +114,24 @@ def _depth(offset: int, limit: int) -> int:
     return max(1, steps) * CANDIDATE_DEPTH
 
 
+def _one_moment(fn):
+    """Run a search entry point in one `live_rows.request_scope`: its searches, owners,
+    candidate rows and facets read the catalogue's changes since the build once."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with live_rows.request_scope():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def visual_search_ready() -> bool:
     """Whether photo and similar-product search can answer now (an index for this model)."""
     return index_version() is not None
 
 
+@_one_moment
 def search_products(
     *,
     query: str,
@@ -239,6 +253,7 @@ def _browse(
     return page
 
 
+@_one_moment
 def search_by_image(
     *,
     image: Image.Image,
@@ -265,6 +280,7 @@ def search_by_image(
     return page
 
 
+@_one_moment
 def search_by_photo_id(
     *, photo: str, filters: SearchFilters | None = None, offset: int = 0, limit: int = 24
 ) -> SearchPage | None:
@@ -287,6 +303,7 @@ def _vector_page(vector, filters: SearchFilters, *, offset: int, limit: int, tim
     )
 
 
+@_one_moment
 def find_similar_products(
     *,
     product: Product,

@@ -33,6 +33,8 @@ NEGATIVE_DEPTH_FACTOR = 3
 # A price or stock filter ranks its structural superset and checks the hits now only when the
 # rows to check are at most this share of the superset (see `_worth_checking`).
 CHECK_SHARE_MAX = 0.5
+# Exact matches listed at most (selectors.exact_match_ids' limit).
+EXACT_LIMIT = 5
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
 
@@ -190,6 +192,9 @@ class TextSignals:
     # they are every match of the query under these filters, and a narrower filter's list is
     # these less the products failing it (`text_signals(within=...)`). None: cut at the depth.
     every_match: list[tuple[int, float]] | None = None
+    # The exact matches when fewer than EXACT_LIMIT: every one, so a narrower filter's are
+    # these less the products failing it (`text_signals(within_exact=...)`). None: cut.
+    every_exact: list[int] | None = None
 
 
 def text_signals(
@@ -200,6 +205,7 @@ def text_signals(
     timings: dict[str, float] | None = None,
     floor: relevance.FloorParams | None = None,
     within: list[tuple[int, float]] | None = None,
+    within_exact: list[int] | None = None,
 ) -> TextSignals:
     """The visual, keyword and exact lists a text search fuses, each `depth` deep at most.
 
@@ -211,6 +217,8 @@ def text_signals(
     every keyword match, so the keyword list here is its hits that pass `filters` now, in
     order and with their scores: one primary-key query (~0.2 ms at 1 M) instead of a second
     keyword search (~2.5 ms); the same list (BM25 does not depend on the filters).
+    `within_exact`: its `every_exact`, likewise (every exact match, in id order): nothing to
+    check when it is empty (most queries name no title or SKU).
 
     This is the ranking path of `search_products`; `search.evaluation` measures each list alone
     and fused through it, so what is measured is what shoppers get.
@@ -251,8 +259,22 @@ def text_signals(
                 query=query, filters=filters, limit=depth, any_word=True, exclude=negatives
             )
         keyword = _with_attribute_matches(keyword, query, filters, depth, negatives)
-        exact = selectors.exact_match_ids(query=query, filters=filters)
-    return TextSignals(visual, keyword, exact, negatives, status, visual_full, every_match)
+        exact = _exact_matches(query, filters, within_exact)
+    every_exact = exact if len(exact) < EXACT_LIMIT else None
+    return TextSignals(
+        visual, keyword, exact, negatives, status, visual_full, every_match, every_exact
+    )
+
+
+def _exact_matches(query: str, filters: SearchFilters, within: list[int] | None) -> list[int]:
+    """`selectors.exact_match_ids`, or (lean data path) those of a wider search's complete list
+    that pass `filters` now: no query when it is empty (most queries name no title or SKU)."""
+    if within is None or not live_rows.fast():
+        return selectors.exact_match_ids(query=query, filters=filters, limit=EXACT_LIMIT)
+    if not within:
+        return []
+    passing = live_rows.passing_product_ids(within, filters)
+    return [pid for pid in within if pid in passing]
 
 
 def _with_attribute_matches(
@@ -267,7 +289,7 @@ def _with_attribute_matches(
     navy shirt whose title never says so."""
     from search.attributes import attribute_match_ids
 
-    if len(keyword) >= depth:
+    if len(keyword) >= depth or not selectors.may_name_attributes(query):
         return keyword
     seen = {pid for pid, _ in keyword}
     extra = [
@@ -286,6 +308,7 @@ class Ranked:
     total: int
     total_is_lower_bound: bool
     every_match: list[tuple[int, float]] | None = None  # TextSignals.every_match
+    every_exact: list[int] | None = None  # TextSignals.every_exact
 
 
 def text_candidates(
@@ -294,8 +317,16 @@ def text_candidates(
     depth: int,
     timings: dict[str, float],
     within: list[tuple[int, float]] | None = None,
+    within_exact: list[int] | None = None,
 ) -> Ranked:
-    signals = text_signals(query, filters=filters, depth=depth, timings=timings, within=within)
+    signals = text_signals(
+        query,
+        filters=filters,
+        depth=depth,
+        timings=timings,
+        within=within,
+        within_exact=within_exact,
+    )
     fused = drop_negatives(
         fuse(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
     )
@@ -310,7 +341,14 @@ def text_candidates(
                 query=positive, filters=filters, exclude=signals.negatives
             )
         total += max(0, counted - sum(c.keyword_rank is not None for c in fused))
-    return Ranked(fused, signals.status, total, signals.visual_full, signals.every_match)
+    return Ranked(
+        fused,
+        signals.status,
+        total,
+        signals.visual_full,
+        signals.every_match,
+        signals.every_exact,
+    )
 
 
 def ranked(
@@ -330,7 +368,8 @@ def ranked(
     if ranked is not None:
         return ranked, True
     every = wider.every_match if wider is not None else None
-    ranked = text_candidates(query, filters, depth, timings, every)
+    exact = wider.every_exact if wider is not None else None
+    ranked = text_candidates(query, filters, depth, timings, every, exact)
     _result_cache.put(key, ranked)
     return ranked, False
 

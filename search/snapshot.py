@@ -16,6 +16,9 @@ worker like the index itself:
     active.npy      bool
     by_product.npy  int64   row numbers sorted by product id (first row per product first)
     product_sorted.npy int64 the product ids in that order (binary-searched, never gathered)
+    gtin.npy        bytes   the product's GTIN, UTF-8 (b"": none)     } candidate rows
+    currency.npy    int16   code into meta["currencies"]              } (`candidate_rows`;
+    price_milli.npy int64   the price in thousandths (NO_PRICE: none) } absent in older ones)
     meta.json               the code tables, store slugs and names, when it was written
 
 What it answers without the database: the owners of index hits (`owners`), the allowed rows
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,7 @@ CODED = ("brand", "category", *ATTRIBUTES)
 # Image ids are looked up in a table by id while the largest is at most this many times the
 # row count (ids of a catalogue are mostly dense); past that, by binary search.
 ROW_TABLE_SPARSITY = 4
+NO_PRICE = -(2**63)  # price_milli of a product without a price
 
 
 @dataclass
@@ -271,28 +276,65 @@ class Snapshot:
                 self._first_row_by_product = table
         return None if self._first_row_by_product is False else self._first_row_by_product
 
+    def candidate_rows(self, product_ids: list[int], changed) -> tuple[dict[int, tuple], list[int]]:
+        """(`selectors.candidate_rows(first_seen=False)` as tuples for the products held here
+        and not `changed` (search.live_rows.changed_ids; None: all changed) since the build,
+        whose columns are still the catalogue's; the other ids, for the database)."""
+        ids = np.asarray(product_ids, dtype=np.int64)
+        if "currencies" not in self.meta or "price_milli" not in self.cols or changed is None:
+            return {}, ids.tolist()
+        rows = self.product_rows(ids)
+        ok = rows >= 0
+        if len(changed):
+            ok &= ~np.isin(ids, changed)
+        rows, table = rows[ok], self.meta["currencies"]
+        columns = zip(
+            ids[ok].tolist(),
+            self.cols["gtin"][rows].tolist(),
+            self.cols["in_stock"][rows].tolist(),
+            self.cols["price_milli"][rows].tolist(),
+            self.cols["currency"][rows].tolist(),
+            self.cols["active"][rows].tolist(),
+            strict=True,
+        )
+        found = {
+            pk: (gtin.decode(), stock, _price(milli), table[cur], None, active)
+            for pk, gtin, stock, milli, cur, active in columns
+        }
+        return found, ids[~ok].tolist()
+
     def holds(self, product_ids: list[int]) -> bool:
         """Whether every product is in the snapshot (a product scraped since the build, found
         by its words, is not: its facets must then come from the database)."""
         return bool((self.product_rows(product_ids) >= 0).all())
 
-    def facet_counts(self, *, product_ids: list[int], filters, active_now: bool = False) -> Facets:
+    def facet_counts(
+        self, *, product_ids: list[int], filters, active_now: bool = False, extra=None
+    ) -> Facets:
         """`selectors.facet_counts` over a query's candidates, from the columns: one bincount
         per facet. Candidates are counted once per product, if active and passing `filters`.
         `active_now`: the candidates came from this moment's hits (fresh owners, keyword SQL),
-        so the build-time active flag is not applied."""
+        so the build-time active flag is not applied. `extra`: other candidates' counts to add
+        (`facets.candidate_tallies`: {"store": {store id: n}, facet: {value: n}}; its stores
+        must be in meta["stores"])."""
         rows = self.product_rows(product_ids)
         rows = rows[rows >= 0]
         rows = rows[self.mask(filters, rows, active_now=active_now)]
-        names = self.meta["stores"]
-        stores = [
-            FacetRow(names[str(pk)][0], names[str(pk)][1], n)
-            for pk, n in _counts(self.cols["store"][rows])
-        ]
-        out: Facets = {"store": sorted(stores, key=lambda r: (-r.count, r.label))}
+        extra = extra or {}
+        names, stores = self.meta["stores"], dict(_counts(self.cols["store"][rows]))
+        for pk, n in extra.get("store", {}).items():
+            stores[pk] = stores.get(pk, 0) + n
+        out: Facets = {
+            "store": sorted(
+                (FacetRow(names[str(pk)][0], names[str(pk)][1], n) for pk, n in stores.items()),
+                key=lambda r: (-r.count, r.label),
+            )
+        }
         for name in CODED:
             table = self.meta["codes"][name]
             counted = {table[code]: n for code, n in _counts(self.cols[name][rows]) if code >= 0}
+            for value, n in extra.get(name, {}).items():
+                counted[value] = counted.get(value, 0) + n
             out[name] = top_rows(name, counted)
         return out
 
@@ -325,6 +367,11 @@ def _any_of(column: np.ndarray, codes: list[int]) -> NDArray[np.bool_]:
     for code in codes:
         out |= column == code
     return out
+
+
+def _price(milli: int) -> Decimal | None:
+    """A price_milli value as the ORM reads the price (3 decimal places: 12.500)."""
+    return None if milli == NO_PRICE else Decimal(milli).scaleb(-3)
 
 
 def _counts(codes: np.ndarray) -> list[tuple[int, int]]:

@@ -1,6 +1,11 @@
 """Writing the columnar snapshot (search.snapshot, whose docstring lists its files) into an
 index version being built: one chunked read of the catalogue, each column saved and fsynced.
-Called by pipeline.indexing.build before the version is published."""
+Called by pipeline.indexing.build before the version is published.
+
+`write_row_columns` adds the candidate-row columns (GTIN, currency, exact price) to a snapshot
+written before they existed (bench.search_cpu does it for its catalogues): they are read later
+than the others, which is as exact, since a product changed since the snapshot's read is
+re-read from the database whatever its columns say (search.live_rows.changed_ids)."""
 
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ import numpy as np
 from django.db import connection
 from numpy.typing import NDArray
 
+from catalog.models import Product
 from search.attributes import ATTRIBUTES
 from search.durable import fsync_path
-from search.snapshot import CODED, FORMAT, SNAPSHOT_DIR
+from search.id_query import IdQuery
+from search.snapshot import CODED, FORMAT, NO_PRICE, SNAPSHOT_DIR
 
 # Rows read per query while writing: bounded memory, and SQLite's limit on bound parameters.
 CHUNK = 20_000
@@ -50,10 +57,66 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     cols["product_sorted"] = cols["product"][cols["by_product"]]
     for name, values in cols.items():
         _save(out / f"{name}.npy", values)
+    meta["currencies"] = _write_row_columns(out, cols["product"])
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
     fsync_path(out / "meta.json")
     fsync_path(out)
     return meta
+
+
+def write_row_columns(version_dir: Path) -> bool:
+    """Add gtin.npy, currency.npy and price_milli.npy (and meta's currency table) to a snapshot
+    that lacks them; each file written under a temporary name and renamed, meta.json last, so a
+    reader sees the old snapshot or the whole new one. False when there was nothing to add."""
+    out = Path(version_dir) / SNAPSHOT_DIR
+    meta = json.loads((out / "meta.json").read_text("utf-8"))
+    if "currencies" in meta and (out / "price_milli.npy").is_file():
+        return False
+    meta["currencies"] = _write_row_columns(out, np.load(out / "product.npy"), atomic=True)
+    tmp = out / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta), "utf-8")
+    fsync_path(tmp)
+    os.replace(tmp, out / "meta.json")
+    fsync_path(out)
+    return True
+
+
+# The candidate rows' own query (selectors.candidate_rows), so prices are the Decimals the ORM
+# converts them to, exactly.
+_product_rows = IdQuery(
+    lambda ids: Product.objects.filter(pk__in=ids).values_list("pk", "gtin", "currency", "price")
+)
+
+
+def _write_row_columns(out: Path, products: NDArray[np.int64], atomic: bool = False) -> list[str]:
+    """Write the candidate-row columns of each row's product; returns the currency table."""
+    n = len(products)
+    gtin: dict[int, bytes] = {}
+    currency: dict[int, int] = {}
+    milli: dict[int, int] = {}
+    table: dict[str, int] = {}
+    unique = np.unique(np.asarray(products)[np.asarray(products) >= 0]).tolist()
+    for start in range(0, len(unique), CHUNK):
+        for pk, code, cur, price in _product_rows.rows(unique[start : start + CHUNK]):
+            gtin[pk] = (code or "").encode("utf-8")
+            currency[pk] = table.setdefault(cur or "", len(table))
+            milli[pk] = NO_PRICE if price is None else int(price.scaleb(3))
+    width = max((len(g) for g in gtin.values()), default=1) or 1
+    cols = {
+        "gtin": np.zeros(n, dtype=f"S{width}"),
+        "currency": np.full(n, -1, np.int16),
+        "price_milli": np.full(n, NO_PRICE, np.int64),
+    }
+    for at, pk in enumerate(np.asarray(products).tolist()):
+        if pk in gtin:
+            cols["gtin"][at], cols["currency"][at], cols["price_milli"][at] = gtin[pk], currency[pk], milli[pk]  # fmt: skip
+    for name, values in cols.items():
+        if atomic:
+            _save(out / f"{name}.npy.tmp", values)
+            os.replace(out / f"{name}.npy.tmp", out / f"{name}.npy")
+        else:
+            _save(out / f"{name}.npy", values)
+    return list(table)
 
 
 def _read_columns(ids: NDArray[np.int64]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
