@@ -19,6 +19,7 @@ from django.conf import settings
 from numpy.typing import NDArray
 
 from search.batching import Coalescer
+from search.encoder_tokens import direct_tokenizer
 from search.exceptions import ModelNotAvailable
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class ClipEncoder:
     text_parity: float | None = None  # onnx: min cosine of its text vectors to fp32 torch
     notes: list[str] = field(default_factory=list)  # why a faster path was not taken
     onnx_text: Any = field(default=None, repr=False)  # _OnnxText, gated per process
+    # search.encoder_tokens.DirectTokenizer once checked, False when the processor must serve.
+    _direct_tokens: Any = field(default=None, init=False, repr=False)
     # Concurrent text queries of this process's threads share one forward pass (search.batching).
     text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
 
@@ -122,14 +125,18 @@ class ClipEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._forward_images([self._pixels(img) for img in images])
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
-        """The text tower's inputs (torch tensors on CPU) for `texts`."""
-        family = self.model.config.model_type
+    def _texts_in(self, texts: Sequence[str]) -> list[str]:
         texts = [t[:MAX_TEXT_CHARS] for t in texts]
-        if family in LOWERCASE_TEXT:
+        if self.model.config.model_type in LOWERCASE_TEXT:
             texts = [t.lower() for t in texts]
+        return texts
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The text tower's inputs (torch tensors on CPU) for `texts`: the processor's own call,
+        the reference that `token_arrays` is checked against."""
+        family = self.model.config.model_type
         tokens = self.processor.tokenizer(
-            texts,
+            self._texts_in(texts),
             padding=TEXT_PADDING.get(family, True),
             truncation=True,
             max_length=max_text_tokens(self.model, self.processor),
@@ -137,11 +144,21 @@ class ClipEncoder:
         )
         return {k: tokens[k] for k in TEXT_INPUTS if k in tokens}
 
+    def token_arrays(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
+        """`tokenize` as int64 numpy arrays, by the fast `tokenizers` backend called directly
+        when it gives exactly the processor's ids on the check texts (0.02 ms instead of
+        0.13-0.4 per query: transformers' call chain), else by the processor."""
+        if self._direct_tokens is None:
+            self._direct_tokens = direct_tokenizer(self) or False
+        if self._direct_tokens:
+            return self._direct_tokens(self._texts_in(texts))
+        return {k: v.numpy().astype(np.int64, copy=False) for k, v in self.tokenize(texts).items()}
+
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """(n, dim) float32 unit vectors for texts (truncated at the model's text length)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        inputs = self.tokenize(texts)
+        inputs = self.token_arrays(texts)
         if self.onnx_text is not None:
             vectors = self.onnx_text.run(inputs)
             if vectors is not None:
@@ -151,7 +168,7 @@ class ClipEncoder:
     def _torch_texts(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
         import torch
 
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        inputs = {k: torch.as_tensor(v).to(self.device) for k, v in inputs.items()}
         with torch.inference_mode():
             out = self.model.get_text_features(**inputs)
         return _normalise(_features(out))

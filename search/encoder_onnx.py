@@ -75,6 +75,10 @@ class _OnnxText:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # Waiting pool threads sleep instead of spinning: with MEEPO_TORCH_THREADS > 1 a spinning
+        # pool burns a core per worker while the request does its other work (one thread: no pool).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]
@@ -98,7 +102,7 @@ class _OnnxText:
         return session
 
     def _run(self, session, inputs: dict[str, Any]) -> NDArray[np.float32]:
-        feeds = {n: inputs[n].numpy().astype(np.int64, copy=False) for n in self.input_names}
+        feeds = {n: np.asarray(inputs[n], dtype=np.int64) for n in self.input_names}
         (out,) = session.run(["embedding"], feeds)
         vectors = np.asarray(out, dtype=np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,100 @@
+"""The cheap text path: the `tokenizers` backend called directly gives exactly the processor's
+arrays (or is not used), and the vectors do not change; ONNX Runtime's pools never spin."""
+
+import numpy as np
+import pytest
+
+from search import encoder_tokens
+from search.encoder import PROBE_TEXTS, load_encoder
+from search.encoder_tokens import CHECK_TEXTS, direct_tokenizer
+
+TEXTS = [
+    "red chair", "a fluffy striped salmon pillow for the sofa", "fork", "🍵", "שולחן עץ",
+    "Café CRÈME", "", "  spaced   out  ", " ".join(["long"] * 120), *PROBE_TEXTS,
+]  # fmt: skip
+
+
+def _same_arrays(encoder, texts):
+    reference = encoder.tokenize(texts)
+    got = encoder.token_arrays(texts)
+    assert set(got) == set(reference)
+    for key in reference:
+        assert got[key].dtype == np.int64
+        np.testing.assert_array_equal(got[key], reference[key].numpy())
+
+
+@pytest.fixture(scope="module", params=["clip", "siglip", "siglip2", "chinese_clip", "altclip"])
+def family_dir(request, tmp_path_factory):
+    from demo.random_model import save_random_model
+
+    path = tmp_path_factory.mktemp(f"speed-{request.param}")
+    return request.param, save_random_model(path, family=request.param, size="tiny")
+
+
+def test_direct_tokens_are_the_processors_for_every_family(family_dir):
+    family, model_dir = family_dir
+    encoder = load_encoder(str(model_dir), "cpu", "off", 1)
+    for text in TEXTS:
+        _same_arrays(encoder, [text])
+    _same_arrays(encoder, TEXTS)  # padded batch
+    _same_arrays(encoder, TEXTS[:3])
+    # SigLIP ships a sentencepiece (slow) tokenizer: the processor serves it, only slower.
+    assert bool(encoder._direct_tokens) == (family != "siglip")
+
+
+def test_direct_tokens_leave_the_vectors_unchanged(tiny_clip):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    direct = encoder.encode_texts(TEXTS)
+    assert encoder._direct_tokens
+    encoder._direct_tokens = False  # the processor's path
+    try:
+        np.testing.assert_array_equal(encoder.encode_texts(TEXTS), direct)
+    finally:
+        encoder._direct_tokens = None
+
+
+def test_onnx_vectors_are_the_same_with_direct_tokens(tiny_clip):
+    encoder = load_encoder(str(tiny_clip), "cpu", "on", 1, 0.0, "onnx")
+    assert encoder.text_runtime == "onnx"
+    direct = encoder.encode_texts(TEXTS)
+    encoder._direct_tokens = False
+    try:
+        np.testing.assert_array_equal(encoder.encode_texts(TEXTS), direct)
+    finally:
+        encoder._direct_tokens = None
+    options = encoder.onnx_text.session().get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 1
+
+
+def test_a_direct_tokenizer_that_disagrees_is_not_used(tiny_clip, monkeypatch):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    build = encoder_tokens._build
+
+    def off_by_one_padding(enc):
+        candidate = build(enc)
+        candidate.pad["input_ids"] += 1
+        return candidate
+
+    monkeypatch.setattr(encoder_tokens, "_build", off_by_one_padding)
+    assert direct_tokenizer(encoder) is None
+    monkeypatch.setattr(encoder_tokens, "CHECK_TEXTS", ("one",))  # never pads: the check passes
+    assert direct_tokenizer(encoder) is not None
+    assert len(CHECK_TEXTS) > 1
+
+
+def test_a_tokenizer_without_a_fast_backend_keeps_the_processor(tiny_clip, monkeypatch):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    monkeypatch.setattr(type(encoder.processor.tokenizer), "is_fast", property(lambda self: False))
+    assert direct_tokenizer(encoder) is None
+
+
+def test_a_failing_backend_keeps_the_processor(tiny_clip, monkeypatch):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+
+    def broken(enc):
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(encoder_tokens, "_build", broken)
+    assert direct_tokenizer(encoder) is None
