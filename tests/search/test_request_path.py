@@ -12,10 +12,12 @@ from csp.utils import build_policy
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Product
 from meepo.middleware import (
+    ADMIN_PATH,
     AuthenticationMiddleware,
     ContentSecurityPolicyMiddleware,
     MessageMiddleware,
@@ -115,6 +117,11 @@ def test_admin_posts_and_session_holders_get_the_stock_middleware(rf, request_ar
     assert hasattr(request, "session")
     assert hasattr(request, "_messages")
     assert request.user.is_anonymous  # the lazy user: no such session
+
+
+def test_the_admin_is_where_the_middleware_expects_it():
+    assert reverse("admin:index") == ADMIN_PATH
+    assert reverse("evaluation_report").startswith(ADMIN_PATH)
 
 
 def test_public_pages_set_no_cookie_and_do_not_vary_on_it(client):
