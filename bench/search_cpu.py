@@ -60,7 +60,7 @@ PROFILED = {
     "search.spelling": ["suggest"],
     "search.encoder": ["encode_text"],
     "search.index.SearchIndex": ["search"],
-    "search.views": ["render"],
+    "search.views": ["render", "render_results_page"],
 }  # fmt: skip
 
 

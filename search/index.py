@@ -63,7 +63,14 @@ ALLOWED_CACHE_BYTES = 64 * 2**20
 
 
 def index_root() -> Path:
-    return Path(settings.MEEPO_DATA_DIR) / "index"
+    return _index_root(str(settings.MEEPO_DATA_DIR))
+
+
+@functools.lru_cache(maxsize=8)
+def _index_root(data_dir: str) -> Path:
+    # One Path per data directory: every search asks several times, and building a Path (and
+    # hashing it for the holder's lookup) cost more than the rest of `get_index`.
+    return Path(data_dir) / "index"
 
 
 def published_dir(root: Path | None = None) -> Path | None:

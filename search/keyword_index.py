@@ -265,7 +265,7 @@ def for_index(index) -> KeywordIndex | None:
 
     if settings.MEEPO_SEARCH_KEYWORD_ENGINE != "auto":
         return None
-    return _versions.get(Path(index.path))
+    return _versions.get(index.path)
 
 
 def forget_loaded() -> None:

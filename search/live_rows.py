@@ -152,6 +152,27 @@ def live_rows(snap, filters, as_of_build: NDArray[np.int64], changed, passing):
     return np.flatnonzero(mask).astype(np.int64)
 
 
+def passing_now(snap, product_ids: list[int], filters) -> set[int]:
+    """`passing_product_ids`, with the lean data path and a snapshot: the products it holds
+    that did not change since its build (`changed_ids`) are checked against its columns, which
+    for them are the catalogue's now (price, stock and active flag included); the rest by
+    primary key. Attribute filters go to the database whole (the attributes table's writes do
+    not move a product's `updated_at`)."""
+    changed = None
+    if snap is not None and fast() and not any(values for _, values in filters.attributes):
+        changed = changed_ids(snap)
+    if changed is None:
+        return passing_product_ids(product_ids, filters)
+    ids = np.asarray(product_ids, dtype=np.int64)
+    rows = snap.product_rows(ids)
+    held = rows >= 0
+    if len(changed):
+        held &= ~np.isin(ids, changed)
+    found = set(ids[held][snap.mask(filters, rows[held])].tolist())
+    rest = ids[~held].tolist()
+    return found | passing_product_ids(rest, filters) if rest else found
+
+
 def passing_product_ids(product_ids: list[int], filters) -> set[int]:
     """Those of `product_ids` that pass `filters` now (price, stock, active flag as they are
     now), in primary-key queries over the products alone. (An index row's image had an asset

@@ -26,7 +26,10 @@ class PerVersion(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self, version_dir: Path) -> T | None:
-        path = Path(version_dir)
+        path = version_dir if isinstance(version_dir, Path) else Path(version_dir)
+        found = self._loaded.get(path, self)  # the steady state: no lock (a dict read is atomic)
+        if found is not self:
+            return found
         with self._lock:
             if path not in self._loaded:
                 try:

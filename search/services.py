@@ -98,6 +98,10 @@ MAX_QUERY_CHARS = 200
 # Spelling help is looked for when a query finds fewer results than this; with none at all, the
 # corrected query is searched instead ("Showing results for teapot; search instead for teapto").
 SPELLING_MAX_RESULTS = 3
+# A filtered page's facet-removed search keeps up to this many keyword matches (lean data
+# path): when that is all of them, the filtered search's keyword list is cut from them
+# (checked against the snapshot's columns) instead of searched again.
+WITHIN_MAX = 500
 
 # Older private names, kept for the benchmarks that call them.
 _index_version = index_version
@@ -192,7 +196,7 @@ def _text_page(
     # which may predate a catalogue change), its keyword list can spare this one's search.
     wider, within = facet_removed(filters), None
     if wider is not None:
-        within, wider_cached = ranked(query, wider, depth, timings)
+        within, wider_cached = ranked(query, wider, depth, timings, collect=WITHIN_MAX)
         within = None if wider_cached else within
     found, from_cache = ranked(query, filters, depth, timings, within)
     notice = (

@@ -188,9 +188,8 @@ class TextSignals:
     status: str  # "ok" or "not_ready" (no visual side)
     # The visual list was full at its depth even after the floor: more visual matches exist.
     visual_full: bool = False
-    # The all-words keyword hits (before attribute matches) when shorter than the depth: then
-    # they are every match of the query under these filters, and a narrower filter's list is
-    # these less the products failing it (`text_signals(within=...)`). None: cut at the depth.
+    # Every all-words keyword hit (before attribute matches) when known (up to `collect`), so a
+    # narrower filter's list is these less the products failing it (`within`). None: cut.
     every_match: list[tuple[int, float]] | None = None
     # The exact matches when fewer than EXACT_LIMIT: every one, so a narrower filter's are
     # these less the products failing it (`text_signals(within_exact=...)`). None: cut.
@@ -206,6 +205,7 @@ def text_signals(
     floor: relevance.FloorParams | None = None,
     within: list[tuple[int, float]] | None = None,
     within_exact: list[int] | None = None,
+    collect: int = 0,
 ) -> TextSignals:
     """The visual, keyword and exact lists a text search fuses, each `depth` deep at most.
 
@@ -245,14 +245,7 @@ def text_signals(
         logger.info("visual search unavailable, keyword results only: %s", exc)
         status = "not_ready"
     with timed(timings, "db"):
-        if within is not None:
-            passing = live_rows.passing_product_ids([pid for pid, _ in within], filters)
-            keyword = [hit for hit in within if hit[0] in passing]
-        else:
-            keyword = selectors.keyword_hits(
-                query=query, filters=filters, limit=depth, exclude=negatives
-            )
-        every_match = keyword if len(keyword) < depth else None
+        keyword, every_match = _keyword_list(query, filters, depth, negatives, within, collect)
         if not keyword and status != "ok":
             # Without the visual side, "any of the words" is better than nothing at all.
             keyword = selectors.keyword_hits(
@@ -266,6 +259,30 @@ def text_signals(
     )
 
 
+def _keyword_list(query, filters, depth: int, negatives, within, collect: int):
+    """(the keyword list, at most `depth`; every match when that is known: `within` less the
+    products failing `filters` now, or a search that found fewer than it asked). `collect`
+    (lean data path): ask for that many, so a narrower search can cut its list from these."""
+    if within is not None:
+        passing = _passing(filters, [pid for pid, _ in within])
+        found, complete = [hit for hit in within if hit[0] in passing], True
+    else:
+        limit = max(depth, collect) if live_rows.fast() else depth
+        found = selectors.keyword_hits(query=query, filters=filters, limit=limit, exclude=negatives)
+        complete = len(found) < limit
+    return found[:depth], (found if complete else None)
+
+
+def _passing(filters: SearchFilters, product_ids: list[int]) -> set[int]:
+    """Those of `product_ids` passing `filters` now (live_rows.passing_now)."""
+    from search.index import get_index
+
+    try:
+        return live_rows.passing_now(snapshot.for_index(get_index()), product_ids, filters)
+    except (IndexNotReady, ModelNotAvailable):
+        return live_rows.passing_product_ids(product_ids, filters)
+
+
 def _exact_matches(query: str, filters: SearchFilters, within: list[int] | None) -> list[int]:
     """`selectors.exact_match_ids`, or (lean data path) those of a wider search's complete list
     that pass `filters` now: no query when it is empty (most queries name no title or SKU)."""
@@ -273,7 +290,7 @@ def _exact_matches(query: str, filters: SearchFilters, within: list[int] | None)
         return selectors.exact_match_ids(query=query, filters=filters, limit=EXACT_LIMIT)
     if not within:
         return []
-    passing = live_rows.passing_product_ids(within, filters)
+    passing = _passing(filters, within)
     return [pid for pid in within if pid in passing]
 
 
@@ -318,6 +335,7 @@ def text_candidates(
     timings: dict[str, float],
     within: list[tuple[int, float]] | None = None,
     within_exact: list[int] | None = None,
+    collect: int = 0,
 ) -> Ranked:
     signals = text_signals(
         query,
@@ -326,6 +344,7 @@ def text_candidates(
         timings=timings,
         within=within,
         within_exact=within_exact,
+        collect=collect,
     )
     fused = drop_negatives(
         fuse(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
@@ -357,11 +376,13 @@ def ranked(
     depth: int,
     timings: dict[str, float],
     wider: Ranked | None = None,
+    collect: int = 0,
 ) -> tuple[Ranked, bool]:
     """A text query's ranked results (cached per process), and whether they came from the cache.
 
     `wider`: this query's ranked results at this depth under wider filters, ranked just now:
-    when its keyword list holds every match, this one's is cut from it (`text_signals`)."""
+    when its keyword list holds every match, this one's is cut from it (`text_signals`).
+    `collect`: keep up to this many keyword matches for such a narrower search to cut from."""
     floor = relevance.FloorParams.from_settings()
     key = ("text", query, filters, depth, index_version(), floor)
     ranked = _result_cache.get(key)
@@ -369,7 +390,7 @@ def ranked(
         return ranked, True
     every = wider.every_match if wider is not None else None
     exact = wider.every_exact if wider is not None else None
-    ranked = text_candidates(query, filters, depth, timings, every, exact)
+    ranked = text_candidates(query, filters, depth, timings, every, exact, collect)
     _result_cache.put(key, ranked)
     return ranked, False
 

@@ -350,7 +350,7 @@ def for_index(index) -> Snapshot | None:
 
     if not settings.MEEPO_SEARCH_SNAPSHOT:
         return None
-    return _versions.get(Path(index.path))
+    return _versions.get(index.path)
 
 
 def forget_loaded() -> None:

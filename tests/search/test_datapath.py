@@ -144,3 +144,22 @@ def test_attribute_words_precheck_matches_query_attributes(tiny_clip):
             assert selectors.may_name_attributes(query), query
     assert not selectors.may_name_attributes("navy zqxv")
     assert signals.EXACT_LIMIT == 5
+
+
+def test_a_narrower_keyword_list_is_cut_from_the_wider_search(tiny_clip, settings, monkeypatch):
+    """Lists longer than the depth: the facet-removed search keeps up to WITHIN_MAX matches,
+    and the filtered one's keyword list is cut from them (no second keyword search)."""
+    steady(settings)
+    monkeypatch.setattr(services, "CANDIDATE_DEPTH", 6)
+    searched = []
+    real = selectors.keyword_hits
+    monkeypatch.setattr(
+        selectors, "keyword_hits", lambda **k: searched.append(k["filters"]) or real(**k)
+    )
+    for brand in ("Acme", "Birch", "Cobalt"):
+        for query in ("red", "mug", "oak lamp"):
+            params = {"query": query, "filters": SearchFilters(brands=(brand,)), "limit": 3}
+            searched.clear()
+            plain, fast = both_ways(monkeypatch, params)
+            assert fast == plain, params
+            assert [f.brands for f in searched] == [(), (brand,), ()], params
