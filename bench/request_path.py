@@ -215,25 +215,55 @@ class Layers:
         out["view (after resolve, hooks)"] -= sample.get("URL resolution", 0.0) + sum(
             v for k, v in sample.items() if k.endswith(".process_view")
         )
-        own = {k: v for k, v in sample.items() if not k.startswith("incl ") and "." not in k}
-        out.update({k: v for k, v in own.items() if not k.endswith(".process_view")})
-        out.update({k: v for k, v in sample.items() if k.endswith(".process_view")})
-        # search_cpu's profiled calls (selectors, encoder, index...) inside search_products, and
-        # what is left of it: the services' own Python (ranking, fusion, paging, glue).
-        profiled = sum(
-            v
-            for k, v in sample.items()
-            if "." in k and k not in _NOT_IN_SERVICE and not k.endswith(".process_view")
-        )
+        out.update({k: v for k, v in sample.items() if not k.startswith("incl ") and k != CALLS})
+        # search_cpu's profiled calls (selectors, encoder, index...) inside search_products,
+        # outermost only, and what is left: the services' own Python (ranking, fusion, paging).
+        profiled = sample.get(CALLS, 0.0)
         searched = sample.get("  in view: search_products", 0.0)
-        out["    search_products: profiled calls"] = profiled
+        out["    search_products: search_cpu's profiled calls"] = profiled
         out["    search_products: the rest (services' Python)"] = searched - profiled
         out["WSGIHandler (request, signals, headers, close)"] = total - inner
         return out
 
 
-# search_cpu's profiled calls made outside search_products.
-_NOT_IN_SERVICE = {"views.render"}
+CALLS = "profiled calls"
+
+
+def install_profiled_calls(layers: Layers) -> None:
+    """bench.search_cpu's PROFILED calls (what search_products spends in selectors, snapshot,
+    keyword engine, encoder, index), summed into CALLS when not inside another of them."""
+    import importlib
+
+    from bench.search_cpu import PROFILED
+
+    depth = [0]
+
+    def wrap(fn):
+        def wrapped(*args, **kwargs):
+            if depth[0] or layers.current is None:
+                return fn(*args, **kwargs)
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                ms = (time.process_time() - start) * 1000
+                layers.current[CALLS] = layers.current.get(CALLS, 0.0) + ms
+
+        return wrapped
+
+    for module_name, names in PROFILED.items():
+        if module_name == "search.views":  # outside search_products: timed in VIEW_CALLS
+            continue
+        try:
+            owner = importlib.import_module(module_name)
+        except ImportError:  # a class: module.Class
+            parent, _, cls = module_name.rpartition(".")
+            owner = getattr(importlib.import_module(parent), cls)
+        for name in names:
+            if hasattr(owner, name):
+                setattr(owner, name, wrap(getattr(owner, name)))
 
 
 def install_view_calls(layers: Layers) -> None:
@@ -261,7 +291,7 @@ def handlers(before: bool, client: bool, layers: Layers) -> dict:
     return out
 
 
-def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int, profiler):
+def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int):
     cpu = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(float))  # phase -> label -> CPU ms summed
     names = list(handlers_)
@@ -272,7 +302,7 @@ def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int,
         for name in names:
             query = next(it)
             for phase in ("unique", "repeated (page cache hit)"):
-                layers.current = profiler.current = {} if name == "layers" else None
+                layers.current = {} if name == "layers" else None
                 with code_before() if name == "before" else contextlib.nullcontext():
                     start = time.process_time()
                     status, headers, _body = serve(handlers_[name], "/search", {"q": query})
@@ -297,17 +327,15 @@ def main() -> None:
     from bench.search import unique_queries
 
     settings.MEEPO_SEARCH_PAGE_CACHE_SECONDS = 60  # production's default
-    from bench.search_cpu import Profiler
-
-    layers, profiler = Layers(), Profiler()
+    layers = Layers()
     hs = handlers(args.before, args.client, layers)
     install_view_calls(layers)
-    profiler.install()
+    install_profiled_calls(layers)
     queries = unique_queries(len(hs) * (args.rounds + 10), seed=23)
     for name, handler in hs.items():  # warm: model, index, database pages, templates
         for q in queries[-10 * (1 + list(hs).index(name)) :][:10]:
             serve(handler, "/search", {"q": q})
-    cpu, per_layer = run_rounds(hs, layers, queries, args.rounds, profiler)
+    cpu, per_layer = run_rounds(hs, layers, queries, args.rounds)
     rows = [
         {"handler": name, "request": phase, "mean CPU ms": round(statistics.fmean(v), 3),
          "median": round(statistics.median(v), 3)}
