@@ -31,6 +31,10 @@ PARITY_MIN = 0.99  # default of MEEPO_CLIP_PARITY_MIN
 MAX_TEXT_CHARS = 1000
 # Text queries per coalesced forward pass: more than a worker's threads, so all can share one.
 TEXT_BATCH_MAX = 16
+# A coalesced pass runs queries whose token counts differ by more than this in separate forward
+# passes (search.encoder_tokens.DirectTokenizer.groups): a padded token costs about what a
+# query's own token costs, an extra pass about 6-7 tokens' worth (reading the weights again).
+TEXT_PAD_SPREAD = 8
 # SigLIP towers were trained on texts padded to their full length (64 tokens) and pool the last
 # position, so a shorter padding changes the vector; CLIP-like towers pool at the end token.
 TEXT_PADDING = {"siglip": "max_length", "siglip2": "max_length"}
@@ -70,9 +74,7 @@ class ClipEncoder:
     text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.text_coalescer = Coalescer(
-            lambda texts: list(self.encode_texts(texts)), max_batch=TEXT_BATCH_MAX
-        )
+        self.text_coalescer = Coalescer(self._encode_queries, max_batch=TEXT_BATCH_MAX)
 
     def _runtime_here(self) -> str:
         if self.onnx_text is None:
@@ -144,21 +146,40 @@ class ClipEncoder:
         )
         return {k: tokens[k] for k in TEXT_INPUTS if k in tokens}
 
-    def token_arrays(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
-        """`tokenize` as int64 numpy arrays, by the fast `tokenizers` backend called directly
-        when it gives exactly the processor's ids on the check texts (0.02 ms instead of
-        0.13-0.4 per query: transformers' call chain), else by the processor."""
+    def _direct(self):
         if self._direct_tokens is None:
             self._direct_tokens = direct_tokenizer(self) or False
-        if self._direct_tokens:
-            return self._direct_tokens(self._texts_in(texts))
+        return self._direct_tokens
+
+    def token_arrays(self, texts: Sequence[str]) -> dict[str, NDArray[np.int64]]:
+        """`tokenize` as int64 numpy arrays, by the fast `tokenizers` backend called directly
+        when it gives exactly the processor's ids on the check texts (0.04 ms instead of
+        0.13-0.4 per query: transformers' call chain), else by the processor."""
+        if direct := self._direct():
+            return direct(self._texts_in(texts))
         return {k: v.numpy().astype(np.int64, copy=False) for k, v in self.tokenize(texts).items()}
 
     def encode_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """(n, dim) float32 unit vectors for texts (truncated at the model's text length)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        inputs = self.token_arrays(texts)
+        return self._forward_texts(self.token_arrays(texts))
+
+    def _encode_queries(self, texts: list[str]) -> list[NDArray[np.float32]]:
+        """One coalesced pass of text queries: `encode_texts`, in length groups (TEXT_PAD_SPREAD)
+        so that a long query does not multiply the cost of the short ones beside it."""
+        direct = self._direct()
+        if not direct or len(texts) == 1:
+            return list(self.encode_texts(texts))
+        encodings = direct.encode(self._texts_in(texts))
+        out: list[Any] = [None] * len(texts)
+        for group in direct.groups(encodings, TEXT_PAD_SPREAD):
+            vectors = self._forward_texts(direct.arrays([encodings[i] for i in group]))
+            for i, vector in zip(group, vectors, strict=True):
+                out[i] = vector
+        return out
+
+    def _forward_texts(self, inputs: dict[str, Any]) -> NDArray[np.float32]:
         if self.onnx_text is not None:
             vectors = self.onnx_text.run(inputs)
             if vectors is not None:

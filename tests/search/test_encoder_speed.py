@@ -6,6 +6,7 @@ import pytest
 
 from search import encoder_tokens
 from search.encoder import PROBE_TEXTS, load_encoder
+from search.encoder_model import TEXT_PAD_SPREAD
 from search.encoder_tokens import CHECK_TEXTS, direct_tokenizer
 
 TEXTS = [
@@ -98,3 +99,35 @@ def test_a_failing_backend_keeps_the_processor(tiny_clip, monkeypatch):
 
     monkeypatch.setattr(encoder_tokens, "_build", broken)
     assert direct_tokenizer(encoder) is None
+
+
+def test_a_coalesced_pass_runs_far_apart_lengths_in_separate_forwards(tiny_clip, monkeypatch):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    long = " ".join(["word"] * 40)
+    texts = ["red chair", long, "fork", "blue lamp shade", long + " two"]
+    alone = {text: encoder.encode_texts([text])[0] for text in texts}
+    padding = []
+    forward = encoder._forward_texts
+
+    def recording(inputs):
+        mask = inputs["attention_mask"]
+        padding.append(int((mask.shape[1] - mask.sum(axis=1)).max()))
+        return forward(inputs)
+
+    monkeypatch.setattr(encoder, "_forward_texts", recording)
+    got = encoder._encode_queries(texts)
+    assert len(padding) >= 2  # the long ones apart from the short ones
+    assert max(padding) <= TEXT_PAD_SPREAD
+    for text, vector in zip(texts, got, strict=True):
+        np.testing.assert_allclose(vector, alone[text], atol=1e-5)
+
+
+def test_length_groups_keep_order_within_the_spread(tiny_clip):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    direct = encoder._direct()
+    encodings = direct.encode(
+        ["a b c d e f g h i j k l", "a", "a b", "a b c d e f g h i j k l m n"]
+    )
+    assert direct.groups(encodings, 8) == [[1, 2], [0, 3]]
+    assert direct.groups(encodings, 100) == [[1, 2, 0, 3]]
+    assert direct.groups(encodings[:1], 0) == [[0]]
