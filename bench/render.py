@@ -1,11 +1,23 @@
-"""Result-card rendering: the Django card against the Jinja2 card the site serves, same run.
+"""Rendering CPU, the way the site rendered before against the way it renders now, same run.
 
-Renders the 24 hits of real search pages (bench/search.py's catalogue) through the Django card the
-site used before issue 13 (kept as tests/search/reference/_product_card.html) and through
-`search.cards.render_card` (templates/jinja2/partials/_product_card.html), checks that both write
-the same HTML, and reports CPU ms per 24 cards and the ratio.
+`--what page` (default): the results page as the view answers it, a full page, an htmx fragment
+and a "more" fragment (page 2), for real searches of bench/search.py's catalogue. Per page, in
+interleaved rounds (the order flips each round), CPU ms (`time.process_time`) of
+
+  render           the page's HTML and HttpResponse from the view's context: the Django templates
+                   the site used before (kept as tests/search/reference/search/, over the real
+                   templates/base.html, with Django's context processors) against
+                   search.page_render (Jinja2);
+  view - search    views._render_results with the search service answering the captured page:
+                   form, context building (search.page_context), render, headers;
+  render, cold     search.page_render with the card cache emptied before each page (a page of
+                   products no recent search showed).
+
+and whether both ways wrote the same HTML. `--what cards`: the Django card against the Jinja2
+card (24 cards a page), as before issue 13's page work.
 
     .venv/bin/python -m bench.render --products 100000 --pages 30
+    .venv/bin/python -m bench.render --what cards --products 100000 --pages 30
 """
 
 from __future__ import annotations
@@ -23,14 +35,28 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import emit_json, machine, print_table  # noqa: E402
 
-# The Django card the Jinja2 one replaced, kept as the reference tests/search/test_cards.py pins.
-REFERENCE_CARD = ROOT / "tests" / "search" / "reference" / "_product_card.html"
+# The Django card and results templates the Jinja2 ones replaced, kept as the references
+# tests/search/test_cards.py and tests/search/test_page_render.py pin.
+REFERENCE = ROOT / "tests" / "search" / "reference"
+REFERENCE_CARD = REFERENCE / "_product_card.html"
+REFERENCE_PAGES = {
+    "html": "search/results.html",
+    "htmx": "search/_search_body.html",
+    "more": "search/_more.html",
+}
+KINDS = {  # kind: (extra query parameters, headers)
+    "html": ({}, {}),
+    "htmx": ({}, {"HX-Request": "true"}),
+    "more": ({"page": "2", "fragment": "more"}, {"HX-Request": "true"}),
+}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--what", choices=["page", "cards"], default="page")
     parser.add_argument("--products", type=int, default=100_000)
-    parser.add_argument("--pages", type=int, default=30)
+    parser.add_argument("--pages", type=int, default=30, help="unique queries")
+    parser.add_argument("--rounds", type=int, default=5, help="page mode: rounds over them all")
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -41,32 +67,126 @@ def normalise(html: str) -> str:
     return re.sub(r"\s+", " ", html).replace("> <", "><").strip()
 
 
-def pages(count: int) -> list[tuple]:
+def reference_engine():
+    from django.conf import settings
+    from django.template.backends.django import DjangoTemplates
+
+    options = settings.TEMPLATES[0]
+    return DjangoTemplates(
+        {
+            "NAME": "reference",
+            "DIRS": [REFERENCE, *options["DIRS"]],
+            "APP_DIRS": True,
+            "OPTIONS": dict(options["OPTIONS"]),
+        }
+    )
+
+
+def captured_pages(count: int) -> list[dict]:
+    """For `count` unique queries, each kind of results answer: request, kind, context, HTML."""
     from django.test import Client
 
     import search.views as views
     from bench.search import unique_queries
 
-    captured = []
-    real = views.render
+    captured, real_render, real_view = [], views.render_results_page, views._render_results
 
-    def capture(request, template, context=None, **kwargs):
-        captured.append((request, context))
-        return real(request, template, context, **kwargs)
+    def render(kind, context):
+        html = real_render(kind, context)
+        captured[-1].update(kind=kind, context=context, html=html)
+        return html
 
-    views.render = capture
+    def view(request):
+        captured.append({"request": request})
+        return real_view(request)
+
+    views.render_results_page, views._render_results = render, view
     client = Client(HTTP_HOST="127.0.0.1")
-    for query in unique_queries(count, seed=21):
-        client.get("/search?" + urlencode({"q": query}))
-    views.render = real
-    return [(r, c) for r, c in captured if c.get("page") is not None and c["page"].hits]
+    try:
+        for query in unique_queries(count, seed=21):
+            for extra, headers in KINDS.values():
+                client.get("/search?" + urlencode({"q": query, **extra}), headers=headers)
+    finally:
+        views.render_results_page, views._render_results = real_render, real_view
+    return [c for c in captured if "kind" in c and c["context"]["page"].hits]
 
 
-def main() -> None:
-    args = parse_args()
-    from bench.search_cpu import setup
+def main_page(args) -> None:
+    from django.http import HttpResponse
 
-    setup(args.products, quantize=True)
+    import search.views as views
+    from search import cards, services
+    from search.page_render import render_results_page
+
+    engine, current = reference_engine(), {}
+
+    def django_page(kind, context):
+        return engine.get_template(REFERENCE_PAGES[kind]).render(context, current["request"])
+
+    def render_with(render):
+        return lambda c: HttpResponse(render(c["kind"], c["context"]))
+
+    def view_with(render):
+        def run(c):
+            views.render_results_page = render
+            return views._render_results(c["request"])
+
+        return run
+
+    def cold(c):
+        cards.clear_cache()
+        return c
+
+    phases = {
+        ("render", "django"): render_with(django_page),
+        ("render", "jinja2"): render_with(render_results_page),
+        ("view - search", "django"): view_with(django_page),
+        ("view - search", "jinja2"): view_with(render_results_page),
+        ("render, cold cards", "jinja2"): render_with(render_results_page),
+    }
+    pages = captured_pages(args.pages)
+    real_search, real_render = services.search_products, views.render_results_page
+    samples = {(phase, way, kind): [] for phase, way in phases for kind in KINDS}
+    same = 0
+    try:
+        for c in pages:
+            current["request"] = c["request"]
+            same += django_page(c["kind"], c["context"]) == c["html"]
+        for n in range(args.rounds):
+            order = list(phases.items())[:: 1 if n % 2 else -1]
+            for c in pages:
+                current["request"] = c["request"]
+                services.search_products = lambda page=c["context"]["page"], **_: page
+                for (phase, way), run in order:
+                    if phase.endswith("cold cards"):
+                        cold(c)
+                    start = time.process_time()
+                    run(c)
+                    samples[(phase, way, c["kind"])].append((time.process_time() - start) * 1000)
+    finally:
+        services.search_products, views.render_results_page = real_search, real_render
+    rows = [
+        {
+            "phase": phase,
+            "way": way,
+            "kind": kind,
+            "pages": len(v),
+            "median CPU ms": round(statistics.median(v), 3),
+            "mean": round(statistics.fmean(v), 3),
+        }
+        for (phase, way, kind), v in samples.items()
+        if v
+    ]
+    print_table(rows)
+    print(f"identical pages (Django templates = Jinja2): {same} of {len(pages)}")
+    emit_json({"bench": "render-page", "rows": rows, "identical": same, "pages": len(pages), "machine": machine()}, args.json)  # fmt: skip
+
+
+def card_pages(count: int) -> list[tuple]:
+    return [(c["request"], c["context"]) for c in captured_pages(count) if c["kind"] == "html"]
+
+
+def main_cards(args) -> None:
     from django.template import engines
 
     from search.cards import render_card
@@ -74,7 +194,7 @@ def main() -> None:
     django_card = engines["django"].from_string(REFERENCE_CARD.read_text("utf-8"))
     samples = {"django": [], "jinja2": []}
     same = cards = 0
-    for request, context in pages(args.pages):
+    for request, context in card_pages(args.pages):
         page = context["page"]
         for engine, render in (
             ("django", lambda h, c=context, r=request: django_card.render({**c, "hit": h}, r)),
@@ -101,6 +221,14 @@ def main() -> None:
     print_table(rows)
     print(f"Django / Jinja2 (median): {ratio}; identical cards: {same} of {cards}")
     emit_json({"bench": "render", "rows": rows, "django_over_jinja2": ratio, "identical": same, "cards": cards, "machine": machine()}, args.json)  # fmt: skip
+
+
+def main() -> None:
+    args = parse_args()
+    from bench.search_cpu import setup
+
+    setup(args.products, quantize=True)
+    (main_page if args.what == "page" else main_cards)(args)
 
 
 if __name__ == "__main__":

@@ -2,168 +2,158 @@
 
 Jinja2 compiles templates to Python and writes 24 cards in about half the CPU time of Django's
 template engine (docs/search.md "Rendering", bench/render.py). The results page around them is
-Jinja2 too (search.page_render, in this environment: `result_cards(hits)`, `facet_group_list`);
+Jinja2 too (search.page_render calls `result_cards(hits)` and `facet_group_list(groups)` here);
 the Django pages (product, photo search) call `{% product_card hit %}` and `{% result_cards %}`
 (search.templatetags.cards).
 
 The cards are byte-identical to what the Django card wrote (tests/search/test_cards.py renders
-both over the same hits): every value is escaped as Django's `conditional_escape` escapes it
-(markupsafe writes `&#39;` where Django writes `&#x27;`: `_escape` respells the two), and the
-filters are Django's (`urlencode`, `pluralize`, `floatformat`) or the site's (`money`,
-`amount`). Templates live in templates/jinja2/; the environment is built once per process.
+both over the same hits): the environment (search.jinja_env) escapes and formats every value as
+Django does. Templates live in templates/jinja2/partials/.
 
 A card rendered once is kept (per process, LRU) under everything it shows (`card_key`: the
-product's shown columns, its picture, variant, offers, the page's mode, the site's language), so
-the same product in the next query's results costs a key, not a render; a product whose price,
-title or stock changed has another key and is rendered afresh. The result list (cards and the
-"Similar looking items" heading) and the facet options are written here too: the two loops of a
-results page, which cost Django's template engine most of a page's rendering.
+product's shown columns, its picture, variant, offers, the page's mode, the site's language and
+URL prefix), so the same product in the next query's results costs a key, not a render; a
+product whose price, title or stock changed has another key and is rendered afresh. What every
+card of a page shares (its mode, links, the card macro) is looked up once a page. The facet
+options are written here too, each rendered once and then written around its count.
 """
 
 from __future__ import annotations
 
 import threading
-from functools import cache
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
-from cachetools import LRUCache
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.template import defaultfilters
-from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.urls import get_script_prefix, get_urlconf
 from django.utils.safestring import SafeString, mark_safe
-from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2 import pass_context
 from markupsafe import Markup
-from markupsafe import escape as markupsafe_escape
 
-from search.templatetags.prices import amount, money
+from search import jinja_env
+from search.jinja_env import (
+    django_escape,
+    environment,
+    id_url,
+    url,  # noqa: F401  (re-exported: cards.url)
+)
 
 CARD_TEMPLATE = "partials/_product_card.html"
 CARDS_TEMPLATE = "partials/_result_cards.html"
 FACET_GROUPS_TEMPLATE = "partials/_facet_groups.html"
 # Rendered cards kept per process (about 1.5 kB each): a few pages' worth of every popular query.
 CARD_CACHE_SIZE = 4096
-
-
-def _escape(value: Any) -> Markup:
-    """Django's escaping of a rendered value (`conditional_escape`: safe strings kept, `&quot;`
-    and `&#x27;`), through markupsafe's C escaper, which spells those two `&#34;` and `&#39;`."""
-    kind = type(value)
-    if kind is Markup:
-        return value
-    if kind is int:  # counts, sizes: nothing to escape (Django writes str(int) too)
-        return Markup(value)
-    if hasattr(value, "__html__"):
-        return Markup(value.__html__())
-    text = markupsafe_escape(value)
-    if "&#" in text:  # a literal "&#34;" in the value was escaped to "&amp;#34;": never matched
-        return Markup(str(text).replace("&#34;", "&quot;").replace("&#39;", "&#x27;"))
-    return text
-
-
-def url(name: str, *args: Any) -> str:
-    """`reverse(name, args=args)`. For one id (a card's product link) the URL reversed once per
-    name, URLconf and script prefix with a sentinel id, the id written in its place: what the
-    resolver would write (an int converter writes `str(id)`), without resolving 24 times a page."""
-    if not args:  # the site's fixed links (the results page's form actions): one reverse each
-        key = (name, get_script_prefix(), get_urlconf())
-        found = _urls.get(key)
-        if found is None:
-            found = _urls[key] = reverse(name)
-        return found
-    if len(args) == 1 and type(args[0]) is int and 0 <= args[0] < _MAX_FAST_ID:
-        key = (name, get_script_prefix(), get_urlconf())
-        parts = _url_parts.get(key)
-        if parts is None:
-            try:
-                parts = tuple(reverse(name, args=[_SENTINEL]).split(str(_SENTINEL)))
-            except NoReverseMatch:  # a converter narrower than 19 digits: always resolve
-                parts = ()
-            _url_parts[key] = parts
-        if len(parts) == 2:
-            return f"{parts[0]}{args[0]}{parts[1]}"
-    return reverse(name, args=args)
-
-
-_SENTINEL, _MAX_FAST_ID = 987654321987654321, 10**18  # ids below any converter's digit limit
-_url_parts: dict[tuple, tuple[str, ...]] = {}
-_urls: dict[tuple, str] = {}
-
-
-@cache
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(settings.BASE_DIR / "templates" / "jinja2"),
-        autoescape=True,
-        keep_trailing_newline=True,
-        finalize=_escape,
-        auto_reload=settings.DEBUG,
-    )
-    env.globals.update(url=url, result_cards=_result_cards, facet_group_list=_facet_group_list)
-    env.filters.update(
-        default_if_none=_default_if_none,
-        join=defaultfilters.join,
-        urlencode=defaultfilters.urlencode,
-        pluralize=defaultfilters.pluralize,
-        floatformat=defaultfilters.floatformat,
-        money=money,
-        amount=amount,
-    )
-    return env
-
-
-def _default_if_none(value: Any, arg: Any) -> Any:
-    return arg if value is None else value
+# Rendered facet options kept per process (about 600 B each): the values of a few hundred pages.
+FACET_CACHE_SIZE = 4096
 
 
 @pass_context
-def _result_cards(context, hits) -> Markup:
+def result_cards(context, hits) -> Markup:
     """`{{ result_cards(page.hits) }}` in a results page: the page's cards, as render_cards."""
     page, debug = context.get("page"), bool(context.get("debug"))
     return Markup(render_cards(hits, page=page, debug=debug))
 
 
-def _facet_group_list(groups: list[dict]) -> Markup:
+def facet_group_list(groups: list[dict]) -> Markup:
+    """`{{ facet_group_list(facet_groups) }}` in a results page: as render_facet_groups."""
     return Markup(render_facet_groups(groups))
 
 
 def render_card(hit, *, page=None, debug: bool = False) -> SafeString:
     """One result card's HTML for a `SearchHit` (`page.mode` says whether to explain the match)."""
-    return mark_safe(_card(hit, page, debug))
+    return mark_safe(_card(hit, page, debug, _shared(page)))
 
 
 def render_cards(hits, *, page=None, debug: bool = False, headings: bool = True) -> SafeString:
     """The cards of `hits` in order, each `starts_similar` hit after the "Similar looking items"
     heading when `headings` (a text search's results list)."""
+    shared = _shared(page)
     html = (
         environment()
         .get_template(CARDS_TEMPLATE)
-        .render(hits=hits, headings=headings, card=lambda hit: Markup(_card(hit, page, debug)))
+        .render(
+            hits=hits,
+            headings=headings,
+            card=lambda hit: Markup(_card(hit, page, debug, shared)),
+        )
     )
     return mark_safe(html)
 
 
+class _Shared(NamedTuple):
+    """What the cards of one page share, looked up once a page (the script prefix and URLconf
+    are per request): the part of each card's key, its product links, the card macro."""
+
+    key: tuple
+    product_url: Callable[[Any], str]
+    macro: Callable[..., str]
+
+
+def _shared(page) -> _Shared:
+    prefix, urlconf = get_script_prefix(), get_urlconf()
+    mode = getattr(page, "mode", None)
+    return _Shared(
+        (mode == "text", settings.LANGUAGE_CODE, prefix, urlconf),
+        id_url("search:product", prefix, urlconf),
+        _card_macro(),
+    )
+
+
 def render_facet_groups(groups: list[dict]) -> SafeString:
-    """The facet groups' fieldsets (search.page_context.facet_groups) of the filters sidebar."""
-    return mark_safe(environment().get_template(FACET_GROUPS_TEMPLATE).render(groups=groups))
+    """The facet groups' fieldsets (search.page_context.facet_groups) of the filters sidebar.
+
+    About 50 options a page, each the same markup but for its count from one query to the next:
+    an option is rendered once (per process, LRU) with a marker for its count, and written as
+    the text around the marker with the count in between."""
+    macros = environment().get_template(FACET_GROUPS_TEMPLATE).module
+    parts = []
+    for group in groups:
+        parts.append(str(macros.group_start(group)))
+        for option in group["options"]:
+            halves = _option_halves(macros, group, option)
+            if halves is None:  # the marker in a value: rendered whole
+                parts.append(str(macros.option(group, option, option["count"])))
+            else:
+                parts += (halves[0], django_escape(option["count"]), halves[1])
+        parts.append(str(macros.group_end()))
+    return mark_safe("".join(parts))
 
 
-def _card(hit, page, debug: bool) -> str:
-    # Every value in it went through _escape; the markup is the template's own.
+def _option_halves(macros, group: dict, option: dict) -> tuple[str, ...] | None:
+    key = (group["name"], option["value"], option["label"], option["checked"], option["id"])
+    with _lock:
+        halves = _facet_options.get(key)
+    if halves is None:
+        halves = tuple(str(macros.option(group, option, Markup(_COUNT))).split(_COUNT))
+        if not settings.DEBUG:  # templates may change under DEBUG
+            with _lock:
+                _facet_options[key] = halves
+    return halves if len(halves) == 2 else None
+
+
+_COUNT = "\ue000"  # a private-use character: the count's place in a rendered option
+
+
+def _card(hit, page, debug: bool, shared: _Shared) -> str:
+    # Every value in it went through django_escape; the markup is the template's own.
     if debug or settings.DEBUG:  # scores differ per query; templates may change under DEBUG
-        return _render(hit, page, debug)
-    key = card_key(hit, getattr(page, "mode", None))
+        return _render(hit, page, debug, shared)
+    key = card_key(hit, None, shared.key)
     with _lock:
         html = _cache.get(key)
     if html is None:
-        html = _render(hit, page, debug)
+        html = _render(hit, page, debug, shared)
         with _lock:
             _cache[key] = html
     return html
 
 
-def _render(hit, page, debug: bool) -> str:
-    return str(_card_macro()(hit, page, debug))
+def _render(hit, page, debug: bool, shared: _Shared | None = None) -> str:
+    shared = shared or _shared(page)
+    return str(shared.macro(hit, page, debug, shared.product_url))
 
 
 def _card_macro():
@@ -171,10 +161,13 @@ def _card_macro():
     return environment().get_template(CARD_TEMPLATE).module.card
 
 
-def card_key(hit, mode: str | None) -> tuple:
+def card_key(hit, mode: str | None, shared: tuple | None = None) -> tuple:
     """Everything a card (without ?debug=1) shows: two hits with the same key render alike.
+    `shared`: the page's part (`_shared(page).key`), else made from `mode` and the request.
 
     Prices are keyed by their text (Decimal("1.0") == Decimal("1.00") but may print apart)."""
+    if shared is None:
+        shared = _shared(SimpleNamespace(mode=mode)).key
     product, image, variant = hit.product, hit.image, hit.variant
     asset = image.asset if image is not None else None
     offer = hit.cheapest_offer if hit.offers else None
@@ -188,11 +181,40 @@ def card_key(hit, mode: str | None) -> tuple:
             variant.availability,
         ),
         hit.other_stores, None if offer is None else (str(offer.price), offer.currency),
-        mode == "text", hit.matches_words, settings.LANGUAGE_CODE, get_script_prefix(),
+        hit.matches_words, shared,
     )  # fmt: skip
 
 
-_cache: LRUCache = LRUCache(CARD_CACHE_SIZE)
+class _LRU:
+    """A dict that forgets its least recently used entries past `size`, on OrderedDict's C
+    methods: a lookup costs a third of cachetools.LRUCache's, and a page makes 70 of them.
+    Not thread-safe: callers hold `_lock`."""
+
+    def __init__(self, size: int) -> None:
+        self._data: OrderedDict = OrderedDict()
+        self._size = size
+
+    def get(self, key: Any) -> Any:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+_cache = _LRU(CARD_CACHE_SIZE)
+_facet_options = _LRU(FACET_CACHE_SIZE)
 _lock = threading.Lock()
 
 
@@ -200,8 +222,8 @@ def clear_cache(**_: Any) -> None:
     """Forget rendered cards (tests; any settings change: URLs, media URL, language)."""
     with _lock:
         _cache.clear()
-    _url_parts.clear()
-    _urls.clear()
+        _facet_options.clear()
+    jinja_env.clear_caches()
 
 
 setting_changed.connect(clear_cache, dispatch_uid="search.cards.clear_cache")

@@ -23,7 +23,8 @@ from django.template import engines
 from django.urls import get_script_prefix, get_urlconf
 from markupsafe import Markup
 
-from search.cards import environment
+from search.cards import facet_group_list, result_cards
+from search.jinja_env import environment
 
 # What the view answers, by request kind (views._render_results): the whole page, the htmx
 # answer to the search form, the htmx answer to "more".
@@ -68,9 +69,10 @@ def render_results_page(kind: str, context: dict[str, Any]) -> str:
     """The HTML of a results page of this kind ("html", "htmx" or "more") for the view's
     context (views._render_results)."""
     template = environment().get_template(TEMPLATES[kind])
+    extra = {"result_cards": result_cards, "facet_group_list": facet_group_list}
     if kind == "html":
-        context = {**context, "layout": layout()}
-    return template.render(context)
+        extra["layout"] = layout()
+    return template.render(context, **extra)
 
 
 def clear_layout(**_: Any) -> None:

@@ -1,0 +1,176 @@
+"""The Jinja2 environment of the results page and its cards (search.page_render, search.cards).
+
+Built once per process over templates/jinja2/. What the Django templates it replaces wrote, it
+writes: every value escaped as Django's `conditional_escape` escapes it (`django_escape`:
+markupsafe writes `&#39;` where Django writes `&#x27;`), Django's filters under Django's names
+(`urlencode`, `pluralize`, `floatformat`, `join`, `default_if_none`) and the site's (`money`,
+`amount`), links as `reverse` writes them (`url`, `id_url`) and files' URLs as their storage
+writes them (`file_url`). The rest is speed, each piece measured by bench/render.py and pinned
+by the comparisons in tests/search/test_cards.py and tests/search/test_page_render.py: reversed
+URLs and formatted numbers kept per process, thumbnails' URLs without urljoin, and `{{ value }}`
+compiled without markupsafe's second pass over what `django_escape` already escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage, storages
+from django.core.signals import setting_changed
+from django.template import defaultfilters
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.utils.translation import get_language
+from jinja2 import Environment, FileSystemLoader
+from jinja2.compiler import CodeGenerator
+from markupsafe import Markup
+from markupsafe import escape as markupsafe_escape
+
+from search.templatetags.prices import amount, money
+
+
+def django_escape(value: Any) -> Markup:
+    """Django's escaping of a rendered value (`conditional_escape`: safe strings kept, `&quot;`
+    and `&#x27;`), through markupsafe's C escaper, which spells those two `&#34;` and `&#39;`."""
+    kind = type(value)
+    if kind is Markup:
+        return value
+    if kind is int:  # counts, sizes: nothing to escape (Django writes str(int) too)
+        return Markup(value)
+    if hasattr(value, "__html__"):
+        return Markup(value.__html__())
+    text = markupsafe_escape(value)
+    if "&#" in text:  # a literal "&#34;" in the value was escaped to "&amp;#34;": never matched
+        return Markup(str(text).replace("&#34;", "&quot;").replace("&#39;", "&#x27;"))
+    return text
+
+
+def url(name: str, *args: Any) -> str:
+    """`reverse(name, args=args)`, the site's fixed links reversed once per name, URLconf and
+    script prefix (the results page's form actions), one id's link as `id_url` writes it."""
+    prefix, urlconf = get_script_prefix(), get_urlconf()
+    if not args:
+        key = (name, prefix, urlconf)
+        found = _urls.get(key)
+        if found is None:
+            found = _urls[key] = reverse(name)
+        return found
+    if len(args) == 1:
+        return id_url(name, prefix, urlconf)(args[0])
+    return reverse(name, args=args)
+
+
+def id_url(name: str, prefix: str, urlconf: Any) -> Callable[[Any], str]:
+    """`reverse(name, args=[id])` as a function of the id, for one script prefix and URLconf (a
+    page's cards). The URL is reversed once with a sentinel id and the id written in its place:
+    what the resolver writes for an int below 10**18 (an int converter writes `str(id)`), without
+    resolving 24 times a page; anything else is resolved."""
+    key = (name, prefix, urlconf)
+    parts = _url_parts.get(key)
+    if parts is None:
+        try:
+            parts = tuple(reverse(name, args=[_SENTINEL]).split(str(_SENTINEL)))
+        except NoReverseMatch:  # a converter narrower than 19 digits: always resolve
+            parts = ()
+        _url_parts[key] = parts
+    if len(parts) != 2:
+        return lambda pk: reverse(name, args=[pk])
+    before, after = parts
+    return lambda pk: (
+        f"{before}{pk}{after}"
+        if type(pk) is int and 0 <= pk < _MAX_FAST_ID
+        else reverse(name, args=[pk])
+    )
+
+
+def file_url(file) -> str:
+    """`file.url`. For a plain relative name (the pipeline's `thumbs/ab/cd/<sha256>.jpg`) in the
+    default file-system storage, its base URL and the name: what `urljoin(base_url, name)`
+    writes there, without urljoin (a quarter of a card's rendering)."""
+    storage = file.storage
+    if storage is default_storage:
+        storage = storages["default"]
+    name = file.name
+    if type(storage) is FileSystemStorage and name and _PLAIN_NAME.fullmatch(name):
+        base = storage.base_url
+        if base is not None and base.endswith("/"):
+            return base + name
+    return file.url
+
+
+# Segments of letters, digits, "_", "-" and "." that never start with ".": nothing that
+# filepath_to_uri quotes or urljoin resolves ("..", "./", "//", a scheme, a leading "/").
+_PLAIN_NAME = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+_SENTINEL, _MAX_FAST_ID = 987654321987654321, 10**18  # ids below any converter's digit limit
+_url_parts: dict[tuple, tuple[str, ...]] = {}
+_urls: dict[tuple, str] = {}
+
+
+class _CodeGenerator(CodeGenerator):
+    """Compiles `{{ value }}` to `django_escape(value)` where Jinja2 writes
+    `escape(django_escape(value))`: `django_escape` (the environment's finalize) always returns
+    Markup, which markupsafe's escape would only copy again (an eighth of a card's rendering).
+    Any other case (no autoescape, `{% autoescape %}` blocks) is Jinja2's own."""
+
+    def _output_child_pre(self, node, frame, finalize) -> None:
+        if frame.eval_ctx.volatile or not frame.eval_ctx.autoescape or finalize.src is None:
+            super()._output_child_pre(node, frame, finalize)
+        else:
+            self.write("(" + finalize.src)
+
+
+class _Environment(Environment):
+    code_generator_class = _CodeGenerator
+
+
+@cache
+def environment() -> Environment:
+    env = _Environment(
+        loader=FileSystemLoader(settings.BASE_DIR / "templates" / "jinja2"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        finalize=django_escape,
+        auto_reload=settings.DEBUG,
+    )
+    env.globals.update(url=url, file_url=file_url)
+    env.filters.update(
+        default_if_none=_default_if_none,
+        join=defaultfilters.join,
+        urlencode=defaultfilters.urlencode,
+        pluralize=defaultfilters.pluralize,
+        floatformat=_floatformat,
+        money=money,
+        amount=amount,
+    )
+    return env
+
+
+def _floatformat(value: Any, arg: Any = -1) -> str:
+    """Django's floatformat (a Decimal's quantize and number_format: 40 µs), remembered per
+    value, argument and active language."""
+    try:
+        return _floatformats(type(value), value, arg, get_language())
+    except TypeError:  # unhashable
+        return defaultfilters.floatformat(value, arg)
+
+
+@lru_cache(maxsize=4096)
+def _floatformats(kind: type, value: Any, arg: Any, language: str) -> str:
+    return defaultfilters.floatformat(value, arg)
+
+
+def _default_if_none(value: Any, arg: Any) -> Any:
+    return arg if value is None else value
+
+
+def clear_caches(**_: Any) -> None:
+    """Forget reversed URLs and formatted numbers (tests; any settings change)."""
+    _url_parts.clear()
+    _urls.clear()
+    _floatformats.cache_clear()
+
+
+setting_changed.connect(clear_caches, dispatch_uid="search.jinja_env.clear_caches")
