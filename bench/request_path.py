@@ -13,9 +13,10 @@ MEEPO_SEARCH_PAGE_CACHE_SECONDS=60) through each handler:
 - "before" (with --before): the stock middleware list this project used before the request path
   was trimmed (BEFORE below) and the code before it (`code_before`: SearchForm's deep-copied
   fields, the page cache's string fingerprint), so one run compares the two;
-- "layers": the configured stack with a CPU timer around every layer, giving each middleware's
-  own (exclusive) cost, URL resolution, each process_view hook, the view, and the WSGI handler's
-  part outside the middleware (request object, signals, header list, close).
+- "layers" (and "layers before" with --before): the same stacks with a CPU timer around every
+  layer, giving each middleware's own (exclusive) cost, URL resolution, each process_view hook,
+  the view and its calls, and the WSGI handler's part outside the middleware (request object,
+  signals, header list, close). The timers add ~0.05 ms a request.
 
     .venv/bin/python -m bench.request_path --products 100000 --rounds 100 --before
 
@@ -164,7 +165,7 @@ class Layers:
 
     def __init__(self) -> None:
         self.current: dict[str, float] | None = None
-        self.order: list[str] = []  # innermost first
+        self.orders: dict[str, list[str]] = {}  # handler name -> its layers, innermost first
 
     def timed(self, label: str, fn):
         def wrapped(*args, **kwargs):
@@ -178,17 +179,18 @@ class Layers:
 
         return wrapped
 
-    def build(self, handler_class):
+    def build(self, handler_class, name: str):
         """A handler whose every layer is timed (built as load_middleware builds it)."""
         from django.core.handlers import base
 
         real = base.convert_exception_to_response
+        order = self.orders[name] = []
 
         def convert(get_response):
             inner = real(get_response)
             target = getattr(get_response, "__self__", get_response)
             label = "view (after resolve, hooks)" if target is handler else type(target).__name__
-            self.order.append(label)
+            order.append(label)
             return self.timed("incl " + label, inner)
 
         handler = handler_class.__new__(handler_class)
@@ -205,10 +207,10 @@ class Layers:
         ]
         return handler
 
-    def exclusive(self, sample: dict[str, float], total: float) -> dict[str, float]:
+    def exclusive(self, name: str, sample: dict[str, float], total: float) -> dict[str, float]:
         """Each layer's own CPU ms from the inclusive ones; the WSGI handler's remainder."""
         out, inner = {}, 0.0
-        for label in self.order:
+        for label in self.orders[name]:
             incl = sample.get("incl " + label, 0.0)
             out[label] = incl - inner
             inner = incl
@@ -287,13 +289,16 @@ def handlers(before: bool, client: bool, layers: Layers) -> dict:
             out["before"] = WSGIHandler()
     if client:  # what bench.search_cpu's numbers include beside the server's work
         out["django.test.Client"] = Client(HTTP_HOST="127.0.0.1")
-    out["layers"] = layers.build(WSGIHandler)
+    out["layers"] = layers.build(WSGIHandler, "layers")
+    if before:
+        with override_settings(MIDDLEWARE=BEFORE):
+            out["layers before"] = layers.build(WSGIHandler, "layers before")
     return out
 
 
 def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int):
     cpu = defaultdict(list)
-    per_layer = defaultdict(lambda: defaultdict(float))  # phase -> label -> CPU ms summed
+    per_layer = defaultdict(lambda: defaultdict(float))  # column -> label -> CPU ms summed
     names = list(handlers_)
     rng = random.Random(5)
     it = iter(queries)
@@ -302,8 +307,8 @@ def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int)
         for name in names:
             query = next(it)
             for phase in ("unique", "repeated (page cache hit)"):
-                layers.current = {} if name == "layers" else None
-                with code_before() if name == "before" else contextlib.nullcontext():
+                layers.current = {} if name in layers.orders else None
+                with code_before() if "before" in name else contextlib.nullcontext():
                     start = time.process_time()
                     status, headers, _body = serve(handlers_[name], "/search", {"q": query})
                     ms = (time.process_time() - start) * 1000
@@ -311,8 +316,9 @@ def run_rounds(handlers_: dict, layers: Layers, queries: list[str], rounds: int)
                 assert (headers.get("X-Meepo-Cache") == "hit") == (phase != "unique"), headers
                 cpu[(name, phase)].append(ms)
                 if layers.current is not None:
-                    for label, v in layers.exclusive(layers.current, ms).items():
-                        per_layer[phase][label] += v / rounds
+                    column = f"{phase.split()[0]}, {name.removeprefix('layers').strip() or 'now'}"
+                    for label, v in layers.exclusive(name, layers.current, ms).items():
+                        per_layer[column][label] += v / rounds
     layers.current = None
     return cpu, per_layer
 
@@ -341,10 +347,12 @@ def main() -> None:
          "median": round(statistics.median(v), 3)}
         for (name, phase), v in sorted(cpu.items())
     ]  # fmt: skip
+    labels = {label: None for column in sorted(per_layer) for label in per_layer[column]}
     layer_rows = [
-        {"layer": label, **{p: round(per_layer[p].get(label, 0.0), 3) for p in per_layer}}
-        for label in per_layer["unique"] | per_layer["repeated (page cache hit)"]
-    ]
+        {"layer (mean CPU ms)": label}
+        | {c: round(per_layer[c][label], 3) if label in per_layer[c] else "" for c in sorted(per_layer)}
+        for label in labels
+    ]  # fmt: skip
     print(f"request path CPU bench: {args.products} products, catalogue {info}")
     print_table(rows)
     print_table(layer_rows)
