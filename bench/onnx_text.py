@@ -10,7 +10,18 @@ input, one thread each, interleaved: median CPU ms per query (`time.process_time
 and per query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the gate's
 parity and the min cosine to torch fp32 over all queries.
 
+Then the served call on ONNX int8 (`encode_texts`: tokeniser + forward + normalise), with the
+tokens from the `tokenizers` backend called directly (search.encoder_tokens, served) and from the
+processor, interleaved, and each tokeniser alone; and a coalesced pass of three short queries and
+a long one, as one padded batch and in length groups (served: TEXT_PAD_SPREAD). With `--threads N` (N > 1), a simulated gunicorn
+worker: N threads each loop one unique query through `text_coalescer` and then ~`--glue-ms` of
+other request work (Python holding the GIL, then a numpy scan that releases it and evicts the
+caches), in blocks alternating coalesced passes (served) with one query per pass: encoder CPU ms
+per query (the threads' `time.thread_time` inside the call: the pass runs in the caller's thread)
+and the mean pass size.
+
     .venv/bin/python -m bench.onnx_text --queries 200
+    .venv/bin/python -m bench.onnx_text --queries 100 --threads 4 --seconds 40
 """
 
 from __future__ import annotations
@@ -31,6 +42,9 @@ from bench.common import emit_json, machine, print_table  # noqa: E402
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="simulated worker threads (>1)")
+    parser.add_argument("--seconds", type=float, default=40, help="worker simulation length")
+    parser.add_argument("--glue-ms", type=float, default=15, help="other work per request")
     parser.add_argument("--json", help="also write the JSON result here")
     return parser.parse_args()
 
@@ -83,6 +97,98 @@ def time_encoders(encoders: dict, queries: list[str]) -> tuple[dict, dict, dict]
     return cpu, cpu4, cosines
 
 
+def time_served(enc, queries: list[str]) -> list[dict]:
+    """Median CPU ms per query of `encode_texts` and of the tokeniser, direct backend against
+    the processor (same vectors: checked)."""
+    import numpy as np
+
+    enc.token_arrays(["a"])  # builds and checks the direct tokenizer
+    direct = enc._direct_tokens
+    assert direct, "the direct tokenizer was refused for this model"
+    cpu = {k: [] for k in ("served direct", "served processor", "tok direct", "tok processor")}
+    for query in queries:
+        for path in ("direct", "processor"):
+            enc._direct_tokens = direct if path == "direct" else False
+            start = time.process_time()
+            enc.token_arrays([query])
+            cpu[f"tok {path}"].append((time.process_time() - start) * 1000)
+            start = time.process_time()
+            vector = enc.encode_texts([query])
+            cpu[f"served {path}"].append((time.process_time() - start) * 1000)
+            if path == "direct":
+                first = vector
+        assert np.array_equal(first, vector), query
+    enc._direct_tokens = direct
+    long = " ".join(queries[:12])  # a pasted paragraph (~50 tokens) beside three short queries
+    for i in range(0, min(len(queries) - 3, 60), 3):
+        texts = [*queries[i : i + 3], long]
+        start = time.process_time()
+        enc.encode_texts(texts)
+        cpu.setdefault("pass of 3 short + 1 long: one batch", []).append((time.process_time() - start) * 1000)  # fmt: skip
+        start = time.process_time()
+        enc._encode_queries(texts)
+        cpu.setdefault("pass of 3 short + 1 long: length groups", []).append((time.process_time() - start) * 1000)  # fmt: skip
+    return [{"call": k, "median CPU ms": round(statistics.median(v), 3)} for k, v in cpu.items()]
+
+
+def time_worker(enc, queries: list[str], threads: int, seconds: float, glue_ms: float) -> list[dict]:  # fmt: skip
+    """Encoder CPU ms per query in a simulated worker: coalesced passes vs one query a pass."""
+    import threading
+
+    import numpy as np
+
+    from search.batching import Coalescer
+
+    scan = np.ones(4 * 1024 * 1024)  # 32 MB: what an ANN probe and the page do to the caches
+    sizes = {"coalesced": [], "one a pass": []}
+    mode = ["coalesced"]
+
+    def batch(texts):
+        sizes[mode[0]].append(len(texts))
+        return list(enc.encode_texts(texts))
+
+    passes = {"coalesced": Coalescer(batch, max_batch=16), "one a pass": Coalescer(batch, max_batch=1)}  # fmt: skip
+    cpu = {m: [0.0, 0] for m in passes}
+    lock, stop = threading.Lock(), threading.Event()
+
+    def glue():
+        deadline = time.thread_time() + glue_ms / 2000
+        while time.thread_time() < deadline:  # the GIL-holding half
+            pass
+        scan.sum()
+
+    def work(k: int) -> None:
+        i = k
+        while not stop.is_set():
+            name, text = mode[0], f"{queries[i % len(queries)]} {i}"
+            i += threads
+            start = time.thread_time()
+            passes[name](text)
+            spent = time.thread_time() - start
+            with lock:
+                cpu[name][0] += spent
+                cpu[name][1] += 1
+            glue()
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for name in passes:
+            mode[0] = name
+            time.sleep(2.0)
+    stop.set()
+    for w in workers:
+        w.join()
+    rows = []
+    for name, (total, n) in cpu.items():
+        per_query = round(total / max(n, 1) * 1000, 2)
+        size = round(float(np.mean(sizes[name] or [1])), 2)
+        rows.append({"passes": name, "threads": threads, "queries": n, "encoder CPU ms / query": per_query, "mean pass size": size})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     args = parse_args()
     import numpy as np
@@ -108,7 +214,14 @@ def main() -> None:
         for name in encoders
     ]
     print_table(rows)
-    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
+    queries = unique_queries(args.queries, seed=6)
+    served = time_served(encoders["onnx int8"], queries)
+    print_table(served)
+    worker = []
+    if args.threads > 1:
+        worker = time_worker(encoders["onnx int8"], queries, args.threads, args.seconds, args.glue_ms)  # fmt: skip
+        print_table(worker)
+    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "served": served, "worker": worker, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
 
 
 if __name__ == "__main__":
