@@ -8,8 +8,9 @@ interleaved rounds (the order flips each round), CPU ms (`time.process_time`) of
                    the site used before (kept as tests/search/reference/search/, over the real
                    templates/base.html, with Django's context processors) against
                    search.page_render (Jinja2);
-  view - search    views._render_results with the search service answering the captured page:
-                   form, context building (search.page_context), render, headers;
+  view - search    the view with the search service answering the captured page (form, context,
+                   render, headers): before (`view_before`, a copy of the view as it was) and now
+                   (views._render_results);
   render, cold     search.page_render with the card cache emptied before each page (a page of
                    products no recent search showed).
 
@@ -111,6 +112,35 @@ def captured_pages(count: int) -> list[dict]:
     return [c for c in captured if "kind" in c and c["context"]["page"].hits]
 
 
+def view_before(engine):
+    """search.views._render_results as it was before the page moved to Jinja2 (70b0f73): the
+    same context for every kind, Django's render with its context processors, render_timed."""
+    from django.http import HttpResponse
+
+    from search import selectors, services, views
+    from search.page_context import applied_filters, facet_groups, lenient_search_form
+
+    def run(request):
+        form, notes = lenient_search_form(request.GET)
+        offset, limit = form.offset_limit()
+        filters = form.filters()
+        page = services.search_products(query=form.cleaned_data["q"], filters=filters, offset=offset, limit=limit, sort=form.cleaned_data["sort"], spell=request.GET.get("spell") != "off")  # fmt: skip
+        context = {
+            "form": form, "page": page, "filters": filters,
+            "facet_groups": facet_groups(page, filters),
+            "examples": selectors.example_queries() if not page.hits else [],
+            "debug": request.GET.get("debug") == "1", "more_url": views._more_url(request, page),
+            "sort_choices": services.SORT_CHOICES,
+        }  # fmt: skip
+        context["applied"], context["clear_url"] = applied_filters(request, page, form)
+        context["notes"] = notes
+        start = time.perf_counter()
+        html = engine.get_template(REFERENCE_PAGES[views._results_kind(request)]).render(context, request)  # fmt: skip
+        return views._timed(HttpResponse(html), start, page.timings)
+
+    return run
+
+
 def main_page(args) -> None:
     from django.http import HttpResponse
 
@@ -126,26 +156,16 @@ def main_page(args) -> None:
     def render_with(render):
         return lambda c: HttpResponse(render(c["kind"], c["context"]))
 
-    def view_with(render):
-        def run(c):
-            views.render_results_page = render
-            return views._render_results(c["request"])
-
-        return run
-
-    def cold(c):
-        cards.clear_cache()
-        return c
-
-    phases = {
-        ("render", "django"): render_with(django_page),
-        ("render", "jinja2"): render_with(render_results_page),
-        ("view - search", "django"): view_with(django_page),
-        ("view - search", "jinja2"): view_with(render_results_page),
-        ("render, cold cards", "jinja2"): render_with(render_results_page),
+    before = view_before(engine)
+    phases = {  # (phase, way): (run, forget the rendered cards first)
+        ("render", "django"): (render_with(django_page), False),
+        ("render", "jinja2"): (render_with(render_results_page), False),
+        ("view - search", "before"): (lambda c: before(c["request"]), False),
+        ("view - search", "now"): (lambda c: views._render_results(c["request"]), False),
+        ("render, cold cards", "jinja2"): (render_with(render_results_page), True),
     }
     pages = captured_pages(args.pages)
-    real_search, real_render = services.search_products, views.render_results_page
+    real_search = services.search_products
     samples = {(phase, way, kind): [] for phase, way in phases for kind in KINDS}
     same = 0
     try:
@@ -157,14 +177,15 @@ def main_page(args) -> None:
             for c in pages:
                 current["request"] = c["request"]
                 services.search_products = lambda page=c["context"]["page"], **_: page
-                for (phase, way), run in order:
-                    if phase.endswith("cold cards"):
-                        cold(c)
+                for (phase, way), (run, cold) in order:
+                    if cold:
+                        with cards._lock:
+                            cards._cache.clear()
                     start = time.process_time()
                     run(c)
                     samples[(phase, way, c["kind"])].append((time.process_time() - start) * 1000)
     finally:
-        services.search_products, views.render_results_page = real_search, real_render
+        services.search_products = real_search
     rows = [
         {
             "phase": phase,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from search.facets import FacetRow
@@ -39,14 +40,20 @@ def facet_groups(page, filters) -> list[dict]:
                 "label": row.label,
                 "count": row.count,
                 "checked": row.value in chosen[name],
-                # Stable per value, so htmx can give focus back to the same box after a swap.
-                "id": f"f-{name}-{hashlib.sha1(row.value.encode()).hexdigest()[:10]}",
+                "id": option_id(name, row.value),
             }
             for row in rows
         ]
         if options:
             groups.append({"name": name, "label": label, "options": options})
     return groups
+
+
+@lru_cache(maxsize=8192)  # about 50 a page, the same values from one query to the next
+def option_id(name: str, value: str) -> str:
+    """A facet checkbox's id: stable per value, so htmx gives focus back to the same box after
+    a swap."""
+    return f"f-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}"
 
 
 # Shown next to a parameter the page could not use; it still searches without it.

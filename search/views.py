@@ -84,8 +84,7 @@ def results(request):
     # encoder, index or ranking queries; the shown products are re-checked in one query.
     key = response = None
     if result_cache.enabled():
-        kind = "more" if request.GET.get("fragment") == "more" else "htmx"
-        kind = kind if _is_fragment(request) else "html"
+        kind = _results_kind(request)
         key = result_cache.request_key(request, kind=kind, version=services.index_version())
         response = result_cache.cached_response(key)
     if response is None:
@@ -110,27 +109,32 @@ def _render_results(request):
         sort=form.cleaned_data["sort"],
         spell=request.GET.get("spell") != "off",
     )
+    kind = _results_kind(request)
     context = {
         "form": form,
         "page": page,
         "filters": filters,
-        "facet_groups": facet_groups(page, filters),
-        "examples": selectors.example_queries() if not page.hits else [],
         "debug": request.GET.get("debug") == "1",
         "more_url": _more_url(request, page),
-        "sort_choices": services.SORT_CHOICES,
     }
-    context["applied"], context["clear_url"] = applied_filters(request, page, form)
-    context["notes"] = notes
-    if request.GET.get("fragment") == "more" and _is_fragment(request):
-        kind = "more"
-    elif _is_fragment(request):
-        kind = "htmx"
-    else:
-        kind = "html"
+    if kind != "more":  # "more" appends cards and a new "more" link, nothing else
+        context |= {
+            "facet_groups": facet_groups(page, filters),
+            "examples": selectors.example_queries() if not page.hits else [],
+            "sort_choices": services.SORT_CHOICES,
+            "notes": notes,
+        }
+        context["applied"], context["clear_url"] = applied_filters(request, page, form)
     start = time.perf_counter()  # the page in Jinja2 (search.page_render), the rest in Django
     response = HttpResponse(render_results_page(kind, context))
     return _timed(response, start, page.timings), page
+
+
+def _results_kind(request) -> str:
+    """Which answer (search.page_render.TEMPLATES): the page, the htmx search form's, "more"."""
+    if not _is_fragment(request):
+        return "html"
+    return "more" if request.GET.get("fragment") == "more" else "htmx"
 
 
 def _more_url(request, page) -> str:
