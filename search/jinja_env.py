@@ -89,16 +89,43 @@ def id_url(name: str, prefix: str, urlconf: Any) -> Callable[[Any], str]:
 def file_url(file) -> str:
     """`file.url`. For a plain relative name (the pipeline's `thumbs/ab/cd/<sha256>.jpg`) in the
     default file-system storage, its base URL and the name: what `urljoin(base_url, name)`
-    writes there, without urljoin (a quarter of a card's rendering)."""
-    storage = file.storage
-    if storage is default_storage:
-        storage = storages["default"]
+    writes there, without urljoin (a third of a card's rendering)."""
     name = file.name
-    if type(storage) is FileSystemStorage and name and _PLAIN_NAME.fullmatch(name):
-        base = storage.base_url
-        if base is not None and base.endswith("/"):
+    if file.storage is default_storage and name and _PLAIN_NAME.fullmatch(name):
+        base = _plain_base()
+        if base:
             return base + name
     return file.url
+
+
+def _plain_base() -> str:
+    """The default storage's base URL if it is a FileSystemStorage's ending in "/", else ""."""
+    found = _bases.get("default")
+    if found is None:
+        storage = storages["default"]
+        base = storage.base_url if type(storage) is FileSystemStorage else None
+        found = _bases["default"] = base if base and base.endswith("/") else ""
+    return found
+
+
+def price_html(price: Any, price_max: Any, list_price: Any, currency: str) -> Markup:
+    """The `price_html` macro of partials/_price.html, kept per process for each exact price
+    text, currency and language: shoppers see the same few thousand prices over and over."""
+    if settings.DEBUG:  # templates may change under DEBUG
+        return _price_macro()(price, price_max, list_price, currency)
+    exact = tuple(None if v is None else (type(v), str(v)) for v in (price, price_max, list_price))
+    return _prices(*exact, currency, settings.LANGUAGE_CODE)
+
+
+@lru_cache(maxsize=8192)
+def _prices(price, price_max, list_price, currency: str, language: str) -> Markup:
+    # Each value made again from its exact text: Decimal("1.0") == Decimal("1.00") prints apart.
+    values = [None if v is None else v[0](v[1]) for v in (price, price_max, list_price)]
+    return _price_macro()(*values, currency)
+
+
+def _price_macro():
+    return environment().get_template(PRICE_TEMPLATE).module.price_html
 
 
 # Segments of letters, digits, "_", "-" and "." that never start with ".": nothing that
@@ -107,6 +134,8 @@ _PLAIN_NAME = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-
 _SENTINEL, _MAX_FAST_ID = 987654321987654321, 10**18  # ids below any converter's digit limit
 _url_parts: dict[tuple, tuple[str, ...]] = {}
 _urls: dict[tuple, str] = {}
+_bases: dict[str, str] = {}
+PRICE_TEMPLATE = "partials/_price.html"
 
 
 class _CodeGenerator(CodeGenerator):
@@ -135,7 +164,7 @@ def environment() -> Environment:
         finalize=django_escape,
         auto_reload=settings.DEBUG,
     )
-    env.globals.update(url=url, file_url=file_url)
+    env.globals.update(url=url, file_url=file_url, price_html=price_html)
     env.filters.update(
         default_if_none=_default_if_none,
         join=defaultfilters.join,
@@ -167,10 +196,12 @@ def _default_if_none(value: Any, arg: Any) -> Any:
 
 
 def clear_caches(**_: Any) -> None:
-    """Forget reversed URLs and formatted numbers (tests; any settings change)."""
+    """Forget reversed URLs, storage URLs, prices and numbers (tests; any settings change)."""
     _url_parts.clear()
     _urls.clear()
+    _bases.clear()
     _floatformats.cache_clear()
+    _prices.cache_clear()
 
 
 setting_changed.connect(clear_caches, dispatch_uid="search.jinja_env.clear_caches")

@@ -142,3 +142,35 @@ def test_the_lru_forgets_the_least_recently_used():
     assert lru.get("a") == 1  # "b" is now the oldest
     lru["c"] = 3
     assert (lru.get("a"), lru.get("b"), lru.get("c"), len(lru)) == (1, None, 3, 2)
+
+
+PRICES = [
+    (Decimal("12.5"), Decimal("15"), Decimal("20"), "EUR"),
+    (Decimal("12.50"), None, None, "EUR"),
+    (Decimal("12.5"), None, None, "EUR"),  # == the one above, printed apart
+    (Decimal("2490"), None, Decimal("2990"), "JPY"),
+    (Decimal("1234.5"), Decimal("1234.5"), Decimal("1"), "KWD"),
+    (Decimal("9.99"), None, None, ""),
+    (None, None, Decimal("5"), "EUR"),
+    (7, 9.5, None, "USD"),
+]
+
+
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_a_price_from_the_cache_is_the_macro_rendered_afresh(settings, language):
+    settings.LANGUAGE_CODE = language
+    macro = jinja_env.environment().get_template("partials/_price.html").module.price_html
+    for _ in range(2):  # the second from the cache
+        for price in PRICES:
+            assert jinja_env.price_html(*price) == macro(*price), price
+    assert jinja_env._prices.cache_info().currsize == len(PRICES)  # 12.5 and 12.50 apart
+
+
+def test_an_amount_from_the_cache_is_the_one_computed_afresh():
+    from search import prices
+    from search.templatetags.prices import amount
+
+    for value in (Decimal("12.5"), Decimal("12.50"), Decimal("0.125"), "3.3", 4, None, ""):
+        for currency in ("EUR", "JPY", "KWD", ""):
+            for _ in range(2):
+                assert amount(value, currency) == (prices.amount(value, currency) or "")
