@@ -13,8 +13,14 @@ families document differently is chosen here (`TEXT_PADDING`, `LOWERCASE_TEXT`).
 
 Guarantees: vectors are float32, L2-normalised, and identical to what the reference
 `model.get_*_features` + processor pipeline gives for the same inputs (the encoder uses that very
-processor and model; only the batching and threading around them are ours). A model that cannot
-be loaded raises `ModelNotAvailable` with what to do, never a transformers stack trace.
+processor and model; text is tokenised by the processor's own `tokenizers` backend called
+directly only where that gives the processor's exact ids, search.encoder_tokens; only the
+batching and threading around them are ours). A model that cannot be loaded raises
+`ModelNotAvailable` with what to do, never a transformers stack trace.
+
+Concurrent text queries of one process share forward passes (search.batching); under int8 a
+query's vector then moves slightly with its company (activations are quantised per batch), which
+`MEEPO_CLIP_TEXT_COALESCE=false` rules out at some CPU per query (search.encoder_model).
 
 Precision (`MEEPO_CLIP_QUANTIZE`): `auto` (the default) serves int8 (torch dynamic quantisation of
 the Linear layers, CPU only) when its embeddings of a probe batch agree with fp32 (min cosine >=

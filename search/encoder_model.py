@@ -74,7 +74,7 @@ class ClipEncoder:
     text_coalescer: Coalescer[str, NDArray[np.float32]] = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.text_coalescer = Coalescer(self._encode_queries, max_batch=TEXT_BATCH_MAX)
+        self.text_coalescer = Coalescer(self._encode_queries, max_batch=text_batch_max())
 
     def _runtime_here(self) -> str:
         if self.onnx_text is None:
@@ -168,6 +168,10 @@ class ClipEncoder:
     def _encode_queries(self, texts: list[str]) -> list[NDArray[np.float32]]:
         """One coalesced pass of text queries: `encode_texts`, in length groups (TEXT_PAD_SPREAD)
         so that a long query does not multiply the cost of the short ones beside it."""
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):  # the same query from several threads at once: encode it once
+            vectors = dict(zip(unique, self._encode_queries(unique), strict=True))
+            return [vectors[text] for text in texts]
         direct = self._direct()
         if not direct or len(texts) == 1:
             return list(self.encode_texts(texts))
@@ -280,6 +284,21 @@ def _drain(q: queue.Queue) -> None:
             q.get_nowait()
         except queue.Empty:
             return
+
+
+def text_batch_max() -> int:
+    """Queries per coalesced pass: TEXT_BATCH_MAX, or 1 with MEEPO_CLIP_TEXT_COALESCE=false.
+
+    Why a switch: int8 quantises activations per batch (one scale for the whole tensor), so a
+    query's vector moves a little with the company it is encoded in (min cosine 0.9995 alone vs
+    in a pass of 4), and on near-tied products the visual order moves with it. Off, a query's
+    vector never depends on other traffic, at the price of the passes' shared weight reads
+    (about 1.3 ms CPU per query with 4 busy threads, bench.onnx_text --threads 4)."""
+    value = getattr(settings, "MEEPO_CLIP_TEXT_COALESCE", None)
+    if value is None:  # not in meepo/settings.py yet: the environment, default on
+        value = os.environ.get("MEEPO_CLIP_TEXT_COALESCE", "true")
+    on = value if isinstance(value, bool) else str(value).strip().lower() not in ("0", "false", "no", "off")  # fmt: skip
+    return TEXT_BATCH_MAX if on else 1
 
 
 def max_text_tokens(model, processor) -> int:

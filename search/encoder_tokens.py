@@ -13,7 +13,9 @@ None and the processor serves (slow tokenizers, chat-marked or exotic wrappers).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +90,25 @@ class DirectTokenizer:
         return out
 
 
+# One checked copy per processor tokenizer: the fp32 and int8 encoders share the processor, and a
+# copy of CLIP's BPE tables is ~9 MB.
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def direct_tokenizer(encoder: ClipEncoder) -> DirectTokenizer | None:
     """A DirectTokenizer for `encoder`'s processor, or None where it would not be exact."""
+    wrapper = encoder.processor.tokenizer
+    key = (encoder.model.config.model_type, encoder.model.config.text_config.max_position_embeddings)  # fmt: skip
+    with contextlib.suppress(TypeError):  # a tokenizer that takes no weak reference: not shared
+        if key in _checked.get(wrapper, {}):
+            return _checked[wrapper][key]
+    result = _checked_candidate(encoder)
+    with contextlib.suppress(TypeError):
+        _checked.setdefault(wrapper, {})[key] = result
+    return result
+
+
+def _checked_candidate(encoder: ClipEncoder) -> DirectTokenizer | None:
     try:
         candidate = _build(encoder)
         if candidate is not None and _agrees(encoder, candidate):

@@ -15,6 +15,14 @@ TEXTS = [
 ]  # fmt: skip
 
 
+@pytest.fixture
+def unshared(monkeypatch):
+    """direct_tokenizer checks again instead of answering from its per-tokenizer cache."""
+    import weakref
+
+    monkeypatch.setattr(encoder_tokens, "_checked", weakref.WeakKeyDictionary())
+
+
 def _same_arrays(encoder, texts):
     reference = encoder.tokenize(texts)
     got = encoder.token_arrays(texts)
@@ -43,6 +51,16 @@ def test_direct_tokens_are_the_processors_for_every_family(family_dir):
     assert bool(encoder._direct_tokens) == (family != "siglip")
 
 
+def test_one_checked_copy_per_processor(tiny_clip):
+    import dataclasses
+
+    int8 = load_encoder(str(tiny_clip), "cpu", "on", 1, 0.0, "torch")
+    # its fp32 reference (same processor) checked the tokenizer first: int8 reuses that copy
+    assert int8._direct() is not None
+    assert direct_tokenizer(dataclasses.replace(int8)) is int8._direct()
+    assert len(encoder_tokens._checked[int8.processor.tokenizer]) == 1
+
+
 def test_direct_tokens_leave_the_vectors_unchanged(tiny_clip):
     encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
     direct = encoder.encode_texts(TEXTS)
@@ -69,7 +87,7 @@ def test_onnx_vectors_are_the_same_with_direct_tokens(tiny_clip):
     assert options.intra_op_num_threads == 1
 
 
-def test_a_direct_tokenizer_that_disagrees_is_not_used(tiny_clip, monkeypatch):
+def test_a_direct_tokenizer_that_disagrees_is_not_used(tiny_clip, monkeypatch, unshared):
     encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
     build = encoder_tokens._build
 
@@ -81,17 +99,18 @@ def test_a_direct_tokenizer_that_disagrees_is_not_used(tiny_clip, monkeypatch):
     monkeypatch.setattr(encoder_tokens, "_build", off_by_one_padding)
     assert direct_tokenizer(encoder) is None
     monkeypatch.setattr(encoder_tokens, "CHECK_TEXTS", ("one",))  # never pads: the check passes
+    encoder_tokens._checked.clear()
     assert direct_tokenizer(encoder) is not None
     assert len(CHECK_TEXTS) > 1
 
 
-def test_a_tokenizer_without_a_fast_backend_keeps_the_processor(tiny_clip, monkeypatch):
+def test_a_tokenizer_without_a_fast_backend_keeps_the_processor(tiny_clip, monkeypatch, unshared):
     encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
     monkeypatch.setattr(type(encoder.processor.tokenizer), "is_fast", property(lambda self: False))
     assert direct_tokenizer(encoder) is None
 
 
-def test_a_failing_backend_keeps_the_processor(tiny_clip, monkeypatch):
+def test_a_failing_backend_keeps_the_processor(tiny_clip, monkeypatch, unshared):
     encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
 
     def broken(enc):
@@ -131,3 +150,58 @@ def test_length_groups_keep_order_within_the_spread(tiny_clip):
     assert direct.groups(encodings, 8) == [[1, 2], [0, 3]]
     assert direct.groups(encodings, 100) == [[1, 2, 0, 3]]
     assert direct.groups(encodings[:1], 0) == [[0]]
+
+
+@pytest.mark.parametrize(
+    ("value", "size"), [(None, 16), (True, 16), ("on", 16), (False, 1), ("false", 1), ("0", 1)]
+)
+def test_coalescing_switch(settings, monkeypatch, value, size):
+    from search.encoder_model import text_batch_max
+
+    monkeypatch.delenv("MEEPO_CLIP_TEXT_COALESCE", raising=False)
+    settings.MEEPO_CLIP_TEXT_COALESCE = value
+    assert text_batch_max() == size
+    del settings.MEEPO_CLIP_TEXT_COALESCE
+    monkeypatch.setenv("MEEPO_CLIP_TEXT_COALESCE", "false")
+    assert text_batch_max() == 1
+
+
+def test_without_coalescing_a_query_gets_its_alone_vector_under_concurrency(settings, tiny_clip):
+    import dataclasses
+    import threading
+
+    served = load_encoder(str(tiny_clip), "cpu", "on", 1, 0.0, "onnx")
+    settings.MEEPO_CLIP_TEXT_COALESCE = False
+    encoder = dataclasses.replace(served)  # a new coalescer, under the setting
+    texts = [f"{colour} {thing}" for colour in ("red", "blue", "green") for thing in ("chair", "lamp", "rug", "striped cushion")]  # fmt: skip
+    alone = {text: encoder.encode_texts([text])[0] for text in texts}
+    barrier, got = threading.Barrier(len(texts)), {}
+
+    def ask(text):
+        barrier.wait()
+        got[text] = encoder.text_coalescer(text)
+
+    threads = [threading.Thread(target=ask, args=(text,)) for text in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert encoder.text_coalescer.passes == len(texts)
+    for text in texts:
+        np.testing.assert_array_equal(got[text], alone[text])  # exactly: no company
+
+
+def test_the_same_query_twice_in_a_pass_is_encoded_once(tiny_clip, monkeypatch):
+    encoder = load_encoder(str(tiny_clip), "cpu", "off", 1)
+    rows = []
+    forward = encoder._forward_texts
+
+    def recording(inputs):
+        rows.append(len(inputs["input_ids"]))
+        return forward(inputs)
+
+    monkeypatch.setattr(encoder, "_forward_texts", recording)
+    got = encoder._encode_queries(["red chair", "fork", "red chair"])
+    assert sum(rows) == 2
+    np.testing.assert_array_equal(got[0], got[2])
+    np.testing.assert_allclose(got[1], encoder.encode_texts(["fork"])[0], atol=1e-5)
