@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.template import engines
 from django.urls import get_script_prefix, get_urlconf
@@ -54,7 +55,7 @@ def layout() -> Layout:
     """templates/base.html (without the header's search box) as Django writes it, once per
     script prefix and URLconf (its links are reversed URLs)."""
     key = (get_script_prefix(), get_urlconf())
-    found = _layouts.get(key)
+    found = None if settings.DEBUG else _layouts.get(key)  # DEBUG: base.html may change
     if found is None:
         html = engines["django"].from_string(_LAYOUT_SOURCE).render({})
         head, body, foot = html.split(_MARK)
