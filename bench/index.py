@@ -2,6 +2,14 @@
 
     python -m bench.index --sizes 10000 100000 1000000 [--json out.json]
     python -m bench.index --build-db DATA_DIR [--add 500] [--json out.json]
+    python -m bench.index --kinds --sizes 30000 100000 300000 [--data clustered|cliplike]
+
+The third form compares index kinds directly in faiss (no publishing): exact Flat, SQfp16 flat
+scan, IVF-Flat, IVF-SQ8 with and without an exact re-rank (IndexRefineFlat) and HNSW32, each at
+several nprobe / efSearch / k_factor values: recall@10 against exact (image-like and text-like
+queries), CPU ms per single query (process_time, one thread), the largest score error of a
+returned id against its exact inner product, build seconds and index bytes (bench/kinds.py
+would be its own module if it grew; it is the index benchmark's other half).
 
 The second form measures `manage.py build_index` itself on a catalogue database (e.g. a copy of
 bench/out/load-1000000/data made by bench/load.py; it writes index versions there): a full
@@ -325,6 +333,128 @@ def bench_build_db(data_dir: Path, add: int) -> list[dict]:
     return rows
 
 
+def kind_configs(n: int, nlist: int, hnsw_max: int):
+    """(name, factory, knob name, knob values): the candidates for one catalogue size."""
+    probes = [p for p in (8, 16, 32, 64, 128) if p <= nlist]
+    out = [
+        ("flat", "Flat", "", [0]),
+        ("sqfp16", "SQfp16", "", [0]),
+        ("ivf_flat", f"IVF{nlist},Flat", "nprobe", probes),
+        ("ivf_sq8", f"IVF{nlist},SQ8", "nprobe", probes),
+        ("ivf_sq8+rerank4", f"IVF{nlist},SQ8", "nprobe", probes),
+    ]
+    if n <= hnsw_max:
+        out.append(("hnsw32", "HNSW32", "efSearch", [64, 128, 256]))
+    return out
+
+
+def build_kind(name: str, factory: str, vectors: np.ndarray, nlist: int):
+    import faiss
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    if "IVF" in factory:
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.spherical, ivf.cp.niter = True, 10  # as pipeline.indexing.faiss_build trains
+        sample = np.random.default_rng(1).choice(len(vectors), min(len(vectors), 40 * nlist), False)
+        index.train(vectors[np.sort(sample)])
+    index.add(vectors)
+    if "rerank" in name:
+        index = faiss.IndexRefineFlat(index, faiss.swig_ptr(vectors))
+    return index, time.perf_counter() - t0, time.process_time() - c0
+
+
+def search_params_for(name: str, knob: str, value: int):
+    import faiss
+
+    if knob == "nprobe" and "rerank" in name:
+        k_factor = int(name.rsplit("rerank", 1)[1])
+        base = faiss.SearchParametersIVF(nprobe=value)
+        return faiss.IndexRefineSearchParameters(k_factor=k_factor, base_index_params=base), base
+    if knob == "nprobe":
+        return faiss.SearchParametersIVF(nprobe=value), None
+    if knob == "efSearch":
+        return faiss.SearchParametersHNSW(efSearch=value), None
+    return None, None
+
+
+def measure_kind(index, params, vectors, sets) -> dict:
+    """Recall per query set, CPU ms per single query (one thread), worst score error."""
+    row: dict = {}
+    errors = []
+    for label, queries, truth in sets:
+        found, cpu = [], 0.0
+        for q in queries:
+            c0 = time.process_time()
+            scores, labels = index.search(q.reshape(1, -1), K, params=params)
+            cpu += time.process_time() - c0
+            found.append(labels[0])
+            ok = labels[0] >= 0
+            exact = vectors[labels[0][ok]] @ q
+            errors.append(float(np.abs(scores[0][ok] - exact).max()) if ok.any() else 0.0)
+        row[f"R@10 {label}"] = round(recall(found, truth), 4)
+        row[f"cpu ms {label}"] = round(cpu * 1000 / len(queries), 3)
+    row["max score err"] = float(max(errors))
+    return row
+
+
+def bench_kinds(n: int, args) -> list[dict]:
+    """Every candidate kind at size n on one data set; rows for the table."""
+    import tempfile
+
+    import faiss
+
+    from pipeline.indexing.faiss_build import _nlist
+
+    faiss.omp_set_num_threads(2)  # builds use both cores, as build_index does
+    rng = np.random.default_rng(n)
+    if args.data == "clustered":
+        from bench.search_catalogue import CLUSTERS, planted_vectors
+
+        planted = planted_vectors(rng.integers(0, CLUSTERS, n + 2 * args.queries))
+        vectors, image_q = planted[:n], planted[n : n + args.queries]
+        text_q = _unit(planted[n + args.queries :] + ClipLike().gap)
+    else:
+        gen = ClipLike()
+        vectors = gen.items(n, rng)
+        image_q, text_q = (
+            gen.items(args.queries, rng, dup_fraction=0),
+            gen.text_queries(args.queries, rng),
+        )
+    sets = [
+        ("img", image_q, exact_topk(vectors, image_q)[0]),
+        ("txt", text_q, exact_topk(vectors, text_q)[0]),
+    ]
+    nlist = _nlist(n)
+    rows = []
+    for name, factory, knob, values in kind_configs(n, nlist, args.hnsw_max):
+        faiss.omp_set_num_threads(2)
+        index, wall_s, cpu_s = build_kind(name, factory, vectors, nlist)
+        with tempfile.NamedTemporaryFile(suffix=".faiss") as f:
+            faiss.write_index(index, f.name)
+            size_mb = Path(f.name).stat().st_size / 2**20
+        faiss.omp_set_num_threads(1)  # one query, one thread: as a web worker searches
+        for value in values:
+            params, keep = search_params_for(name, knob, value)
+            row = {
+                "n": n,
+                "kind": name,
+                "factory": factory,
+                "knob": f"{knob}={value}" if knob else "-",
+            }
+            row |= {
+                "build s": round(wall_s, 1),
+                "build cpu s": round(cpu_s, 1),
+                "index MB": round(size_mb, 1),
+            }
+            row |= measure_kind(index, params, vectors, sets)
+            rows.append(row)
+            del keep
+            print_table([row])
+        del index
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -342,7 +472,16 @@ def main() -> None:
         "--build-db", metavar="DATA_DIR", help="time build_index on this catalogue (see above)"
     )
     parser.add_argument("--add", type=int, default=500, help="with --build-db: products to add")
+    parser.add_argument("--kinds", action="store_true", help="compare index kinds (see above)")
+    parser.add_argument("--data", choices=["cliplike", "clustered"], default="clustered")
+    parser.add_argument("--hnsw-max", type=int, default=100_000, help="--kinds: HNSW up to N")
     args = parser.parse_args()
+    if args.kinds:
+        setup_django()
+        rows = [row for n in args.sizes for row in bench_kinds(n, args)]
+        print_table(rows)
+        emit_json({"machine": machine(), "data": args.data, "kinds": rows}, args.json)
+        return
     if args.build_db:
         rows = bench_build_db(Path(args.build_db).resolve(), args.add)
         print_table([{k: v for k, v in r.items() if k != "phases_s"} for r in rows])

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from pipeline.indexing import faiss_build, publish, vectors_dtype, version_manifest
+from pipeline.indexing import (
+    faiss_build,
+    publish,
+    recall_target,
+    vectors_dtype,
+    version_manifest,
+)
 from pipeline.indexing.calibration import noise_profile
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter
 from search.index import IDS_FILE, VECTORS_FILE
@@ -28,6 +34,7 @@ def publish_arrays(
     model: str,
     memory_mb: int | None = None,
     exact_max: int | None = None,
+    ivf_flat_max: int | None = None,
     target_recall: float | None = None,
     noise_queries: np.ndarray | None = None,
 ) -> tuple[Path, faiss_build.Built, float]:
@@ -45,6 +52,9 @@ def publish_arrays(
         vectors.shape[1],
         memory_mb=memory_mb if memory_mb is not None else settings.MEEPO_INDEX_MEMORY_MB,
         exact_max=exact_max if exact_max is not None else settings.MEEPO_INDEX_EXACT_MAX,
+        ivf_flat_max=ivf_flat_max
+        if ivf_flat_max is not None
+        else settings.MEEPO_INDEX_IVF_FLAT_MAX,
     )
     stamp = publish.new_stamp()
     work = publish.start_version(stamp)
@@ -53,7 +63,7 @@ def publish_arrays(
         for start in range(0, len(ids), CHUNK):
             rows = np.arange(start, min(len(ids), start + CHUNK))
             out.write_rows(rows, vectors[order[rows]])
-    target = target_recall if target_recall is not None else settings.MEEPO_INDEX_RECALL
+    target = target_recall if target_recall is not None else recall_target(plan.index_type)
     built = faiss_build.build_full(VectorFile(work / VECTORS_FILE), ids, plan, target_recall=target)
     publish.write_index_file(built.index, work)
     relevance = None

@@ -12,6 +12,7 @@ from pipeline.indexing.build import (
     HELD_OUT_FILE,
     IndexReport,
     build_index,
+    recall_target,
     vectors_dtype,
     version_manifest,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "HELD_OUT_FILE",
     "IndexReport",
     "build_index",
+    "recall_target",
     "vectors_dtype",
     "version_manifest",
 ]

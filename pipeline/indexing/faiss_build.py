@@ -1,8 +1,11 @@
 """Build, tune and measure faiss indexes from unit vectors (no database, no files but the ones given).
 
 Index choice by catalogue size and memory budget (see docs/pipeline.md and the vector-index notes):
-  flat     IDMap2,Flat, exact, while N <= exact_max and 4*d*N fits the budget (its latency at
-           100 k: docs/pipeline.md, "build_index")
+  flat     IDMap2,Flat, exact, while N <= exact_max and 4*d*N fits the budget (a scan of every
+           vector: ~2 ms at 20 k, ~11 ms at 100 k on one core, docs/pipeline.md, "build_index")
+  ivf_flat IVF{K},Flat up to ivf_flat_max while its float32 lists fit the budget (the same bytes
+           as flat): exact scores for the ids it returns, nprobe tuned to a higher target
+           (MEEPO_INDEX_IVF_FLAT_RECALL, 0.99) on both query kinds; a short scan of a few lists
   ivf_sq8  IVF{K},SQ8 (d+8 bytes a vector), K ≈ 4√N, spherical k-means on a sample,
            nprobe = the smallest power of two reaching the target recall@10 on held-out queries
   ivf_pq   IVF{K},PQ{m} when even SQ8 does not fit the budget (recall is measured and reported)
@@ -54,12 +57,16 @@ class Built:
     held_out: dict[str, np.ndarray] = field(default_factory=dict)  # queries + exact top lists
 
 
-def plan_index(n: int, dim: int, *, memory_mb: int, exact_max: int) -> Plan:
+def plan_index(n: int, dim: int, *, memory_mb: int, exact_max: int, ivf_flat_max: int = 0) -> Plan:
+    """The index kind for n vectors; `ivf_flat_max` 0 (the default) skips the IVF-Flat tier."""
     budget = memory_mb * 1024 * 1024
     flat_bytes = n * (4 * dim + 16)
     if n <= exact_max and flat_bytes <= budget:
         return Plan("flat", "IDMap2,Flat", 0, flat_bytes)
     nlist = _nlist(n)
+    ivf_flat_bytes = n * (4 * dim + 8) + 4 * dim * nlist
+    if n <= ivf_flat_max and ivf_flat_bytes <= budget:
+        return Plan("ivf_flat", f"IVF{nlist},Flat", nlist, ivf_flat_bytes)
     sq8_bytes = n * (dim + 8) + 4 * dim * nlist
     if sq8_bytes <= budget:
         return Plan("ivf_sq8", f"IVF{nlist},SQ8", nlist, sq8_bytes)
@@ -144,10 +151,10 @@ def tune(
     if plan.index_type != "flat":
         params["nlist"] = plan.nlist
         nprobe, recall = _pick_nprobe(
-            index, queries, truth, plan.nlist, target_recall, start=start_nprobe
+            index, queries, truth, plan, target_recall, start=start_nprobe
         )
         params["nprobe"] = nprobe
-        if not meets_target(recall, target_recall):
+        if not meets_target(recall, target_recall, plan.index_type):
             logger.warning(
                 "index %s misses recall target %.2f: %s", plan.factory, target_recall, recall
             )
@@ -164,28 +171,32 @@ def tune(
     )
 
 
-def _pick_nprobe(index, queries, truth, nlist: int, target: float, *, start: int = 1):
+def _pick_nprobe(index, queries, truth, plan: Plan, target: float, *, start: int = 1):
     """Smallest nprobe meeting the target: doubling, then a bisection between the last two.
 
     From `start` > 1 (an updated index): kept as is when it still meets the target, which saves
     an incremental build the whole search; otherwise doubled from there.
     """
+    nlist = plan.nlist
 
     def measure(nprobe: int) -> dict[str, float]:
         return recall_by_kind(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
 
+    def meets(recall: dict[str, float]) -> bool:
+        return meets_target(recall, target, plan.index_type)
+
     hi = min(nlist, max(1, start))
     hi_recall = measure(hi)
-    if hi > 1 and meets_target(hi_recall, target):
+    if hi > 1 and meets(hi_recall):
         return hi, hi_recall
-    while not meets_target(hi_recall, target) and hi < nlist:
+    while not meets(hi_recall) and hi < nlist:
         hi = min(nlist, hi * 2)
         hi_recall = measure(hi)
     lo = hi // 2  # known (or assumed, for hi == 1) to miss the target
-    while meets_target(hi_recall, target) and hi - lo > max(1, hi // 16):
+    while meets(hi_recall) and hi - lo > max(1, hi // 16):
         mid = (lo + hi) // 2
         mid_recall = measure(mid)
-        if meets_target(mid_recall, target):
+        if meets(mid_recall):
             hi, hi_recall = mid, mid_recall
         else:
             lo = mid
@@ -216,10 +227,12 @@ def recall_by_kind(index, queries, truth, params: dict[str, Any]) -> dict[str, f
     return out
 
 
-def meets_target(recall: dict[str, float], target: float) -> bool:
+def meets_target(recall: dict[str, float], target: float, index_type: str = "") -> bool:
     # Text queries sit between image clusters (the modality gap); the issue asks 0.95 for image
     # queries and 0.90 for text ones, so the between-cluster proxy gets the same 0.05 slack.
-    return recall["image"] >= target and recall["between"] >= target - BETWEEN_SLACK
+    # IVF-Flat stands in for exact search: both kinds must reach its (higher) target.
+    slack = 0.0 if index_type == "ivf_flat" else BETWEEN_SLACK
+    return recall["image"] >= target and recall["between"] >= target - slack
 
 
 def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:

@@ -111,6 +111,7 @@ def test_re_embedded_image_is_updated_in_the_index():
 
 def test_ivf_index_updates_incrementally_then_rebuilds_when_outgrown(settings):
     settings.MEEPO_INDEX_EXACT_MAX = 100  # IVF from 100 vectors on
+    settings.MEEPO_INDEX_IVF_FLAT_MAX = 0  # IVF-SQ8 right above exact
     settings.MEEPO_INDEX_RECALL = 0.8
     images = add_images(400)
     first = build_index()

@@ -72,6 +72,7 @@ def test_chunked_ivf_build_finds_planted_vectors_and_can_store_float16(
 ):
     monkeypatch.setattr(indexing_build, "ANN_VECTORS_DTYPE", np.float16)
     settings.MEEPO_INDEX_EXACT_MAX = 50
+    settings.MEEPO_INDEX_IVF_FLAT_MAX = 0  # IVF-SQ8 right above exact
     settings.MEEPO_INDEX_RECALL = 0.8
     images = add_images(160)
     report = build_index()
@@ -91,6 +92,7 @@ def test_incremental_update_writes_the_same_vectors_as_a_full_rebuild(
 ):
     monkeypatch.setattr(indexing_build, "ANN_VECTORS_DTYPE", dtype)
     settings.MEEPO_INDEX_EXACT_MAX = 50
+    settings.MEEPO_INDEX_IVF_FLAT_MAX = 0  # IVF-SQ8 right above exact
     settings.MEEPO_INDEX_RECALL = 0.8
     images = add_images(120)
     build_index()
@@ -219,6 +221,7 @@ def test_held_out_update_gives_up_when_a_query_lost_too_many_neighbours():
 @pytest.mark.django_db
 def test_incremental_build_reuses_the_saved_held_out_queries(settings):
     settings.MEEPO_INDEX_EXACT_MAX = 50
+    settings.MEEPO_INDEX_IVF_FLAT_MAX = 0  # IVF-SQ8 right above exact
     settings.MEEPO_INDEX_RECALL = 0.8
     add_images(150)
     build_index()
@@ -243,11 +246,12 @@ def test_manifest_describes_the_index_an_update_or_its_fallback_built(
     from search.manifest import read_manifest
 
     settings.MEEPO_INDEX_EXACT_MAX = 50
+    settings.MEEPO_INDEX_IVF_FLAT_MAX = 0  # IVF-SQ8 right above exact
     add_images(120)
     build_index()
     assert read_manifest(published_dir()).factory == "IVF2,SQ8"
     add_images(80, seed=1)  # 200 vectors plan IVF4, within the size IVF2 was tuned for
-    monkeypatch.setattr(faiss_build, "meets_target", lambda recall, target: update_recall_ok)
+    monkeypatch.setattr(faiss_build, "meets_target", lambda recall, target, *kind: update_recall_ok)
     report = build_index()
     assert (report.mode, report.count) == (mode, 200)
     index = faiss.extract_index_ivf(faiss.read_index(str(published_dir() / INDEX_FILE)))
