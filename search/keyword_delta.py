@@ -99,11 +99,38 @@ def changed_sql(index: KeywordIndex, where: str = "1 = 1", params: list | None =
 
 def changed(index: KeywordIndex) -> Delta | None:
     """{product id: its current text} of products changed since `index` was written, None past
-    MAX_DELTA: one query (`changed_sql`), then `documents`."""
+    MAX_DELTA: one query (`changed_sql`), then `documents`; none when `known_empty`."""
+    if known_empty(index):
+        return documents(index, [])
     sql, params = changed_sql(index)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return documents(index, [(pid, at) for pid, at, _ in cursor.fetchall()])
+
+
+def known_empty(index: KeywordIndex) -> bool:
+    """Whether nothing changed since `index` was written, known without a query of its own
+    (lean data path): its version's snapshot read the catalogue no later than the index was
+    written, and this request's look at the changes since that read (live_rows.changed_ids,
+    read once per request, by the visual side already) found none. Changes since the earlier
+    moment include every change since the later one."""
+    from search import live_rows, snapshot
+    from search.exceptions import IndexNotReady, ModelNotAvailable
+    from search.index import get_index
+
+    if not live_rows.fast():
+        return False
+    try:
+        served = get_index()
+    except (IndexNotReady, ModelNotAvailable):
+        return False
+    snap = snapshot.for_index(served) if served.path == index.path.parent else None
+    if snap is None:
+        return False
+    if live_rows.since(snap) > index.written_at:
+        return False
+    changed_ids = live_rows.changed_ids(snap)
+    return changed_ids is not None and not len(changed_ids)
 
 
 def documents(index: KeywordIndex, rows: list[tuple]) -> Delta | None:

@@ -267,6 +267,8 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
 def _live_and_changed(index: KeywordIndex, ids: list[int], filters: SearchFilters):
     """(those of `ids` and of the delta live and passing `filters`, the delta's (id,
     updated_at) rows) in one query: the first window's live check UNION ALL the delta's."""
+    if keyword_delta.known_empty(index):  # the steady state: no delta, hits checked at once
+        return live_rows.passing_now(_snapshot(), ids, filters) if ids else set(), []
     first, rest = ids[:IDS_PER_QUERY], ids[IDS_PER_QUERY:]
     where, where_params = filters.sql("p")
     sql, params = keyword_delta.changed_sql(index, where, where_params)
@@ -284,6 +286,13 @@ def _live_and_changed(index: KeywordIndex, ids: list[int], filters: SearchFilter
         rest, filters
     )
     return live, [(int(pid), at) for pid, at, kind in rows if kind]
+
+
+def _snapshot():
+    from search import snapshot
+    from search.index import get_index
+
+    return snapshot.for_index(get_index())
 
 
 def _ids(index: KeywordIndex, hits) -> list[int]:

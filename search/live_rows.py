@@ -59,9 +59,19 @@ def changed_since_sql(product_columns: str = "", deleted_columns: str = "") -> s
 
 
 def read_stamp(snap):
-    """The moment `snap` read the catalogue, less CHANGE_MARGIN, as the database takes it."""
-    since = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
-    return connection.ops.adapt_datetimefield_value(since - CHANGE_MARGIN)
+    """`since(snap)` as the database takes it."""
+    return connection.ops.adapt_datetimefield_value(since(snap))
+
+
+def since(snap) -> datetime:
+    """The moment `snap` read the catalogue, less CHANGE_MARGIN; with the lean data path, the
+    keyword index of its version's `written_at` when that is earlier (a superset of changes,
+    so as exact): changes since cover the keyword index's too (keyword_delta.known_empty)."""
+    read = datetime.fromisoformat(snap.meta.get("read_at") or snap.meta["written_at"])
+    words = snap.meta.get("keyword_written_at")
+    if words and fast():
+        return min(read - CHANGE_MARGIN, datetime.fromisoformat(words))
+    return read - CHANGE_MARGIN
 
 
 def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:

@@ -16,9 +16,8 @@ worker like the index itself:
     active.npy      bool
     by_product.npy  int64   row numbers sorted by product id (first row per product first)
     product_sorted.npy int64 the product ids in that order (binary-searched, never gathered)
-    gtin.npy        bytes   the product's GTIN, UTF-8 (b"": none)     } candidate rows
-    currency.npy    int16   code into meta["currencies"]              } (`candidate_rows`;
-    price_milli.npy int64   the price in thousandths (NO_PRICE: none) } absent in older ones)
+    gtin.npy, currency.npy (code into meta["currencies"]), price_milli.npy (int64, NO_PRICE:
+                            none): candidate rows (`candidate_rows`; absent in older ones)
     meta.json               the code tables, store slugs and names, when it was written
 
 What it answers without the database: the owners of index hits (`owners`), the allowed rows
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 from search import live_rows
 from search.attributes import ATTRIBUTES
 from search.facets import FacetRow, Facets, top_rows
+from search.keyword_index import KEYWORD_DIR, META_FILE
 from search.per_version import PerVersion
 
 SNAPSHOT_DIR = "snapshot"
@@ -77,6 +77,9 @@ class Snapshot:
         if meta.get("format") != FORMAT:
             return None
         cols = {p.stem: np.load(p, mmap_mode="r") for p in path.glob("*.npy")}
+        words = Path(version_dir) / KEYWORD_DIR / META_FILE  # for live_rows.since
+        if words.is_file():
+            meta["keyword_written_at"] = json.loads(words.read_text("utf-8"))["written_at"]
         snap = cls(cols, meta)
         snap._code_of = {
             name: {v: i for i, v in enumerate(values)} for name, values in meta["codes"].items()

@@ -163,3 +163,29 @@ def test_a_narrower_keyword_list_is_cut_from_the_wider_search(tiny_clip, setting
             plain, fast = both_ways(monkeypatch, params)
             assert fast == plain, params
             assert [f.brands for f in searched] == [(), (brand,), ()], params
+
+
+@pytest.mark.parametrize("path", ["plain", "fast"])
+def test_the_keyword_delta_is_read_only_when_something_changed(
+    tiny_clip, settings, monkeypatch, path
+):
+    """Steady state: the owners' look at the changes (once per request) found none, so the
+    keyword index's delta needs no query of its own; a product retitled since is found by
+    its new words at the next search."""
+    from search import keyword_delta
+
+    steady(settings)
+    monkeypatch.setenv("MEEPO_SEARCH_DATAPATH", path)
+    reads = []
+    real = keyword_delta.changed_sql
+    monkeypatch.setattr(keyword_delta, "changed_sql", lambda *a: reads.append(1) or real(*a))
+    services.clear_caches()
+    services.search_products(query="red mug")
+    assert bool(reads) == (path == "plain")
+    product = Product.objects.order_by("pk").first()
+    Product.objects.filter(pk=product.pk).update(title="Zanzibar kettle", updated_at=timezone.now())
+    services.clear_caches()
+    with live_rows.request_scope():
+        found = selectors.keyword_hits(query="zanzibar kettle", filters=SearchFilters(), limit=5)
+    assert reads
+    assert [pk for pk, _ in found] == [product.pk]
