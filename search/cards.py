@@ -71,16 +71,13 @@ def render_cards(hits, *, page=None, debug: bool = False, headings: bool = True)
     """The cards of `hits` in order, each `starts_similar` hit after the "Similar looking items"
     heading when `headings` (a text search's results list)."""
     shared = _shared(page)
-    html = (
-        environment()
-        .get_template(CARDS_TEMPLATE)
-        .render(
-            hits=hits,
-            headings=headings,
-            card=lambda hit: Markup(_card(hit, page, debug, shared)),
-        )
-    )
-    return mark_safe(html)
+    heading = str(environment().get_template(CARDS_TEMPLATE).module.similar_heading())
+    parts = []
+    for hit in hits:  # a loop here, not in the template: a template call per card costs more
+        if headings and hit.starts_similar:
+            parts.append(heading)
+        parts.append(_card(hit, page, debug, shared))
+    return mark_safe("".join(parts))
 
 
 class _Shared(NamedTuple):
