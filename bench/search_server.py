@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -85,9 +86,13 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]  # fmt: skip
+    # MEEPO_BENCH_CODE_ROOT serves the same catalogue from another checkout (an older commit):
+    # `--equality MEEPO_BENCH_CODE_ROOT=/tmp/old` compares two versions of the code, `--env` the
+    # same times the old code's server in the same run as the new one.
+    root = Path(env.get("MEEPO_BENCH_CODE_ROOT") or ROOT)
+    command = [str(root / ".venv" / "bin" / "gunicorn"), "-c", str(root / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]  # fmt: skip
     log = open(OUT / "search-gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
