@@ -1,6 +1,8 @@
-"""Result cards and facet options, rendered by Jinja2 (search.cards): `{% product_card hit %}`
-one card, `{% result_cards page.hits %}` a results list (with the "Similar looking items"
-heading; `headings=False` without), `{% facet_group_list facet_groups %}` the facet fieldsets."""
+"""Result cards and facet options in Django templates, rendered by Jinja2 (search.cards):
+`{% product_card hit %}` one card (product page), `{% result_cards page.hits %}` a results list
+(with the "Similar looking items" heading; `headings=False` without: photo search),
+`{% facet_group_list facet_groups %}` the facet fieldsets (the Django results page kept as
+tests/search/reference/; the site's results page is Jinja2 throughout: search.page_render)."""
 
 from __future__ import annotations
 
