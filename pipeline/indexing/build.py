@@ -221,7 +221,7 @@ def _build(work: Path, state: CatalogueState, plan, diff: _Diff) -> tuple[faiss_
     if diff.incremental and plan.index_type != "flat":
         built = _update_ivf(diff, vectors, state, plan, target)
         recall = {"image": built.recall_at_10, "between": built.recall_between}
-        if faiss_build.meets_target(recall, target, plan.index_type):
+        if faiss_build.meets_target(recall, target):
             built.seconds = {**written, **built.seconds}
             return built, mode
         logger.info("recall %s after the update is below target: full rebuild", recall)

@@ -5,7 +5,7 @@ Index choice by catalogue size and memory budget (see docs/pipeline.md and the v
            vector: ~2 ms at 20 k, ~11 ms at 100 k on one core, docs/pipeline.md, "build_index")
   ivf_flat IVF{K},Flat up to ivf_flat_max while its float32 lists fit the budget (the same bytes
            as flat): exact scores for the ids it returns, nprobe tuned to a higher target
-           (MEEPO_INDEX_IVF_FLAT_RECALL, 0.99) on both query kinds; a short scan of a few lists
+           (MEEPO_INDEX_IVF_FLAT_RECALL, 0.99); a scan of a few lists instead of all vectors
   ivf_sq8  IVF{K},SQ8 (d+8 bytes a vector), K ≈ 4√N, spherical k-means on a sample,
            nprobe = the smallest power of two reaching the target recall@10 on held-out queries
   ivf_pq   IVF{K},PQ{m} when even SQ8 does not fit the budget (recall is measured and reported)
@@ -151,10 +151,10 @@ def tune(
     if plan.index_type != "flat":
         params["nlist"] = plan.nlist
         nprobe, recall = _pick_nprobe(
-            index, queries, truth, plan, target_recall, start=start_nprobe
+            index, queries, truth, plan.nlist, target_recall, start=start_nprobe
         )
         params["nprobe"] = nprobe
-        if not meets_target(recall, target_recall, plan.index_type):
+        if not meets_target(recall, target_recall):
             logger.warning(
                 "index %s misses recall target %.2f: %s", plan.factory, target_recall, recall
             )
@@ -171,32 +171,28 @@ def tune(
     )
 
 
-def _pick_nprobe(index, queries, truth, plan: Plan, target: float, *, start: int = 1):
+def _pick_nprobe(index, queries, truth, nlist: int, target: float, *, start: int = 1):
     """Smallest nprobe meeting the target: doubling, then a bisection between the last two.
 
     From `start` > 1 (an updated index): kept as is when it still meets the target, which saves
     an incremental build the whole search; otherwise doubled from there.
     """
-    nlist = plan.nlist
 
     def measure(nprobe: int) -> dict[str, float]:
         return recall_by_kind(index, queries, truth, {"nprobe": nprobe, "nlist": nlist})
 
-    def meets(recall: dict[str, float]) -> bool:
-        return meets_target(recall, target, plan.index_type)
-
     hi = min(nlist, max(1, start))
     hi_recall = measure(hi)
-    if hi > 1 and meets(hi_recall):
+    if hi > 1 and meets_target(hi_recall, target):
         return hi, hi_recall
-    while not meets(hi_recall) and hi < nlist:
+    while not meets_target(hi_recall, target) and hi < nlist:
         hi = min(nlist, hi * 2)
         hi_recall = measure(hi)
     lo = hi // 2  # known (or assumed, for hi == 1) to miss the target
-    while meets(hi_recall) and hi - lo > max(1, hi // 16):
+    while meets_target(hi_recall, target) and hi - lo > max(1, hi // 16):
         mid = (lo + hi) // 2
         mid_recall = measure(mid)
-        if meets(mid_recall):
+        if meets_target(mid_recall, target):
             hi, hi_recall = mid, mid_recall
         else:
             lo = mid
@@ -227,12 +223,13 @@ def recall_by_kind(index, queries, truth, params: dict[str, Any]) -> dict[str, f
     return out
 
 
-def meets_target(recall: dict[str, float], target: float, index_type: str = "") -> bool:
+def meets_target(recall: dict[str, float], target: float) -> bool:
     # Text queries sit between image clusters (the modality gap); the issue asks 0.95 for image
     # queries and 0.90 for text ones, so the between-cluster proxy gets the same 0.05 slack.
-    # IVF-Flat stands in for exact search: both kinds must reach its (higher) target.
-    slack = 0.0 if index_type == "ivf_flat" else BETWEEN_SLACK
-    return recall["image"] >= target and recall["between"] >= target - slack
+    # Also for IVF-Flat's 0.99: mixes of two unrelated catalogue vectors are far harder than
+    # fresh image or text queries on CLIP-like data (bench.index --kinds: at 30 k, nprobe 64 of
+    # 512 gives fresh queries 0.997 / 0.991 and the mixes 0.94; without slack nprobe tripled).
+    return recall["image"] >= target and recall["between"] >= target - BETWEEN_SLACK
 
 
 def measure_latency(index, queries, params: dict[str, Any]) -> dict[str, float]:

@@ -251,7 +251,7 @@ def test_manifest_describes_the_index_an_update_or_its_fallback_built(
     build_index()
     assert read_manifest(published_dir()).factory == "IVF2,SQ8"
     add_images(80, seed=1)  # 200 vectors plan IVF4, within the size IVF2 was tuned for
-    monkeypatch.setattr(faiss_build, "meets_target", lambda recall, target, *kind: update_recall_ok)
+    monkeypatch.setattr(faiss_build, "meets_target", lambda recall, target: update_recall_ok)
     report = build_index()
     assert (report.mode, report.count) == (mode, 200)
     index = faiss.extract_index_ivf(faiss.read_index(str(published_dir() / INDEX_FILE)))
