@@ -11,6 +11,9 @@ from django.template import engines
 from django.template.defaultfilters import floatformat
 from django.urls import set_script_prefix
 from django.utils import translation
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 
 from catalog.models import ImageAsset
 from search import cards, jinja_env
@@ -117,6 +120,8 @@ def test_a_value_is_escaped_once_as_django_escapes_it():
     jinja = env.from_string("{{ x }}|{{ x|urlencode }}|{{ n }}|{{ s }}")
     context = {"x": text, "n": 42, "s": jinja_env.Markup("<b>safe</b>")}
     assert jinja.render(context) == django.render(context)
+    for value in (None, True, -7, 2**70, "", "é'\"<>&", mark_safe("<i>"), gettext_lazy("Home")):
+        assert jinja_env.django_escape(value) == conditional_escape(value), value
 
 
 @pytest.mark.django_db
