@@ -36,8 +36,8 @@ from typing import Any
 
 from django.db import connection
 
+from search import live_rows
 from search.durable import fsync_path
-from search.live_rows import CHANGE_MARGIN
 from search.per_version import PerVersion
 
 KEYWORD_DIR = "keyword"
@@ -138,7 +138,7 @@ def write_keyword_index(version_dir: Path) -> dict[str, Any]:
 
     # A product written just before the read may have committed after it: within the margin
     # it counts as changed (matched outside the index), never as missed (the snapshot's rule).
-    written_at = datetime.now(UTC) - CHANGE_MARGIN
+    written_at = datetime.now(UTC) - live_rows.CHANGE_MARGIN  # read now: tests set it
     out = Path(version_dir) / KEYWORD_DIR
     out.mkdir()
     index = tantivy.Index(schema(), path=str(out), reuse=False)

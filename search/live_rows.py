@@ -77,7 +77,14 @@ def since(snap) -> datetime:
 def changed_products(snap, filters) -> tuple[list[int], list[int]] | None:
     """(ids of products changed or deleted since `snap` read the catalogue, those of them
     passing `filters` now), in one query on the updated_at and deleted_at indexes; None past
-    MAX_CHANGED."""
+    MAX_CHANGED. Within a `request_scope` whose look at the changes (`changed_ids`, the same
+    stamp) found none, none without a query; else that look's changed products checked now."""
+    if _scope.get() is not None:
+        changed = changed_ids(snap)
+        if changed is None:
+            return None
+        ids = changed.tolist()
+        return ids, sorted(passing_product_ids(ids, filters)) if ids else []
     where, params = filters.sql("p")
     sql = changed_since_sql(f", CASE WHEN {where} THEN 1 ELSE 0 END", ", 0")
     stamp = read_stamp(snap)
