@@ -6,8 +6,8 @@ build, a filter too selective for the index); `search.fts` then asks the databas
 Queries: every word (MUST) or any word (SHOULD), each word a SHOULD over the five text fields
 boosted title 10 > brand 6 > category 3 = tags 3 > description 1 (BM25 per field, summed); the
 word being typed a prefix (its completions in the stemmed term dictionary: each scored as a word
-when few, one constant-scored set when many);
-minus-words MUST_NOT; store, brand and category filters pushed into the query (unscored).
+when few, one constant-scored set when many); minus-words MUST_NOT; store, brand and category
+filters pushed into the query (unscored).
 
 Exactness: (a) index hits are those active at the build (a product whose flag changed since
 moved its `updated_at`, so (b) has it), then, under a price, stock or attribute filter, checked
@@ -15,10 +15,9 @@ live in one primary-key query (`filters.sql`); while fewer than `limit` survive 
 index has more matches, the next window is read, up to MAX_SCANNED, then the database answers;
 (b) products changed since the index was written are left out of its matches and matched by
 search.keyword_delta instead, on the same BM25 scale, and merged by score (products deleted
-since, read from their tombstones in the same query, are left out and match nothing). Unlike the database
-path, every match is scored (no "newest KEYWORD_SCORED_MAX only" bound): WAND keeps a broad
-word's top-k cheap. A count asked right after the hits of the same query (search.signals asks
-when the ranked list is full) is that search's own match count, corrected for the delta.
+since are left out and match nothing). Every match is scored. A count right after the hits of
+the same query is that search's match count, corrected for the delta; price or stock filters
+are counted by search.keyword.checked_count (lean data path) or the database.
 """
 
 from __future__ import annotations
@@ -105,11 +104,12 @@ def hits(
 
 
 def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...]) -> int | None:
-    """search.fts.keyword_count through the engine, for filters the index holds (stores,
-    brands, categories; active as of the build): price, stock or attribute filters -> None.
-    Right after `hits` of the same query in this thread, from that search's count."""
+    """search.fts.keyword_count through the engine (price, stock, attribute filters: see
+    search.keyword.checked_count); right after `hits` of the query, from that search's count."""
     if not _countable(filters):
-        return None
+        from search.keyword.checked_count import count_checked
+
+        return count_checked(terms, filters, exclude)
     index = current()
     if index is None:
         return None

@@ -189,3 +189,34 @@ def test_the_keyword_delta_is_read_only_when_something_changed(
         found = selectors.keyword_hits(query="zanzibar kettle", filters=SearchFilters(), limit=5)
     assert reads
     assert [pk for pk, _ in found] == [product.pk]
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_stock_and_price_counts_equal_the_database(tiny_clip, settings, monkeypatch, changed):
+    from search import keyword
+
+    steady(settings)
+    if changed:
+        change_some()
+    kinds = [
+        SearchFilters(in_stock=True),
+        SearchFilters(brands=("Acme",), in_stock=True),
+        SearchFilters(min_price=Decimal("20"), max_price=Decimal("60")),
+    ]
+    database = []
+    real = keyword.backend
+    monkeypatch.setattr(keyword, "backend", lambda: database.append(1) or real())
+    for query in ("red", "mug", "oak lamp", "striped -navy", "vint"):
+        for filters in kinds:
+            counts = []
+            for value in ("plain", "fast"):
+                monkeypatch.setenv("MEEPO_SEARCH_DATAPATH", value)
+                services.clear_caches()
+                with live_rows.request_scope():
+                    positive, negatives = selectors.split_negatives(query)
+                    counts.append(
+                        selectors.keyword_count(query=positive, filters=filters, exclude=negatives)
+                    )
+            assert counts[0] == counts[1], (query, filters)
+    # Plain: the database counted each; fast: only after changes (none in the steady state).
+    assert len(database) == (30 if changed else 15)
