@@ -18,11 +18,12 @@ from django.utils.translation import to_locale
 
 
 @cache
-def _locale(language_code: str) -> str:
+def _locale(language_code: str) -> Locale:
+    # A parsed Locale, not its name: Babel parses a name again on every call (a third of a call).
     try:
-        return str(Locale.parse(to_locale(language_code)))
+        return Locale.parse(to_locale(language_code))
     except (UnknownLocaleError, ValueError):
-        return "en_US"
+        return Locale.parse("en_US")
 
 
 def amount(value: Decimal | None, currency: str = "") -> str | None:
@@ -44,7 +45,7 @@ def money(value: Decimal | None, currency: str = "") -> str:
 # Babel's formatting is a large share of a card's CPU (docs/benchmarks.md); shoppers see the same
 # few thousand prices over and over.
 @lru_cache(maxsize=8192)
-def _money(kind: type, text: str, currency: str, locale: str) -> str:
+def _money(kind: type, text: str, currency: str, locale: Locale) -> str:
     value = kind(text)
     if not currency:
         return format_decimal(value, locale=locale)
