@@ -489,7 +489,8 @@ def main() -> None:
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="--kinds: HNSW up to N")
     args = parser.parse_args()
     if args.kinds:
-        setup_django()
+        data = setup_django()
+        shutil.rmtree(data, ignore_errors=True)  # only Django's settings are needed, no files
         rows = [row for n in args.sizes for row in bench_kinds(n, args)]
         print_table(rows)
         emit_json({"machine": machine(), "data": args.data, "kinds": rows}, args.json)
