@@ -89,27 +89,34 @@ _product_rows = IdQuery(
 
 
 def _write_row_columns(out: Path, products: NDArray[np.int64], atomic: bool = False) -> list[str]:
-    """Write the candidate-row columns of each row's product; returns the currency table."""
-    n = len(products)
-    gtin: dict[int, bytes] = {}
-    currency: dict[int, int] = {}
-    milli: dict[int, int] = {}
+    """Write the candidate-row columns of each row's product; returns the currency table.
+    Memory stays bounded: per-product arrays (~22 bytes a product), filled chunk by chunk, then
+    gathered per row."""
+    products = np.asarray(products, dtype=np.int64)
+    unique, inverse = np.unique(products, return_inverse=True)
+    found = np.zeros(len(unique), bool)
+    gtin = np.zeros(len(unique), dtype="S14")
+    currency = np.full(len(unique), -1, np.int16)
+    milli = np.full(len(unique), NO_PRICE, np.int64)
     table: dict[str, int] = {}
-    unique = np.unique(np.asarray(products)[np.asarray(products) >= 0]).tolist()
-    for start in range(0, len(unique), CHUNK):
-        for pk, code, cur, price in _product_rows.rows(unique[start : start + CHUNK]):
-            gtin[pk] = (code or "").encode("utf-8")
-            currency[pk] = table.setdefault(cur or "", len(table))
-            milli[pk] = NO_PRICE if price is None else int(price.scaleb(3))
-    width = max((len(g) for g in gtin.values()), default=1) or 1
-    cols = {
-        "gtin": np.zeros(n, dtype=f"S{width}"),
-        "currency": np.full(n, -1, np.int16),
-        "price_milli": np.full(n, NO_PRICE, np.int64),
-    }
-    for at, pk in enumerate(np.asarray(products).tolist()):
-        if pk in gtin:
-            cols["gtin"][at], cols["currency"][at], cols["price_milli"][at] = gtin[pk], currency[pk], milli[pk]  # fmt: skip
+    known = np.flatnonzero(unique >= 0)
+    for start in range(0, len(known), CHUNK):
+        rows = _product_rows.rows(unique[known[start : start + CHUNK]].tolist())
+        if not rows:
+            continue
+        at = np.searchsorted(unique, np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+        codes = [(r[1] or "").encode("utf-8") for r in rows]
+        width = max(len(c) for c in codes)
+        if width > gtin.dtype.itemsize:  # longer than a GTIN: widen (never truncate)
+            gtin = gtin.astype(f"S{width}")
+        found[at] = True
+        gtin[at] = codes
+        currency[at] = [table.setdefault(r[2] or "", len(table)) for r in rows]
+        milli[at] = [NO_PRICE if r[3] is None else int(r[3].scaleb(3)) for r in rows]
+    cols = {"gtin": gtin[inverse], "currency": currency[inverse], "price_milli": milli[inverse]}
+    missing = ~found[inverse]  # rows of products gone since: as if never read
+    cols["gtin"][missing], cols["currency"][missing] = b"", -1
+    cols["price_milli"][missing] = NO_PRICE
     for name, values in cols.items():
         if atomic:
             _save(out / f"{name}.npy.tmp", values)
