@@ -14,10 +14,14 @@ interleaved rounds (the order flips each round), CPU ms (`time.process_time`) of
   render, cold     search.page_render with the card cache emptied before each page (a page of
                    products no recent search showed).
 
-and whether both ways wrote the same HTML. `--what cards`: the Django card against the Jinja2
-card (24 cards a page), as before issue 13's page work.
+and whether both ways wrote the same HTML (the Django templates use today's filters and cards,
+so "before" is, if anything, cheaper than it was). `--what unique`: render CPU of the full page
+for 120 unique queries in a fresh process (cards, prices, facet options mostly new: the 1 M
+bench's prices are nearly all distinct), then of the same pages again. `--what cards`: the
+Django card against the Jinja2 card (24 cards a page), as before issue 13's page work.
 
     .venv/bin/python -m bench.render --products 100000 --pages 30
+    .venv/bin/python -m bench.render --what unique --products 1000000 --pages 20
     .venv/bin/python -m bench.render --what cards --products 100000 --pages 30
 """
 
@@ -54,7 +58,7 @@ KINDS = {  # kind: (extra query parameters, headers)
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--what", choices=["page", "cards"], default="page")
+    parser.add_argument("--what", choices=["page", "unique", "cards"], default="page")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--pages", type=int, default=30, help="unique queries")
     parser.add_argument("--rounds", type=int, default=5, help="page mode: rounds over them all")
@@ -203,6 +207,37 @@ def main_page(args) -> None:
     emit_json({"bench": "render-page", "rows": rows, "identical": same, "pages": len(pages), "machine": machine()}, args.json)  # fmt: skip
 
 
+def main_unique(args) -> None:
+    """Render CPU of full pages for unique queries in this fresh process (what a worker does:
+    cards, prices and facet options mostly never rendered before at 1 M), then of the same
+    pages again (all of them kept), after `--pages` queries of warm-up."""
+    from django.test import Client
+
+    import search.views as views
+    from bench.search import unique_queries
+
+    cpu, real = [], views.render_results_page
+
+    def render(kind, context):
+        start = time.process_time()
+        html = real(kind, context)
+        cpu.append((time.process_time() - start) * 1000)
+        return html
+
+    views.render_results_page = render
+    client = Client(HTTP_HOST="127.0.0.1")
+    queries = unique_queries(args.pages + 120, seed=77)
+    rows = []
+    for phase, batch in (("warm-up", queries[: args.pages]), ("unique", queries[args.pages :]), ("same again", queries[args.pages :])):  # fmt: skip
+        cpu.clear()
+        for query in batch:
+            client.get("/search?" + urlencode({"q": query}))
+        rows.append({"phase": phase, "pages": len(cpu), "median CPU ms": round(statistics.median(cpu), 3), "mean": round(statistics.fmean(cpu), 3)})  # fmt: skip
+    views.render_results_page = real
+    print_table(rows[1:])
+    emit_json({"bench": "render-unique", "rows": rows[1:], "machine": machine()}, args.json)
+
+
 def card_pages(count: int) -> list[tuple]:
     return [(c["request"], c["context"]) for c in captured_pages(count) if c["kind"] == "html"]
 
@@ -249,7 +284,7 @@ def main() -> None:
     from bench.search_cpu import setup
 
     setup(args.products, quantize=True)
-    (main_page if args.what == "page" else main_cards)(args)
+    {"page": main_page, "unique": main_unique, "cards": main_cards}[args.what](args)
 
 
 if __name__ == "__main__":
