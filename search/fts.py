@@ -82,8 +82,11 @@ def keyword_hits(
     limit: int,
     any_word: bool = False,
     exclude: tuple[str, ...] = (),
+    collect: int = 0,
 ) -> list[tuple[int, float]]:
     """(product id, bm25 score; lower is better) for products matching `query`, best first.
+    `collect`: up to that many when the keyword index answers (its top `limit` are the same,
+    ties in one order); the database lists `limit` at most (its ties have no fixed order).
 
     All words must match by default: that is the precise signal (names, brands, SKUs) and it stays
     cheap on a big catalogue, where "any word" scores a large share of all products with BM25.
@@ -93,7 +96,11 @@ def keyword_hits(
     if not terms:
         return []
     found = keyword_engine.hits(
-        terms=terms, filters=filters, limit=limit, any_word=any_word, exclude=exclude
+        terms=terms,
+        filters=filters,
+        limit=max(limit, collect),
+        any_word=any_word,
+        exclude=exclude,
     )
     if found is not None:
         return found

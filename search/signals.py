@@ -260,16 +260,15 @@ def text_signals(
 
 
 def _keyword_list(query, filters, depth: int, negatives, within, collect: int):
-    """(the keyword list, at most `depth`; every match when that is known: `within` less the
-    products failing `filters` now, or a search that found fewer than it asked). `collect`
-    (lean data path): ask for that many, so a narrower search can cut its list from these."""
+    """(the keyword list, at most `depth`; every match when known: `within` less the products
+    failing `filters` now, or a search that found fewer than asked, up to `collect`)."""
     if within is not None:
         passing = _passing(filters, [pid for pid, _ in within])
         found, complete = [hit for hit in within if hit[0] in passing], True
     else:
-        limit = max(depth, collect) if live_rows.fast() else depth
-        found = selectors.keyword_hits(query=query, filters=filters, limit=limit, exclude=negatives)
-        complete = len(found) < limit
+        collect = collect if live_rows.fast() else 0  # the database's cut: exactly `depth`
+        found = selectors.keyword_hits(query=query, filters=filters, limit=depth, exclude=negatives, collect=collect)  # fmt: skip
+        complete = len(found) < depth or depth < len(found) < collect
     return found[:depth], (found if complete else None)
 
 
