@@ -1,24 +1,27 @@
 """CLIP text tower: ONNX Runtime against torch, fp32 and int8, CPU ms per query, same run.
 
-The four text runtimes the encoder can serve (`search.encoder.load_encoder` with
+The text runtimes the encoder can serve (`search.encoder.load_encoder` with
 MEEPO_CLIP_QUANTIZE off/on and MEEPO_CLIP_TEXT_RUNTIME torch/onnx) on the benchmark model
 (random-weight ViT-B/32 shape with CLIP's vocabulary, bench/out/clip-vit-b-32-random): the
 ONNX file is the encoder's own export (`torch.onnx.export`, int8 by
-`onnxruntime.quantization.quantize_dynamic`), gated like the site gates it (min cosine to fp32
-on the probe texts >= MEEPO_CLIP_PARITY_MIN). Each query runs through all four on pre-tokenised
-input, one thread each, interleaved: median CPU ms per query (`time.process_time`) for batch 1
-and per query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the gate's
-parity and the min cosine to torch fp32 over all queries.
+`onnxruntime.quantization.quantize_dynamic` with fixed calibrated activation scales, served,
+and plain `quantize_dynamic`, MEEPO_CLIP_ONNX_INT8=dynamic), gated like the site gates it (min cosine to fp32 on the probe
+texts >= MEEPO_CLIP_PARITY_MIN). Each query runs through all of them on pre-tokenised input, one
+thread each, interleaved: median CPU ms per query (`time.process_time`) for batch 1 and per
+query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the gate's parity,
+the min cosine to torch fp32 over all queries, and the most a vector moves in its batch of 4
+(padded) from its alone value (0 where a query's vector does not depend on its company).
 
 Then the served call on ONNX int8 (`encode_texts`: tokeniser + forward + normalise), with the
 tokens from the `tokenizers` backend called directly (search.encoder_tokens, served) and from the
 processor, interleaved, and each tokeniser alone; and a coalesced pass of three short queries and
 a long one, as one padded batch and in length groups (served: TEXT_PAD_SPREAD). With `--threads N` (N > 1), a simulated gunicorn
-worker: N threads each loop one unique query through `text_coalescer` and then ~`--glue-ms` of
-other request work (Python holding the GIL, then a numpy scan that releases it and evicts the
-caches), in blocks alternating coalesced passes (served) with one query per pass: encoder CPU ms
-per query (the threads' `time.thread_time` inside the call: the pass runs in the caller's thread)
-and the mean pass size.
+worker: N threads each loop one unique query through a coalescer of the served pass
+(`_encode_queries`) and then ~`--glue-ms` of other request work (Python holding the GIL, then a
+numpy scan that releases it and evicts the caches), in blocks alternating static int8 coalesced
+(served), dynamic int8 coalesced, and dynamic int8 one query per pass: encoder CPU ms per query
+(the threads' `time.thread_time` inside the call: the pass runs in the caller's thread) and the
+mean pass size.
 
     .venv/bin/python -m bench.onnx_text --queries 200
     .venv/bin/python -m bench.onnx_text --queries 100 --threads 4 --seconds 40
@@ -50,8 +53,10 @@ def parse_args():
 
 
 def load_encoders(path: str) -> dict:
-    """The four text towers (torch / ONNX Runtime, fp32 / int8), each checked to be what its
-    name says."""
+    """The text towers (torch / ONNX Runtime, fp32 / int8; ONNX int8 static (served) and
+    dynamic), each checked to be what its name says."""
+    from django.conf import settings
+
     from search.encoder import load_encoder
 
     encoders = {
@@ -60,8 +65,14 @@ def load_encoders(path: str) -> dict:
         "onnx fp32": load_encoder(path, "cpu", "off", 1, 0.99, "onnx"),
         "onnx int8": load_encoder(path, "cpu", "on", 1, 0.99, "onnx"),
     }
+    settings.MEEPO_CLIP_ONNX_INT8 = "dynamic"
+    load_encoder.cache_clear()
+    encoders["onnx int8 dynamic"] = load_encoder(path, "cpu", "on", 1, 0.99, "onnx")
+    del settings.MEEPO_CLIP_ONNX_INT8
     for name, enc in encoders.items():
         assert ("onnx" in name) == (enc.onnx_text is not None), (name, enc.describe())
+    assert encoders["onnx int8"].onnx_text.path.name == "text-int8-static.onnx"
+    assert encoders["onnx int8 dynamic"].onnx_text.path.name == "text-int8-dynamic.onnx"
     return encoders
 
 
@@ -74,27 +85,32 @@ def forward(enc, tokens):
         return enc._torch_texts(tokens)
 
 
-def time_encoders(encoders: dict, queries: list[str]) -> tuple[dict, dict, dict]:
-    """CPU ms per query at batch 1 and batch 4, and each vector's cosine to torch fp32's."""
+def time_encoders(encoders: dict, queries: list[str]) -> tuple[dict, dict, dict, dict]:
+    """CPU ms per query at batch 1 and batch 4, each vector's cosine to torch fp32's, and how
+    far a query's vector moves in the batch of 4 (padded to its longest) from its alone one."""
+    import numpy as np
+
     cpu = {name: [] for name in encoders}
     cpu4 = {name: [] for name in encoders}
     cosines = {name: [] for name in encoders}
+    moved = dict.fromkeys(encoders, 0.0)
     reference = encoders["torch fp32"]
     for i, query in enumerate(queries):
         tokens = reference.tokenize([query])
-        four = reference.tokenize(queries[i : i + 4] if i + 4 <= len(queries) else queries[-4:])
+        company = queries[i : i + 4] if i + 4 <= len(queries) else [query, *queries[:3]]
+        four = reference.tokenize(company)
         out = {}
         for name, enc in encoders.items():
             start = time.process_time()
             out[name] = forward(enc, tokens)[0]
             cpu[name].append((time.process_time() - start) * 1000)
-            if i % 4 == 0:
-                start = time.process_time()
-                forward(enc, four)
-                cpu4[name].append((time.process_time() - start) * 1000 / 4)
+            start = time.process_time()
+            batched = forward(enc, four)[0]
+            cpu4[name].append((time.process_time() - start) * 1000 / 4)
+            moved[name] = max(moved[name], float(np.abs(batched - out[name]).max()))
         for name in encoders:
             cosines[name].append(float(out[name] @ out["torch fp32"]))
-    return cpu, cpu4, cosines
+    return cpu, cpu4, cosines, moved
 
 
 def time_served(enc, queries: list[str]) -> list[dict]:
@@ -131,8 +147,9 @@ def time_served(enc, queries: list[str]) -> list[dict]:
     return [{"call": k, "median CPU ms": round(statistics.median(v), 3)} for k, v in cpu.items()]
 
 
-def time_worker(enc, queries: list[str], threads: int, seconds: float, glue_ms: float) -> list[dict]:  # fmt: skip
-    """Encoder CPU ms per query in a simulated worker: coalesced passes vs one query a pass."""
+def time_worker(configs: dict, queries: list[str], threads: int, seconds: float, glue_ms: float) -> list[dict]:  # fmt: skip
+    """Encoder CPU ms per query in a simulated worker, for each `configs` name -> (encoder, queries
+    per pass) in turn (coalesced passes vs one query a pass)."""
     import threading
 
     import numpy as np
@@ -140,14 +157,17 @@ def time_worker(enc, queries: list[str], threads: int, seconds: float, glue_ms: 
     from search.batching import Coalescer
 
     scan = np.ones(4 * 1024 * 1024)  # 32 MB: what an ANN probe and the page do to the caches
-    sizes = {"coalesced": [], "one a pass": []}
-    mode = ["coalesced"]
+    sizes = {name: [] for name in configs}
+    mode = [next(iter(configs))]
 
-    def batch(texts):
-        sizes[mode[0]].append(len(texts))
-        return list(enc.encode_texts(texts))
+    def batch_for(name):
+        def batch(texts):
+            sizes[name].append(len(texts))
+            return configs[name][0]._encode_queries(texts)  # the served pass
 
-    passes = {"coalesced": Coalescer(batch, max_batch=16), "one a pass": Coalescer(batch, max_batch=1)}  # fmt: skip
+        return batch
+
+    passes = {name: Coalescer(batch_for(name), max_batch=size) for name, (_, size) in configs.items()}  # fmt: skip
     cpu = {m: [0.0, 0] for m in passes}
     lock, stop = threading.Lock(), threading.Event()
 
@@ -200,7 +220,7 @@ def main() -> None:
     setup_django(tempfile.mkdtemp(prefix="bench-onnx-"))
     torch.set_num_threads(1)
     encoders = load_encoders(str(_model_dir()))
-    cpu, cpu4, cosines = time_encoders(encoders, unique_queries(args.queries, seed=5))
+    cpu, cpu4, cosines, moved = time_encoders(encoders, unique_queries(args.queries, seed=5))
     base = statistics.median(cpu["torch int8"])
     rows = [
         {
@@ -210,6 +230,7 @@ def main() -> None:
             "CPU ms per query (batch 4)": round(statistics.median(cpu4[name]), 2),
             "gate parity": encoders[name].describe()["text_parity" if "onnx" in name else "parity"],
             "min cosine to torch fp32": round(min(cosines[name]), 4),
+            "max |alone - in batch of 4|": float(f"{moved[name]:.1e}"),
         }
         for name in encoders
     ]
@@ -219,7 +240,9 @@ def main() -> None:
     print_table(served)
     worker = []
     if args.threads > 1:
-        worker = time_worker(encoders["onnx int8"], queries, args.threads, args.seconds, args.glue_ms)  # fmt: skip
+        static, dynamic = encoders["onnx int8"], encoders["onnx int8 dynamic"]
+        configs = {"static int8, coalesced (served)": (static, 16), "dynamic int8, coalesced": (dynamic, 16), "dynamic int8, one a pass": (dynamic, 1)}  # fmt: skip
+        worker = time_worker(configs, queries, args.threads, args.seconds, args.glue_ms)
         print_table(worker)
     emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "served": served, "worker": worker, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
 

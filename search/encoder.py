@@ -18,9 +18,11 @@ directly only where that gives the processor's exact ids, search.encoder_tokens;
 batching and threading around them are ours). A model that cannot be loaded raises
 `ModelNotAvailable` with what to do, never a transformers stack trace.
 
-Concurrent text queries of one process share forward passes (search.batching); under int8 a
-query's vector then moves slightly with its company (activations are quantised per batch), which
-`MEEPO_CLIP_TEXT_COALESCE=false` rules out at some CPU per query (search.encoder_model).
+Concurrent text queries of one process share forward passes (search.batching). The ONNX int8
+text tower's activation scales are fixed at export (static quantisation), so a query's vector is
+the same alone and in any pass; torch int8 (no onnxruntime, or the ONNX file refused) and
+`MEEPO_CLIP_ONNX_INT8=dynamic` quantise per batch, so there a vector moves slightly with its
+company, which `MEEPO_CLIP_TEXT_COALESCE=false` rules out at some CPU per query.
 
 Precision (`MEEPO_CLIP_QUANTIZE`): `auto` (the default) serves int8 (torch dynamic quantisation of
 the Linear layers, CPU only) when its embeddings of a probe batch agree with fp32 (min cosine >=
@@ -29,7 +31,9 @@ says (the parity is still measured and reported); `off` is fp32. (`true`/`false`
 
 Text tower runtime (`MEEPO_CLIP_TEXT_RUNTIME`): `auto` (the default) runs text queries through
 ONNX Runtime (the text tower exported once with `torch.onnx.export`, int8 by
-`onnxruntime.quantization.quantize_dynamic` when the encoder is int8, cached under
+`onnxruntime.quantization.quantize_dynamic` with its activation scales then fixed from
+calibration texts when the encoder is int8, search.encoder_int8; `MEEPO_CLIP_ONNX_INT8=dynamic`
+keeps per-batch scales; cached per scheme under
 MEEPO_DATA_DIR/cache/onnx) when onnxruntime is installed and the session passes the same parity
 gate against the fp32 text tower, else torch; `onnx` tries it even when quantisation is off;
 `torch` never. Images always go through torch. `ClipEncoder.describe()` says what is in use

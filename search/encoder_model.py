@@ -289,11 +289,12 @@ def _drain(q: queue.Queue) -> None:
 def text_batch_max() -> int:
     """Queries per coalesced pass: TEXT_BATCH_MAX, or 1 with MEEPO_CLIP_TEXT_COALESCE=false.
 
-    Why a switch: int8 quantises activations per batch (one scale for the whole tensor), so a
-    query's vector moves a little with the company it is encoded in (min cosine 0.9995 alone vs
-    in a pass of 4), and on near-tied products the visual order moves with it. Off, a query's
-    vector never depends on other traffic, at the price of the passes' shared weight reads
-    (about 1.3 ms CPU per query with 4 busy threads, bench.onnx_text --threads 4)."""
+    Why a switch: dynamic int8 (torch's, or MEEPO_CLIP_ONNX_INT8=dynamic) quantises activations
+    per batch (one scale for the whole tensor), so a query's vector moves a little with the
+    company it is encoded in (min cosine 0.9995 alone vs in a pass of 4), and on near-tied
+    products the visual order moves with it. The default ONNX int8 tower (static scales) does not
+    need it. Off, a query's vector never depends on other traffic, at the price of the passes'
+    shared weight reads (about 1.3 ms CPU per query with 4 busy threads, bench.onnx_text)."""
     value = getattr(settings, "MEEPO_CLIP_TEXT_COALESCE", None)
     if value is None:  # not in meepo/settings.py yet: the environment, default on
         value = os.environ.get("MEEPO_CLIP_TEXT_COALESCE", "true")

@@ -20,14 +20,15 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
-from search.encoder_int8 import PROBE_TEXTS, _min_cosine
+from search.encoder_int8 import PROBE_TEXTS, _min_cosine, onnx_int8_scheme, quantize_onnx_text
 from search.encoder_model import ClipEncoder, _features, _from_pretrained
 
 # The encoder's one logger: log configuration and tests name "search.encoder".
 logger = logging.getLogger("search.encoder")
 
 # Bump when the ONNX export recipe changes: cached exports of the old recipe are not reused.
-ONNX_RECIPE = 1
+# 2: int8 by static quantisation (MEEPO_CLIP_ONNX_INT8), its scheme in the key and file name.
+ONNX_RECIPE = 2
 
 
 class _OnnxText:
@@ -142,7 +143,8 @@ def _onnx_cache_dir(encoder: ClipEncoder, int8: bool) -> Path:
 
     digest = hashlib.sha256()
     # the version from metadata: importing onnxruntime here would break forked workers
-    meta = [encoder.model_name, ONNX_RECIPE, int8, torch.__version__, transformers.__version__,
+    scheme = onnx_int8_scheme() if int8 else "fp32"
+    meta = [encoder.model_name, ONNX_RECIPE, scheme, torch.__version__, transformers.__version__,
             version("onnxruntime"), encoder.model.config.to_json_string()]  # fmt: skip
     digest.update(json.dumps(meta, default=str).encode())
     for name, param in encoder.model.named_parameters():
@@ -159,36 +161,39 @@ def export_text_onnx(encoder: ClipEncoder, int8: bool) -> tuple[Path, tuple[str,
     reused from the cache. Returns the file and its input names. With DEFER_ONNX the export
     runs in a subprocess, so this process never imports onnxruntime."""
     target = _onnx_cache_dir(encoder, int8)
-    model_file = target / ("text-int8.onnx" if int8 else "text.onnx")
+    scheme = onnx_int8_scheme() if int8 else "fp32"
+    model_file = target / (f"text-int8-{scheme}.onnx" if int8 else "text.onnx")
     names_file = target / "inputs.json"
     if not (model_file.is_file() and names_file.is_file()):
         if DEFER_ONNX:
-            _export_in_subprocess(encoder.model_name, int8, target)
+            _export_in_subprocess(encoder.model_name, scheme, target)
         else:
-            _export(encoder, int8, target)
+            _export(encoder, scheme, target)
     return model_file, tuple(json.loads(names_file.read_text()))
 
 
-def _export_in_subprocess(name: str, int8: bool, target: Path) -> None:
+def _export_in_subprocess(name: str, scheme: str, target: Path) -> None:
     import subprocess
     import sys
 
     code = "import sys; from search.encoder_onnx import _export_main; _export_main(*sys.argv[1:])"
     root = Path(__file__).resolve().parent.parent
     subprocess.run(
-        [sys.executable, "-c", code, name, "1" if int8 else "0", str(target)],
+        [sys.executable, "-c", code, name, scheme, str(target)],
         cwd=root, check=True, capture_output=True, timeout=900,
     )  # fmt: skip
 
 
-def _export_main(name: str, int8: str, target: str) -> None:
+def _export_main(name: str, scheme: str, target: str) -> None:
     """`python -c` entry of _export_in_subprocess: load the model, export its text tower."""
     model, processor = _from_pretrained(name)
     encoder = ClipEncoder(name, 0, "cpu", "fp32", model=model.eval(), processor=processor)
-    _export(encoder, int8 == "1", Path(target))
+    _export(encoder, scheme, Path(target))
 
 
-def _export(encoder: ClipEncoder, int8: bool, target: Path) -> None:
+def _export(encoder: ClipEncoder, scheme: str, target: Path) -> None:
+    """Export the fp32 text tower into `target`, quantised to int8 by `scheme` (static or
+    dynamic, search.encoder_int8.quantize_onnx_text) unless it is "fp32"."""
     import torch
 
     if encoder.mode == "int8":  # export the float tower: ONNX Runtime quantises its own way
@@ -212,15 +217,9 @@ def _export(encoder: ClipEncoder, int8: bool, target: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
-        if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            previous = logging.root.manager.disable
-            logging.disable(logging.WARNING)  # it logs every tensor it skips on the root logger
-            try:
-                quantize_dynamic(fp32, work / "text-int8.onnx", weight_type=QuantType.QInt8)
-            finally:
-                logging.disable(previous)
+        if scheme != "fp32":
+            out = work / f"text-int8-{scheme}.onnx"
+            quantize_onnx_text(fp32, out, names, encoder.token_arrays, scheme)
             fp32.unlink()
         (work / "inputs.json").write_text(json.dumps(list(names)))
         if target.exists():  # another process finished first: keep its copy

@@ -182,8 +182,8 @@ def test_concurrent_queries_share_onnx_passes_and_get_their_own_vectors(modes):
         t.start()
     for t in threads:
         t.join()
-    # int8 activations are quantised per batch, so company moves a vector a little: the gate's
-    # tolerance, never another query's vector.
+    # Static ONNX int8 gives the alone vector exactly (tests/search/test_encoder_static.py);
+    # dynamic int8 quantises per batch: the gate's tolerance, never another query's vector.
     for text in texts:
         assert float(got[text] @ alone[text]) > 0.99
         others = [float(got[text] @ alone[o]) for o in texts if o != text]
