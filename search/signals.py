@@ -254,19 +254,20 @@ def text_signals(
         keyword = _with_attribute_matches(keyword, query, filters, depth, negatives)
         exact = _exact_matches(query, filters, within_exact)
     every_exact = exact if len(exact) < EXACT_LIMIT else None
-    return TextSignals(
-        visual, keyword, exact, negatives, status, visual_full, every_match, every_exact
-    )
+    return TextSignals(visual, keyword, exact, negatives, status, visual_full, every_match, every_exact)  # fmt: skip
 
 
 def _keyword_list(query, filters, depth: int, negatives, within, collect: int):
     """(the keyword list, at most `depth`; every match when known: `within` less the products
-    failing `filters` now, or a search that found fewer than asked, up to `collect`)."""
+    failing `filters` now, or a search that found fewer than asked (the database's cut: `depth`))."""
     if within is not None:
         passing = _passing(filters, [pid for pid, _ in within])
         found, complete = [hit for hit in within if hit[0] in passing], True
     else:
-        collect = collect if live_rows.fast() else 0  # the database's cut: exactly `depth`
+        # Only where the index answers whole (no live-check windows a larger limit could push
+        # past their bound): structural filters without attributes.
+        whole = filters.is_structural and not any(v for _, v in filters.attributes)
+        collect = collect if live_rows.fast() and whole else 0
         found = selectors.keyword_hits(query=query, filters=filters, limit=depth, exclude=negatives, collect=collect)  # fmt: skip
         complete = len(found) < depth or depth < len(found) < collect
     return found[:depth], (found if complete else None)
