@@ -248,7 +248,7 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
                 return None
             changed_live = live & set(delta)
         else:
-            live = set() if trusted else live_rows.passing_product_ids(ids, filters)
+            live = set() if trusted else live_rows.passing_now(_snapshot(), ids, filters)
         if trusted:  # an unchanged hit active at the build passes the filter now
             live |= set(ids)
         found += [
