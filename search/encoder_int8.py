@@ -241,7 +241,7 @@ def _fuse_matmuls(model) -> None:
         inputs, out = [a, b, scales.input[0], scales.input[1], a_zero, b_zero], mul.output[0]
         after = consumers.get(out, [])
         if len(after) == 1 and after[0].op_type == "Add":
-            bias = [name for name in after[0].input if name != out]
+            bias = [_through_identity(name, producer) for name in after[0].input if name != out]
             if len(bias) == 1 and bias[0] in biases:
                 inputs, out = [*inputs, bias[0]], after[0].output[0]
                 drop.add(id(after[0]))
@@ -270,3 +270,10 @@ def _single_chain(node, consumers: dict, producer: dict):
     if scales is None or scales.op_type != "Mul" or mul.input[0] != cast.output[0]:
         return None
     return cast, mul, scales
+
+
+def _through_identity(name: str, producer: dict) -> str:
+    """The tensor behind an Identity chain (torch.onnx.export routes some biases through one)."""
+    while name in producer and producer[name].op_type == "Identity":
+        name = producer[name].input[0]
+    return name
