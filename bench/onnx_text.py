@@ -68,7 +68,7 @@ def load_encoders(path: str) -> dict:
     settings.MEEPO_CLIP_ONNX_INT8 = "dynamic"
     load_encoder.cache_clear()
     encoders["onnx int8 dynamic"] = load_encoder(path, "cpu", "on", 1, 0.99, "onnx")
-    del settings.MEEPO_CLIP_ONNX_INT8
+    settings.MEEPO_CLIP_ONNX_INT8 = "static"
     for name, enc in encoders.items():
         assert ("onnx" in name) == (enc.onnx_text is not None), (name, enc.describe())
     assert encoders["onnx int8"].onnx_text.path.name == "text-int8-static.onnx"

@@ -254,6 +254,10 @@ MEEPO_CLIP_QUANTIZE = env.str("MEEPO_CLIP_QUANTIZE", default="auto")
 MEEPO_CLIP_PARITY_MIN = env.float("MEEPO_CLIP_PARITY_MIN", default=0.99)
 # Text queries through ONNX Runtime when it passes the same parity gate (auto), onnx or torch.
 MEEPO_CLIP_TEXT_RUNTIME = env.str("MEEPO_CLIP_TEXT_RUNTIME", default="auto")
+# ONNX int8 activation scales fixed at export (static: a query's vector never moves with the
+# queries it shares a pass with) or per pass (dynamic); concurrent text queries share passes.
+MEEPO_CLIP_ONNX_INT8 = env.str("MEEPO_CLIP_ONNX_INT8", default="static")
+MEEPO_CLIP_TEXT_COALESCE = env.bool("MEEPO_CLIP_TEXT_COALESCE", default=True)
 MEEPO_EMBED_BATCH = env.int("MEEPO_EMBED_BATCH", default=32)
 # Zero-shot attribute taxonomy (YAML); empty = MEEPO_DATA_DIR/taxonomy.yaml, else the shipped one.
 MEEPO_ATTRIBUTE_TAXONOMY = env.str("MEEPO_ATTRIBUTE_TAXONOMY", default="")

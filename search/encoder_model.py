@@ -91,6 +91,7 @@ class ClipEncoder:
             "parity_min": self.parity_min,
             "text_runtime": self._runtime_here(),
             "text_parity": _round(self.onnx_text.parity if self.onnx_text else self.text_parity),
+            "text_file": self.onnx_text.path.name if self.onnx_text else None,
             "device": self.device,
             "notes": list(self.notes),
         }

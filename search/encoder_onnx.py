@@ -41,8 +41,12 @@ class _OnnxText:
     post_fork. One intra-op thread, like torch's in a web worker.
     """
 
-    def __init__(self, path: Path, input_names, threads: int, reference, probe_inputs, parity_min: float, force: bool):  # fmt: skip
+    def __init__(self, path: Path, input_names, threads: int, reference, probe_inputs, parity_min: float, force: bool, fallback: Path | None = None):  # fmt: skip
         self.path = path
+        # The dynamic int8 file beside a static one: fixed activation scales fit the random-weight
+        # towers we can test; a real tower's outliers may not fit them, and then dynamic (vectors
+        # move a little with their batch) still beats falling back to torch.
+        self.fallback = fallback
         self.input_names = tuple(input_names)
         self.threads = max(1, threads)
         self.reference = reference  # fp32 vectors of PROBE_TEXTS
@@ -69,6 +73,17 @@ class _OnnxText:
         return self.state if self._pid == os.getpid() else "pending"
 
     def _activate(self):
+        for path in (self.path, self.fallback):
+            if path is None or not path.is_file():
+                continue
+            session = self._open(path)
+            if session is not None:
+                self.path = path
+                return session
+        return None
+
+    def _open(self, path: Path):
+        """`path`'s session when it passes the parity gate, else None (state says why)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -81,24 +96,23 @@ class _OnnxText:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             parity = _min_cosine(self.reference, self._run(session, self.probe_inputs))
         except Exception as exc:  # a corrupt or foreign file: torch serves the text
-            logger.warning("ONNX text tower %s unusable (%s); using torch", self.path, exc)
+            logger.warning("ONNX text tower %s unusable (%s); using torch", path, exc)
             self.state = f"refused: {type(exc).__name__}"
             return None
         self.parity = parity
         if parity < self.parity_min and not self.force:
             logger.warning(
-                "ONNX text tower disagrees with fp32 (min cosine %.4f < %.4f); using torch",
+                "ONNX text tower disagrees with fp32 (%s: min cosine %.4f < %.4f)",
+                path.name,
                 parity,
                 self.parity_min,
             )
             self.state = f"refused: parity {parity:.4f} < {self.parity_min}"
             return None
-        logger.info("ONNX Runtime text tower on (%s, min cosine to fp32 %.4f)", self.path.name, parity)  # fmt: skip
+        logger.info("ONNX Runtime text tower on (%s, min cosine to fp32 %.4f)", path.name, parity)  # fmt: skip
         self.state = "active"
         return session
 
@@ -220,6 +234,9 @@ def _export(encoder: ClipEncoder, scheme: str, target: Path) -> None:
         if scheme != "fp32":
             out = work / f"text-int8-{scheme}.onnx"
             quantize_onnx_text(fp32, out, names, encoder.token_arrays, scheme)
+            if scheme == "static":  # the gate's second choice (_OnnxText.fallback)
+                dynamic = work / "text-int8-dynamic.onnx"
+                quantize_onnx_text(fp32, dynamic, names, encoder.token_arrays, "dynamic")
             fp32.unlink()
         (work / "inputs.json").write_text(json.dumps(list(names)))
         if target.exists():  # another process finished first: keep its copy
@@ -251,9 +268,10 @@ def _with_onnx_text(encoder, fp32, reference_texts, runtime: str, threads: int) 
         logger.warning("ONNX text tower unavailable for %s (%s); using torch", encoder.model_name, exc)  # fmt: skip
         encoder.notes.append(f"onnx unavailable: {type(exc).__name__}")
         return
+    fallback = path.with_name("text-int8-dynamic.onnx") if path.name.endswith("-static.onnx") else None  # fmt: skip
     encoder.onnx_text = _OnnxText(
         path, names, threads, reference_texts, fp32.tokenize(PROBE_TEXTS),
-        encoder.parity_min, force=encoder.quantize == "on",
+        encoder.parity_min, force=encoder.quantize == "on", fallback=fallback,
     )  # fmt: skip
     encoder.text_runtime = "onnx"
     if not DEFER_ONNX:

@@ -41,12 +41,10 @@ def _max_diff(encoder, batched):
     return float(np.abs(np.vstack(batched) - alone).max())
 
 
-def test_static_is_the_default_scheme(settings, monkeypatch):
+def test_static_is_the_default_scheme(settings):
     assert onnx_int8_scheme() == "static"
-    monkeypatch.setenv("MEEPO_CLIP_ONNX_INT8", "Dynamic")
+    settings.MEEPO_CLIP_ONNX_INT8 = "Dynamic"
     assert onnx_int8_scheme() == "dynamic"
-    settings.MEEPO_CLIP_ONNX_INT8 = "static"  # settings first, then the environment
-    assert onnx_int8_scheme() == "static"
     settings.MEEPO_CLIP_ONNX_INT8 = "fp16"
     assert onnx_int8_scheme() == "static"
 
@@ -132,3 +130,25 @@ def test_the_gate_still_refuses_a_static_file_below_the_minimum(tiny_clip, caplo
     )
     assert strict.session() is None
     assert strict.state.startswith("refused: parity")
+
+
+def test_a_static_export_keeps_the_dynamic_file_as_the_gates_second_choice(tiny_clip, tmp_path):
+    """A real tower whose outliers do not fit the fixed scales fails the gate with the static
+    file; the dynamic one beside it is tried before torch (here the first file is unreadable)."""
+    encoder = _int8_onnx(tiny_clip)
+    onnx = encoder.onnx_text
+    assert onnx.path.name == "text-int8-static.onnx"
+    assert onnx.fallback == onnx.path.with_name("text-int8-dynamic.onnx")
+    assert onnx.fallback.is_file()
+    assert encoder.describe()["text_file"] == "text-int8-static.onnx"
+    broken = tmp_path / "text-int8-static.onnx"
+    broken.write_bytes(b"not an onnx file")
+    second = encoder_onnx._OnnxText(
+        broken, onnx.input_names, 1, onnx.reference, onnx.probe_inputs, 0.9, force=False,
+        fallback=onnx.fallback,
+    )  # fmt: skip
+    assert second.session() is not None
+    assert (second.state, second.path) == ("active", onnx.fallback)
+    assert second.parity >= 0.9
+    alone = second.run(encoder.tokenize(["red chair"]))
+    assert alone.shape == (1, encoder.encode_texts(["red chair"]).shape[1])
