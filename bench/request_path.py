@@ -39,6 +39,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit_json, machine, print_table
+from bench.search_cpu import Profiler
 
 # settings.MIDDLEWARE before the request path was trimmed (issue 13).
 BEFORE = [
@@ -159,25 +160,16 @@ def serve(handler, path: str, params: dict) -> tuple[str, dict, bytes]:
     return seen["status"], seen["headers"], body
 
 
-class Layers:
+class Layers(Profiler):
     """CPU ms per layer of one handler: each middleware (inclusive, made exclusive after),
     URL resolution, each process_view hook and the view."""
 
     def __init__(self) -> None:
-        self.current: dict[str, float] | None = None
+        super().__init__()
         self.orders: dict[str, list[str]] = {}  # handler name -> its layers, innermost first
 
     def timed(self, label: str, fn):
-        def wrapped(*args, **kwargs):
-            start = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                if self.current is not None:
-                    ms = (time.process_time() - start) * 1000
-                    self.current[label] = self.current.get(label, 0.0) + ms
-
-        return wrapped
+        return self._wrap(label, fn)  # search_cpu's CPU-ms wrapper, into self.current
 
     def build(self, handler_class, name: str):
         """A handler whose every layer is timed (built as load_middleware builds it)."""

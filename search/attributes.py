@@ -197,15 +197,21 @@ def classify(
 
 
 @functools.lru_cache(maxsize=4)
-def _display_taxonomy(path: str, mtime: float) -> Taxonomy:
+def cached_taxonomy(path: str, mtime: float) -> Taxonomy:
+    """The taxonomy file at `path`, loaded once per version of it (its mtime)."""
     return load_taxonomy(path)
+
+
+def current_taxonomy() -> Taxonomy:
+    """The taxonomy in use (raises OSError or TaxonomyError when it cannot be read)."""
+    path = taxonomy_path()
+    return cached_taxonomy(str(path), path.stat().st_mtime)
 
 
 def display_label(attribute: str, label: str) -> str:
     """A stored label as shoppers read it ("Navy blue"), from the taxonomy in use."""
     try:
-        path = taxonomy_path()
-        return _display_taxonomy(str(path), path.stat().st_mtime).display(attribute, label)
+        return current_taxonomy().display(attribute, label)
     except (OSError, TaxonomyError, KeyError):
         return label.replace("-", " ").capitalize()
 
@@ -256,8 +262,7 @@ def query_attributes(query: str) -> dict[str, set[str]] | None:
     if not words or len(words) > 4:
         return None
     try:
-        path = taxonomy_path()
-        taxonomy = _display_taxonomy(str(path), path.stat().st_mtime)
+        taxonomy = current_taxonomy()
     except (OSError, TaxonomyError):
         return None
     text = " ".join(words)

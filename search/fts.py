@@ -256,7 +256,7 @@ def _attribute_words(path: str, mtime: float) -> frozenset[str]:
     """Every word of every label phrase of a taxonomy, as query_attributes matches them."""
     from search import attributes
 
-    taxonomy = attributes._display_taxonomy(path, mtime)
+    taxonomy = attributes.cached_taxonomy(path, mtime)
     return frozenset(
         word
         for spec in taxonomy.attributes.values()
