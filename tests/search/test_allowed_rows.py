@@ -118,7 +118,7 @@ def test_sets_over_the_byte_budget_are_not_kept(versions, monkeypatch):
 
 @pytest.mark.parametrize("codes", [[], [3], [0, 5, 9], list(range(0, 40, 3))])
 def test_any_of_is_isin(codes):
-    from search.snapshot import _any_of
+    from search.value_rows import any_of as _any_of
 
     column = np.random.default_rng(1).integers(-1, 40, 5000).astype(np.int32)
     np.testing.assert_array_equal(_any_of(column, codes), np.isin(column, codes))

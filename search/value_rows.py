@@ -1,0 +1,97 @@
+"""Rows by value of a snapshot column, so a filter on a few stores, brands, categories or labels
+reads the rows holding those values instead of testing every row.
+
+At 1 M rows, a brand's allowed rows from a whole-column mask cost ~0.8 ms a new filter (the
+active flag copied, one `==` per value, `flatnonzero`); from `ValueRows` its ~5 k rows are two
+binary searches and a slice, and the other conditions are tested on those rows only. Built on
+first use per column and snapshot (one stable sort: ~20 ms for 1 M codes that fit 16 bits),
+4 bytes a row each. Read-only once built; two threads building one at once build the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from search.attributes import ATTRIBUTES
+
+# The chosen values' rows are used when they are at most this share of the rows; past it a
+# whole-column mask is as quick and the gathers of the other columns would cost more.
+NARROW_SHARE = 0.125
+
+
+class ValueRows:
+    """A column's row numbers ordered by value (stable: each value's rows stay ascending)."""
+
+    def __init__(self, column: np.ndarray) -> None:
+        values = np.asarray(column)
+        small = len(values) and values.min() >= -(2**15) and values.max() < 2**15
+        # numpy radix-sorts 16-bit integers: 3x quicker than int32's stable sort.
+        keys = values.astype(np.int16) if small else values
+        order = np.argsort(keys, kind="stable")
+        self.order = order.astype(np.int32) if len(values) < 2**31 else order
+        self.sorted = keys[order]
+
+    def count(self, values: list[int]) -> int:
+        lo, hi = self._bounds(values)
+        return int((hi - lo).sum())
+
+    def rows(self, values: list[int]) -> NDArray[np.int64]:
+        """Sorted rows holding any of `values`."""
+        lo, hi = self._bounds(values)
+        parts = [self.order[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        rows = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        if len(parts) > 1:
+            rows.sort()
+        return rows
+
+    def _bounds(self, values: list[int]):
+        wanted = np.unique(np.asarray(values, dtype=np.int64))
+        if self.sorted.dtype == np.int16:  # a value past 16 bits is in no row
+            wanted = wanted[(wanted >= -(2**15)) & (wanted < 2**15)]
+        wanted = wanted.astype(self.sorted.dtype)
+        return np.searchsorted(self.sorted, wanted, "left"), np.searchsorted(self.sorted, wanted, "right")  # fmt: skip
+
+
+def chosen_values(snap, filters) -> list[tuple[str, list[int]]]:
+    """(column, values one of which a passing row holds) for each store, brand, category and
+    attribute condition of `filters` (codes of values the snapshot lacks are left out: a
+    condition with none passes no row)."""
+    out = []
+    if filters.stores:
+        slugs = set(filters.stores)
+        out.append(("store", [int(pk) for pk, (slug, _) in snap.meta["stores"].items() if slug in slugs]))  # fmt: skip
+    coded = [("brand", filters.brands), ("category", filters.categories)]
+    coded += [(n, v) for n, v in filters.attributes if n in ATTRIBUTES]
+    for name, values in coded:
+        if values:
+            table = snap._code_of[name]
+            out.append((name, [table[v] for v in values if v in table]))
+    return out
+
+
+def narrowest(snap, filters, cache: dict) -> NDArray[np.int64] | None:
+    """Sorted rows holding the chosen values of `filters`' most selective condition (a superset
+    of the rows passing them all), or None when no condition is chosen or none is narrow
+    (NARROW_SHARE). `cache`: the snapshot's ValueRows by column."""
+    best = None
+    for name, values in chosen_values(snap, filters):
+        if name not in cache:
+            cache[name] = ValueRows(snap.cols[name])
+        count = cache[name].count(values)
+        if best is None or count < best[0]:
+            best = (count, name, values)
+    if best is None or best[0] > NARROW_SHARE * len(snap):
+        return None
+    return cache[best[1]].rows(best[2])
+
+
+def any_of(column: np.ndarray, codes: list[int]) -> NDArray[np.bool_]:
+    """column ∈ codes. A few codes are compared one by one: over 1 M rows each `==` costs
+    ~0.4 ms where np.isin costs ~2.5 ms whatever the count."""
+    if len(codes) > 8:
+        return np.isin(column, codes)
+    out = np.zeros(len(column), bool)
+    for code in codes:
+        out |= column == code
+    return out
