@@ -128,6 +128,13 @@ def request_scope():
         _scope.reset(token)
 
 
+def scope_memo() -> dict | None:
+    """The current request scope's memo ({key: value}, shared by `scoped`), None outside one:
+    for a read that learns something a later read of the same request can skip (hydration's
+    "has variants" flags, search.hydration)."""
+    return _scope.get()
+
+
 def scoped(key, compute):
     """`compute()`, once per request scope for `key` (every call outside one)."""
     memo = _scope.get()

@@ -20,7 +20,8 @@ from django.db import connection
 from django.db.models import F, Prefetch
 from numpy.typing import NDArray
 
-from catalog.models import ImageAsset, Product, ProductImage, ProductVariant, Store
+from catalog.models import Product, ProductImage, ProductVariant
+from search import hydration, live_rows
 from search.caching import TTLCache
 from search.facets import (  # noqa: F401  (re-exported)
     FACET_COLUMNS,
@@ -50,7 +51,7 @@ from search.fts import (  # noqa: F401  (re-exported)
     products_matching_any,
     split_negatives,
 )
-from search.id_query import IdQuery, concrete_attnames, instances
+from search.id_query import IdQuery, instances
 from search.models import Embedding
 
 # Allowed-id sets are reused for this long: shoppers repeat the same few filters, and the catalogue
@@ -136,77 +137,21 @@ HIT_IMAGE_FIELDS = (
 )  # fmt: skip
 
 
-_LEAN_PRODUCT = concrete_attnames(Product, HIT_PRODUCT_FIELDS)
-_LEAN_STORE = concrete_attnames(
-    Store, [f[len("store__") :] for f in HIT_PRODUCT_FIELDS if "__" in f]
-)
-_LEAN_IMAGE = concrete_attnames(ProductImage, HIT_IMAGE_FIELDS)
-_LEAN_ASSET = concrete_attnames(
-    ImageAsset, [f[len("asset__") :] for f in HIT_IMAGE_FIELDS if "__" in f]
-)
-_lean_products = IdQuery(
-    lambda ids: Product.objects.filter(pk__in=ids).values_list(
-        *_LEAN_PRODUCT, *(f"store__{f}" for f in _LEAN_STORE)
-    )
-)
-_lean_images = IdQuery(
-    lambda ids: (
-        ProductImage.objects.filter(asset__isnull=False, product_id__in=ids)
-        .order_by("position", "pk")
-        .values_list(*_LEAN_IMAGE, *(f"asset__{f}" for f in _LEAN_ASSET))
-    )
-)
-
-
 def hydrate_products(product_ids: list[int], *, lean: bool = False) -> dict[int, Product]:
     """{id: Product} with store and images (+assets) loaded: two queries whatever the count.
-    `lean`: only the columns a result card and the API's hit show (HIT_PRODUCT_FIELDS), read by
-    two compiled queries (`IdQuery`) into the instances the ORM's `only()`, `select_related`
-    and `Prefetch(to_attr="ready_images")` would make."""
+    `lean`: only the columns a result card and the API's hit show (HIT_PRODUCT_FIELDS), read in
+    one statement (search.hydration) into the instances the ORM's `only()`, `select_related`
+    and `Prefetch(to_attr="ready_images")` would make (in no particular order)."""
     if not product_ids:
         return {}
     if lean:
-        return _hydrate_lean(product_ids)
+        return hydration.hydrate(product_ids)
     images_qs = ProductImage.objects.filter(asset__isnull=False).select_related("asset")
     products = Product.objects.filter(pk__in=product_ids).select_related("store")
     images = Prefetch(
         "images", queryset=images_qs.order_by("position", "pk"), to_attr="ready_images"
     )
     return {p.pk: p for p in products.prefetch_related(images)}
-
-
-def _hydrate_lean(product_ids: list[int]) -> dict[int, Product]:
-    n = len(_LEAN_PRODUCT)
-    store_field, product_field = (
-        Product._meta.get_field("store"),
-        ProductImage._meta.get_field("product"),
-    )
-    asset_field = ProductImage._meta.get_field("asset")
-    db = _lean_products.db
-    new_product, new_store = (
-        instances(Product, db, _LEAN_PRODUCT),
-        instances(Store, db, _LEAN_STORE),
-    )
-    found: dict[int, Product] = {}
-    for row in _lean_products.rows(product_ids):
-        product = new_product(row[:n])
-        store_field.set_cached_value(product, new_store(row[n:]))
-        product.ready_images = []
-        found[product.pk] = product
-    if not found:
-        return found
-    m = len(_LEAN_IMAGE)
-    new_image, new_asset = (
-        instances(ProductImage, db, _LEAN_IMAGE),
-        instances(ImageAsset, db, _LEAN_ASSET),
-    )
-    for row in _lean_images.rows(list(found)):
-        image = new_image(row[:m])
-        asset_field.set_cached_value(image, new_asset(row[m:]))
-        owner = found[image.product_id]
-        product_field.set_cached_value(image, owner)
-        owner.ready_images.append(image)
-    return found
 
 
 def get_product(product_id: int) -> Product | None:
@@ -320,8 +265,12 @@ def sort_keys(product_ids: list[int]) -> dict[int, tuple[Decimal | None, datetim
 
 
 def variants_of(product_ids: list[int]) -> dict[int, list[ProductVariant]]:
-    """{product id: its variants in the store's order}, in one query."""
+    """{product id: its variants in the store's order}, in one query; none for the products this
+    request's hydration found without variants (search.hydration: most pages need no query)."""
     found: dict[int, list[ProductVariant]] = {pk: [] for pk in product_ids}
+    memo = live_rows.scope_memo()
+    if memo is not None:
+        product_ids = [pk for pk in product_ids if memo.get(hydration.variants_key(pk), True)]
     if product_ids:
         new_variant = instances(ProductVariant, _variants.db, _VARIANT_FIELDS)
         for row in _variants.rows(product_ids):
