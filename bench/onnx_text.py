@@ -12,6 +12,10 @@ query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the 
 the min cosine to torch fp32 over all queries, and the most a vector moves in its batch of 4
 (padded) from its alone value (0 where a query's vector does not depend on its company).
 
+Then the served session's options one at a time (lean graph vs the graph as exported, arena, memory
+pattern, optimisation level, IOBinding, threads and spinning): CPU ms per query alone and in a
+batch of 4, and whether each output is bit-identical to the served one.
+
 Then the served call on ONNX int8 (`encode_texts`: tokeniser + forward + normalise), with the
 tokens from the `tokenizers` backend called directly (search.encoder_tokens, served) and from the
 processor, interleaved, and each tokeniser alone; and a coalesced pass of three short queries and
@@ -19,7 +23,7 @@ a long one, as one padded batch and in length groups (served: TEXT_PAD_SPREAD). 
 worker: N threads each loop one unique query through a coalescer of the served pass
 (`_encode_queries`) and then ~`--glue-ms` of other request work (Python holding the GIL, then a
 numpy scan that releases it and evicts the caches), in blocks alternating static int8 coalesced
-(served), dynamic int8 coalesced, and dynamic int8 one query per pass: encoder CPU ms per query
+(served), the same with the graph as exported (before the lean rewrite), dynamic int8 coalesced, and dynamic int8 one query per pass: encoder CPU ms per query
 (the threads' `time.thread_time` inside the call: the pass runs in the caller's thread) and the
 mean pass size.
 
@@ -209,6 +213,106 @@ def time_worker(configs: dict, queries: list[str], threads: int, seconds: float,
     return rows
 
 
+def exported_graph(fp32) -> Path:
+    """The served static int8 file as exported before the lean rewrite (recipe 2), beside it."""
+    from search import encoder_onnx
+
+    target = Path(tempfile.mkdtemp(prefix="bench-onnx-exported-")) / "tower"
+    lean = encoder_onnx.lean_onnx_file
+    encoder_onnx.lean_onnx_file = lambda *args: False
+    try:
+        encoder_onnx._export(fp32, "static", target)
+    finally:
+        encoder_onnx.lean_onnx_file = lean
+    return target / "text-int8-static.onnx"
+
+
+def with_tower(encoder, path: Path):
+    """A copy of `encoder` whose ONNX text tower is the file at `path` (same gate inputs)."""
+    import copy
+
+    from search.batching import Coalescer
+    from search.encoder_onnx import _OnnxText
+
+    onnx = encoder.onnx_text
+    other = copy.copy(encoder)
+    other.onnx_text = _OnnxText(path, onnx.input_names, 1, onnx.reference, onnx.probe_inputs, onnx.parity_min, force=True)  # fmt: skip
+    other.text_coalescer = Coalescer(other._encode_queries, max_batch=16)
+    assert other.onnx_text.session() is not None
+    return other
+
+
+def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
+    """CPU ms per query of the served session (lean graph, search.encoder_onnx.session_options)
+    against the exported graph and one option changed at a time, interleaved query by query,
+    alone and in a batch of 4; whether every output is bit-identical to the served one."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from search.encoder_onnx import session_options
+
+    def opened(path, threads=1, spin=False, **changes):
+        options = session_options(threads)
+        if spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        for name, value in changes.items():
+            setattr(options, name, value)
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    lean = served.onnx_text.path
+    sessions = {
+        "served: lean graph, 1 thread": opened(lean),
+        "exported graph (before)": opened(exported),
+        "memory arena off": opened(lean, enable_cpu_mem_arena=False),
+        "memory pattern off": opened(lean, enable_mem_pattern=False),
+        "graph level extended": opened(lean, graph_optimization_level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
+        "graph level basic": opened(lean, graph_optimization_level=ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+        "2 intra-op threads, no spinning": opened(lean, threads=2),
+        "2 intra-op threads, spinning": opened(lean, threads=2, spin=True),
+    }  # fmt: skip
+
+    def plain(session):
+        return lambda feeds: session.run(["embedding"], feeds)[0]
+
+    def bound(session):
+        def run(feeds):
+            binding = session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, value)
+            binding.bind_output("embedding")
+            session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
+
+        return run
+
+    calls = {name: plain(session) for name, session in sessions.items()}
+    calls["IOBinding"] = bound(sessions["served: lean graph, 1 thread"])
+    names = served.onnx_text.input_names
+    cpu = {name: ([], []) for name in calls}
+    same = dict.fromkeys(calls, True)
+    for i, query in enumerate(queries):
+        company = [query, *queries[i + 1 : i + 4]] if i + 4 <= len(queries) else [query, *queries[:3]]  # fmt: skip
+        feeds = [{n: served.token_arrays(texts)[n] for n in names} for texts in ([query], company)]  # fmt: skip
+        reference = [calls["served: lean graph, 1 thread"](f) for f in feeds]
+        for name, call in calls.items():
+            for k, (feed, size) in enumerate(zip(feeds, (1, 4), strict=True)):
+                start = time.process_time()
+                out = call(feed)
+                cpu[name][k].append((time.process_time() - start) * 1000 / size)
+                same[name] &= bool(np.array_equal(out, reference[k]))
+    base = statistics.median(cpu["served: lean graph, 1 thread"][0])
+    return [
+        {
+            "session": name,
+            "CPU ms / query (alone)": round(statistics.median(alone), 3),
+            "x served": round(statistics.median(alone) / base, 3),
+            "CPU ms / query (batch 4)": round(statistics.median(four), 3),
+            "bit-identical": same[name],
+        }
+        for name, (alone, four) in cpu.items()
+    ]
+
+
 def main() -> None:
     args = parse_args()
     import numpy as np
@@ -238,13 +342,17 @@ def main() -> None:
     queries = unique_queries(args.queries, seed=6)
     served = time_served(encoders["onnx int8"], queries)
     print_table(served)
+    exported = exported_graph(encoders["torch fp32"])
+    options = time_options(encoders["onnx int8"], exported, queries)
+    print_table(options)
     worker = []
     if args.threads > 1:
         static, dynamic = encoders["onnx int8"], encoders["onnx int8 dynamic"]
-        configs = {"static int8, coalesced (served)": (static, 16), "dynamic int8, coalesced": (dynamic, 16), "dynamic int8, one a pass": (dynamic, 1)}  # fmt: skip
+        before = with_tower(static, exported)
+        configs = {"static int8, coalesced (served)": (static, 16), "static int8, exported graph, coalesced (before)": (before, 16), "dynamic int8, coalesced": (dynamic, 16), "dynamic int8, one a pass": (dynamic, 1)}  # fmt: skip
         worker = time_worker(configs, queries, args.threads, args.seconds, args.glue_ms)
         print_table(worker)
-    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "served": served, "worker": worker, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
+    emit_json({"bench": "onnx_text", "queries": args.queries, "rows": rows, "served": served, "options": options, "worker": worker, "machine": machine(), "np": np.__version__}, args.json)  # fmt: skip
 
 
 if __name__ == "__main__":

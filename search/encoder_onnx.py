@@ -20,6 +20,7 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from search.encoder_graph import lean_onnx_file
 from search.encoder_int8 import PROBE_TEXTS, _min_cosine, onnx_int8_scheme, quantize_onnx_text
 from search.encoder_model import ClipEncoder, _features, _from_pretrained
 
@@ -28,7 +29,8 @@ logger = logging.getLogger("search.encoder")
 
 # Bump when the ONNX export recipe changes: cached exports of the old recipe are not reused.
 # 2: int8 by static quantisation (MEEPO_CLIP_ONNX_INT8), its scheme in the key and file name.
-ONNX_RECIPE = 2
+# 3: lean graphs (search.encoder_graph: constant Reshape targets, bit-identical outputs).
+ONNX_RECIPE = 3
 
 
 class _OnnxText:
@@ -86,17 +88,8 @@ class _OnnxText:
         """`path`'s session when it passes the parity gate, else None (state says why)."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        # Waiting pool threads sleep instead of spinning: with MEEPO_TORCH_THREADS > 1 a spinning
-        # pool burns a core per worker while the request does its other work (one thread: no pool).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), session_options(self.threads), providers=["CPUExecutionProvider"])  # fmt: skip
             parity = _min_cosine(self.reference, self._run(session, self.probe_inputs))
         except Exception as exc:  # a corrupt or foreign file: torch serves the text
             logger.warning("ONNX text tower %s unusable (%s); using torch", path, exc)
@@ -125,6 +118,26 @@ class _OnnxText:
     def run(self, inputs: dict[str, Any]) -> NDArray[np.float32] | None:
         session = self.session()
         return None if session is None else self._run(session, inputs)
+
+
+def session_options(threads: int):
+    """The served session's options. Measured against the alternatives (bench.onnx_text, one
+    short query, CPU per query, all bit-identical): the memory arena and memory pattern on
+    (defaults; off is within noise), ORT_ENABLE_ALL (extended is the same graph here), plain
+    `run` (IOBinding costs more in Python than the copy it saves), one intra-op thread (two
+    cost +17% CPU for less wall time, +100% spinning)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # Waiting pool threads sleep instead of spinning: with MEEPO_TORCH_THREADS > 1 a spinning
+    # pool burns a core per worker while the request does its other work (one thread: no pool).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
 
 
 # The gunicorn master sets this (deploy/gunicorn.conf.py): export the ONNX file in a subprocess
@@ -238,6 +251,8 @@ def _export(encoder: ClipEncoder, scheme: str, target: Path) -> None:
                 dynamic = work / "text-int8-dynamic.onnx"
                 quantize_onnx_text(fp32, dynamic, names, encoder.token_arrays, "dynamic")
             fp32.unlink()
+        for served in work.glob("*.onnx"):  # each file lean only where its outputs stay identical
+            lean_onnx_file(served, names, encoder.token_arrays)
         (work / "inputs.json").write_text(json.dumps(list(names)))
         if target.exists():  # another process finished first: keep its copy
             shutil.rmtree(work)
