@@ -30,6 +30,8 @@ from django.db import connection
 
 from search import keyword_delta, live_rows
 from search.filters import SearchFilters
+from search.keyword.windows import HitWindows
+from search.keyword.windows import product_ids as _ids
 from search.keyword_delta import PREFIX_SCORE, PREFIX_SCORED_MAX, Words, analyze
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, for_index
 
@@ -41,6 +43,9 @@ MAX_SCANNED = 20_000
 EXACT_TITLE_MAX = 1_000
 # Ids per live-check query (SQLite's bound-parameter limit).
 IDS_PER_QUERY = 5_000
+# Under a live-checked filter the first search reads the next window too (4x the first): as
+# cheap as the first alone, and a short first window then costs no second search.
+AHEAD = 5
 
 
 def current() -> KeywordIndex | None:
@@ -223,7 +228,7 @@ def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | N
         ]
     )
     result = index.searcher.search(query, len(indexed), count=False)
-    return found | set(_ids(index, result.hits))
+    return found | set(_ids(index.searcher, result.hits))
 
 
 def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *, count=False):
@@ -237,11 +242,12 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
     found: list[tuple[int, float]] = []
     offset, window = 0, max(limit, MIN_WINDOW)
     delta, changed_live, total = None, set(), None
+    windows = HitWindows(index.searcher, query, count=count, ahead=window * (1 if trusted else AHEAD))  # fmt: skip
     while True:
-        result = index.searcher.search(query, window, count=count and delta is None, offset=offset)
-        ids = _ids(index, result.hits)
+        got = windows.read(offset, window)
+        ids = _ids(index.searcher, got)
         if delta is None:  # the first window's live check also reads the delta
-            total = result.count
+            total = windows.total
             live, rows = _live_and_changed(index, [] if trusted else ids, filters)
             delta = keyword_delta.documents(index, rows)
             if delta is None:
@@ -253,10 +259,10 @@ def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *,
             live |= set(ids)
         found += [
             (pid, -score)
-            for (score, _), pid in zip(result.hits, ids, strict=True)
+            for (score, _), pid in zip(got, ids, strict=True)
             if pid in live and pid not in delta
         ]
-        if len(found) >= limit or len(result.hits) < window:
+        if len(found) >= limit or len(got) < window:
             return found[:limit], delta, changed_live, total
         offset += window
         if offset >= MAX_SCANNED:
@@ -293,12 +299,6 @@ def _snapshot():
     from search.index import get_index
 
     return snapshot.for_index(get_index())
-
-
-def _ids(index: KeywordIndex, hits) -> list[int]:
-    if not hits:
-        return []
-    return [int(v) for v in index.searcher.fast_field_values("id", [addr for _, addr in hits])]
 
 
 def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=False):
