@@ -33,4 +33,4 @@ def count_checked(terms: list[str], filters: SearchFilters, exclude) -> int | No
     result = index.searcher.search(query, COUNT_CHECKED_MAX, count=True)
     if result.count > COUNT_CHECKED_MAX:
         return None
-    return len(live_rows.passing_now(_snapshot(), _ids(index, result.hits), filters))
+    return len(live_rows.passing_now(_snapshot(), _ids(index.searcher, result.hits), filters))

@@ -113,3 +113,41 @@ def test_engine_answers_as_with_a_search_per_window(settings, monkeypatch):
     settings.MEEPO_SEARCH_KEYWORD_ENGINE = "database"
     found = selectors.keyword_hits(query="oak", filters=IN_STOCK, limit=3)
     assert {pid for pid, _ in found} == {made[24].pk, made[25].pk, made[26].pk}
+
+
+@pytest.mark.django_db
+def test_a_checked_count_reads_ids_through_the_index(settings, monkeypatch):
+    """search.keyword.checked_count (lean data path, nothing changed since the build): the
+    structural matches' ids from the index, checked now; the database's count."""
+    from datetime import timedelta
+
+    import numpy as np
+    from django.utils import timezone
+
+    from bench.planted_index import publish_arrays
+    from search import keyword_delta
+    from search.keyword import checked_count
+    from search.keyword_index import write_keyword_index
+    from search.snapshot_write import write_snapshot
+    from tests.factories import ProductImageFactory
+
+    for i in range(6):
+        stock = Product.Availability.IN_STOCK if i % 3 else Product.Availability.OUT_OF_STOCK
+        ProductImageFactory(product=ProductFactory(title=f"Oak table {i}", availability=stock))
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "auto"
+    settings.MEEPO_CLIP_MODEL = "test-model"
+    settings.MEEPO_INDEX_RELOAD_SECONDS = 0
+    Product.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+    image_ids = np.array(sorted(ProductImageFactory._meta.model.objects.values_list("pk", flat=True)))  # fmt: skip
+    vectors = np.eye(len(image_ids), 8, dtype=np.float32)
+    path, _, _ = publish_arrays(image_ids.astype(np.int64), vectors, model="test-model")
+    write_snapshot(path, image_ids.astype(np.int64))
+    write_keyword_index(path)
+    keyword_delta.forget_cache()
+    answers = []
+    real = checked_count.count_checked
+    monkeypatch.setattr(checked_count, "count_checked", lambda *a: answers.append(real(*a)) or answers[-1])  # fmt: skip
+    assert selectors.keyword_count(query="oak", filters=IN_STOCK) == 4
+    assert answers == [4]  # the index answered, not the database
+    settings.MEEPO_SEARCH_KEYWORD_ENGINE = "database"
+    assert selectors.keyword_count(query="oak", filters=IN_STOCK) == 4
