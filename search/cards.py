@@ -8,7 +8,10 @@ the Django pages (product, photo search) call `{% product_card hit %}` and `{% r
 
 The cards are byte-identical to what the Django card wrote (tests/search/test_cards.py renders
 both over the same hits): the environment (search.jinja_env) escapes and formats every value as
-Django does. Templates live in templates/jinja2/partials/.
+Django does. Templates live in templates/jinja2/partials/. A card kept in the cache below is
+written by search.card_html, what the card template writes for it (without ?debug=1) at a
+third of Jinja2's cost (tests/search/test_card_html.py holds both to the same bytes); ?debug=1
+and DEBUG render the template itself.
 
 A card rendered once is kept (per process, LRU) under everything it shows (`card_key`: the
 product's shown columns, its picture, variant, offers, the page's mode, the site's language and
@@ -34,6 +37,7 @@ from jinja2 import pass_context
 from markupsafe import Markup
 
 from search import jinja_env
+from search.card_html import write_card
 from search.jinja_env import (
     django_escape,
     environment,
@@ -82,11 +86,13 @@ def render_cards(hits, *, page=None, debug: bool = False, headings: bool = True)
 
 class _Shared(NamedTuple):
     """What the cards of one page share, looked up once a page (the script prefix and URLconf
-    are per request): the part of each card's key, its product links, the card macro."""
+    are per request): the part of each card's key, its product links, the card macro, whether
+    cards are kept (not under DEBUG: templates may change)."""
 
     key: tuple
     product_url: Callable[[Any], str]
     macro: Callable[..., str]
+    keep: bool
 
 
 def _shared(page) -> _Shared:
@@ -96,6 +102,7 @@ def _shared(page) -> _Shared:
         (mode == "text", settings.LANGUAGE_CODE, prefix, urlconf),
         id_url("search:product", prefix, urlconf),
         _card_macro(),
+        not settings.DEBUG,
     )
 
 
@@ -136,13 +143,13 @@ _COUNT = "\ue000"  # a private-use character: the count's place in a rendered op
 
 def _card(hit, page, debug: bool, shared: _Shared) -> str:
     # Every value in it went through django_escape; the markup is the template's own.
-    if debug or settings.DEBUG:  # scores differ per query; templates may change under DEBUG
+    if debug or not shared.keep:  # scores differ per query; templates may change under DEBUG
         return _render(hit, page, debug, shared)
     key = card_key(hit, None, shared.key)
     with _lock:
         html = _cache.get(key)
     if html is None:
-        html = _render(hit, page, debug, shared)
+        html = write_card(hit, shared.key[0], shared.product_url)
         with _lock:
             _cache[key] = html
     return html
@@ -154,8 +161,14 @@ def _render(hit, page, debug: bool, shared: _Shared | None = None) -> str:
 
 
 def _card_macro():
-    """The card template's `card` macro (its module is made once per template load)."""
-    return environment().get_template(CARD_TEMPLATE).module.card
+    """The card template's `card` macro, looked up once per template load (DEBUG: each page)."""
+    found = None if settings.DEBUG else _macros.get(CARD_TEMPLATE)
+    if found is None:
+        found = _macros[CARD_TEMPLATE] = environment().get_template(CARD_TEMPLATE).module.card
+    return found
+
+
+_macros: dict[str, Any] = {}
 
 
 def card_key(hit, mode: str | None, shared: tuple | None = None) -> tuple:
@@ -220,6 +233,7 @@ def clear_cache(**_: Any) -> None:
     with _lock:
         _cache.clear()
         _facet_options.clear()
+        _macros.clear()
     jinja_env.clear_caches()
 
 
