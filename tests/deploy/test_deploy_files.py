@@ -75,6 +75,24 @@ def test_gunicorn_config_is_sized_for_two_cpus():
     assert config["timeout"] <= 60
 
 
+@pytest.mark.parametrize(("setting", "frozen"), [("true", True), ("false", False)])
+def test_gunicorn_master_freezes_its_objects_before_each_fork(monkeypatch, setting, frozen):
+    """Frozen, the preloaded objects are out of every worker's garbage collections: a full one
+    no longer walks (and un-shares) the model's and Django's objects. MEEPO_GC_FREEZE=false
+    turns it off."""
+    import gc
+
+    monkeypatch.setenv("MEEPO_GC_FREEZE", setting)
+    config = {}
+    exec((DEPLOY / "gunicorn.conf.py").read_text(), config)
+    assert gc.get_freeze_count() == 0
+    try:
+        config["pre_fork"](None, None)
+        assert (gc.get_freeze_count() > 1000) is frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_rendered_systemd_units_verify_cleanly(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
