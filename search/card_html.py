@@ -8,7 +8,8 @@ which ~17 cards are new). Here the same values are read once and written between
 template's own text, through the same escaping (`django_escape`), filters and price macro.
 
 The template stays the source: it is what Tailwind reads for the classes, what ?debug=1 and
-DEBUG render, and what tests/search/test_card_html.py holds this writer to, over hits that take
+DEBUG render, and what tests/search/test_card_html.py holds this writer to (and `write_price`
+to partials/_price.html), over hits that take
 every branch (picture, placeholder, thumbnail or none, variant with or without a price, brand,
 price range, sale price, no price, one or several other stores, an offer in stock in the same
 currency or not, each availability, text or photo page, matched words or looks). A change to
@@ -23,7 +24,7 @@ from typing import Any
 from django.template.defaultfilters import urlencode
 
 from search.jinja_env import django_escape as esc
-from search.jinja_env import file_url, price_html
+from search.jinja_env import file_url
 from search.templatetags.prices import amount, money
 
 _HEAD = (
@@ -81,9 +82,9 @@ def write_card(hit, text_page: bool, product_url: Callable[[Any], str]) -> str:
         parts.append(_VARIANT.format(esc(variant.external_id), esc(variant.label)))
     parts += (_PRICE, esc(amount(product.price, currency)), '">')
     if variant and variant.price is not None:
-        parts.append(price_html(variant.price, None, variant.list_price, currency))
+        parts.append(write_price(variant.price, None, variant.list_price, currency))
     elif product.price is not None:
-        parts.append(price_html(product.price, product.price_max, product.list_price, currency))
+        parts.append(write_price(product.price, product.price_max, product.list_price, currency))
     else:
         parts.append("Price at store")
     parts.append("</p>\n      ")
@@ -123,3 +124,23 @@ def _offers(hit) -> str:
             "</p>",
         )
     )
+
+
+def write_price(price, price_max, list_price, currency: str) -> str:
+    """What the `price_html` macro of partials/_price.html writes (a card's price: written
+    once per card the cache keeps, so not kept again here)."""
+    parts = ["<span data-price-now>", esc(money(price, currency))]
+    if price_max is not None and price_max > price:
+        parts += ("\u2013", esc(money(price_max, currency)))  # an en dash
+    parts.append("</span>")
+    if list_price is not None and price is not None and list_price > price:
+        parts += (_WAS.format(esc(amount(list_price, currency))), esc(money(list_price, currency)))
+        parts.append("</del>")
+    parts.append("\n")
+    return "".join(parts)
+
+
+_WAS = (
+    ' <del class="text-sm font-normal text-base-content/60" data-list-price="{}">'
+    '<span class="sr-only">was </span>'
+)

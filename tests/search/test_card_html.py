@@ -107,3 +107,16 @@ def test_an_unknown_availability_or_empty_offer_list_writes_nothing_extra():
     assert card_html.write_card(hit, True, shared.product_url) == str(
         cards._card_macro()(hit, SimpleNamespace(mode="text"), False, shared.product_url)
     )
+
+
+def test_prices_are_what_the_price_macro_writes(settings):
+    from search import jinja_env
+
+    macro = jinja_env.environment().get_template("partials/_price.html").module.price_html
+    values = [None, Decimal("0"), Decimal("9.99"), Decimal("12.5"), Decimal("12.50"), Decimal("1234567.891")]  # fmt: skip
+    for language in ("en", "de", "ar"):
+        settings.LANGUAGE_CODE = language
+        for currency in ("EUR", "JPY", "KWD", "USD"):
+            for price, price_max, list_price in itertools.product(values[1:], values, values):
+                expected = str(macro(price, price_max, list_price, currency))
+                assert card_html.write_price(price, price_max, list_price, currency) == expected
