@@ -40,6 +40,7 @@ from search.allowed_rows import AllowedRows, members
 from search.exceptions import IndexNotReady
 from search.manifest import MANIFEST_FILE, Manifest, read_manifest
 from search.relevance import NoiseProfile
+from search.subset_scan import subset_scores
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.npy"
 CURRENT_LINK = "current"
 # With an ANN index, an allowed set this small is scanned exactly from vectors.npy, in place
-# (`_subset_scores`). Measured at 1 M (IVF4096,SQ8, k = 240, bench/filtered.py's catalogue): the
+# (search.subset_scan). Measured at 1 M (IVF4096,SQ8, k = 240, bench/filtered.py's catalogue): the
 # scan costs ~0.15 us a row (0.7 ms for 5 k rows, 2.9 ms for 20 k), the ANN with a selector
 # 1.5-2 ms whatever the set, at recall@240 0.31 (5 k), 0.45 (10 k), 0.60 (20 k), 0.90 (50 k).
 # Up to 20 k rows exact costs at most what the old 8 k gather + knn did (~4 ms) and is exact.
@@ -181,7 +182,7 @@ class SearchIndex:
         if k <= 0:
             return _empty()
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        scores = _subset_scores(q, self.vectors, allowed)
+        scores = subset_scores(q, self.vectors, allowed)
         rows = allowed.positions
         if k < len(scores):
             # Everything scoring at least the k-th best, so equal scores at the cut are all
@@ -288,30 +289,6 @@ class SearchIndex:
         if selector is not None:
             return faiss.SearchParameters(sel=selector)
         return None
-
-
-def _subset_scores(q: NDArray[np.float32], vectors, allowed: AllowedRows) -> NDArray[np.float32]:
-    """Inner products of `q` with the allowed rows of `vectors`, in row order. On float32 rows
-    faiss reads them where they are mapped (fvec_inner_products_by_idx: the same per-row SIMD
-    dot as faiss.knn, so the same scores), 2-3x faster than gathering them first and without a
-    copy of the subset (a 10-80 MB allocation per new filter). Other dtypes are gathered once
-    (cached on the set) and scanned by faiss.knn's kernel. Never numpy's matmul: OpenBLAS would
-    wake its thread pool and stall for milliseconds on a busy 2-core box."""
-    import faiss
-
-    out = np.empty(allowed.count, dtype=np.float32)
-    if vectors.dtype == np.float32 and vectors.flags.c_contiguous:
-        rows = np.ascontiguousarray(allowed.positions, dtype=np.int64)
-        faiss.fvec_inner_products_by_idx(
-            faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(vectors),
-            faiss.swig_ptr(rows), len(q), 1, len(rows),
-        )  # fmt: skip
-        return out
-    subset = allowed.vectors
-    faiss.fvec_inner_products_ny(
-        faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(subset), len(q), len(subset)
-    )
-    return out
 
 
 def _size_of(rows: AllowedRows) -> int:
