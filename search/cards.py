@@ -75,13 +75,22 @@ def render_cards(hits, *, page=None, debug: bool = False, headings: bool = True)
     """The cards of `hits` in order, each `starts_similar` hit after the "Similar looking items"
     heading when `headings` (a text search's results list)."""
     shared = _shared(page)
-    heading = str(environment().get_template(CARDS_TEMPLATE).module.similar_heading())
+    heading = _similar_heading() if headings else ""
     parts = []
-    for hit in hits:  # a loop here, not in the template: a template call per card costs more
-        if headings and hit.starts_similar:
+    for hit, html in zip(hits, _cards(hits, page, debug, shared), strict=True):
+        if heading and hit.starts_similar:
             parts.append(heading)
-        parts.append(_card(hit, page, debug, shared))
+        parts.append(html)
     return mark_safe("".join(parts))
+
+
+def _similar_heading() -> str:
+    """The "Similar looking items" heading, written once per template load (DEBUG: each page)."""
+    found = None if settings.DEBUG else _macros.get(CARDS_TEMPLATE)
+    if found is None:
+        module = environment().get_template(CARDS_TEMPLATE).module
+        found = _macros[CARDS_TEMPLATE] = str(module.similar_heading())
+    return found
 
 
 class _Shared(NamedTuple):
@@ -142,17 +151,29 @@ _COUNT = "\ue000"  # a private-use character: the count's place in a rendered op
 
 
 def _card(hit, page, debug: bool, shared: _Shared) -> str:
-    # Every value in it went through django_escape; the markup is the template's own.
+    return _cards([hit], page, debug, shared)[0]
+
+
+def _cards(hits, page, debug: bool, shared: _Shared) -> list[str]:
+    """The cards of `hits`: those kept looked up, the others written (search.card_html) and
+    kept, the lock taken twice a page rather than twice a card."""
+    # Every value in them went through django_escape; the markup is the template's own.
+    hits = list(hits)
     if debug or not shared.keep:  # scores differ per query; templates may change under DEBUG
-        return _render(hit, page, debug, shared)
-    key = card_key(hit, None, shared.key)
+        return [_render(hit, page, debug, shared) for hit in hits]
+    keys = [card_key(hit, None, shared.key) for hit in hits]
     with _lock:
-        html = _cache.get(key)
-    if html is None:
-        html = write_card(hit, shared.key[0], shared.product_url)
+        found = [_cache.get(key) for key in keys]
+    new = {}
+    for n, html in enumerate(found):
+        if html is None:
+            hit = hits[n]
+            found[n] = new[keys[n]] = write_card(hit, shared.key[0], shared.product_url)
+    if new:
         with _lock:
-            _cache[key] = html
-    return html
+            for key, html in new.items():
+                _cache[key] = html
+    return found
 
 
 def _render(hit, page, debug: bool, shared: _Shared | None = None) -> str:
