@@ -66,11 +66,12 @@ def test_rows_answer_like_the_older_selectors(products):
 
 
 def test_a_sorted_text_page_reads_the_candidates_once(products, django_assert_num_queries):
-    """With the ranked list cached (the second page view): candidate rows, products, images,
-    variants, offers at other stores and the two facet queries. 7 queries, where the sort, the
-    GTIN merge and the price range used to take three of their own (9)."""
+    """With the ranked list cached (the second page view): candidate rows, products with their
+    pictures (search.hydration; no variants query: none of them has variants), offers at other
+    stores and the two facet queries. 5 queries, where the sort, the GTIN merge and the price
+    range used to take three of their own (9), products and pictures two and variants one (7)."""
     services.search_products(query="lamp", sort="price_asc")  # ranks and caches the list
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(5):
         page = services.search_products(query="lamp", sort="price_asc")
     # A GTIN's result sits where its first listing was sorted, showing its best offer.
     prices = [h.product.price for h in page.hits if h.product.price is not None and not h.offers]
