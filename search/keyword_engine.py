@@ -30,6 +30,7 @@ from django.db import connection
 
 from search import keyword_delta, live_rows
 from search.filters import SearchFilters
+from search.keyword.id_sets import ids_query
 from search.keyword.windows import HitWindows
 from search.keyword.windows import product_ids as _ids
 from search.keyword_delta import PREFIX_SCORE, PREFIX_SCORED_MAX, Words, analyze
@@ -94,13 +95,14 @@ def hits(
     if not words.clauses and words.prefix is None:
         return []
     countable = not any_word and _countable(filters)
-    query = _query(index, words, any_word=any_word, filters=filters, active=True)
+    structural = _filters(index, filters)
+    query = _query(index, words, any_word=any_word, filters=filters, active=True, structural=structural)  # fmt: skip
     top = _live_top(index, query, filters, limit, count=countable)
     if top is None:
         return None
     found, delta, live, total = top
     if countable:
-        _last.counted = _Counted(_count_key(index, terms, filters, exclude), time.monotonic(), total, query, words, delta, live)  # fmt: skip
+        _last.counted = _Counted(_count_key(index, terms, filters, exclude), time.monotonic(), total, structural, words, delta, live)  # fmt: skip
     extra = [hit for hit in keyword_delta.ranked(index, delta, words, any_word=any_word) if hit[0] in live]  # fmt: skip
     if extra:
         found = sorted(found + extra, key=lambda hit: hit[1])[:limit]
@@ -141,21 +143,18 @@ class _Counted:
     key: tuple
     at: float
     total: int
-    query: object
+    structural: list  # the filters' index queries (keyword_engine._filters)
     words: Words
     delta: keyword_delta.Delta
     live: set[int]  # the delta's products live and passing the filters now
 
     def total_now(self, index: KeywordIndex) -> int:
-        """`count`'s answer: the index's matches less the delta's indexed copies, plus the
-        delta's products matching now."""
-        import tantivy
-
+        """`count`'s answer: the index's matches less the delta's indexed copies (the same
+        query, driven by the delta's ids), plus the delta's products matching now."""
         if not self.delta:
             return self.total
-        ids = _unscored(tantivy.Query.term_set_query(index.schema, "id", list(self.delta)))
-        both = tantivy.Query.boolean_query([(tantivy.Occur.Must, self.query), (tantivy.Occur.Must, ids)])  # fmt: skip
-        stale = index.searcher.search(both, 1, count=True).count
+        stale_query = _query(index, self.words, filters=None, structural=self.structural, within=self.delta, active=True)  # fmt: skip
+        stale = index.searcher.search(stale_query, 1, count=True).count
         return self.total - stale + len(self.delta.matching(self.words) & self.live)
 
 
@@ -218,15 +217,8 @@ def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | N
     indexed = [pid for pid in product_ids if pid not in delta]
     if not indexed:
         return found
-    query = tantivy.Query.boolean_query(
-        [
-            (tantivy.Occur.Must, _any(index, parsed)),
-            (
-                tantivy.Occur.Must,
-                _unscored(tantivy.Query.term_set_query(index.schema, "id", indexed)),
-            ),
-        ]
-    )
+    Occur, within = tantivy.Occur, _unscored(ids_query(index.schema, indexed))
+    query = tantivy.Query.boolean_query([(Occur.Must, _any(index, parsed)), (Occur.Must, within)])
     result = index.searcher.search(query, len(indexed), count=False)
     return found | set(_ids(index.searcher, result.hits))
 
@@ -301,7 +293,9 @@ def _snapshot():
     return snapshot.for_index(get_index())
 
 
-def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=False):
+def _query(index, words: Words, *, filters, left_out=(), within=(), any_word=False, active=False, structural=None):  # fmt: skip
+    """The index query for `words` under `filters` (`structural`: `_filters`' queries for them,
+    when built already)."""
     import tantivy
 
     Occur, Query = tantivy.Occur, tantivy.Query
@@ -313,10 +307,13 @@ def _query(index, words: Words, *, filters, left_out=(), any_word=False, active=
             clauses.append((Occur.Must, _prefix(index, words)))
     clauses += [(Occur.MustNot, _word(index, t)) for t in words.exclude]
     if left_out:
-        clauses.append((Occur.MustNot, Query.term_set_query(index.schema, "id", list(left_out))))
+        clauses.append((Occur.MustNot, ids_query(index.schema, left_out)))
+    if within:  # for counts only: another clause, another order of summing the scores
+        clauses.append((Occur.Must, _unscored(ids_query(index.schema, within))))
     if active:  # every document has 0 or 1: leaving out the few 0s beats intersecting the 1s
         clauses.append((Occur.MustNot, Query.term_query(index.schema, "active", 0)))
-    clauses += [(Occur.Must, _unscored(q)) for q in _filters(index, filters)]
+    structural = _filters(index, filters) if structural is None else structural
+    clauses += [(Occur.Must, _unscored(q)) for q in structural]
     return Query.boolean_query(clauses)
 
 
