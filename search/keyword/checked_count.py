@@ -17,7 +17,7 @@ COUNT_CHECKED_MAX = 20_000
 
 def count_checked(terms: list[str], filters: SearchFilters, exclude) -> int | None:
     """The count, or None when the database must count (see the module docstring)."""
-    from search.keyword_engine import _ids, _query, _snapshot, current, parse, with_completions
+    from search.keyword_engine import _query, _snapshot, current, parse, with_completions
 
     if not live_rows.fast():
         return None
@@ -30,7 +30,8 @@ def count_checked(terms: list[str], filters: SearchFilters, exclude) -> int | No
     if not words.clauses and words.prefix is None:
         return 0
     query = _query(index, words, filters=filters.structural(), active=True)
-    result = index.searcher.search(query, COUNT_CHECKED_MAX, count=True)
+    # Every match, unscored (ordered by the id fast field, whose values come with the hits).
+    result = index.searcher.search(query, COUNT_CHECKED_MAX, count=True, order_by_field="id")
     if result.count > COUNT_CHECKED_MAX:
         return None
-    return len(live_rows.passing_now(_snapshot(), _ids(index.searcher, result.hits), filters))
+    return len(live_rows.passing_now(_snapshot(), [int(pid) for pid, _ in result.hits], filters))
