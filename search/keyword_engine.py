@@ -31,7 +31,7 @@ from django.db import connection
 from search import keyword_delta, live_rows
 from search.filters import SearchFilters
 from search.keyword.id_sets import ids_query
-from search.keyword.windows import HitWindows
+from search.keyword.windows import HitWindows, count_matches
 from search.keyword.windows import product_ids as _ids
 from search.keyword_delta import PREFIX_SCORE, PREFIX_SCORED_MAX, Words, analyze
 from search.keyword_index import BOOSTS, TEXT_FIELDS, KeywordIndex, for_index
@@ -129,7 +129,7 @@ def count(*, terms: list[str], filters: SearchFilters, exclude: tuple[str, ...])
     if not words.clauses and words.prefix is None:
         return 0
     query = _query(index, words, filters=filters, left_out=list(delta), active=True)
-    counted = index.searcher.search(query, 1, count=True).count
+    counted = count_matches(index.searcher, query)
     changed = sorted(delta.matching(words))
     return counted + len(live_rows.passing_product_ids(changed, filters))
 
@@ -154,7 +154,7 @@ class _Counted:
         if not self.delta:
             return self.total
         stale_query = _query(index, self.words, filters=None, structural=self.structural, within=self.delta, active=True)  # fmt: skip
-        stale = index.searcher.search(stale_query, 1, count=True).count
+        stale = count_matches(index.searcher, stale_query)
         return self.total - stale + len(self.delta.matching(self.words) & self.live)
 
 
