@@ -219,8 +219,8 @@ def matching_any(words: tuple[str, ...], product_ids: list[int]) -> set[int] | N
         return found
     Occur, within = tantivy.Occur, _unscored(ids_query(index.schema, indexed))
     query = tantivy.Query.boolean_query([(Occur.Must, _any(index, parsed)), (Occur.Must, within)])
-    result = index.searcher.search(query, len(indexed), count=False)
-    return found | set(_ids(index.searcher, result.hits))
+    result = index.searcher.search(query, len(indexed), count=False, order_by_field="id")
+    return found | {int(pid) for pid, _ in result.hits}  # unscored: sorted by the id fast field
 
 
 def _live_top(index: KeywordIndex, query, filters: SearchFilters, limit: int, *, count=False):
