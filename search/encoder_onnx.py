@@ -120,7 +120,7 @@ class _OnnxText:
         return None if session is None else self._run(session, inputs)
 
 
-def session_options(threads: int):
+def session_options(threads: int, spinning: bool = False):
     """The served session's options. Measured against the alternatives (bench.onnx_text, one
     short query, CPU per query, all bit-identical): the memory arena and memory pattern on
     (defaults; off is within noise), ORT_ENABLE_ALL (extended is the same graph here), plain
@@ -135,7 +135,7 @@ def session_options(threads: int):
     options.log_severity_level = 3
     # Waiting pool threads sleep instead of spinning: with MEEPO_TORCH_THREADS > 1 a spinning
     # pool burns a core per worker while the request does its other work (one thread: no pool).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
