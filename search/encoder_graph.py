@@ -173,9 +173,15 @@ def _drop(graph, bypass: dict[str, str]) -> None:
 
 
 def _same_outputs(model, lean, checks: list[Feeds]) -> bool:
-    before, after = _session(model), _session(lean)
-    for feed in checks:
-        for a, b in zip(before.run(None, feed), after.run(None, feed), strict=True):
+    # one session at a time: an fp32 tower's session holds a copy of its ~250 MB of weights
+    outputs = []
+    for graph in (model, lean):
+        session = _session(graph)
+        outputs.append([session.run(None, feed) for feed in checks])
+        del session
+    before, after = outputs
+    for a_outputs, b_outputs in zip(before, after, strict=True):
+        for a, b in zip(a_outputs, b_outputs, strict=True):
             if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
                 return False
     return True
