@@ -120,31 +120,47 @@ def render_facet_groups(groups: list[dict]) -> SafeString:
 
     About 50 options a page, each the same markup but for its count from one query to the next:
     an option is rendered once (per process, LRU) with a marker for its count, and written as
-    the text around the marker with the count in between."""
-    macros = environment().get_template(FACET_GROUPS_TEMPLATE).module
-    parts = []
+    the text around the marker with the count in between; a group's start and end are kept
+    too. All of a page's pieces are looked up under the lock at once."""
+    keys = []
     for group in groups:
-        parts.append(str(macros.group_start(group)))
+        keys.append(("<group>", group["name"], group["label"]))
+        keys += (_option_key(group, option) for option in group["options"])
+    with _lock:
+        found = [_facet_options.get(key) for key in keys]
+    parts, new, macros = [], {}, None
+    pieces = iter(zip(keys, found, strict=True))
+    for group in groups:
+        key, start = next(pieces)
+        if start is None:
+            macros = macros or _facet_macros()
+            start = new[key] = (str(macros.group_start(group)), str(macros.group_end()))
+        parts.append(start[0])
         for option in group["options"]:
-            halves = _option_halves(macros, group, option)
-            if halves is None:  # the marker in a value: rendered whole
-                parts.append(str(macros.option(group, option, option["count"])))
-            else:
+            key, halves = next(pieces)
+            if halves is None:
+                macros = macros or _facet_macros()
+                marked = str(macros.option(group, option, Markup(_COUNT)))
+                halves = new[key] = tuple(marked.split(_COUNT))
+            if len(halves) == 2:
                 parts += (halves[0], django_escape(option["count"]), halves[1])
-        parts.append(str(macros.group_end()))
+            else:  # the marker in a value: rendered whole
+                macros = macros or _facet_macros()
+                parts.append(str(macros.option(group, option, option["count"])))
+        parts.append(start[1])
+    if new and not settings.DEBUG:  # templates may change under DEBUG
+        with _lock:
+            for key, value in new.items():
+                _facet_options[key] = value
     return mark_safe("".join(parts))
 
 
-def _option_halves(macros, group: dict, option: dict) -> tuple[str, ...] | None:
-    key = (group["name"], option["value"], option["label"], option["checked"], option["id"])
-    with _lock:
-        halves = _facet_options.get(key)
-    if halves is None:
-        halves = tuple(str(macros.option(group, option, Markup(_COUNT))).split(_COUNT))
-        if not settings.DEBUG:  # templates may change under DEBUG
-            with _lock:
-                _facet_options[key] = halves
-    return halves if len(halves) == 2 else None
+def _option_key(group: dict, option: dict) -> tuple:
+    return (group["name"], option["value"], option["label"], option["checked"], option["id"])
+
+
+def _facet_macros():
+    return environment().get_template(FACET_GROUPS_TEMPLATE).module
 
 
 _COUNT = "\ue000"  # a private-use character: the count's place in a rendered option

@@ -99,7 +99,8 @@ def test_a_facet_option_from_the_cache_is_the_option_rendered_afresh():
         expected = django_loop.render({"facet_groups": groups(counts, checked)})
         assert cards.render_facet_groups(groups(counts, checked)) == expected
     assert "\ue000" in expected  # the marker in a value: rendered whole, not split
-    assert len(cards._facet_options) == 4 + 1  # "b", Tom unticked and ticked, O'Brien, red
+    # "b", Tom unticked and ticked, O'Brien, red; and the three groups' starts and ends
+    assert len(cards._facet_options) == 4 + 1 + 3
 
 
 @pytest.mark.parametrize("language", ["en-us", "de", "fr"])
