@@ -122,10 +122,10 @@ class _OnnxText:
 
 def session_options(threads: int, spinning: bool = False):
     """The served session's options. Measured against the alternatives (bench.onnx_text, one
-    short query, CPU per query, all bit-identical): the memory arena and memory pattern on
-    (defaults; off is within noise), ORT_ENABLE_ALL (extended is the same graph here), plain
-    `run` (IOBinding costs more in Python than the copy it saves), one intra-op thread (two
-    cost +17% CPU for less wall time, +100% spinning)."""
+    short query, process CPU per query, every output bit-identical): memory arena off, memory
+    pattern off, ORT_ENABLE_EXTENDED/BASIC and IOBinding are all within noise (+-5% in one
+    run, +-1.3% in a longer interleaved A/B), so the defaults stay; two intra-op threads cost
+    +17-21% CPU for less wall time, and a spinning pool ~9x (its threads spin on after the call)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
