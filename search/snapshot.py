@@ -188,7 +188,7 @@ class Snapshot:
 
         size = len(self) if rows is None else len(rows)
         m = np.ones(size, bool) if active_now else np.array(col("active"), dtype=bool)
-        for name, values in value_rows.chosen_values(self, filters):
+        for name, values in self.chosen_values(filters):
             m &= value_rows.any_of(col(name), values)
         if filters.min_price is not None:
             m &= col("price") >= float(filters.min_price)  # NaN compares False
@@ -197,6 +197,20 @@ class Snapshot:
         if filters.in_stock:
             m &= col("in_stock")
         return m
+
+    def chosen_values(self, filters) -> list[tuple[str, list[int]]]:
+        """(column, values one of which a passing row holds) per store, brand, category and
+        attribute condition of `filters`; values it lacks are left out (none left: no row)."""
+        out = []
+        if filters.stores:
+            slugs = set(filters.stores)
+            out.append(("store", [int(pk) for pk, (slug, _) in self.meta["stores"].items() if slug in slugs]))  # fmt: skip
+        coded = [("brand", filters.brands), ("category", filters.categories)]
+        coded += [(n, v) for n, v in filters.attributes if n in ATTRIBUTES]
+        for name, values in coded:
+            if values:
+                out.append((name, [self._code_of[name][v] for v in values if v in self._code_of[name]]))  # fmt: skip
+        return out
 
     def allowed_image_ids(self, filters) -> NDArray[np.int64] | None:
         """Sorted image ids passing `filters` (None: all), like `selectors.allowed_image_ids`

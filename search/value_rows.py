@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from search.attributes import ATTRIBUTES
-
 # The chosen values' rows are used when they are at most this share of the rows; past it a
 # whole-column mask is as quick and the gathers of the other columns would cost more.
 NARROW_SHARE = 0.125
@@ -62,29 +60,12 @@ class ValueRows:
         return self.starts[at], self.starts[at + 1]
 
 
-def chosen_values(snap, filters) -> list[tuple[str, list[int]]]:
-    """(column, values one of which a passing row holds) for each store, brand, category and
-    attribute condition of `filters` (codes of values the snapshot lacks are left out: a
-    condition with none passes no row)."""
-    out = []
-    if filters.stores:
-        slugs = set(filters.stores)
-        out.append(("store", [int(pk) for pk, (slug, _) in snap.meta["stores"].items() if slug in slugs]))  # fmt: skip
-    coded = [("brand", filters.brands), ("category", filters.categories)]
-    coded += [(n, v) for n, v in filters.attributes if n in ATTRIBUTES]
-    for name, values in coded:
-        if values:
-            table = snap._code_of[name]
-            out.append((name, [table[v] for v in values if v in table]))
-    return out
-
-
 def narrowest(snap, filters, cache: dict) -> NDArray[np.int64] | None:
     """Sorted rows holding the chosen values of `filters`' most selective condition (a superset
     of the rows passing them all), or None when no condition is chosen or none is narrow
     (NARROW_SHARE). `cache`: the snapshot's ValueRows by column."""
     best = None
-    for name, values in chosen_values(snap, filters):
+    for name, values in snap.chosen_values(filters):
         if name not in cache:
             cache[name] = ValueRows(snap.cols[name])
         count = cache[name].count(values)
