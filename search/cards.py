@@ -215,21 +215,31 @@ def card_key(hit, mode: str | None, shared: tuple | None = None) -> tuple:
     Prices are keyed by their text (Decimal("1.0") == Decimal("1.00") but may print apart)."""
     if shared is None:
         shared = _shared(SimpleNamespace(mode=mode)).key
-    product, image, variant = hit.product, hit.image, hit.variant
+    product, image, variant, offers = hit.product, hit.image, hit.variant, hit.offers
     asset = image.asset if image is not None else None
-    offer = hit.cheapest_offer if hit.offers else None
     return (
-        product.pk, product.title, product.store.name, product.brand, str(product.price),
-        str(product.price_max), str(product.list_price), product.currency, product.availability,
-        image is not None,
-        None if asset is None else (asset.placeholder, asset.thumbnail.name, asset.width, asset.height),
+        product.pk, product.title, product.store.name, product.brand,
+        f"{product.price} {product.price_max} {product.list_price}", product.currency,
+        product.availability, image is not None,
+        None if asset is None else (asset.placeholder, _file_name(asset, "thumbnail"), asset.width, asset.height),
         None if variant is None else (
-            variant.external_id, variant.label, str(variant.price), str(variant.list_price),
+            variant.external_id, variant.label, f"{variant.price} {variant.list_price}",
             variant.availability,
         ),
-        hit.other_stores, None if offer is None else (str(offer.price), offer.currency),
-        hit.matches_words, shared,
+        _offers_key(hit) if offers else None, hit.matches_words, shared,
     )  # fmt: skip
+
+
+def _offers_key(hit) -> tuple:
+    offer = hit.cheapest_offer
+    return hit.other_stores, None if offer is None else (str(offer.price), offer.currency)
+
+
+def _file_name(instance, attname: str) -> str:
+    """`instance.<attname>.name` without the file descriptor making a FieldFile (a card key is
+    made for every card of every page): the loaded name, or the file's once one was made."""
+    value = instance.__dict__.get(attname)
+    return getattr(value, "name", value) if value is not None else getattr(instance, attname).name
 
 
 class _LRU:
