@@ -124,7 +124,7 @@ class SearchIndex:
         manifest = read_manifest(path)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
         index = faiss.read_index(str(path / INDEX_FILE), flags)
-        ids = np.load(path / IDS_FILE, mmap_mode="r")
+        ids = np.asarray(np.load(path / IDS_FILE, mmap_mode="r"))  # a plain view: cheaper gathers
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
         if manifest.index_type != "flat" and settings.MEEPO_FAISS_THREADS > 1:
             # With spare threads, split one query's inverted lists over them (faiss parallel_mode 1).
