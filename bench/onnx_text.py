@@ -12,9 +12,10 @@ query in a batch of 4 (what coalesced concurrent queries cost), the ratios, the 
 the min cosine to torch fp32 over all queries, and the most a vector moves in its batch of 4
 (padded) from its alone value (0 where a query's vector does not depend on its company).
 
-Then the served session's options one at a time (lean graph vs the graph as exported, arena, memory
-pattern, optimisation level, IOBinding, threads and spinning): CPU ms per query alone and in a
-batch of 4, and whether each output is bit-identical to the served one.
+Then the served session (its graph lean, the first token's rows stored) against the graph as
+exported and lean alone, and one session option changed at a time (arena, memory pattern,
+optimisation level, IOBinding, threads and spinning): CPU ms per query alone and in a batch of
+4, and whether each output is bit-identical to the served one.
 
 Then the served call on ONNX int8 (`encode_texts`: tokeniser + forward + normalise), with the
 tokens from the `tokenizers` backend called directly (search.encoder_tokens, served) and from the
@@ -23,7 +24,8 @@ a long one, as one padded batch and in length groups (served: TEXT_PAD_SPREAD). 
 worker: N threads each loop one unique query through a coalescer of the served pass
 (`_encode_queries`) and then ~`--glue-ms` of other request work (Python holding the GIL, then a
 numpy scan that releases it and evicts the caches), in blocks alternating static int8 coalesced
-(served), the same with the graph as exported (before the lean rewrite), dynamic int8 coalesced, and dynamic int8 one query per pass: encoder CPU ms per query
+(served), the same with the graph as exported (before the lean and first-token rewrites),
+dynamic int8 coalesced, and dynamic int8 one query per pass: encoder CPU ms per query
 (the threads' `time.thread_time` inside the call: the pass runs in the caller's thread) and the
 mean pass size.
 
@@ -214,17 +216,29 @@ def time_worker(configs: dict, queries: list[str], threads: int, seconds: float,
 
 
 def exported_graph(fp32) -> Path:
-    """The served static int8 file as exported before the lean rewrite (recipe 2), beside it."""
+    """The served static int8 file as exported before the lean and first-token rewrites."""
     from search import encoder_onnx
 
     target = Path(tempfile.mkdtemp(prefix="bench-onnx-exported-")) / "tower"
-    lean = encoder_onnx.lean_onnx_file
-    encoder_onnx.lean_onnx_file = lambda *args: False
+    rewrites = encoder_onnx.lean_onnx_file, encoder_onnx.prefix_onnx_file
+    encoder_onnx.lean_onnx_file = encoder_onnx.prefix_onnx_file = lambda *args: False
     try:
         encoder_onnx._export(fp32, "static", target)
     finally:
-        encoder_onnx.lean_onnx_file = lean
+        encoder_onnx.lean_onnx_file, encoder_onnx.prefix_onnx_file = rewrites
     return target / "text-int8-static.onnx"
+
+
+def lean_only(served, exported: Path) -> Path:
+    """The exported file with the lean rewrite alone (no stored first-token rows)."""
+    import shutil
+
+    from search.encoder_graph import lean_onnx_file
+
+    path = exported.with_name("text-int8-static-lean.onnx")
+    shutil.copyfile(exported, path)
+    assert lean_onnx_file(path, served.onnx_text.input_names, served.token_arrays)
+    return path
 
 
 def with_tower(encoder, path: Path):
@@ -243,7 +257,7 @@ def with_tower(encoder, path: Path):
 
 
 def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
-    """CPU ms per query of the served session (lean graph, search.encoder_onnx.session_options)
+    """CPU ms per query of the served session (search.encoder_onnx.session_options)
     against the exported graph and one option changed at a time, interleaved query by query in
     rotating order, alone and in a batch of 4 (process CPU); whether every output is
     bit-identical to the served one."""
@@ -260,8 +274,9 @@ def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
 
     lean = served.onnx_text.path
     sessions = {
-        "served: lean graph, 1 thread": opened(lean),
+        "served: lean + stored first token": opened(lean),
         "exported graph (before)": opened(exported),
+        "lean graph only": opened(lean_only(served, exported)),
         "memory arena off": opened(lean, enable_cpu_mem_arena=False),
         "memory pattern off": opened(lean, enable_mem_pattern=False),
         "graph level extended": opened(lean, graph_optimization_level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
@@ -284,7 +299,7 @@ def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
         return run
 
     calls = {name: plain(session) for name, session in sessions.items()}
-    calls["IOBinding"] = bound(sessions["served: lean graph, 1 thread"])
+    calls["IOBinding"] = bound(sessions["served: lean + stored first token"])
     names = served.onnx_text.input_names
     cpu = {name: ([], []) for name in calls}
     same = dict.fromkeys(calls, True)
@@ -292,7 +307,7 @@ def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
     for i, query in enumerate(queries):
         company = [query, *queries[i + 1 : i + 4]] if i + 4 <= len(queries) else [query, *queries[:3]]  # fmt: skip
         feeds = [{n: served.token_arrays(texts)[n] for n in names} for texts in ([query], company)]  # fmt: skip
-        reference = [calls["served: lean graph, 1 thread"](f) for f in feeds]
+        reference = [calls["served: lean + stored first token"](f) for f in feeds]
         for name in order[i % len(order) :] + order[: i % len(order)]:  # each takes every turn
             call = calls[name]
             for k, (feed, size) in enumerate(zip(feeds, (1, 4), strict=True)):
@@ -310,8 +325,8 @@ def time_options(served, exported: Path, queries: list[str]) -> list[dict]:
         out = spinning.run(["embedding"], feed)[0]
         time.sleep(0.25)
         cpu[name][0].append((time.process_time() - start) * 1000)
-        same[name] &= bool(np.array_equal(out, calls["served: lean graph, 1 thread"](feed)))
-    base = statistics.median(cpu["served: lean graph, 1 thread"][0])
+        same[name] &= bool(np.array_equal(out, calls["served: lean + stored first token"](feed)))
+    base = statistics.median(cpu["served: lean + stored first token"][0])
     return [
         {
             "session": name,

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from search.encoder_graph import lean_onnx_file
 from search.encoder_int8 import PROBE_TEXTS, _min_cosine, onnx_int8_scheme, quantize_onnx_text
 from search.encoder_model import ClipEncoder, _features, _from_pretrained
+from search.encoder_prefix import prefix_onnx_file
 
 # The encoder's one logger: log configuration and tests name "search.encoder".
 logger = logging.getLogger("search.encoder")
@@ -30,7 +31,8 @@ logger = logging.getLogger("search.encoder")
 # Bump when the ONNX export recipe changes: cached exports of the old recipe are not reused.
 # 2: int8 by static quantisation (MEEPO_CLIP_ONNX_INT8), its scheme in the key and file name.
 # 3: lean graphs (search.encoder_graph: constant Reshape targets, bit-identical outputs).
-ONNX_RECIPE = 3
+# 4: the first token's rows stored (search.encoder_prefix, bit-identical outputs).
+ONNX_RECIPE = 4
 
 
 class _OnnxText:
@@ -251,8 +253,9 @@ def _export(encoder: ClipEncoder, scheme: str, target: Path) -> None:
                 dynamic = work / "text-int8-dynamic.onnx"
                 quantize_onnx_text(fp32, dynamic, names, encoder.token_arrays, "dynamic")
             fp32.unlink()
-        for served in work.glob("*.onnx"):  # each file lean only where its outputs stay identical
+        for served in work.glob("*.onnx"):  # each rewrite kept only where outputs stay identical
             lean_onnx_file(served, names, encoder.token_arrays)
+            prefix_onnx_file(served, names, encoder.token_arrays)
         (work / "inputs.json").write_text(json.dumps(list(names)))
         if target.exists():  # another process finished first: keep its copy
             shutil.rmtree(work)

@@ -1,6 +1,8 @@
 """Lean ONNX text towers (search.encoder_graph): constant Reshape targets instead of the exported
 shape arithmetic, served only where every query's vector stays bit-identical, alone and in any
-coalesced pass; a graph the rewrite would change is left as exported.
+coalesced pass; a graph the rewrite would change is left as exported. The served files also
+store the first token's rows (search.encoder_prefix, tests/search/test_encoder_prefix.py): the
+vectors here are compared with both rewrites on against both off.
 """
 
 import numpy as np
@@ -43,8 +45,9 @@ def _vectors(encoder):
 
 def _exported(tiny_clip, settings, tmp_path, monkeypatch, lean: bool, quantize="on"):
     settings.MEEPO_DATA_DIR = str(tmp_path / ("lean" if lean else "exported"))
-    if not lean:
+    if not lean:  # as exported: neither rewrite (search.encoder_prefix is the second)
         monkeypatch.setattr(encoder_onnx, "lean_onnx_file", lambda *args: False)
+        monkeypatch.setattr(encoder_onnx, "prefix_onnx_file", lambda *args: False)
     load_encoder.cache_clear()
     encoder = _onnx_encoder(tiny_clip, quantize)
     monkeypatch.undo()
@@ -77,13 +80,16 @@ def test_the_served_files_have_no_shape_arithmetic_left(tiny_clip):
         layers = [n for n in graph.node if n.op_type == "Reshape" and "layers." in n.name]
         assert layers, path.name
         assert all(n.input[1] in constants for n in layers), path.name
-        # the shapes left are the attention mask's, computed once, not per layer
+        # the shapes left are the attention mask's, computed once, not per layer (the stored
+        # first-token rows' Concats, search.encoder_prefix, are not shape arithmetic)
         arithmetic = ("Shape", "Concat", "Unsqueeze")
-        assert not [n.name for n in graph.node if n.op_type in arithmetic and "layers." in n.name]
+        left = [n.name for n in graph.node if n.op_type in arithmetic and "layers." in n.name]
+        assert not [name for name in left if not name.startswith("prefix/")]
 
 
 def test_a_rewrite_that_changes_outputs_leaves_the_file_as_exported(tiny_clip, tmp_path, monkeypatch, caplog):  # fmt: skip
     monkeypatch.setattr(encoder_onnx, "lean_onnx_file", lambda *args: False)
+    monkeypatch.setattr(encoder_onnx, "prefix_onnx_file", lambda *args: False)
     encoder = _onnx_encoder(tiny_clip)
     monkeypatch.undo()
     copy = tmp_path / "copy.onnx"
