@@ -8,6 +8,7 @@ links). Re-exported by `search.selectors`.
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 from typing import NamedTuple
 
 from django.db.models import Count, Max, Min
@@ -44,7 +45,11 @@ def facet_label(name: str, value: str) -> str:
 
 def top_rows(name: str, counted: Counter | dict) -> list[FacetRow]:
     """A facet's FACET_VALUES most frequent values (ties by value), labelled."""
-    top = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+    # By value, then by count descending: the sort is stable, so ties stay by value (C-level
+    # keys instead of a tuple made per value).
+    top = sorted(sorted(counted.items()), key=itemgetter(1), reverse=True)[:FACET_VALUES]
+    if name not in ATTRIBUTES:  # labelled as they are
+        return [FacetRow(value, value, n) for value, n in top]
     return [FacetRow(value, facet_label(name, value), n) for value, n in top]
 
 

@@ -59,8 +59,22 @@ def changed_since_sql(product_columns: str = "", deleted_columns: str = "") -> s
 
 
 def read_stamp(snap):
-    """`since(snap)` as the database takes it."""
-    return connection.ops.adapt_datetimefield_value(since(snap))
+    """`since(snap)` as the database takes it; worked out once per snapshot, data path and
+    database time zone (it is read on every request)."""
+    from django.conf import settings
+
+    meta = snap.meta
+    key = (meta.get("read_at"), meta.get("written_at"), meta.get("keyword_written_at"), fast(),
+           CHANGE_MARGIN, connection.vendor, settings.USE_TZ, connection.timezone_name)  # fmt: skip
+    stamp = _stamps.get(key)
+    if stamp is None:
+        if len(_stamps) >= 16:  # old versions' stamps
+            _stamps.clear()
+        stamp = _stamps[key] = connection.ops.adapt_datetimefield_value(since(snap))
+    return stamp
+
+
+_stamps: dict[tuple, object] = {}
 
 
 def since(snap) -> datetime:
@@ -161,7 +175,13 @@ def _changed_ids(snap) -> NDArray[np.int64] | None:
         rows = cursor.fetchall()
     if len(rows) > MAX_CHANGED:
         return None
+    if not rows:
+        return _NONE_CHANGED
     return np.unique(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+
+
+_NONE_CHANGED = np.zeros(0, np.int64)
+_NONE_CHANGED.flags.writeable = False  # shared by every request that sees no change
 
 
 def live_rows(snap, filters, as_of_build: NDArray[np.int64], changed, passing):

@@ -11,6 +11,7 @@ read interface the services (and the benchmarks' profiler) call.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -197,6 +198,10 @@ class CandidateRow(NamedTuple):
     is_active: bool
 
 
+# A tuple as a CandidateRow without the named tuple's own `_make` (a Python-level call per row).
+_as_candidate_row = functools.partial(tuple.__new__, CandidateRow)
+
+
 def candidate_rows(product_ids: list[int], *, first_seen: bool = True) -> dict[int, CandidateRow]:
     """{product id: CandidateRow} for a query's candidates, in one query: the shopper's sort,
     one result per GTIN and the price range are all cut from these rows (three queries before).
@@ -235,8 +240,7 @@ def _snapshot_rows(product_ids: list[int]) -> tuple[dict[int, CandidateRow], lis
         snap = None
     if snap is None:
         return {}, product_ids
-    found, rest = snap.candidate_rows(product_ids, live_rows.changed_ids(snap))
-    return {pk: CandidateRow(*row) for pk, row in found.items()}, rest
+    return snap.candidate_rows(product_ids, live_rows.changed_ids(snap), _as_candidate_row)
 
 
 _CANDIDATE_COLUMNS = (

@@ -31,14 +31,13 @@ flag of index hits' owners (re-read by primary key only for the products changed
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.db import connection
 from numpy.typing import NDArray
 
 from search import live_rows, value_rows
@@ -46,6 +45,7 @@ from search.attributes import ATTRIBUTES
 from search.facets import FacetRow, Facets, top_rows
 from search.keyword_index import KEYWORD_DIR, META_FILE
 from search.per_version import PerVersion
+from search.snapshot_values import NO_PRICE, fresh_product_ids, owner_map, prices, value_counts  # noqa: F401  (re-exported)
 
 SNAPSHOT_DIR = "snapshot"
 FORMAT = 1
@@ -53,7 +53,6 @@ CODED = ("brand", "category", *ATTRIBUTES)
 # Image ids are looked up in a table by id while the largest is at most this many times the
 # row count (ids of a catalogue are mostly dense); past that, by binary search.
 ROW_TABLE_SPARSITY = 4
-NO_PRICE = -(2**63)  # price_milli of a product without a price
 
 
 @dataclass
@@ -67,6 +66,7 @@ class Snapshot:
     _rows_by_id: Any = field(default=None, repr=False)  # see _row_table
     _first_row_by_product: Any = field(default=None, repr=False)  # see _first_row_table
     _value_rows: dict = field(default_factory=dict, repr=False)  # value_rows.ValueRows by column
+    _currencies: Any = field(default=None, repr=False)  # see _currency_names
 
     @classmethod
     def load(cls, version_dir: Path) -> Snapshot | None:
@@ -134,12 +134,8 @@ class Snapshot:
         keep = pos >= 0
         if as_of_build:
             keep[keep] = self.cols["active"][pos[keep]]
-        products = self.cols["product"][pos[keep]].tolist()
-        assets = self.cols["asset"][pos[keep]].tolist()
-        return {
-            i: (p, None if a < 0 else a)
-            for i, p, a in zip(ids[keep].tolist(), products, assets, strict=True)
-        }
+        pos = pos[keep]
+        return owner_map(ids[keep], self.cols["product"][pos], self.cols["asset"][pos])
 
     def fresh_owners(self, image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
         """`selectors.image_products` exactly: owners from the columns (an image's product and
@@ -150,28 +146,21 @@ class Snapshot:
         ids = np.asarray(image_ids, dtype=np.int64)
         pos = self.positions(ids)
         keep = pos >= 0
-        ids, pos = ids[keep], pos[keep]
-        products = np.asarray(self.cols["product"][pos], dtype=np.int64)
-        assets = np.asarray(self.cols["asset"][pos], dtype=np.int64)
+        if not keep.all():
+            ids, pos = ids[keep], pos[keep]
+        products, assets = self.cols["product"][pos], self.cols["asset"][pos]
         changed = live_rows.changed_ids(self)
         if changed is None:
-            recheck = np.ones(len(products), bool)
-            active = np.zeros(len(products), bool)
-        else:
-            recheck = np.isin(products, changed)
-            active = np.asarray(self.cols["active"][pos], dtype=bool)
-        if recheck.any():
+            recheck, active = np.ones(len(products), bool), np.zeros(len(products), bool)
+        else:  # a fancy-index gather: a new array, writable
+            active = self.cols["active"][pos]
+            recheck = np.isin(products, changed) if len(changed) else None
+        if recheck is not None and recheck.any():
             now = fresh_product_ids(sorted(set(products[recheck].tolist())))
             active[recheck] = np.isin(products[recheck], np.fromiter(now, np.int64, len(now)))
-        return {
-            i: (p, None if a < 0 else a)
-            for i, p, a in zip(
-                ids[active].tolist(),
-                products[active].tolist(),
-                assets[active].tolist(),
-                strict=True,
-            )
-        }
+        if not active.all():
+            ids, products, assets = ids[active], products[active], assets[active]
+        return owner_map(ids, products, assets)
 
     def serves(self, filters) -> bool:
         """Whether `filters` only use columns that change with the index (no price or stock)."""
@@ -290,10 +279,13 @@ class Snapshot:
                 self._first_row_by_product = table
         return None if self._first_row_by_product is False else self._first_row_by_product
 
-    def candidate_rows(self, product_ids: list[int], changed) -> tuple[dict[int, tuple], list[int]]:
-        """(`selectors.candidate_rows(first_seen=False)` as tuples for the products held here
-        and not `changed` (search.live_rows.changed_ids; None: all changed) since the build,
-        whose columns are still the catalogue's; the other ids, for the database)."""
+    def candidate_rows(
+        self, product_ids: list[int], changed, make=None
+    ) -> tuple[dict[int, tuple], list[int]]:
+        """(`selectors.candidate_rows(first_seen=False)` as tuples (or `make(tuple)`) for the
+        products held here and not `changed` (search.live_rows.changed_ids; None: all changed)
+        since the build, whose columns are still the catalogue's; the other ids, for the
+        database). Columns are converted whole (one `tolist` each), not value by value."""
         ids = np.asarray(product_ids, dtype=np.int64)
         if "currencies" not in self.meta or "price_milli" not in self.cols or changed is None:
             return {}, ids.tolist()
@@ -301,21 +293,25 @@ class Snapshot:
         ok = rows >= 0
         if len(changed):
             ok &= ~np.isin(ids, changed)
-        rows, table = rows[ok], self.meta["currencies"]
+        every = bool(ok.all())
+        rows = rows if every else rows[ok]
         columns = zip(
-            ids[ok].tolist(),
-            self.cols["gtin"][rows].tolist(),
+            [v.decode() for v in self.cols["gtin"][rows].tolist()],
             self.cols["in_stock"][rows].tolist(),
-            self.cols["price_milli"][rows].tolist(),
-            self.cols["currency"][rows].tolist(),
+            prices(self.cols["price_milli"][rows].tolist()),
+            self._currency_names()[self.cols["currency"][rows]].tolist(),
+            itertools.repeat(None),
             self.cols["active"][rows].tolist(),
-            strict=True,
         )
-        found = {
-            pk: (gtin.decode(), stock, _price(milli), table[cur], None, active)
-            for pk, gtin, stock, milli, cur, active in columns
-        }
-        return found, ids[~ok].tolist()
+        keys = (ids if every else ids[ok]).tolist()
+        found = dict(zip(keys, columns if make is None else map(make, columns), strict=True))
+        return found, [] if every else ids[~ok].tolist()
+
+    def _currency_names(self) -> np.ndarray:
+        """meta["currencies"] as an object array (currency codes gathered at once)."""
+        if self._currencies is None:
+            self._currencies = np.array(self.meta["currencies"], dtype=object)
+        return self._currencies
 
     def holds(self, product_ids: list[int]) -> bool:
         """Whether every product is in the snapshot (a product scraped since the build, found
@@ -335,7 +331,7 @@ class Snapshot:
         rows = rows[rows >= 0]
         rows = rows[self.mask(filters, rows, active_now=active_now)]
         extra = extra or {}
-        names, stores = self.meta["stores"], dict(_counts(self.cols["store"][rows]))
+        names, stores = self.meta["stores"], dict(value_counts(self.cols["store"][rows]))
         for pk, n in extra.get("store", {}).items():
             stores[pk] = stores.get(pk, 0) + n
         out: Facets = {
@@ -345,8 +341,12 @@ class Snapshot:
             )
         }
         for name in CODED:
-            table = self.meta["codes"][name]
-            counted = {table[code]: n for code, n in _counts(self.cols[name][rows]) if code >= 0}
+            table = self.meta["codes"][name]  # empty: every code is -1, nothing to gather
+            counted = (
+                {table[c]: n for c, n in value_counts(self.cols[name][rows]) if c >= 0}
+                if table
+                else {}
+            )
             for value, n in extra.get(name, {}).items():
                 counted[value] = counted.get(value, 0) + n
             out[name] = top_rows(name, counted)
@@ -370,31 +370,3 @@ def for_index(index) -> Snapshot | None:
 def forget_loaded() -> None:
     """Close every loaded snapshot (tests; the next search loads its version's afresh)."""
     _versions.forget()
-
-
-def _price(milli: int) -> Decimal | None:
-    """A price_milli value as the ORM reads the price (3 decimal places: 12.500)."""
-    return None if milli == NO_PRICE else Decimal(milli).scaleb(-3)
-
-
-def _counts(codes: np.ndarray) -> list[tuple[int, int]]:
-    """(code, count) for each code present, -1 included."""
-    if not len(codes):
-        return []
-    shifted = np.asarray(codes, dtype=np.int64) + 1
-    counts = np.bincount(shifted)
-    present = np.flatnonzero(counts)
-    return list(zip((present - 1).tolist(), counts[present].tolist(), strict=True))
-
-
-def fresh_product_ids(product_ids: list[int]) -> set[int]:
-    """Those of `product_ids` active now: one primary-key query (the snapshot's flag is as of
-    the build; a product deactivated since must not be shown)."""
-    if not product_ids:
-        return set()
-    marks = ", ".join(["%s"] * len(product_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM catalog_product WHERE is_active AND id IN ({marks})", list(product_ids)
-        )
-        return {row[0] for row in cursor.fetchall()}
