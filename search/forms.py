@@ -60,6 +60,29 @@ class FilterForm(forms.Form):
     material = StringListField(required=False)
     product_type = StringListField(required=False)
 
+    def _clean_fields(self) -> None:
+        """Django's, without a BoundField per field (~4 us each, 15 a search): a plain field
+        (not disabled, Field's own `_clean_bound_field`, as every field here but a photo's)
+        cleans its widget's value read directly, exactly what its BoundField would have read;
+        one absent from the data (most of them: a search names a filter or two) reuses that
+        field's cleaned absence (immutable: (), "", None, False). The others, and the
+        `clean_<name>` hooks, go Django's way."""
+        data, plain = self.data, forms.Field._clean_bound_field
+        for name, field in self.fields.items():
+            try:
+                if field.disabled or type(field)._clean_bound_field is not plain:
+                    value = field._clean_bound_field(self[name])
+                elif (key := self.add_prefix(name)) in data:
+                    value = field.clean(field.widget.value_from_datadict(data, self.files, key))
+                else:
+                    value = _cleaned_absence(field, type(data), key)
+                self.cleaned_data[name] = value
+                hook = getattr(self, f"clean_{name}", None)
+                if hook is not None:
+                    self.cleaned_data[name] = hook()
+            except forms.ValidationError as e:
+                self.add_error(name, e)
+
     def clean(self):
         data = super().clean()
         low, high = data.get("min_price"), data.get("max_price")
@@ -78,6 +101,20 @@ class FilterForm(forms.Form):
             in_stock=bool(data.get("in_stock")),
             attributes=tuple((name, data[name]) for name in ATTRIBUTES if data.get(name)),
         )
+
+
+def _cleaned_absence(field: forms.Field, data_type: type, key: str):
+    """`field.clean` of its widget's value for a name missing from the data, kept on the field
+    per type of data; a field that refuses absence (required) raises every time, as Django's
+    path would."""
+    kept = field.__dict__.setdefault("_cleaned_absence", {})
+    try:
+        return kept[data_type]
+    except KeyError:
+        value = field.clean(field.widget.value_from_datadict(data_type(), {}, key))
+    if isinstance(value, (tuple, str, bool, type(None))):  # immutable: safe to share
+        kept[data_type] = value
+    return value
 
 
 class SearchForm(FilterForm):

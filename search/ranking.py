@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from search import relevance, selectors
 from search.timing import timed
 
@@ -81,40 +83,64 @@ def fuse(
     The weights default to VISUAL_WEIGHT and KEYWORD_WEIGHT; `evaluate --tune` passes others to
     measure them without changing what the site serves. `visual` is not modified.
     """
+    merged = fused_unsorted(
+        [c.copy() for c in visual], keyword, exact, visual_weight, keyword_weight
+    )
+    return sorted(merged, key=lambda c: (-c.score, c.product_id))
+
+
+def fused_unsorted(
+    visual: list[Candidate],
+    keyword: list[tuple[int, float]],
+    exact: list[int],
+    visual_weight: float | None = None,
+    keyword_weight: float | None = None,
+) -> list[Candidate]:
+    """`fuse` before its sort, in no set order, the `visual` candidates themselves updated
+    (for a caller that owns them and sorts the result its own way: one sort, no copies)."""
     visual_weight = VISUAL_WEIGHT if visual_weight is None else visual_weight
     keyword_weight = KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
-    merged: dict[int, Candidate] = {c.product_id: c.copy() for c in visual}
+    merged: dict[int, Candidate] = {c.product_id: c for c in visual}
     for rank, (product_id, bm25) in enumerate(keyword):
-        cand = merged.setdefault(product_id, Candidate(product_id))
+        cand = merged.get(product_id)
+        if cand is None:
+            cand = merged[product_id] = Candidate(product_id)
         # FTS5's bm25() is negative, lower = better; flip it so every score reads "higher = better".
         cand.keyword_score, cand.keyword_rank = -bm25, rank
     for product_id in exact:
-        merged.setdefault(product_id, Candidate(product_id)).exact = True
+        cand = merged.get(product_id)
+        if cand is None:
+            cand = merged[product_id] = Candidate(product_id)
+        cand.exact = True
     for cand in merged.values():
+        visual_rank, keyword_rank = cand.visual_rank, cand.keyword_rank
         cand.score = (
-            (visual_weight / (RRF_K + cand.visual_rank + 1) if cand.visual_rank is not None else 0)
-            + (
-                keyword_weight / (RRF_K + cand.keyword_rank + 1)
-                if cand.keyword_rank is not None
-                else 0
-            )
+            (visual_weight / (RRF_K + visual_rank + 1) if visual_rank is not None else 0)
+            + (keyword_weight / (RRF_K + keyword_rank + 1) if keyword_rank is not None else 0)
             + (EXACT_BOOST if cand.exact else 0)
         )
-    return sorted(merged.values(), key=lambda c: (-c.score, c.product_id))
+    return list(merged.values())
 
 
 def above_floor(
     visual: list[Candidate], params: relevance.FloorParams | None = None
 ) -> list[Candidate]:
-    """The visual candidates of one text query that clear its relevance floor, re-ranked."""
+    """The visual candidates of one text query that clear its relevance floor, re-ranked.
+    `visual` and its candidates are not modified; when the kept ones are its head, already
+    ranked 0, 1, ... (collapse's order: best first), they are returned as they are, not copied."""
     from search.index import get_index
 
     params = params or relevance.FloorParams.from_settings()
     if not visual or not params.enabled:
         return visual
     scores = [c.visual_score for c in visual]
-    keep = relevance.floor_mask(scores, noise=get_index().noise, params=params).tolist()
-    kept = [c.copy() for c, ok in zip(visual, keep, strict=True) if ok]
+    keep = relevance.floor_mask(scores, noise=get_index().noise, params=params)
+    kept_count = int(np.count_nonzero(keep))
+    if keep[:kept_count].all() and all(
+        c.visual_rank == rank for rank, c in enumerate(visual[:kept_count])
+    ):
+        return visual[:kept_count]
+    kept = [c.copy() for c, ok in zip(visual, keep.tolist(), strict=True) if ok]
     for rank, cand in enumerate(kept):
         cand.visual_rank = rank
     return kept

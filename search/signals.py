@@ -19,7 +19,7 @@ from search import live_rows, relevance, selectors, snapshot
 from search.caching import TTLCache
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.filters import SearchFilters
-from search.ranking import Candidate, above_floor, collapse, drop_negatives, fuse
+from search.ranking import Candidate, above_floor, collapse, drop_negatives, fused_unsorted
 from search.timing import timed
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def visual_candidates(
     all_ids = np.concatenate([i for _, i in hits])
     order = np.argsort(-all_scores, kind="stable")
     with timed(timings, "db"):
-        hit_ids = [int(i) for i in np.unique(all_ids)]
+        hit_ids = np.unique(all_ids).tolist()
         owners = snap.fresh_owners(hit_ids) if snap else selectors.image_products(hit_ids)
     return collapse(
         all_scores[order], all_ids[order], owners, depth, exclude_product, exclude_assets
@@ -346,11 +346,12 @@ def text_candidates(
         within_exact=within_exact,
         collect=collect,
     )
-    fused = drop_negatives(
-        fuse(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
-    )
-    # Matches of the shopper's words (or SKU) first, then the look-alikes, each by fused score.
-    fused.sort(key=lambda c: c.keyword_rank is None and not c.exact)
+    # `fuse`, without copying the visual candidates (this search's own, fresh from
+    # `visual_candidates`) and sorted once: matches of the shopper's words (or SKU) first, then
+    # the look-alikes, each by fused score (fuse's order: score, then product id).
+    fused = fused_unsorted(signals.visual, signals.keyword, signals.exact)
+    fused.sort(key=lambda c: (c.keyword_rank is None and not c.exact, -c.score, c.product_id))
+    fused = drop_negatives(fused, signals.negatives, timings)
     total = len(fused)
     if len(signals.keyword) >= depth:
         # The ranked keyword list was cut at its depth: count every keyword match exactly.
