@@ -22,7 +22,7 @@ from django.db.models import F, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import Product, ProductImage, ProductVariant
-from search import hydration, live_rows
+from search import fts, hydration, live_rows
 from search.caching import TTLCache
 from search.facets import (  # noqa: F401  (re-exported)
     FACET_COLUMNS,
@@ -43,7 +43,6 @@ from search.fts import (  # noqa: F401  (re-exported)
     MAX_TOKEN_CHARS,
     PREFIX_MIN_CHARS,
     STOPWORDS,
-    exact_match_ids,
     fts_match_terms,
     gtin_forms,
     keyword_count,
@@ -85,6 +84,32 @@ def allowed_image_ids(*, filters: SearchFilters) -> NDArray[np.int64] | None:
     ids.sort()
     _allowed_ids_cache.put(filters, ids)
     return ids
+
+
+def exact_match_ids(*, query: str, filters: SearchFilters, limit: int = 5) -> list[int]:
+    """`search.fts.exact_match_ids`, without its query when the served version says nothing
+    can match (search.exact_guard, with the lean data path): the same ids either way."""
+    text = query.strip()
+    if text and len(text) <= 300 and live_rows.fast():
+        snap = _served_snapshot()
+        if snap is not None:
+            from search import exact_guard
+
+            if not exact_guard.may_match(snap, text):
+                return []
+    return fts.exact_match_ids(query=query, filters=filters, limit=limit)
+
+
+def _served_snapshot():
+    """The served version's snapshot, None without one (or without an index)."""
+    from search import snapshot
+    from search.exceptions import IndexNotReady, ModelNotAvailable
+    from search.index import get_index
+
+    try:
+        return snapshot.for_index(get_index())
+    except (IndexNotReady, ModelNotAvailable):
+        return None
 
 
 def image_products(image_ids: list[int]) -> dict[int, tuple[int, int | None]]:
@@ -228,16 +253,9 @@ def candidate_rows(product_ids: list[int], *, first_seen: bool = True) -> dict[i
 def _snapshot_rows(product_ids: list[int]) -> tuple[dict[int, CandidateRow], list[int]]:
     """(candidate rows the served version's snapshot holds for products unchanged since its
     build, with the lean data path on; the ids left for the database)."""
-    from search import live_rows, snapshot
-    from search.exceptions import IndexNotReady, ModelNotAvailable
-    from search.index import get_index
-
     if not live_rows.fast():
         return {}, product_ids
-    try:
-        snap = snapshot.for_index(get_index())
-    except (IndexNotReady, ModelNotAvailable):
-        snap = None
+    snap = _served_snapshot()
     if snap is None:
         return {}, product_ids
     return snap.candidate_rows(product_ids, live_rows.changed_ids(snap), _as_candidate_row)

@@ -18,6 +18,8 @@ worker like the index itself:
     product_sorted.npy int64 the product ids in that order (binary-searched, never gathered)
     gtin.npy, currency.npy (code into meta["currencies"]), price_milli.npy (int64, NO_PRICE:
                             none): candidate rows (`candidate_rows`; absent in older ones)
+    identifiers.npy int64   sorted hashes of every platform id, SKU, MPN and GTIN (products and
+                            variants): search.exact_guard (absent in older ones: not used)
     meta.json               the code tables, store slugs and names, when it was written
 
 What it answers without the database: the owners of index hits (`owners`), the allowed rows

@@ -2,8 +2,9 @@
 index version being built: one chunked read of the catalogue, each column saved and fsynced.
 Called by pipeline.indexing.build before the version is published.
 
-`write_row_columns` adds the candidate-row columns (GTIN, currency, exact price) to a snapshot
-written before they existed (bench.search_cpu does it for its catalogues): they are read later
+`write_row_columns` adds the candidate-row columns (GTIN, currency, exact price) and the
+identifier hashes (`write_identifiers`, search.exact_guard) to a snapshot written before they
+existed (bench.search_cpu does it for its catalogues): they are read later
 than the others, which is as exact, since a product changed since the snapshot's read is
 re-read from the database whatever its columns say (search.live_rows.changed_ids)."""
 
@@ -22,6 +23,7 @@ from numpy.typing import NDArray
 from catalog.models import Product
 from search.attributes import ATTRIBUTES
 from search.durable import fsync_path
+from search.exact_guard import IDENTIFIERS
 from search.id_query import IdQuery
 from search.snapshot import CODED, FORMAT, NO_PRICE, SNAPSHOT_DIR
 
@@ -58,6 +60,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
     for name, values in cols.items():
         _save(out / f"{name}.npy", values)
     meta["currencies"] = _write_row_columns(out, cols["product"])
+    write_identifiers(out)
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
     fsync_path(out / "meta.json")
     fsync_path(out)
@@ -70,8 +73,11 @@ def write_row_columns(version_dir: Path) -> bool:
     reader sees the old snapshot or the whole new one. False when there was nothing to add."""
     out = Path(version_dir) / SNAPSHOT_DIR
     meta = json.loads((out / "meta.json").read_text("utf-8"))
+    added = not (out / f"{IDENTIFIERS}.npy").is_file()
+    if added:
+        write_identifiers(out, atomic=True)
     if "currencies" in meta and (out / "price_milli.npy").is_file():
-        return False
+        return added
     meta["currencies"] = _write_row_columns(out, np.load(out / "product.npy"), atomic=True)
     tmp = out / "meta.json.tmp"
     tmp.write_text(json.dumps(meta), "utf-8")
@@ -79,6 +85,35 @@ def write_row_columns(version_dir: Path) -> bool:
     os.replace(tmp, out / "meta.json")
     fsync_path(out)
     return True
+
+
+def write_identifiers(out: Path, atomic: bool = False) -> int:
+    """Write identifiers.npy (search.exact_guard): the sorted unique hashes of every platform
+    id, SKU, MPN and GTIN of the catalogue's products and their variants, read in CHUNK-row
+    pages by id (after the snapshot's read stamp: a change since is seen by changed_ids).
+    Returns how many."""
+    from search.exact_guard import identifier_hashes
+
+    parts = []
+    for table, columns in (("catalog_product", "external_id, sku, mpn, gtin"), ("catalog_productvariant", "sku, gtin")):  # fmt: skip
+        last = -1
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT id, {columns} FROM {table} WHERE id > %s ORDER BY id LIMIT %s", [last, CHUNK])  # fmt: skip
+                rows = cursor.fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            parts.append(identifier_hashes([v for row in rows for v in row[1:] if v]))
+    hashes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    path = out / f"{IDENTIFIERS}.npy"
+    if atomic:  # beside a snapshot in use: readers see no file or the whole one
+        tmp = out / f"{IDENTIFIERS}.npy.{os.getpid()}.tmp"
+        _save(tmp, hashes)
+        os.replace(tmp, path)
+    else:
+        _save(path, hashes)
+    return len(hashes)
 
 
 # The candidate rows' own query (selectors.candidate_rows), so prices are the Decimals the ORM
