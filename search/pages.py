@@ -111,7 +111,12 @@ def hydrate_hits(window: list[Candidate], timings: dict[str, float]) -> list[Sea
             continue
         gtins.add(product.gtin)
         images = product.ready_images
-        image = next((i for i in images if i.pk == cand.image_id), images[0] if images else None)
+        # The matched picture, else the first one (a loop: no generator per hit).
+        image = images[0] if images else None
+        for candidate_image in images:
+            if candidate_image.pk == cand.image_id:
+                image = candidate_image
+                break
         hits.append(
             SearchHit(product, image, cand.score, cand.visual_score, cand.keyword_score, cand.exact)
         )

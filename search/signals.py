@@ -19,7 +19,7 @@ from search import live_rows, relevance, selectors, snapshot
 from search.caching import TTLCache
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.filters import SearchFilters
-from search.ranking import Candidate, above_floor, collapse, drop_negatives, fused_unsorted
+from search.ranking import Candidate, above_floor, collapse, drop_negatives, fuse_in_place
 from search.timing import timed
 
 logger = logging.getLogger(__name__)
@@ -346,12 +346,10 @@ def text_candidates(
         within_exact=within_exact,
         collect=collect,
     )
-    # `fuse`, without copying the visual candidates (this search's own, fresh from
-    # `visual_candidates`) and sorted once: matches of the shopper's words (or SKU) first, then
-    # the look-alikes, each by fused score (fuse's order: score, then product id).
-    fused = fused_unsorted(signals.visual, signals.keyword, signals.exact)
-    fused.sort(key=lambda c: (c.keyword_rank is None and not c.exact, -c.score, c.product_id))
-    fused = drop_negatives(fused, signals.negatives, timings)
+    # Visual candidates fresh from `visual_candidates`: this search's own, fused without copies.
+    fused = drop_negatives(
+        fuse_in_place(signals.visual, signals.keyword, signals.exact), signals.negatives, timings
+    )
     total = len(fused)
     if len(signals.keyword) >= depth:
         # The ranked keyword list was cut at its depth: count every keyword match exactly.

@@ -140,10 +140,20 @@ def _results_kind(request) -> str:
 def _more_url(request, page) -> str:
     if not page.has_more:
         return ""
-    params = request.GET.copy()
-    params.pop("fragment", None)
-    params["page"] = str(page.next_offset // page.limit + 1)
-    return "?" + params.urlencode()
+    # What `request.GET.copy()`, less "fragment", with "page" set, `.urlencode()` gives (the
+    # same pairs in the same order: a page already there keeps its place), without copying the
+    # QueryDict (a deep copy of every value list on every search that has a next page).
+    number = str(page.next_offset // page.limit + 1)
+    pairs, placed = [], False
+    for key, values in request.GET.lists():
+        if key == "fragment":
+            continue
+        if key == "page":
+            values, placed = [number], True
+        pairs.extend((key, value) for value in values)
+    if not placed:
+        pairs.append(("page", number))
+    return "?" + urlencode(pairs, encoding=request.GET.encoding)
 
 
 @require_safe
