@@ -128,9 +128,10 @@ def test_a_unique_search_asks_the_database_less_with_the_snapshot(
 ):
     """Owners of the hits: which changed since the build, from the updated_at index (not a
     join over every hit, nor a primary-key query when none of them changed); facets: bincounts over the snapshot (not two queries). With the snapshot a
-    unique search is: changed owners, exact matches, products with their pictures, offers at
-    other stores (candidate rows and the keyword index's delta: from the snapshot too; no
-    variants query when no hit has variants: search.hydration)."""
+    unique search is: changed owners, products with their pictures, offers at other stores
+    (candidate rows and the keyword index's delta: from the snapshot too; no variants query
+    when no hit has variants: search.hydration; no exact-match query when nothing can match:
+    search.exact_guard)."""
     settings.MEEPO_RELEVANCE_FLOOR = False
     catalogue(settings)
     # The steady state: nothing changed since the build (products written within
@@ -141,7 +142,7 @@ def test_a_unique_search_asks_the_database_less_with_the_snapshot(
     services.clear_caches()
     # Lean data path: candidate rows from the snapshot, and no keyword-delta query when the
     # owners' look at the changes found none (tests/search/test_datapath.py).
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         snap = services.search_products(**query)
     settings.MEEPO_SEARCH_SNAPSHOT = False
     services.clear_caches()
