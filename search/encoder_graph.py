@@ -37,6 +37,16 @@ CHECK_SHAPES = ((1, 2), (1, 4), (1, 6), (1, 9), (2, 5), (4, 13), (3, 0), (16, 8)
 Feeds = dict[str, NDArray[np.int64]]
 
 
+def node_links(graph) -> tuple[dict, dict[str, list]]:
+    """An ONNX graph's wiring: the node writing each value, and the nodes reading it."""
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return producer, consumers
+
+
 def lean_onnx_file(path: Path, names: Sequence[str], token_arrays: Callable[[list[str]], Feeds]) -> bool:  # fmt: skip
     """Rewrite the tower at `path` (inputs `names`) lean where that is bit-identical; True when
     rewritten. `token_arrays` tokenises like the encoder (the probes' token ids)."""

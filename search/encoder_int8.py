@@ -222,12 +222,10 @@ def _fuse_matmuls(model) -> None:
     """MatMulInteger -> Cast -> Mul(a_scale * b_scale) [-> Add(bias)] as one MatMulIntegerToFloat."""
     from onnx import helper
 
+    from search.encoder_graph import node_links
+
     graph = model.graph
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    producer, consumers = node_links(graph)
     biases = {i.name for i in graph.initializer if len(i.dims) == 1}
     drop, fused = set(), {}
     for node in graph.node:

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from search.encoder_graph import CHECK_SHAPES, PROBE_SHAPES, Feeds, _feeds, _same_outputs, _session
+from search.encoder_graph import (
+    CHECK_SHAPES,
+    PROBE_SHAPES,
+    Feeds,
+    _feeds,
+    _same_outputs,
+    _session,
+    node_links,
+)
 from search.encoder_tokens import CHECK_TEXTS
 
 logger = logging.getLogger("search.encoder")
@@ -61,11 +69,7 @@ def _attention(model) -> list[tuple[str, str, str]] | None:
     """(keys, values, mask) per attention layer, as the exporter writes them: Softmax(Add(
     MatMul(q [* s], k [* s]), mask)) [-> Where(IsNaN)] -> MatMul(., v); None for another shape."""
     graph = model.graph
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    producer, consumers = node_links(graph)
     constants = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}  # fmt: skip
     layers = []
     for softmax in (n for n in graph.node if n.op_type == "Softmax"):
