@@ -16,9 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from search import live_rows, relevance, selectors, snapshot
-from search.caching import TTLCache
 from search.exceptions import IndexNotReady, ModelNotAvailable
 from search.filters import SearchFilters
+from search.ranked_cache import RankedCache
 from search.ranking import Candidate, above_floor, collapse, drop_negatives, fuse_in_place
 from search.timing import timed
 
@@ -37,8 +37,6 @@ CHECK_SHARE_MAX = 0.5
 EXACT_LIMIT = 5
 RESULT_CACHE_SIZE = 512
 RESULT_CACHE_TTL_SECONDS = 60.0
-
-_result_cache = TTLCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS)
 
 
 def index_version() -> str | None:
@@ -326,6 +324,9 @@ class Ranked:
     total_is_lower_bound: bool
     every_match: list[tuple[int, float]] | None = None  # TextSignals.every_match
     every_exact: list[int] | None = None  # TextSignals.every_exact
+
+
+_result_cache = RankedCache(RESULT_CACHE_SIZE, RESULT_CACHE_TTL_SECONDS, Ranked)
 
 
 def text_candidates(
