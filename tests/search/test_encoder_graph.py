@@ -9,22 +9,13 @@ import numpy as np
 import pytest
 
 from search import encoder_graph, encoder_onnx
-from search.encoder import PROBE_TEXTS, load_encoder
+from search.encoder import load_encoder
+from tests.search.test_encoder_static import TEXTS as STATIC_TEXTS
+from tests.search.test_encoder_static import _fresh_encoders  # noqa: F401  (autouse fixture)
 
-# One word to past the model's text length, scripts, emoji, the empty text: lengths 2 to the max.
-TEXTS = [
-    "rug", "red chair", "a fluffy striped salmon pillow for the sofa", "Navy LINEN Shirt", "🍵",
-    "kids rain boots size 30, 2-pack (EU)!", "", " ".join(["long"] * 120), "椅子 红色", *PROBE_TEXTS,
-]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _fresh_encoders(settings, monkeypatch):
-    monkeypatch.delenv("MEEPO_CLIP_ONNX_INT8", raising=False)
-    settings.MEEPO_CLIP_TEXT_COALESCE = True
-    load_encoder.cache_clear()
-    yield
-    load_encoder.cache_clear()
+# test_encoder_static's texts (lengths 1 to past the model's text length, emoji, the empty
+# text) and its fixture (fresh encoders, default int8 scheme, coalescing on), plus CJK.
+TEXTS = [*STATIC_TEXTS, "椅子 红色"]
 
 
 def _onnx_encoder(tiny_clip, quantize="on"):
