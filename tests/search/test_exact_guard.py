@@ -91,3 +91,14 @@ def test_a_version_without_identifier_hashes_asks_the_database(tmp_path):
     assert np.array_equal(again.cols["identifiers"], snap.cols["identifiers"])
     assert not exact_guard.may_match(again, "walnut desk", titles)
     assert not write_row_columns(tmp_path)
+
+
+def test_a_damaged_identifier_file_leaves_the_version_to_the_database(tmp_path):
+    """A torn identifiers.npy (disk full mid-write, a bad copy) makes the version's snapshot
+    unloadable: logged once, and every search of it asks the database, exact matches included."""
+    from search.per_version import PerVersion
+
+    built(tmp_path)
+    assert PerVersion(Snapshot.load, "snapshot").get(tmp_path) is not None
+    (tmp_path / SNAPSHOT_DIR / "identifiers.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    assert PerVersion(Snapshot.load, "snapshot").get(tmp_path) is None
