@@ -63,6 +63,8 @@ def parse_args():
     parser.add_argument("--fresh-images", type=int, default=200, help="new images the concurrent pipeline embeds")  # fmt: skip
     parser.add_argument("--json", help="also write the JSON result here")
     parser.add_argument("--no-pipeline", action="store_true", help="load only, no concurrent pipeline run")  # fmt: skip
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="server and pipeline setting (repeatable)")  # fmt: skip
+    parser.add_argument("--memory-limit", type=int, metavar="MB", help="run everything in a cgroup of this many MB (the VPS: page cache and processes share it; needs root)")  # fmt: skip
     return parser.parse_args()
 
 
@@ -167,20 +169,31 @@ def _mapped_mb(pid: int, name: str) -> float:
 
 
 def _memory_available_mb() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) // 1024
-    return 0
+    """What search/residency.py's prefault rule sees (MemAvailable, or the cgroup's room)."""
+    from search.residency import memory_available
+
+    return memory_available() // 2**20
 
 
-def run(args) -> dict:
-    """Long: prepare, serve, load and measure in one sequence, as the run report reads."""
+def _setup(args) -> tuple[Path, dict[str, str]]:
     data = OUT / f"load-{args.products}" / "data"
     data.mkdir(parents=True, exist_ok=True)
     model = _model_dir()
     env = app_env(data, MEEPO_CLIP_MODEL=str(model), MEEPO_INDEX_RELOAD_SECONDS="5",
                   WEB_CONCURRENCY=str(args.workers))  # fmt: skip
+    return data, env
+
+
+def _prepare_catalogue(args) -> dict:
+    data, env = _setup(args)
+    return prepare(args.products, env, data)
+
+
+def run(args) -> dict:
+    """Long: prepare, serve, load and measure in one sequence, as the run report reads."""
+    data, env = _setup(args)
     catalogue = prepare(args.products, env, data)
+    env.update(dict(item.split("=", 1) for item in args.env))
     mem_available = _memory_available_mb()  # search/residency.py prefaults vectors.npy below 25 %
     print(f"catalogue: {catalogue}", flush=True)
     if not args.no_pipeline:
@@ -289,7 +302,21 @@ def _wrk(stack, args) -> dict:
 
 def main():
     args = parse_args()
-    result = {**run(args), "machine": machine()}
+    limit = None
+    if args.memory_limit:
+        from bench import memory_limit
+
+        # Catalogue building is not measured: enter the limit after it, around the serving.
+        prepare_only = argparse.Namespace(**{**vars(args), "memory_limit": None})
+        _prepare_catalogue(prepare_only)
+        limit = memory_limit.enter(args.memory_limit)
+    try:
+        result = {**run(args), "machine": machine()}
+    finally:
+        cgroup = limit.report() if limit else None
+        if limit:
+            limit.leave()
+    result["memory_limit"] = cgroup
     load, memory = result["load"], result["memory_peak"]
     print()
     print_table([{
@@ -301,6 +328,8 @@ def main():
     print(f"at the RSS peak: {memory['by_role_at_rss_peak']}")
     print(f"each role's own peak: {memory['role_peaks']}")
     print(f"web workers (warm, after): {result['web_workers']}")
+    if cgroup:
+        print(f"cgroup (processes + page cache): {cgroup}")
     emit_json(result, args.json or str(OUT / f"load-{args.products}.json"))
     if load["errors"]:
         sys.exit(f"{load['errors']} failed requests")

@@ -33,7 +33,7 @@ def prefault(array: np.ndarray) -> bool:
     mapped = getattr(array, "_mmap", None)
     if mode == "off" or mapped is None or sys.platform != "linux":
         return False
-    if mode == "auto" and array.nbytes > PREFAULT_SHARE * _memory_available():
+    if mode == "auto" and array.nbytes > PREFAULT_SHARE * memory_available():
         return False
     try:
         mapped.madvise(getattr(mmap, "MADV_POPULATE_READ", 22))  # Linux 5.14+
@@ -42,7 +42,7 @@ def prefault(array: np.ndarray) -> bool:
     return True
 
 
-def _memory_available() -> int:
+def memory_available() -> int:
     """Bytes this process could still fill: the kernel's MemAvailable, or less when the process
     runs in a memory-limited cgroup (a container, a systemd unit with MemoryMax=), whose limit
     /proc/meminfo does not show: a 4 GB container on a 64 GB host must not prefault 16 GB."""

@@ -73,8 +73,8 @@ def test_unreadable_or_missing_files_mean_no_limit_known(tmp_path):
 def test_available_memory_is_the_tighter_of_meminfo_and_the_cgroup(monkeypatch):
     monkeypatch.setattr(residency, "_meminfo_available", lambda: 20_000 * MB)
     monkeypatch.setattr(residency, "cgroup_room", lambda: 3_000 * MB)
-    assert residency._memory_available() == 3_000 * MB
+    assert residency.memory_available() == 3_000 * MB
     monkeypatch.setattr(residency, "cgroup_room", lambda: None)
-    assert residency._memory_available() == 20_000 * MB
+    assert residency.memory_available() == 20_000 * MB
     monkeypatch.setattr(residency, "cgroup_room", lambda: 50_000 * MB)
-    assert residency._memory_available() == 20_000 * MB
+    assert residency.memory_available() == 20_000 * MB
