@@ -20,6 +20,7 @@ worker like the index itself:
                             none): candidate rows (`candidate_rows`; absent in older ones)
     identifiers.npy int64   sorted hashes of every platform id, SKU, MPN and GTIN (products and
                             variants): search.exact_guard (absent in older ones: not used)
+    value_rows/     each filter column's rows ordered by value: search.value_rows (absent in older ones: built per worker)
     meta.json               the code tables, store slugs and names, when it was written
 
 What it answers without the database: the owners of index hits (`owners`), the allowed rows
@@ -69,6 +70,7 @@ class Snapshot:
     _first_row_by_product: Any = field(default=None, repr=False)  # see _first_row_table
     _value_rows: dict = field(default_factory=dict, repr=False)  # value_rows.ValueRows by column
     _currencies: Any = field(default=None, repr=False)  # see _currency_names
+    _dir: Path | None = field(default=None, repr=False)  # where value_rows.stored finds orders
 
     @classmethod
     def load(cls, version_dir: Path) -> Snapshot | None:
@@ -84,7 +86,7 @@ class Snapshot:
         words = Path(version_dir) / KEYWORD_DIR / META_FILE  # for live_rows.since
         if words.is_file():
             meta["keyword_written_at"] = json.loads(words.read_text("utf-8"))["written_at"]
-        snap = cls(cols, meta)
+        snap = cls(cols, meta, _dir=path)
         snap._code_of = {
             name: {v: i for i, v in enumerate(values)} for name, values in meta["codes"].items()
         }

@@ -6,7 +6,8 @@ Called by pipeline.indexing.build before the version is published.
 identifier hashes (`write_identifiers`, search.exact_guard) to a snapshot written before they
 existed (bench.search_cpu does it for its catalogues): they are read later
 than the others, which is as exact, since a product changed since the snapshot's read is
-re-read from the database whatever its columns say (search.live_rows.changed_ids)."""
+re-read from the database whatever its columns say (search.live_rows.changed_ids). It adds the
+filter columns' value orders (`write_value_orders`) too, made from the columns themselves."""
 
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ from search.durable import fsync_path
 from search.exact_guard import IDENTIFIERS
 from search.id_query import IdQuery
 from search.snapshot import CODED, FORMAT, NO_PRICE, SNAPSHOT_DIR
+from search.value_rows import ORDERS_DIR, ORDERS_KEY, ValueRows
 
 # Rows read per query while writing: bounded memory, and SQLite's limit on bound parameters.
 CHUNK = 20_000
+# The columns Snapshot.chosen_values filters on: each gets its rows by value written.
+FILTERED = ("store", *CODED)
 
 
 def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str, Any]:
@@ -61,6 +65,7 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
         _save(out / f"{name}.npy", values)
     meta["currencies"] = _write_row_columns(out, cols["product"])
     write_identifiers(out)
+    meta[ORDERS_KEY] = write_value_orders(out, cols)
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
     fsync_path(out / "meta.json")
     fsync_path(out)
@@ -68,17 +73,24 @@ def write_snapshot(version_dir: Path, image_ids: NDArray[np.int64]) -> dict[str,
 
 
 def write_row_columns(version_dir: Path) -> bool:
-    """Add gtin.npy, currency.npy and price_milli.npy (and meta's currency table) to a snapshot
-    that lacks them; each file written under a temporary name and renamed, meta.json last, so a
-    reader sees the old snapshot or the whole new one. False when there was nothing to add."""
+    """Add gtin.npy, currency.npy and price_milli.npy (and meta's currency table), identifiers.npy
+    and the value orders to a snapshot that lacks them; each file written under a temporary
+    name and renamed, meta.json last, so a reader sees the old snapshot or the whole new one.
+    False when there was nothing to add."""
     out = Path(version_dir) / SNAPSHOT_DIR
     meta = json.loads((out / "meta.json").read_text("utf-8"))
     added = not (out / f"{IDENTIFIERS}.npy").is_file()
     if added:
         write_identifiers(out, atomic=True)
-    if "currencies" in meta and (out / "price_milli.npy").is_file():
+    rewrite = False
+    if ORDERS_KEY not in meta:
+        columns = {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in FILTERED}
+        meta[ORDERS_KEY], rewrite = write_value_orders(out, columns, atomic=True), True
+    if "currencies" not in meta or not (out / "price_milli.npy").is_file():
+        meta["currencies"] = _write_row_columns(out, np.load(out / "product.npy"), atomic=True)
+        rewrite = True
+    if not rewrite:
         return added
-    meta["currencies"] = _write_row_columns(out, np.load(out / "product.npy"), atomic=True)
     tmp = out / "meta.json.tmp"
     tmp.write_text(json.dumps(meta), "utf-8")
     fsync_path(tmp)
@@ -114,6 +126,30 @@ def write_identifiers(out: Path, atomic: bool = False) -> int:
     else:
         _save(path, hashes)
     return len(hashes)
+
+
+def write_value_orders(
+    out: Path, cols: dict[str, np.ndarray], atomic: bool = False
+) -> dict[str, dict[str, int | str]]:
+    """Write each FILTERED column's search.value_rows arrays into `out/ORDERS_DIR/` (the order,
+    and the start table or the sorted values); returns what meta.json lists under ORDERS_KEY
+    (the caller writes it after them: a listed column has its files). `atomic`: beside a
+    snapshot in use, each file under a temporary name renamed into place."""
+    folder = out / ORDERS_DIR
+    folder.mkdir(exist_ok=True)
+    listed = {}
+    for name in FILTERED:
+        arrays, listed[name] = ValueRows(np.asarray(cols[name])).arrays()
+        for part, values in arrays.items():
+            path = folder / f"{name}.{part}.npy"
+            if atomic:
+                tmp = folder / f"{name}.{part}.npy.{os.getpid()}.tmp"
+                _save(tmp, values)
+                os.replace(tmp, path)
+            else:
+                _save(path, values)
+    fsync_path(folder)
+    return listed
 
 
 # The candidate rows' own query (selectors.candidate_rows), so prices are the Decimals the ORM
