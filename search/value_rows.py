@@ -88,6 +88,8 @@ class ValueRows:
             s = self.starts
             if s.dtype != np.int64 or s.ndim != 1 or len(s) < 2 or s[0] != 0 or s[-1] != n:
                 raise ValueError(f"starts: {s.dtype}[{len(s)}] ending {s[-1] if len(s) else None}")  # fmt: skip
+            if (np.diff(s) < 0).any():  # at most 2**16 + 1 entries: read whole
+                raise ValueError("starts: not ascending")
         elif self.sorted.dtype != column.dtype or len(self.sorted) != n:
             raise ValueError(f"sorted: {self.sorted.dtype}[{len(self.sorted)}], column {column.dtype}")  # fmt: skip
         at = np.unique(np.linspace(0, n - 1, min(n, SPOT_CHECKS)).astype(np.int64))
@@ -96,6 +98,8 @@ class ValueRows:
         else:
             held = self.sorted[at]
         rows = self.order[at]
+        if (np.diff(held) < 0).any():
+            raise ValueError("sorted: not ascending")
         if len(at) and (rows.min() < 0 or rows.max() >= n or (column[rows] != held).any()):
             raise ValueError("order: a row's value is not its place's")
 

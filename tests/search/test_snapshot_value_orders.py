@@ -56,12 +56,19 @@ def test_check_refuses_arrays_that_are_not_the_columns():
         {**arrays, "order": arrays["order"].astype(np.int64)},
         {**arrays, "order": np.arange(len(column), dtype=np.int32)},  # right size, wrong rows
         {**arrays, "starts": arrays["starts"][:-1]},
+        {**arrays, "starts": arrays["starts"][::-1].copy()},
     ]
     for parts in bad:
         parts = dict(parts)
         made = ValueRows.from_arrays(parts.pop("order"), **parts, low=kept["low"])
         with pytest.raises(ValueError, match=r"^(order|starts|sorted): "):
             made.check(column)
+    wide = columns()["wide"]
+    arrays, kept = ValueRows(wide).arrays()
+    for parts in ({**arrays, "sorted": arrays["sorted"][::-1].copy()}, {**arrays, "sorted": arrays["sorted"][1:]}):  # fmt: skip
+        made = ValueRows.from_arrays(parts.pop("order"), **parts, low=kept["low"])
+        with pytest.raises(ValueError, match=r"^(order|sorted): "):
+            made.check(wide)
     with pytest.raises(ValueError, match="one of starts and sorted"):
         ValueRows.from_arrays(arrays["order"], low=0)
 
