@@ -92,7 +92,7 @@ class ValueRows:
                 raise ValueError("starts: not ascending")
         elif self.sorted.dtype != column.dtype or len(self.sorted) != n:
             raise ValueError(f"sorted: {self.sorted.dtype}[{len(self.sorted)}], column {column.dtype}")  # fmt: skip
-        at = np.unique(np.linspace(0, n - 1, min(n, SPOT_CHECKS)).astype(np.int64))
+        at = np.linspace(0, n - 1, min(n, SPOT_CHECKS)).astype(np.int64)  # ascending
         if self.starts is not None:
             held = np.searchsorted(self.starts, at, "right") - 1 + self.low
         else:
