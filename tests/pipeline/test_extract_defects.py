@@ -364,3 +364,29 @@ def test_currency_symbol_written_as_the_decimal_mark(raw, expected):
 def test_superscript_cents_are_the_decimals():
     body = '<h1>Towel</h1><div class="price"><span>$24</span><sup class="cents">99</sup></div>'
     assert _one(_html(body)).price == Decimal("24.99")
+
+
+# -- blind batch b9 (tests/pipeline/corpus/b9_*): classes of misses it showed -----------------
+
+
+def test_a_unit_price_spec_per_kilogram_is_not_the_price():
+    spec = [
+        {"@type": "UnitPriceSpecification", "priceType": "https://schema.org/StrikethroughPrice", "price": 5.99},
+        {"@type": "UnitPriceSpecification", "price": 9.98,
+         "referenceQuantity": {"@type": "QuantitativeValue", "value": 1, "unitCode": "KGM"}},
+        {"@type": "UnitPriceSpecification", "price": 4.99},
+    ]  # fmt: skip
+    offer = {"@type": "Offer", "priceCurrency": "EUR", "priceSpecification": spec}
+    data = {"@type": "Product", "name": "Walnuts 500 g", "offers": offer}
+    product = _one(_html("<h1>Walnuts 500 g</h1>", "", json.dumps(data)))
+    assert (product.price, product.list_price) == (Decimal("4.99"), Decimal("5.99"))
+
+
+def test_only_a_unit_price_spec_gives_no_price_but_one_per_piece_does():
+    per_kg = {"@type": "UnitPriceSpecification", "price": 9.98, "priceCurrency": "EUR",
+              "referenceQuantity": {"value": "1", "unitCode": "KGM"}}  # fmt: skip
+    per_piece = {**per_kg, "price": 4.99, "referenceQuantity": {"value": "1", "unitCode": "C62"}}
+    for spec, expected in ((per_kg, None), (per_piece, Decimal("4.99"))):
+        offer = {"@type": "Offer", "priceSpecification": spec}
+        data = {"@type": "Product", "name": "Walnuts", "offers": offer}
+        assert _one(_html("<h1>Walnuts</h1>", "", json.dumps(data))).price == expected

@@ -2,7 +2,8 @@
 
 Understood: an Offer, a list of offers, an AggregateOffer (lowPrice) with or without its own
 `offers`, an Offer inside an Offer (microdata), priceSpecification lists where a
-ListPrice/StrikethroughPrice entry is the struck-through regular price, and repeated
+ListPrice/StrikethroughPrice entry is the struck-through regular price and an entry with a
+referenceQuantity (per kg, per litre) a base price that is skipped, and repeated
 availability values. Amounts are parsed with the offer's currency, so minor units are right.
 """
 
@@ -16,6 +17,8 @@ from pipeline.platforms.prices import currency_of
 
 AVAIL_RANK = {"in_stock": 0, "preorder": 1, "out_of_stock": 2, "unknown": 3}
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp", "regularprice")
+# UN/CEFACT codes for "one piece": a spec per piece is the price, per kilogram or litre is not.
+COUNT_UNITS = {"c62", "h87", "ea", "pce", "piece", "unit"}
 MAX_OFFERS = 200
 
 
@@ -60,11 +63,24 @@ def _currency(node: dict, country: str, fallback: str = "") -> str:
     return normalize_currency(first(node.get("priceCurrency")), country) or fallback
 
 
+def is_unit_price(spec: dict) -> bool:
+    """A spec with a reference quantity other than one piece ("9.98 per 1 KGM") is a base
+    price (Grundpreis), never what the pack costs."""
+    quantity = first(spec.get("referenceQuantity"))
+    if quantity in (None, ""):
+        return False
+    if not isinstance(quantity, dict):
+        return True
+    unit = str(first(quantity.get("unitCode")) or first(quantity.get("unitText")) or "")
+    value = str(first(quantity.get("value")) or "1").strip()
+    return unit.strip().lower() not in COUNT_UNITS or value not in ("1", "1.0")
+
+
 def _spec_prices(offer: dict, currency: str, country: str) -> tuple[Decimal | None, ...]:
     """(selling, list) prices and currency from a priceSpecification list."""
     selling = listed = None
     for spec in as_list(offer.get("priceSpecification")):
-        if not isinstance(spec, dict):
+        if not isinstance(spec, dict) or is_unit_price(spec):
             continue
         cur = _currency(spec, country, currency)
         amount = parse_price(first(spec.get("price")), cur)
