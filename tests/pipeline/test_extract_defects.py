@@ -390,3 +390,16 @@ def test_only_a_unit_price_spec_gives_no_price_but_one_per_piece_does():
         offer = {"@type": "Offer", "priceSpecification": spec}
         data = {"@type": "Product", "name": "Walnuts", "offers": offer}
         assert _one(_html("<h1>Walnuts</h1>", "", json.dumps(data))).price == expected
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        '<div class="price-block"><div class="price price--member">Klubbpris 399 kr</div>'
+        '<div class="price price--regular">Ordinarie pris 499 kr</div></div>',
+        '<p class="product-price">Member price: $45.00 <span>Regular $50.00</span></p>',
+    ],
+)
+def test_a_members_only_price_is_never_the_price(block):
+    products, _ = extract_products(_html(f"<h1>Camping stove</h1>{block}"), PAGE)
+    assert not products or products[0].price not in (Decimal("399"), Decimal("45.00"))

@@ -96,6 +96,16 @@ NOT_THE_PRICE = re.compile(
     r"(?:kg|g|l|ml|cl|m|m2|m²|lb|oz|liter|litre)\b",
     re.I,
 )
+# Prices for members of a club or loyalty scheme only ("Klubbpris 399 kr", "Member price $45"):
+# not what everyone pays.
+MEMBER_PRICE = re.compile(
+    r"(?:\bmember(?:s|ship)?(?:'s)? price|\bclub(?:card)? price|\bloyalty price|klubbpris|"
+    r"medlemspris|medlemspris|kundeklubbpris|mitgliederpreis|mitgliedspreis|clubpreis|"
+    r"prix (?:membre|adh[ée]rent|fid[ée]lit[ée])|precio (?:socio|miembro|club)|prezzo (?:soci|socio)|"
+    r"ledenprijs|j[äa]senhinta|cena klubowa|cena dla klubowicz[óo]w|会員価格|회원가|会员价)"
+    r"\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*(?:\s*\D{0,4}(?=\s|$))?",
+    re.I,
+)
 # "Price on request": a product page that shows no price on purpose.
 PRICE_ON_REQUEST = re.compile(
     r"price (?:up)?on request|call for (?:a )?price|preis auf anfrage|auf anfrage|"

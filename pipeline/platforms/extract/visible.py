@@ -31,6 +31,7 @@ from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
     INSTALMENTS,
+    MEMBER_PRICE,
     NOT_THE_PRICE,
     PRICE_ON_REQUEST,
     WAS_PRICE,
@@ -51,6 +52,7 @@ NOISE_WORDS |= {"postage", "freight", "reference", "parcelas", "parcela", "cuota
 NOISE_WORDS |= {"sconto", "rabatt", "remise", "descuento", "desconto", "korting", "rabat"}
 NOISE_WORDS |= {"indirim", "alennus", "sleva", "reduction", "savings"}
 NOISE_WORDS |= {"bez", "netto", "exvat", "exclvat", "excluding", "exkl"}  # prices before tax
+NOISE_WORDS |= {"member", "members", "club", "loyalty", "klubb", "medlem"}  # members only
 NOT_PRICE_WORDS = NOISE_WORDS | {"range", "filter", "slider", "cart", "minicart", "currency"}
 # Class/id words (prefixes) of blocks that show other products or site chrome.
 SKIP_WORDS = (
@@ -209,7 +211,7 @@ def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
         if child.getparent() is not None and not (keep_struck and holds_struck):
             child.drop_tree()
     text = tidy_amounts(" ".join(" ".join(el.itertext()).split()))
-    text = NOT_THE_PRICE.sub(" ", INSTALMENTS.sub(" ", text))
+    text = NOT_THE_PRICE.sub(" ", INSTALMENTS.sub(" ", MEMBER_PRICE.sub(" ", text)))
     return text if keep_struck else EXCL_TAX.sub(" ", WAS_PRICE.sub(" ", text))
 
 
