@@ -403,3 +403,21 @@ def test_only_a_unit_price_spec_gives_no_price_but_one_per_piece_does():
 def test_a_members_only_price_is_never_the_price(block):
     products, _ = extract_products(_html(f"<h1>Camping stove</h1>{block}"), PAGE)
     assert not products or products[0].price not in (Decimal("399"), Decimal("45.00"))
+
+
+def test_a_markup_price_the_page_shows_before_tax_gives_way_to_the_gross_price():
+    offer = (
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="priceCurrency" content="CZK"><meta itemprop="price" content="1652.89">'
+        '<div class="cena"><strong>2 000 Kč</strong> s DPH</div>'
+        '<div class="cena-bez">1 652,89 Kč bez DPH</div></div>'
+    )
+    body = (
+        '<div itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Konvice</h1>'
+        f"{offer}</div>"
+    )
+    product = _one(_html(body))
+    assert (product.price, product.currency) == (Decimal("2000.00"), "CZK")
+    # Only the net amount shown (a B2B shop): the markup price stands.
+    only_net = body.replace('<div class="cena"><strong>2 000 Kč</strong> s DPH</div>', "")
+    assert _one(_html(only_net)).price == Decimal("1652.89")

@@ -40,6 +40,7 @@ from pipeline.platforms.extract.meta import meta_kind, product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.rdfa import rdfa_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
+from pipeline.platforms.extract.tax import gross_for_net
 from pipeline.platforms.extract.visible import main_region, read_visible
 
 # Page types (schema.org, og:type) that are not one product's page.
@@ -99,6 +100,9 @@ def _visible(tree, page_url: str, external_id: str, country: str, known: Product
         product.currency = seen.currency if price is None else currency
         product.list_price = seen.list_price
     product.availability = seen.availability
+    if price is not None and (gross := gross_for_net(region, price, currency, seen.price)):
+        known.price, known.list_price = gross, None  # the markup held the price before tax
+        known.sources["price"] = "visible-text"
     wanted = {f for f in ("sku", "gtin", "brand") if not known or not getattr(known, f)}
     for name, value in read_facts(region, wanted).items():
         setattr(product, name, value)
