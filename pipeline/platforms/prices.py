@@ -157,6 +157,10 @@ AMBIGUOUS = {
     "¥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
     "￥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
 }
+# Hints under which a bare "$" is the US dollar: none, the US, English, dollarised countries.
+# Any other hint ("es" without a country, "de", "pt") leaves "$" unknown: a Spanish-language
+# shop's "$1,299" is as likely pesos as dollars.
+USD_HINTS = frozenset(["", "us", "en", "ec", "pr", "pa", "fm", "mh", "pw", "tl", "zw", "vg", "tc"])
 _ISO = frozenset(CURRENCIES) | frozenset(OBSOLETE.values())
 
 
@@ -183,6 +187,8 @@ def normalize_currency(value: object, country: str = "") -> str:
         return SYMBOLS[key]
     if key in AMBIGUOUS:
         choices = AMBIGUOUS[key]
+        if key == "$" and country not in choices and country not in USD_HINTS:
+            return ""
         return choices.get(country, choices.get("", ""))
     return ""
 

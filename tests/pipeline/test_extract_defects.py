@@ -421,3 +421,26 @@ def test_a_markup_price_the_page_shows_before_tax_gives_way_to_the_gross_price()
     # Only the net amount shown (a B2B shop): the markup price stands.
     only_net = body.replace('<div class="cena"><strong>2 000 Kč</strong> s DPH</div>', "")
     assert _one(_html(only_net)).price == Decimal("1652.89")
+
+
+@pytest.mark.parametrize(
+    ("hint", "expected"),
+    [
+        ("", "USD"),
+        ("us", "USD"),
+        ("en", "USD"),
+        ("mx", "MXN"),
+        ("au", "AUD"),
+        ("es", ""),
+        ("pt", ""),
+        ("de", ""),
+    ],
+)
+def test_a_bare_dollar_sign_is_usd_only_without_a_hint_of_another_market(hint, expected):
+    assert normalize_currency("$", hint) == expected
+
+
+def test_a_spanish_page_without_a_country_does_not_read_dollar_as_usd():
+    body = '<html lang="es"><body><h1>Tapete</h1><p class="price">$1,299</p></body></html>'
+    products, _ = extract_products(body.encode(), "https://casa.example/p/tapete")
+    assert not products or products[0].currency != "USD"
