@@ -444,3 +444,30 @@ def test_a_spanish_page_without_a_country_does_not_read_dollar_as_usd():
     body = '<html lang="es"><body><h1>Tapete</h1><p class="price">$1,299</p></body></html>'
     products, _ = extract_products(body.encode(), "https://casa.example/p/tapete")
     assert not products or products[0].currency != "USD"
+
+
+def _in_stock_ld(name="Hochbeet"):
+    offer = {"@type": "Offer", "price": "249.00", "priceCurrency": "EUR",
+             "availability": "https://schema.org/InStock"}  # fmt: skip
+    return json.dumps({"@type": "Product", "name": name, "offers": offer})
+
+
+def test_stale_in_stock_markup_gives_way_to_a_page_that_cannot_be_bought():
+    body = (
+        "<h1>Hochbeet</h1><p class='price'>249,00 €</p>"
+        "<div class='alert'><p>Dieser Artikel ist derzeit nicht verfügbar.</p></div>"
+        "<button disabled>Benachrichtigen, wenn verfügbar</button>"
+    )
+    assert _one(_html(body, "", _in_stock_ld())).availability == "out_of_stock"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<button>In den Warenkorb</button>",  # one size sold out, the product can be bought
+        "<p>Größe XL ausverkauft</p><p>Auf Lager</p>",
+    ],
+)
+def test_in_stock_markup_stands_when_the_page_can_still_be_bought(extra):
+    body = f"<h1>Hochbeet</h1><p class='price'>249,00 €</p><p>Ausverkauft</p>{extra}"
+    assert _one(_html(body, "", _in_stock_ld())).availability == "in_stock"

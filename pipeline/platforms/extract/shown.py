@@ -91,12 +91,30 @@ def stock_of(region: etree._Element) -> str:
         return "in_stock"
     if (state := _stock_lines(unlabelled)) != "unknown":
         return state
+    buttons = _buy_buttons(region)
+    return ("in_stock" if buttons[0] else "out_of_stock") if buttons else "unknown"
+
+
+def _buy_buttons(region: etree._Element) -> list[bool]:
+    """Whether each add-to-cart button of the product area is enabled."""
+    found = []
     for el in region.xpath("//button | //input[@type='submit'] | //a | //div[@role='button']"):
         words = f"{el.text_content()} {el.get('value') or ''} {_label(el)} {el.get('name') or ''}"
         if ADD_TO_CART.search(words):
-            disabled = el.get("disabled") is not None or "disabled" in _label(el).lower()
-            return "out_of_stock" if disabled else "in_stock"
-    return "unknown"
+            found.append(not (el.get("disabled") is not None or "disabled" in _label(el).lower()))
+    return found
+
+
+def sold_out_shown(region: etree._Element) -> bool:
+    """The whole product cannot be bought: a strong out-of-stock phrase, no in-stock or
+    pre-order phrase and no enabled add-to-cart button (one sold-out size leaves a button)."""
+    unlabelled = copy.deepcopy(region)
+    for label in list(unlabelled.iter("label")):
+        label.drop_tree()
+    text = " | ".join(_short_texts(unlabelled)).lower()
+    if not OUT_OF_STOCK.search(text) or IN_STOCK.search(text) or PREORDER.search(text):
+        return False
+    return not any(_buy_buttons(region))
 
 
 def named_title(region: etree._Element) -> str:
