@@ -157,10 +157,10 @@ AMBIGUOUS = {
     "¥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
     "￥": {"": "JPY", "ja": "JPY", "jp": "JPY", "cn": "CNY", "zh": "CNY"},
 }
-# Hints under which a bare "$" is the US dollar: none, the US, English, dollarised countries.
-# Any other hint ("es" without a country, "de", "pt") leaves "$" unknown: a Spanish-language
-# shop's "$1,299" is as likely pesos as dollars.
-USD_HINTS = frozenset(["", "us", "en", "ec", "pr", "pa", "fm", "mh", "pw", "tl", "zw", "vg", "tc"])
+# Languages spoken in several dollar/peso markets: without a country, a bare "$" on such a page
+# is unknown (a Spanish-language shop's "$1,299" is as likely pesos as US dollars). Under
+# other hints ("sv", "de") the shop's "$" is the US dollar, as without a hint.
+DOLLAR_LANGUAGES = frozenset(["es", "pt", "fr", "zh", "ms", "nl"])
 _ISO = frozenset(CURRENCIES) | frozenset(OBSOLETE.values())
 
 
@@ -187,7 +187,7 @@ def normalize_currency(value: object, country: str = "") -> str:
         return SYMBOLS[key]
     if key in AMBIGUOUS:
         choices = AMBIGUOUS[key]
-        if key == "$" and country not in choices and country not in USD_HINTS:
+        if key == "$" and country in DOLLAR_LANGUAGES:
             return ""
         return choices.get(country, choices.get("", ""))
     return ""

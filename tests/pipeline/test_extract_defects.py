@@ -433,10 +433,11 @@ def test_a_markup_price_the_page_shows_before_tax_gives_way_to_the_gross_price()
         ("au", "AUD"),
         ("es", ""),
         ("pt", ""),
-        ("de", ""),
+        ("fr", ""),
+        ("sv", "USD"),
     ],
 )
-def test_a_bare_dollar_sign_is_usd_only_without_a_hint_of_another_market(hint, expected):
+def test_a_bare_dollar_sign_is_unknown_under_a_language_of_several_dollar_markets(hint, expected):
     assert normalize_currency("$", hint) == expected
 
 
