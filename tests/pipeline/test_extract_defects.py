@@ -472,3 +472,21 @@ def test_stale_in_stock_markup_gives_way_to_a_page_that_cannot_be_bought():
 def test_in_stock_markup_stands_when_the_page_can_still_be_bought(extra):
     body = f"<h1>Hochbeet</h1><p class='price'>249,00 €</p><p>Ausverkauft</p>{extra}"
     assert _one(_html(body, "", _in_stock_ld())).availability == "in_stock"
+
+
+@pytest.mark.parametrize(
+    ("block", "price", "list_price"),
+    [
+        # Indian MRP beside a percentage: "MRP" and "OFF" are not currency codes, 18% no price.
+        ('<div class="pdp-price"><span>₹1,23,456</span> <span>MRP <s>₹1,49,999</s></span>'
+         "<span>(18% OFF)</span></div>", "123456", "149999"),
+        # Swiss typographic apostrophe in the crossed-out amount as well as in the price.
+        ('<div class="price-box"><span class="price-box__old">statt CHF 2\u2019490.00</span>'
+         "<span class=\"price-box__current\">CHF 1\u2019990.00</span></div>", "1990.00", "2490.00"),
+    ],
+)  # fmt: skip
+def test_percentages_and_non_iso_capitals_are_not_prices_and_apostrophes_group(
+    block, price, list_price
+):
+    product = _one(_html(f"<h1>Saree</h1>{block}<p>In stock</p>"))
+    assert (product.price, product.list_price) == (Decimal(price), Decimal(list_price))

@@ -37,7 +37,7 @@ from pipeline.platforms.extract.phrases import (
     WAS_PRICE,
 )
 from pipeline.platforms.extract.shown import image_of, named_title, stock_of
-from pipeline.platforms.prices import currency_of, parse_price, tidy_amounts
+from pipeline.platforms.prices import currency_of, normalize_currency, parse_price, tidy_amounts
 
 PRICE_WORDS = re.compile(
     r"price|pricing|cost|preis|prix|tarif|preci|prezz|prij|pre[cç]o|cen[ay]|pris|money|fiyat|hinta|pret|"
@@ -66,7 +66,7 @@ CURRENCY_SIGNS = re.compile(
     r"[€$£¥₩₹₽₺₪฿₫₴₱]|\b[A-Z]{3}\b|zł|kr|Kč|Ft|TL|\u043b\u0432|\u0440\u0443\u0431|원|円|元"
 )
 # Spaces only as thousands separators ("1 299,00"), so "1-9 4,90 €" stays three numbers.
-AMOUNT = re.compile(r"\d{1,3}(?:[ \u00a0\u202f']\d{3})+(?:[.,]\d+)?|\d[\d.,]*\d|\d")
+AMOUNT = re.compile(r"\d{1,3}(?:[ \u00a0\u202f'\u2019]\d{3})+(?:[.,]\d+)?|\d[\d.,]*\d|\d")
 RANGE_JOIN = re.compile(
     r"\s*[^\w\s]{0,4}\s*(?:\u2013|\u2014|-|~|to|bis|à|a|tot)\s*[^\w\s]{0,4}\s*", re.I
 )
@@ -174,11 +174,19 @@ def _priced(text: str, currency: str, loose: bool = False) -> list[tuple[re.Matc
     found = []
     for match in AMOUNT.finditer(text):
         window = f"{text[max(0, match.start() - 5) : match.start()]} {text[match.end() : match.end() + 5]}"
-        if loose or currency_of(window) or CURRENCY_SIGNS.search(window):
+        if text[match.end() : match.end() + 2].strip().startswith("%"):
+            continue  # "18% OFF", "-20 %": a discount
+        if loose or currency_of(window) or _sign(window):
             value = parse_price(match.group(0), currency)
             if value is not None:
                 found.append((match, value))
     return found
+
+
+def _sign(window: str) -> bool:
+    """A currency sign or an ISO code ("MRP", "OFF" and "VAT" are not currencies)."""
+    signs = CURRENCY_SIGNS.findall(window)
+    return any(not re.fullmatch(r"[A-Z]{3}", s) or normalize_currency(s) for s in signs)
 
 
 def amounts(text: str, currency: str, loose: bool = False) -> list[Decimal]:
