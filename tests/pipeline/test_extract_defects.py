@@ -490,3 +490,19 @@ def test_percentages_and_non_iso_capitals_are_not_prices_and_apostrophes_group(
 ):
     product = _one(_html(f"<h1>Saree</h1>{block}<p>In stock</p>"))
     assert (product.price, product.list_price) == (Decimal(price), Decimal(list_price))
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Produkt chwilowo niedostępny", "Articolo fuori produzione - non più disponibile",
+     "Немає в наявності", "Dieser Artikel ist nicht mehr erhältlich"],
+)  # fmt: skip
+def test_more_out_of_stock_wordings(line):
+    body = f"<h1>Kask</h1><p class='price'>1 249,00 zł</p><p class='info'>{line}</p>"
+    assert _one(_html(body)).availability == "out_of_stock"
+
+
+@pytest.mark.parametrize(("line", "sku"), [("Kód: EH-KON-17", "EH-KON-17"), ("Код товару: KM-TUR-500", "KM-TUR-500")])  # fmt: skip
+def test_more_sku_labels(line, sku):
+    body = f"<h1>Konvice</h1><p class='price'>2 000 Kč</p><p>{line}</p>"
+    assert _one(_html(body)).sku == sku

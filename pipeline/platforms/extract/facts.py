@@ -21,7 +21,8 @@ LABELS = {
     r"codice articolo|item (?:#|no\.?|number)|product code|produktnummer|varenummer|"
     r"tuotenumero|numer katalogowy|kod produktu|ref\.?|réf\.?|ürün kodu|stok kodu|상품코드|"
     r"c[oó]digo(?: do produto| del producto)?|品番|商品番号|상품번호|货号|"
-    "\u0430\u0440\u0442\u0438\u043a\u0443\u043b|\u043a\u043e\u0434 \u0442\u043e\u0432\u0430\u0440\u0430",  # artikul, kod tovara
+    "\u0430\u0440\u0442\u0438\u043a\u0443\u043b|\u043a\u043e\u0434 \u0442\u043e\u0432\u0430\u0440[\u0430\u0443]|"
+    r"k[oó]d(?: produktu| zboží)?",  # artikul, kod tovara
     "brand": r"brand|marke|marque|marca|merk|märke|varumärke|hersteller|fabricant|fabricante|"
     r"manufacturer|producent|ブランド|メーカー|브랜드|品牌",
 }

@@ -22,12 +22,15 @@ _OUT = (
     "\u043d\u0435\u0442 \u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # nyet v nalichii
     "在庫切れ|在庫なし|売り切れ|품절|재고 없음|일시품절|缺货|售罄|已售完|hết hàng|"
     "نفذت الكمية|نفذ من المخزون|אזל מהמלאי|缺貨|售完|暫無庫存|εξαντλήθηκε|stoc epuizat|"
-    "nu este în stoc|stok habis|สินค้าหมด|tạm hết hàng"
+    "nu este în stoc|stok habis|สินค้าหมด|tạm hết hàng|chwilowo niedostępny|produkt niedostępny|"
+    "fuori produzione|non più disponibile|nicht mehr erhältlich|no longer in production|"
+    "\u043d\u0435\u043c\u0430\u0454 \u0432 \u043d\u0430\u044f\u0432\u043d\u043e\u0441\u0442\u0456"  # nemaye v nayavnosti (uk)
 )
 _IN = (
     "in stock|auf lager|sofort lieferbar|vorrätig|en stock|en existencia|in magazzino|"
     "op voorraad|em estoque|w magazynie|i lager|på lager|varastossa|skladem|készleten|stokta|"
     "\u0432 \u043d\u0430\u043b\u0438\u0447\u0438\u0438|"  # v nalichii
+    "\u0432 \u043d\u0430\u044f\u0432\u043d\u043e\u0441\u0442\u0456|"  # v nayavnosti (uk)
     "在庫あり|재고 있음|有货|còn hàng|במלאי|現貨供應|有現貨|în stoc|stok tersedia|มีสินค้า"
 )
 # Weak phrases ("not available", "disponibile") also describe other things ("gift wrapping not
