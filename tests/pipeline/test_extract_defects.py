@@ -506,3 +506,17 @@ def test_more_out_of_stock_wordings(line):
 def test_more_sku_labels(line, sku):
     body = f"<h1>Konvice</h1><p class='price'>2 000 Kč</p><p>{line}</p>"
     assert _one(_html(body)).sku == sku
+
+
+@pytest.mark.parametrize(
+    ("block", "price"),
+    [
+        ('<div class="item-price">12,000円<span class="tax-label">(税抜)</span>'
+         "<br><span>(税込 13,200円)</span></div>", "13200"),
+        ('<div class="item-price">12,000円 (税込 13,200円)</div>', "13200"),
+        ('<div class="price">4,378円(税込) <span>本体 3,980円</span></div>', "4378"),
+    ],
+)  # fmt: skip
+def test_of_several_amounts_the_one_said_to_include_tax_is_the_price(block, price):
+    page = f"<html lang='ja'><body><h1>鉄瓶</h1>{block}</body></html>"
+    assert _one(page.encode()).price == Decimal(price)

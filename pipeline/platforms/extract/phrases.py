@@ -83,6 +83,18 @@ EXCL_TAX = re.compile(
     r"\bnetto|\bnet price|税抜価格|税抜)\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
     re.I,
 )
+# An amount said to include tax ("税込 13,200円", "14,88 € inkl. MwSt.", "£24.99 inc. VAT").
+_INCL = (
+    r"税込|tax incl(?:uded|\.)?|incl(?:uding|\.)? (?:vat|tax|gst|btw)|inc\.? (?:vat|gst)|"
+    r"inkl\.? (?:\d+\s?% )?mwst\.?|ttc|s dph|con iva|iva incl[uú]ída|iva incluido|iva inclusa|"
+    r"incl\.? btw|inkl\.? moms|z vat|kdv dahil"
+)
+_AMOUNT = r"(\D{0,4}\d[\d.,\u00a0\u202f ]*\d\s*\D{0,4}?)"
+INCL_TAX = re.compile(
+    rf"(?:{_INCL})\s*:?\s*{_AMOUNT}(?=[\s)\uff09]|$)|"
+    rf"{_AMOUNT}\s*[(\uff08]?\s*(?:{_INCL})(?!\w)(?!\s*:?\s*\D{{0,4}}\d)",  # not "(税込 13,200円)"
+    re.I,
+)
 # Instalment offers ("ou 3x de R$ 73,30", "or 4 payments of $10") are not the price.
 INSTALMENTS = re.compile(
     r"\b\d{1,2}\s*[x\u00d7]\s*(?:de\s*)?\D{0,4}\d[\d.,]*|"

@@ -30,6 +30,7 @@ from pipeline.platforms.extract.microdata import (
 from pipeline.platforms.extract.phrases import (
     ADD_TO_CART,
     EXCL_TAX,
+    INCL_TAX,
     INSTALMENTS,
     MEMBER_PRICE,
     NOT_THE_PRICE,
@@ -236,13 +237,20 @@ def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
         return None, "", f"no currency next to {text[:40]!r}"
     found = amounts(text, currency)
     if len(found) > 1:
-        selling = _selling_amount(el, currency) or price_range(text, currency)
+        selling = _selling_amount(el, currency) or _taxed(text, currency)
+        selling = selling or price_range(text, currency)
         if selling is None:
             return None, currency, f"several amounts in {text[:60]!r}"
         return selling, currency, ""
     if not found:
         return None, currency, f"no amount in {text[:40]!r}"
     return parse_price(text, currency) or found[0], currency, ""
+
+
+def _taxed(text: str, currency: str) -> Decimal | None:
+    """Of several amounts, the one said to include tax ("12,000円 (税込 13,200円)")."""
+    found = {v for m in INCL_TAX.finditer(text) for v in amounts(m.group(0), currency, True)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _selling_amount(el: etree._Element, currency: str) -> Decimal | None:
