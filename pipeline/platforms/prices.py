@@ -25,6 +25,12 @@ from price_parser._currencies import CURRENCIES
 
 MAX_PRICE = Decimal("1e10")
 _SYMBOL_DECIMAL = re.compile(r"(?<![\d.,])(\d{1,6})([€$£])(\d{2})(?![\d.,])")
+# Arabic-Indic and Persian digits with the Arabic decimal (U+066B) and thousands (U+066C) marks.
+_DIGITS = str.maketrans(
+    "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+    "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9\u066b\u066c",
+    "01234567890123456789.,",
+)
 _CENTS = re.compile(r"(\d) \.(\d{2})(?!\d)")
 # ISO 4217 list one (minor units) for active codes whose minor unit is not 2.
 ZERO_DECIMAL = frozenset(
@@ -127,6 +133,10 @@ SYMBOLS = {
     "s/": "PEN",
     "s/.": "PEN",
 }
+# Arabic abbreviations written with dots ("ر.س." is the Saudi riyal); found inside a text.
+ARABIC_SYMBOLS = {"ر.س": "SAR", "د.إ": "AED", "ر.ق": "QAR", "ج.م": "EGP", "د.م": "MAD"}
+SYMBOLS.update(ARABIC_SYMBOLS)
+SYMBOLS.update({f"{k}.": v for k, v in ARABIC_SYMBOLS.items()})
 # Symbols several currencies share: the country (from the site's domain or language) decides.
 AMBIGUOUS = {
     "$": {
@@ -220,7 +230,9 @@ def _separator_hint(text: str, currency: str) -> str | None:
 
 def tidy_amounts(text: str) -> str:
     """Price text with odd but common spellings made plain: "24€99" (the symbol as decimal
-    mark) becomes "24.99 €", a superscript-cents "$24 .99" becomes "$24.99"."""
+    mark) becomes "24.99 €", a superscript-cents "$24 .99" becomes "$24.99", Arabic-Indic
+    and Persian digits (U+0660…U+0669, U+06F0…U+06F9) become ASCII ones ("459.00")."""
+    text = text.translate(_DIGITS)
     text = _SYMBOL_DECIMAL.sub(r"\1.\3 \2", text)
     return _CENTS.sub(r"\1.\2", text)
 
@@ -259,7 +271,7 @@ def parse_price(value: object, currency: str = "") -> Decimal | None:
             if currency not in ZERO_DECIMAL and re.fullmatch(r"\s*\d+\.\d{3}\s*", value):
                 amount = _amount_from_text(value, currency)  # "1.299": thousands, say people
         elif isinstance(value, str):
-            amount = _amount_from_text(value, currency)
+            amount = _amount_from_text(value.translate(_DIGITS), currency)
         else:
             return None
     except (InvalidOperation, ValueError):
@@ -284,4 +296,7 @@ def currency_of(text: str, country: str = "") -> str:
         known = word.isupper() or word.lower() in SYMBOLS or word.lower() in AMBIGUOUS
         if known and (code := normalize_currency(word, country)):
             break
+    for symbol, iso in ARABIC_SYMBOLS.items() if not code else ():
+        if symbol in text:
+            return iso
     return code

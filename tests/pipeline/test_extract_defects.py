@@ -520,3 +520,19 @@ def test_more_sku_labels(line, sku):
 def test_of_several_amounts_the_one_said_to_include_tax_is_the_price(block, price):
     page = f"<html lang='ja'><body><h1>鉄瓶</h1>{block}</body></html>"
     assert _one(page.encode()).price == Decimal(price)
+
+
+def test_arabic_indic_digits_and_dotted_arabic_currency_abbreviations():
+    assert parse_price("\u0664\u0665\u0669\u066b\u0660\u0660 ر.س.", "SAR") == Decimal("459.00")
+    assert parse_price("\u06f1\u06f2\u066c\u06f5\u06f0\u06f0", "") == Decimal("12500.00")
+    assert normalize_currency("ر.س.") == "SAR"
+    block = (
+        '<div class="price-wrap"><span class="price-now">\u0664\u0665\u0669\u066b\u0660\u0660 ر.س.</span>'
+        ' <del class="price-old">\u0665\u0662\u0669\u066b\u0660\u0660 ر.س.</del></div>'
+    )
+    product = _one(_html(f"<h1>عطر عود</h1>{block}"))
+    assert (product.price, product.list_price, product.currency) == (
+        Decimal("459.00"),
+        Decimal("529.00"),
+        "SAR",
+    )
