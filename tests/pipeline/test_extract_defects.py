@@ -536,3 +536,46 @@ def test_arabic_indic_digits_and_dotted_arabic_currency_abbreviations():
         Decimal("529.00"),
         "SAR",
     )
+
+
+def _next_data(product: dict, others: list) -> str:
+    data = {"props": {"pageProps": {"recommendations": others, "product": product}}}
+    return f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script>'
+
+
+def test_a_headless_storefront_product_only_in_next_data():
+    money = {"amount": "129.0", "currencyCode": "USD"}
+    variants = [
+        {"sku": "TR-8", "availableForSale": False, "price": money},
+        {"sku": "TR-9", "availableForSale": True, "price": money},
+    ]
+    product = {"handle": "trail-runner", "title": "Trail Runner", "vendor": "Northpass",
+               "availableForSale": True, "featuredImage": {"url": "https://cdn.example/tr.jpg"},
+               "priceRange": {"minVariantPrice": money},
+               "variants": {"edges": [{"node": v} for v in variants]}}  # fmt: skip
+    other = {"handle": "trail-sock", "title": "Trail Sock", "priceRange": {"minVariantPrice": {"amount": "24.0", "currencyCode": "USD"}}}  # fmt: skip
+    body = f'<div id="__next"></div>{_next_data(product, [other])}'
+    got = _one(_html(body), "https://northpass.example/products/trail-runner")
+    assert (got.title, got.price, got.currency, got.availability, got.sku, got.brand) == (
+        "Trail Runner", Decimal("129.00"), "USD", "in_stock", "TR-9", "Northpass"
+    )  # fmt: skip
+    # On another product's URL the blob's product is not the page's.
+    products, _ = extract_products(_html(body), "https://northpass.example/products/trail-sock-x")
+    assert not products or products[0].price is None
+
+
+def test_a_plain_state_product_needs_the_page_to_show_its_price():
+    state = {"product": {"name": "Tapete", "price": 1299, "listPrice": 1599, "currency": "MXN"}}
+    script = f"<script>window.__INITIAL_STATE__={json.dumps(state)};</script>"
+    shown = (
+        '<h1>Tapete</h1><div class="prices"><s>$1,599</s> <span class="sale">$1,299</span></div>'
+    )
+    got = _one(_html(shown, script), "https://casa.example/p/tapete")
+    assert (got.price, got.list_price, got.currency) == (
+        Decimal("1299.00"),
+        Decimal("1599.00"),
+        "MXN",
+    )
+    cents = script.replace("1299", "129900")  # money in cents: not what the page shows
+    products, _ = extract_products(_html(shown, cents), "https://casa.example/p/tapete")
+    assert not products or products[0].price != Decimal("129900")

@@ -41,8 +41,10 @@ from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.rdfa import rdfa_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
 from pipeline.platforms.extract.shown import sold_out_shown
+from pipeline.platforms.extract.state import product_from_state
 from pipeline.platforms.extract.tax import gross_for_net
-from pipeline.platforms.extract.visible import main_region, read_visible
+from pipeline.platforms.extract.visible import amounts, main_region, read_visible
+from pipeline.platforms.prices import tidy_amounts
 
 # Page types (schema.org, og:type) that are not one product's page.
 # (Not ItemList or FAQPage: product pages carry those for related products and questions.)
@@ -78,9 +80,17 @@ def _structured(tree, page_url: str, external_id: str, country: str, notes: list
     if md_main is not None and (ld_main is None or is_same_item(ld_main, md_main)):
         found.append(product_from_node(md_main, page_url, external_id, "microdata", country))
     embedded = product_from_embedded(tree, page_url, external_id)
+    if embedded is None:
+        embedded = product_from_state(tree, page_url, external_id, title, lambda: _shown(tree))
     if embedded is not None and (not found or _same_title(found[0], embedded)):
         found.append(embedded)
     return found, bool(kinds & OTHER_PAGES)
+
+
+def _shown(tree) -> set:
+    """Every amount the product area shows (bare numbers too), for checking state prices."""
+    text = " ".join(" ".join(main_region(tree).itertext()).split())
+    return set(amounts(tidy_amounts(text), "", loose=True))
 
 
 def _same_title(a: ProductData, b: ProductData) -> bool:
