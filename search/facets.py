@@ -14,6 +14,7 @@ from typing import NamedTuple
 from django.db.models import Count, Max, Min
 
 from catalog.models import Product, Store
+from search import catalogue_summary
 from search.attributes import ATTRIBUTES, display_label
 from search.caching import TTLCache
 from search.filters import SearchFilters
@@ -62,16 +63,24 @@ def store_rows(counts: dict[int, int]) -> list[FacetRow]:
     )
 
 
-def facet_counts(*, product_ids: list[int], filters: SearchFilters) -> Facets:
+def facet_counts(
+    *, product_ids: list[int], filters: SearchFilters, only: str | None = None
+) -> Facets:
     """Counts per store, brand, category and zero-shot attribute among a query's candidates.
 
     With no query (`product_ids` empty and browsing), the counts cover every product that passes
     the filters. Two queries for a query's candidates (a few hundred rows, counted here: cheaper
-    than GROUP BYs), one per facet when browsing (grouped in SQL: that can be the whole catalogue).
+    than GROUP BYs), one per facet when browsing (grouped in SQL: that can be the whole catalogue;
+    `only` names the one facet a caller needs). With no filter either, the served index
+    version's counts (search.catalogue_summary): no request groups the whole catalogue.
     """
     if product_ids:
         return _candidate_facets(product_ids, filters)
-    return _catalogue_facets(filters)
+    if filters.is_empty:
+        summary = catalogue_summary.served()
+        if summary is not None:
+            return {name: list(rows) for name, rows in summary["facets"].items()}
+    return catalogue_facets_from_db(filters, only=only)
 
 
 def candidate_tallies(product_ids: list[int], filters: SearchFilters) -> dict[str, Counter]:
@@ -92,11 +101,16 @@ def _candidate_facets(product_ids: list[int], filters: SearchFilters) -> Facets:
     return facets
 
 
-def _catalogue_facets(filters: SearchFilters) -> Facets:
+def catalogue_facets_from_db(filters: SearchFilters, only: str | None = None) -> Facets:
+    """Every product passing `filters`, grouped per facet in SQL (all facets, or `only`)."""
     qs = filters.queryset()
-    stores = qs.values_list("store_id").annotate(n=Count("id")).order_by()
-    facets = {"store": store_rows(dict(stores.values_list("store_id", "n")))}
+    facets: Facets = {}
+    if only in (None, "store"):
+        stores = qs.values_list("store_id").annotate(n=Count("id")).order_by()
+        facets["store"] = store_rows(dict(stores.values_list("store_id", "n")))
     for name, lookup in FACET_COLUMNS.items():
+        if only not in (None, name):
+            continue
         rows = (
             qs.filter(**{f"{lookup}__gt": ""})
             .values_list(lookup)
@@ -153,15 +167,28 @@ def price_range_of(rows: dict, product_ids: list[int], filters: SearchFilters) -
 
 # The home page's examples and browse links (re-exported by search.selectors).
 EXAMPLES_TTL_SECONDS = 600.0
-_examples_cache = TTLCache(2, EXAMPLES_TTL_SECONDS)
+EXAMPLES = 6  # example queries shown
+_examples_cache = TTLCache(4, EXAMPLES_TTL_SECONDS)
 
 
-def example_queries(limit: int = 6) -> list[str]:
+def example_queries(limit: int = EXAMPLES) -> list[str]:
     """Searches the catalogue can answer, for the home page and empty results: its most common
-    categories and brands (lower-cased), cached for a while; none for an empty catalogue."""
-    cached = _examples_cache.get("examples")
+    categories and brands (lower-cased), as counted for the served index version
+    (search.catalogue_summary), else from the database and cached for a while; none for an
+    empty catalogue."""
+    summary = catalogue_summary.served() if limit == EXAMPLES else None
+    if summary is not None:
+        return list(summary["examples"])
+    cached = _examples_cache.get(("examples", limit))
     if cached is not None:
         return cached
+    examples = examples_from_db(limit)
+    _examples_cache.put(("examples", limit), examples)
+    return examples
+
+
+def examples_from_db(limit: int = EXAMPLES) -> list[str]:
+    """`example_queries` counted in SQL (two GROUP BYs over the active products)."""
     qs = Product.objects.active()
     by_column = {}
     for column in ("category", "brand"):
@@ -175,20 +202,21 @@ def example_queries(limit: int = 6) -> list[str]:
         by_column[column] = [r.lower() for r in rows]
     categories = by_column["category"][: limit // 2]
     brands = [b for b in by_column["brand"] if b not in categories]
-    examples = (categories + brands + by_column["category"][limit // 2 :])[:limit]
-    _examples_cache.put("examples", examples)
-    return examples
+    return (categories + brands + by_column["category"][limit // 2 :])[:limit]
 
 
 def browse_links(limit: int = 12) -> Facets:
     """The catalogue's biggest categories and stores, for browsing without typing (home page):
-    {"category": [(value, label, count)], "store": [(slug, name, count)]}, cached for a while."""
-    cached = _examples_cache.get("browse")
+    {"category": [(value, label, count)], "store": [(slug, name, count)]}: the served index
+    version's counts (search.catalogue_summary), else the database's, cached for a while."""
+    summary = catalogue_summary.served()
+    cached = None if summary is not None else _examples_cache.get(("browse", limit))
     if cached is not None:
         return cached
     counts = facet_counts(product_ids=[], filters=SearchFilters())
     links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
-    _examples_cache.put("browse", links)
+    if summary is None:
+        _examples_cache.put(("browse", limit), links)
     return links
 
 

@@ -274,7 +274,9 @@ def disjunctive_facets(
             continue
         others = replace(filters, **{field_name: ()})
         if search is None:  # browsing: every product that passes the other filters
-            page.facets[name] = selectors.facet_counts(product_ids=[], filters=others)[name]
+            page.facets[name] = selectors.facet_counts(product_ids=[], filters=others, only=name)[
+                name
+            ]
             continue
         ranked, _ = search(others)
         with timed(page.timings, "db"):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from search import live_rows, photo_queries, selectors, snapshot, spelling
+from search import catalogue_summary, live_rows, photo_queries, selectors, snapshot, spelling
 from search.exceptions import IndexNotReady
 from search.filters import RELEVANCE, SORT_CHOICES, SORTS, SearchFilters
 from search.pages import (
@@ -379,5 +379,6 @@ def clear_caches() -> None:
 
     signals.clear_cache()
     snapshot.forget_loaded()
+    catalogue_summary.forget_loaded()
     selectors.clear_caches()
     spelling.clear_cache()

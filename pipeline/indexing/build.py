@@ -40,7 +40,7 @@ from pipeline.indexing.catalogue import (
     load_state,
 )
 from pipeline.indexing.vectors import CHUNK, VectorFile, VectorWriter, copy_runs
-from search import keyword_index, live_rows, snapshot_write, spelling
+from search import catalogue_summary, keyword_index, live_rows, snapshot_write, spelling
 from search.index import IDS_FILE, INDEX_FILE, VECTORS_FILE, published_dir
 from search.manifest import (
     FORMAT,
@@ -150,7 +150,7 @@ def build_index(*, dry_run: bool = False, force: bool = False) -> IndexReport:
 
 def _write_version(work: Path, stamp: str, state: CatalogueState, built, report, started) -> None:
     """Everything beside the vectors and ids: held-out queries, the index, the snapshot, the
-    keyword index, the spelling vocabulary and, last, the manifest."""
+    keyword index, the catalogue summary, the spelling vocabulary and, last, the manifest."""
     np.savez(work / HELD_OUT_FILE, **built.held_out)
     publish.write_index_file(built.index, work)
     snapshot_started = time.monotonic()
@@ -161,6 +161,10 @@ def _write_version(work: Path, stamp: str, state: CatalogueState, built, report,
     # Products' words for keyword search (tantivy), beside the index: search.keyword_index.
     keyword_index.write_keyword_index(work)
     built.seconds["keyword"] = time.monotonic() - keyword_started
+    summary_started = time.monotonic()
+    # Whole-catalogue facet counts and example queries, so no request groups the catalogue.
+    catalogue_summary.write(work)
+    built.seconds["summary"] = time.monotonic() - summary_started
     manifest = _manifest(stamp, state, built, report, started)
     manifest.relevance = noise_profile(built.index, built.params)
     manifest.vocabulary_words = spelling.write_vocabulary(work)  # for "did you mean"
