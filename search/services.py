@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from search import catalogue_summary, live_rows, photo_queries, selectors, snapshot, spelling
+from search.browse import browse
+from search.browse import clear_cache as clear_browse_cache
 from search.exceptions import IndexNotReady
 from search.filters import RELEVANCE, SORT_CHOICES, SORTS, SearchFilters
 from search.pages import (
@@ -31,7 +33,6 @@ from search.pages import (
     build_page,
     disjunctive_facets,
     facet_removed,
-    hydrate_hits,
     mark_similar_section,
 )
 from search.ranking import (
@@ -160,7 +161,7 @@ def search_products(
     if not query:
         if filters.is_empty:
             return SearchPage(mode="empty", offset=offset, limit=limit, visual_status="unused")
-        return _browse(filters=filters, offset=offset, limit=limit, timings=timings, sort=sort)
+        return browse(filters=filters, offset=offset, limit=limit, timings=timings, sort=sort)
     page = _text_page(query, filters, offset=offset, limit=limit, sort=sort, timings=timings)
     if not spell or (page.total or 0) >= SPELLING_MAX_RESULTS or page.offset:
         return page
@@ -222,38 +223,6 @@ def _text_page(
     if sort == RELEVANCE:
         mark_similar_section(page, found.candidates)
     disjunctive_facets(page, filters, lambda others: ranked(query, others, depth, timings), sort)
-    return page
-
-
-def _browse(
-    *, filters: SearchFilters, offset: int, limit: int, timings, sort: str = RELEVANCE
-) -> SearchPage:
-    """No query but some filters: matching products (newest first unless sorted by price), with
-    facets over all of them."""
-    with timed(timings, "db"):
-        ids = selectors.browse_product_ids(
-            filters=filters, limit=limit + 1, offset=offset, sort=sort
-        )
-    hits = hydrate_hits([Candidate(pid) for pid in ids[:limit]], timings)
-    with timed(timings, "db"):
-        facet_rows = selectors.facet_counts(product_ids=[], filters=filters)
-        total = len(ids) + offset if len(ids) <= limit else filters.queryset().count()
-        price_range = selectors.price_range(product_ids=[], filters=filters)
-    page = SearchPage(
-        mode="browse",
-        total=total,
-        price_range=price_range,
-        hits=hits,
-        offset=offset,
-        limit=limit,
-        has_more=len(ids) > limit,
-        facets=facet_rows,
-        timings=timings,
-        visual_status="unused",
-        sort=sort,
-    )
-    with timed(timings, "db"):
-        disjunctive_facets(page, filters, None)
     return page
 
 
@@ -380,5 +349,6 @@ def clear_caches() -> None:
     signals.clear_cache()
     snapshot.forget_loaded()
     catalogue_summary.forget_loaded()
+    clear_browse_cache()
     selectors.clear_caches()
     spelling.clear_cache()
