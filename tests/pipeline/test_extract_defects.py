@@ -579,3 +579,15 @@ def test_a_plain_state_product_needs_the_page_to_show_its_price():
     cents = script.replace("1299", "129900")  # money in cents: not what the page shows
     products, _ = extract_products(_html(shown, cents), "https://casa.example/p/tapete")
     assert not products or products[0].price != Decimal("129900")
+
+
+def test_b2b_net_price_first_tax_label_kept_and_tier_table_not_a_price_block():
+    block = (
+        '<div class="price-net"><span class="price">12,50 €</span> '
+        '<span class="price-label">zzgl. MwSt.</span></div>'
+        '<div class="price-gross">14,88 € inkl. 19 % MwSt.</div>'
+        '<table class="tier-prices"><tr><td>ab 10</td><td>11,90 €</td></tr>'
+        "<tr><td>ab 50</td><td>10,95 €</td></tr></table>"
+    )
+    product = _one(_html(f"<h1>Handschuhe</h1>{block}<p>Auf Lager</p>"))
+    assert (product.price, product.currency) == (Decimal("14.88"), "EUR")

@@ -12,6 +12,7 @@ never when its markup says it is an article or a listing.
 from __future__ import annotations
 
 from pipeline.platforms.base import ProductData
+from pipeline.platforms.extract.amounts import amounts
 from pipeline.platforms.extract.choose import (
     attach_variants,
     fold_siblings,
@@ -43,7 +44,7 @@ from pipeline.platforms.extract.schema import mark_sources, product_from_node
 from pipeline.platforms.extract.shown import sold_out_shown
 from pipeline.platforms.extract.state import product_from_state
 from pipeline.platforms.extract.tax import gross_for_net
-from pipeline.platforms.extract.visible import amounts, main_region, read_visible
+from pipeline.platforms.extract.visible import main_region, read_visible
 from pipeline.platforms.prices import tidy_amounts
 
 # Page types (schema.org, og:type) that are not one product's page.

@@ -75,10 +75,14 @@ WAS_PRICE = re.compile(
     re.I,
 )
 # An amount said to be before tax ("2,000円 (税抜)", "€10 excl. VAT") is not what one pays.
+_EXCL = (
+    r"税抜|税別|excl\.?|ex\.? vat|exkl\.?|hors taxe|\bHT\b|zzgl\.? MwSt|netto|sans tva|bez dph|"
+    r"bez vat|ohne mwst|sin iva|senza iva"
+)
+# A label element saying the amount beside it is before tax ("(税抜)", "zzgl. MwSt.").
+EXCL_TAX_LABEL = re.compile(rf"^\W*(?:{_EXCL})\W*$", re.I)
 EXCL_TAX = re.compile(
-    r"\d[\d.,\u00a0 ]*\s*\D{0,3}\s*[(\uff08]?\s*(?:税抜|税別|excl\.?|ex\.? vat|exkl\.?|hors taxe|"
-    r"\bHT\b|zzgl\.? MwSt|netto|sans tva|bez dph|bez vat|ohne mwst|sin iva|senza iva)"
-    r"[^)\uff09]{0,12}[)\uff09]?|"
+    rf"\d[\d.,\u00a0 ]*\s*\D{{0,3}}\s*[(\uff08]?\s*(?:{_EXCL})[^)\uff09]{{0,12}}[)\uff09]?|"
     r"(?:bez dph|bez vat|sin iva|senza iva|ohne mwst|excl\.? (?:vat|tax|btw)|ex\.? vat|hors taxe|"
     r"\bnetto|\bnet price|税抜価格|税抜)\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
     re.I,

@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from lxml import etree
 
+from pipeline.platforms.extract.amounts import amounts
 from pipeline.platforms.extract.microdata import is_small, label_parts
 from pipeline.platforms.extract.phrases import EXCL_TAX
-from pipeline.platforms.extract.visible import amounts
 
 # Class/id words of an element holding the price before tax.
 NET_WORDS = {"bez", "netto", "net", "exvat", "exclvat", "excluding", "exkl", "excl"}
