@@ -591,3 +591,17 @@ def test_b2b_net_price_first_tax_label_kept_and_tier_table_not_a_price_block():
     )
     product = _one(_html(f"<h1>Handschuhe</h1>{block}<p>Auf Lager</p>"))
     assert (product.price, product.currency) == (Decimal("14.88"), "EUR")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "price"),
+    [
+        ('data-price="34.90" data-currency="EUR"', Decimal("34.90")),
+        ('data-price="3490" data-currency="EUR"', None),  # cents or units? no price
+        ('data-price="34.90"', None),  # no currency anywhere
+    ],
+)
+def test_an_empty_price_element_filled_by_a_script_reads_its_data_attributes(attrs, price):
+    body = f'<h1>Ciotola</h1><div class="prezzo js-price" {attrs}></div><p>Disponibile</p>'
+    products, _ = extract_products(_html(body), PAGE)
+    assert (products[0].price if products else None) == price

@@ -103,3 +103,22 @@ def taxed(text: str, currency: str) -> Decimal | None:
     """Of several amounts, the one said to include tax ("12,000円 (税込 13,200円)")."""
     found = {v for m in INCL_TAX.finditer(text) for v in amounts(m.group(0), currency, True)}
     return found.pop() if len(found) == 1 else None
+
+
+DECIMAL_ATTRIBUTE = re.compile(r"\s*\d{1,9}\.\d{2}\s*")
+PRICE_ATTRIBUTES = ("data-price", "data-price-amount", "data-amount", "data-value")
+CURRENCY_ATTRIBUTES = ("data-currency", "data-currency-code", "data-price-currency")
+
+
+def attribute_price(el: etree._Element, known_currency: str) -> tuple:
+    """(price, currency, why-not) of an empty price element a script fills in from its
+    attributes (`data-price="34.90" data-currency="EUR"`). Only a decimal with two places:
+    a whole number may be cents (`data-price="3490"`), and then it is no price."""
+    raw = next((el.get(a) for a in PRICE_ATTRIBUTES if el.get(a)), "")
+    code = next((el.get(a) for a in CURRENCY_ATTRIBUTES if el.get(a)), "")
+    currency = normalize_currency(code) or known_currency
+    if not raw or not DECIMAL_ATTRIBUTE.fullmatch(raw):
+        return None, currency, "an empty price element"
+    if not currency:
+        return None, "", f"no currency beside data price {raw!r}"
+    return parse_price(raw.strip(), currency), currency, ""

@@ -23,6 +23,7 @@ from pipeline.platforms.extract.amounts import (
     AMOUNT,
     NOISE_WORDS,
     amounts,
+    attribute_price,
     price_range,
     shown_text,
     taxed,
@@ -157,6 +158,8 @@ def button_price(region: etree._Element, country: str) -> tuple:
 def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
     """(price, currency, why-not) from one price block."""
     text = shown_text(el) or " ".join(" ".join(el.itertext()).split())
+    if not text:
+        return attribute_price(el, known_currency)
     currency = currency_of(text, country) or known_currency
     parent = el.getparent()
     if not currency and parent is not None and is_small(parent, 4):
