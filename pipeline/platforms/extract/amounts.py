@@ -122,3 +122,17 @@ def attribute_price(el: etree._Element, known_currency: str) -> tuple:
     if not currency:
         return None, "", f"no currency beside data price {raw!r}"
     return parse_price(raw.strip(), currency), currency, ""
+
+
+def regular_beside_member(el: etree._Element, country: str) -> tuple[Decimal | None, str]:
+    """(price, currency) of a block pairing a members-only price with the regular one
+    ("Klubbpris 399 kr · Ordinarie pris 499 kr"): the regular price is what everyone pays,
+    though its label reads like a "was" price. None unless it is the one amount left once the
+    member price is gone, and nothing in the block is crossed out (a real sale)."""
+    raw = " ".join(" ".join(el.itertext()).split())
+    if not MEMBER_PRICE.search(raw) or el.xpath(".//s|.//del|.//strike"):
+        return None, ""
+    rest = shown_text(el, keep_struck=True)
+    currency = currency_of(rest, country)
+    found = amounts(rest, currency) if currency else []
+    return (found[0], currency) if len(found) == 1 else (None, "")

@@ -25,6 +25,7 @@ from pipeline.platforms.extract.amounts import (
     amounts,
     attribute_price,
     price_range,
+    regular_beside_member,
     shown_text,
     taxed,
 )
@@ -157,6 +158,9 @@ def button_price(region: etree._Element, country: str) -> tuple:
 
 def read_price(el: etree._Element, country: str, known_currency: str) -> tuple:
     """(price, currency, why-not) from one price block."""
+    regular, currency = regular_beside_member(el, country)
+    if regular is not None:
+        return regular, currency, ""
     text = shown_text(el) or " ".join(" ".join(el.itertext()).split())
     if not text:
         return attribute_price(el, known_currency)
