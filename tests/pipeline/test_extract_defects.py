@@ -608,3 +608,15 @@ def test_an_empty_price_element_filled_by_a_script_reads_its_data_attributes(att
     body = f'<h1>Ciotola</h1><div class="prezzo js-price" {attrs}></div><p>Disponibile</p>'
     products, _ = extract_products(_html(body), PAGE)
     assert (products[0].price if products else None) == price
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        '<div class="prix"><span class="prix-ht">208,25 € HT</span><br>'
+        '<span class="prix-ttc">249,90 € TTC</span></div>',
+        '<div class="price">208,25 € excl. VAT 249,90 € incl. VAT</div>',
+    ],
+)
+def test_a_before_tax_phrase_does_not_swallow_the_amount_after_it(block):
+    assert _one(_html(f"<h1>Fauteuil</h1>{block}")).price == Decimal("249.90")

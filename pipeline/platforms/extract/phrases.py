@@ -82,7 +82,7 @@ _EXCL = (
 # A label element saying the amount beside it is before tax ("(税抜)", "zzgl. MwSt.").
 EXCL_TAX_LABEL = re.compile(rf"^\W*(?:{_EXCL})\W*$", re.I)
 EXCL_TAX = re.compile(
-    rf"\d[\d.,\u00a0 ]*\s*\D{{0,3}}\s*[(\uff08]?\s*(?:{_EXCL})[^)\uff09]{{0,12}}[)\uff09]?|"
+    rf"\d[\d.,\u00a0 ]*\s*\D{{0,3}}\s*[(\uff08]?\s*(?:{_EXCL})[^)\uff09\d]{{0,12}}[)\uff09]?|"
     r"(?:bez dph|bez vat|sin iva|senza iva|ohne mwst|excl\.? (?:vat|tax|btw)|ex\.? vat|hors taxe|"
     r"\bnetto|\bnet price|税抜価格|税抜)\s*:?\s*\D{0,5}\d[\d.,\u00a0 ]*",
     re.I,
