@@ -620,3 +620,13 @@ def test_an_empty_price_element_filled_by_a_script_reads_its_data_attributes(att
 )
 def test_a_before_tax_phrase_does_not_swallow_the_amount_after_it(block):
     assert _one(_html(f"<h1>Fauteuil</h1>{block}")).price == Decimal("249.90")
+
+
+def test_prices_in_sibling_product_cards_are_a_listing_not_a_product():
+    cards = (
+        '<ul class="grid"><li><a href="/products/trail-boot">Trail Boot</a>'
+        '<span class="price">$149.00</span></li><li><a href="/products/city-boot">City Boot</a>'
+        '<span class="price">$129.00</span></li></ul>'
+    )
+    products, _ = extract_products(_html(f"<h1>2 results for boots</h1>{cards}"), PAGE)
+    assert not products or products[0].price is None

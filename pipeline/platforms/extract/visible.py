@@ -290,6 +290,18 @@ def struck_beside_price(region: etree._Element, price: Decimal, currency: str) -
     return None
 
 
+def _in_cards(blocks: list[etree._Element]) -> bool:
+    """Price blocks in two sibling list items or cards, each linking elsewhere: product
+    cards of a listing or search page (one <li> per product), not one product's prices."""
+    items: dict[int, etree._Element] = {}
+    for el in blocks:
+        card = next((a for a in el.iterancestors("li", "article")), None)
+        if card is not None and card.getparent() is not None and card.xpath(".//a[@href]"):
+            items.setdefault(id(card), card)
+    parents = [card.getparent() for card in items.values()]
+    return any(parents.count(parent) >= 2 for parent in parents)
+
+
 def read_visible(
     tree: etree._Element,
     region: etree._Element,
@@ -304,7 +316,7 @@ def read_visible(
     found = Visible(title=heading(tree) or named_title(region), image=image_of(region, page_url))
     blocks = price_blocks(region)
     listed = {a for el in blocks for a in amounts(shown_text(el), known[1] or "EUR")}
-    if len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES:
+    if (len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES) or _in_cards(blocks):
         found.notes.append(f"visible price skipped: {len(blocks)} priced items (a listing?)")
         blocks = []
     found.price, found.currency = choose_price(blocks, country, known[1], found.notes)
