@@ -630,3 +630,13 @@ def test_prices_in_sibling_product_cards_are_a_listing_not_a_product():
     )
     products, _ = extract_products(_html(f"<h1>2 results for boots</h1>{cards}"), PAGE)
     assert not products or products[0].price is None
+
+
+def test_stale_in_stock_markup_gives_way_to_a_pre_order_page():
+    body = (
+        "<h1>Hochbeet</h1><p class='price'>249,00 €</p>"
+        "<p>Pre-order: released 14 March 2026.</p><button>Pre-order now</button>"
+    )
+    assert _one(_html(body, "", _in_stock_ld())).availability == "preorder"
+    with_cart = body.replace("<button>Pre-order now</button>", "<button>Add to cart</button>")
+    assert _one(_html(with_cart, "", _in_stock_ld())).availability == "in_stock"

@@ -41,7 +41,7 @@ from pipeline.platforms.extract.meta import meta_kind, product_from_meta
 from pipeline.platforms.extract.microdata import microdata_nodes
 from pipeline.platforms.extract.rdfa import rdfa_nodes
 from pipeline.platforms.extract.schema import mark_sources, product_from_node
-from pipeline.platforms.extract.shown import sold_out_shown
+from pipeline.platforms.extract.shown import shown_instead
 from pipeline.platforms.extract.state import product_from_state
 from pipeline.platforms.extract.tax import gross_for_net
 from pipeline.platforms.extract.visible import main_region, read_visible
@@ -115,8 +115,9 @@ def _visible(tree, page_url: str, external_id: str, country: str, known: Product
     if price is not None and (gross := gross_for_net(region, price, currency, seen.price)):
         known.price, known.list_price = gross, None  # the markup held the price before tax
         known.sources["price"] = "visible-text"
-    if known and known.availability == "in_stock" and not known.variants and sold_out_shown(region):
-        known.availability = "out_of_stock"  # stale markup: the page says it cannot be bought
+    stale = known and known.availability == "in_stock" and not known.variants
+    if stale and (instead := shown_instead(region)):  # the page says otherwise
+        known.availability = instead
         known.sources["availability"] = "visible-text"
     wanted = {f for f in ("sku", "gtin", "brand") if not known or not getattr(known, f)}
     for name, value in read_facts(region, wanted).items():

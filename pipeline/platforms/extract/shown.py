@@ -105,16 +105,18 @@ def _buy_buttons(region: etree._Element) -> list[bool]:
     return found
 
 
-def sold_out_shown(region: etree._Element) -> bool:
-    """The whole product cannot be bought: a strong out-of-stock phrase, no in-stock or
-    pre-order phrase and no enabled add-to-cart button (one sold-out size leaves a button)."""
+def shown_instead(region: etree._Element) -> str:
+    """ "out_of_stock" or "preorder" when the page says the whole product cannot be bought
+    now: a strong out-of-stock (or a pre-order) phrase, no phrase of the other states and no
+    enabled add-to-cart button (one sold-out size leaves a button); else ""."""
     unlabelled = copy.deepcopy(region)
     for label in list(unlabelled.iter("label")):
         label.drop_tree()
     text = " | ".join(_short_texts(unlabelled)).lower()
-    if not OUT_OF_STOCK.search(text) or IN_STOCK.search(text) or PREORDER.search(text):
-        return False
-    return not any(_buy_buttons(region))
+    out, pre = bool(OUT_OF_STOCK.search(text)), bool(PREORDER.search(text))
+    if out == pre or IN_STOCK.search(text) or any(_buy_buttons(region)):
+        return ""
+    return "out_of_stock" if out else "preorder"
 
 
 def named_title(region: etree._Element) -> str:
