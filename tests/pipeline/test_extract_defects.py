@@ -640,3 +640,12 @@ def test_stale_in_stock_markup_gives_way_to_a_pre_order_page():
     assert _one(_html(body, "", _in_stock_ld())).availability == "preorder"
     with_cart = body.replace("<button>Pre-order now</button>", "<button>Add to cart</button>")
     assert _one(_html(with_cart, "", _in_stock_ld())).availability == "in_stock"
+
+
+@pytest.mark.parametrize(
+    ("line", "sku"),
+    [("Réf. ML-SUSP-OPXL", "ML-SUSP-OPXL"), ("Ref. 40815", "40815"), ("Ref. to our policy", "")],
+)
+def test_an_abbreviated_reference_label_with_a_code(line, sku):
+    body = f"<h1>Suspension</h1><p class='price'>1 249,00 €</p><p>{line}</p>"
+    assert _one(_html(body)).sku == sku

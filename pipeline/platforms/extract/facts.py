@@ -38,6 +38,10 @@ PATTERNS = {
     )
     for name, words in LABELS.items()
 }
+# "Réf. ML-SUSP-OPXL", "Ref. 40815": an abbreviated label whose dot is the separator; only a
+# one-token code follows: with a digit, or capitals joined by hyphens ("Ref. to" is no SKU).
+CODE_LIKE = re.compile(r"\d|^[A-Z]+(?:-[A-Z]+)+$")
+DOTTED_SKU = re.compile(r"^\s*(?:r[ée]f|art)\.\s*([A-Za-z0-9][\w./-]{2,40})\s*$", re.I)
 LABEL_ONLY = re.compile(rf"(?:{'|'.join(LABELS.values())}){_SUFFIX}", re.I)
 MAX_TEXT = 80
 BRAND_WORDS = {"brand", "manufacturer", "vendor"}
@@ -85,6 +89,9 @@ def read_facts(region: etree._Element, wanted: set[str]) -> dict[str, str]:
         text = " ".join(text.split())
         for name in wanted - set(found):
             match = PATTERNS[name].match(text)
+            if not match and name == "sku":
+                match = DOTTED_SKU.match(text)
+                match = match if match and CODE_LIKE.search(match.group(1)) else None
             if not match:
                 continue
             value = match.group(1)
