@@ -649,3 +649,12 @@ def test_stale_in_stock_markup_gives_way_to_a_pre_order_page():
 def test_an_abbreviated_reference_label_with_a_code(line, sku):
     body = f"<h1>Suspension</h1><p class='price'>1 249,00 €</p><p>{line}</p>"
     assert _one(_html(body)).sku == sku
+
+
+def test_stale_stock_rule_leaves_pages_with_size_or_colour_pickers_alone():
+    body = (
+        "<h1>Hochbeet</h1><p class='price'>249,00 €</p>"
+        "<div class='swatches'><span>Natur</span><span>Lasiert, ausverkauft</span></div>"
+        "<button class='btn'>Kaufen</button>"
+    )
+    assert _one(_html(body, "", _in_stock_ld())).availability == "in_stock"

@@ -41,7 +41,7 @@ PATTERNS = {
 # "Réf. ML-SUSP-OPXL", "Ref. 40815": an abbreviated label whose dot is the separator; only a
 # one-token code follows: with a digit, or capitals joined by hyphens ("Ref. to" is no SKU).
 CODE_LIKE = re.compile(r"\d|^[A-Z]+(?:-[A-Z]+)+$")
-DOTTED_SKU = re.compile(r"^\s*(?:r[ée]f|art)\.\s*([A-Za-z0-9][\w./-]{2,40})\s*$", re.I)
+DOTTED_SKU = re.compile(r"^\s*r[ée]f\.\s*([A-Za-z0-9][\w./-]{2,40})\s*$", re.I)
 LABEL_ONLY = re.compile(rf"(?:{'|'.join(LABELS.values())}){_SUFFIX}", re.I)
 MAX_TEXT = 80
 BRAND_WORDS = {"brand", "manufacturer", "vendor"}

@@ -34,6 +34,10 @@ STOCK_OUT_CLASS = re.compile(r"out[-_]?of[-_]?stock|sold[-_]?out|unavailable|not
 STOCK_IN_CLASS = re.compile(r"(?<![a-z])(?:in[-_]?stock|available)(?![a-z])")
 
 
+PICKER_WORDS = {"swatch", "swatches", "variant", "variants", "option", "options", "size"}
+PICKER_WORDS |= {"sizes", "picker", "selector", "colour", "color", "colors", "colours"}
+
+
 def _label(el: etree._Element) -> str:
     return f"{el.get('class') or ''} {el.get('id') or ''} {el.get('data-hook') or ''}"
 
@@ -105,6 +109,14 @@ def _buy_buttons(region: etree._Element) -> list[bool]:
     return found
 
 
+def _pickers(region: etree._Element) -> bool:
+    """Whether the product area offers sizes or colours to choose (the stock words may be one
+    option's): radio inputs or elements labelled swatch/variant/option/size/picker."""
+    if region.xpath(".//input[@type='radio']"):
+        return True
+    return any(label_parts(el) & PICKER_WORDS for el in region.iter() if isinstance(el.tag, str))
+
+
 def shown_instead(region: etree._Element) -> str:
     """ "out_of_stock" or "preorder" when the page says the whole product cannot be bought
     now: a strong out-of-stock (or a pre-order) phrase, no phrase of the other states and no
@@ -114,7 +126,7 @@ def shown_instead(region: etree._Element) -> str:
         label.drop_tree()
     text = " | ".join(_short_texts(unlabelled)).lower()
     out, pre = bool(OUT_OF_STOCK.search(text)), bool(PREORDER.search(text))
-    if out == pre or IN_STOCK.search(text) or any(_buy_buttons(region)):
+    if out == pre or IN_STOCK.search(text) or any(_buy_buttons(region)) or _pickers(region):
         return ""
     return "out_of_stock" if out else "preorder"
 
