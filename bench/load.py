@@ -63,6 +63,7 @@ def parse_args():
     parser.add_argument("--fresh-images", type=int, default=200, help="new images the concurrent pipeline embeds")  # fmt: skip
     parser.add_argument("--json", help="also write the JSON result here")
     parser.add_argument("--no-pipeline", action="store_true", help="load only, no concurrent pipeline run")  # fmt: skip
+    parser.add_argument("--unique", type=int, default=0, metavar="N", help="send N unique queries (bench.search's generator, sliced per wrk thread) instead of cycling 360 two-word ones")  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="server and pipeline setting (repeatable)")  # fmt: skip
     parser.add_argument("--memory-limit", type=int, metavar="MB", help="run everything in a cgroup of this many MB (the VPS: page cache and processes share it; needs root)")  # fmt: skip
     return parser.parse_args()
@@ -221,6 +222,8 @@ def run(args) -> dict:
             pipeline = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=pipeline_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
             pipeline_started = time.monotonic()
         load = _wrk(stack, args)
+        if load["errors"]:  # what the server said about them, before the stack's files go
+            load["server_log_tail"] = stack.logs()[-6000:]
         pipeline_info = {}
         if pipeline is not None:
             output, _ = pipeline.communicate(timeout=3600)
@@ -285,13 +288,25 @@ def _warm_up(stack):
 
 
 def _wrk(stack, args) -> dict:
-    from tests.deploy.catalogue import queries
-
     script = OUT / "load-queries.lua"
-    words = ", ".join(f'"{q.replace(" ", "+")}"' for q in queries())
-    script.write_text(LUA % words)
+    extra: list[str] = []
+    if args.unique:  # every request a new query: encoder, index, keyword and hydration each time
+        from urllib.parse import urlencode
+
+        from bench.search_catalogue import unique_queries
+        from bench.wrk import LUA as SLICED_LUA
+        from bench.wrk import write_paths
+
+        paths = [f"/search?{urlencode({'q': q})}" for q in unique_queries(args.unique, seed=3)]
+        script.write_text(SLICED_LUA)
+        extra = ["--", str(write_paths(OUT / "load-unique-paths.txt", paths)), str(args.threads)]
+    else:
+        from tests.deploy.catalogue import queries
+
+        words = ", ".join(f'"{q.replace(" ", "+")}"' for q in queries())
+        script.write_text(LUA % words)
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-               "--timeout", "10s", "-s", str(script), f"{stack.base_url}/"]  # fmt: skip
+               "--timeout", "10s", "-s", str(script), f"{stack.base_url}/", *extra]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
