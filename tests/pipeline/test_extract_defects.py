@@ -658,3 +658,20 @@ def test_stale_stock_rule_leaves_pages_with_size_or_colour_pickers_alone():
         "<button class='btn'>Kaufen</button>"
     )
     assert _one(_html(body, "", _in_stock_ld())).availability == "in_stock"
+
+
+def test_a_state_blob_nested_past_the_parsers_stack_is_skipped_not_fatal():
+    """A hostile page's JSON state nested 200,000 deep raises RecursionError in json; the blob
+    is skipped (as a broken one is) and the page's own markup still gives the product."""
+    deep = "[" * 200_000 + "]" * 200_000
+    for blob in (
+        f'<script type="application/json">{deep}</script>',
+        f'<script>window.__INITIAL_STATE__ = {{"a": {deep}}};</script>',
+    ):
+        html = (
+            '<html><body><h1>Deep mug</h1><script type="application/ld+json">'
+            '{"@type": "Product", "name": "Deep mug", "offers": {"price": "12.00", '
+            f'"priceCurrency": "EUR"}}}}</script>{blob}</body></html>'
+        )
+        product = _one(html.encode(), "https://shop.example/p/deep-mug")
+        assert (product.title, product.price, product.currency) == ("Deep mug", Decimal("12.00"), "EUR")  # fmt: skip

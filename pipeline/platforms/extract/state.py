@@ -51,7 +51,7 @@ def state_blobs(tree: etree._Element) -> list[object]:
                 found.append(json.loads(text))
             elif match := ASSIGNED.search(text):
                 found.append(json.JSONDecoder().raw_decode(text, match.end())[0])
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested past the parser's stack
             continue
     return found
 
