@@ -237,7 +237,15 @@ def tidy_amounts(text: str) -> str:
     return _CENTS.sub(r"\1.\2", text)
 
 
+# The longest text read as one price or currency ("ab 1.299,00 € inkl. MwSt."): price-parser's
+# separator guess is quadratic in the digits it is given (20,000 digits: ~4 s), and no price
+# is written this long, so a hostile page's giant "price" is no price at all.
+MAX_PRICE_TEXT = 200
+
+
 def _amount_from_text(text: str, currency: str) -> Decimal | None:
+    if len(text) > MAX_PRICE_TEXT:
+        return None
     text = tidy_amounts(" ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split()))
     text = _split_glued(text)
     # Swiss "1'299", also written with a typographic apostrophe.
@@ -290,6 +298,8 @@ def _checked(amount: Decimal | None, currency: str) -> Decimal | None:
 
 def currency_of(text: str, country: str = "") -> str:
     """The ISO code of the currency a price text names ("24.990 CLP", "kr 95", "349,90 TL")."""
+    if len(text) > MAX_PRICE_TEXT:
+        return ""
     symbol = Price.fromstring(text).currency or ""
     code = normalize_currency(symbol, country)
     for word in re.findall(r"[^\s\d.,:;()*/+-]+", text) if not code else []:

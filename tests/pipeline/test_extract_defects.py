@@ -675,3 +675,50 @@ def test_a_state_blob_nested_past_the_parsers_stack_is_skipped_not_fatal():
         )
         product = _one(html.encode(), "https://shop.example/p/deep-mug")
         assert (product.title, product.price, product.currency) == ("Deep mug", Decimal("12.00"), "EUR")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "1" * 20_000,
+        "1 " * 10_000,
+        "1,0" * 7_000,
+        "1\u202f000,00 " * 2_000,
+        "\u0661\u0662\u0663\u066c\u0664\u0665\u0666\u066b\u0667\u0668 " * 2_000,
+    ],
+)
+def test_a_giant_price_element_is_no_price(run):
+    """Hostile store: 20,000 characters of digits and separators in a price element. The phrase
+    patterns and price-parser's separator guess are quadratic in such runs (minutes a page
+    before), so a price display longer than MAX_SHOWN / a price text longer than MAX_PRICE_TEXT
+    is not read at all; the real price elsewhere on the page still is."""
+    from pipeline.platforms.extract.amounts import MAX_SHOWN, shown_text
+    from pipeline.platforms.prices import MAX_PRICE_TEXT, currency_of
+
+    body = f"<h1>Mug</h1><div class='price'>{run}</div><p class='price'>12,00 €</p>"
+    product = _one(_html(body))
+    assert (product.price, product.currency) == (Decimal("12.00"), "EUR")
+    import lxml.html
+
+    assert shown_text(lxml.html.fromstring(f"<div>{run}</div>")) == ""
+    assert len(run) > MAX_SHOWN
+    assert parse_price(run + " €", "EUR") is None
+    assert len(run) > MAX_PRICE_TEXT
+    assert currency_of(run + " EUR") == ""
+    assert parse_price("1.299,00 € inkl. MwSt.", "EUR") == Decimal("1299.00")  # real ones stay
+
+
+def test_thousands_of_price_blocks_are_a_listing_read_no_further():
+    """20,000 price-labelled paragraphs (all the same amount, so no three distinct prices to
+    call it a listing): past MAX_PRICE_BLOCKS the page is a listing, and collecting stops
+    there (each block's ancestors were compared with every block found before: quadratic)."""
+    from lxml import html as lxml_html
+
+    from pipeline.platforms.extract.visible import MAX_PRICE_BLOCKS, price_blocks
+
+    blocks = "".join('<p class="price">12,99 €</p>' for _ in range(20_000))
+    products, notes = extract_products(_html(f"<h1>Mug</h1>{blocks}"), PAGE)
+    assert all(p.price is None for p in products)
+    assert any("listing" in note for note in notes)
+    tree = lxml_html.fromstring(f"<html><body><h1>Mug</h1>{blocks}</body></html>")
+    assert len(price_blocks(tree)) == MAX_PRICE_BLOCKS + 1

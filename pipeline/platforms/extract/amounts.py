@@ -63,6 +63,13 @@ def _sign(window: str) -> bool:
     return any(not re.fullmatch(r"[A-Z]{3}", s) or normalize_currency(s) for s in signs)
 
 
+# The longest text read as a price display. Real ones ("Ab 1.299,00 € inkl. MwSt. zzgl.
+# Versand", a sale and a list price with their labels) stay well under it; the amount and tax
+# phrase patterns backtrack over runs of digits and separators, so a hostile page's 20,000
+# digits in a price element cost minutes, not milliseconds, without this bound.
+MAX_SHOWN = 300
+
+
 def amounts(text: str, currency: str, loose: bool = False) -> list[Decimal]:
     """The distinct amounts of `_priced`, in order."""
     return list(dict.fromkeys(v for _, v in _priced(text, currency, loose)))
@@ -82,6 +89,8 @@ def price_range(text: str, currency: str) -> Decimal | None:
 def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
     """The element's text without savings, unit prices and labels, and (unless `keep_struck`)
     without crossed-out prices."""
+    if len(" ".join("".join(el.itertext()).split())) > MAX_SHOWN:
+        return ""  # no price display is this long; the phrase patterns would cost O(n²) on it
     el = copy.deepcopy(el)
     for sup in el.iter("sup"):  # "$24<sup>99</sup>": superscript cents
         if re.fullmatch(r"\s*\d{2}\s*", sup.text or "") and not len(sup):
@@ -101,6 +110,8 @@ def shown_text(el: etree._Element, keep_struck: bool = False) -> str:
 
 def taxed(text: str, currency: str) -> Decimal | None:
     """Of several amounts, the one said to include tax ("12,000円 (税込 13,200円)")."""
+    if len(text) > MAX_SHOWN:
+        return None
     found = {v for m in INCL_TAX.finditer(text) for v in amounts(m.group(0), currency, True)}
     return found.pop() if len(found) == 1 else None
 

@@ -59,6 +59,9 @@ SKIP_WORDS = (
 SKIP_TAGS = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside")
 SKIP_TAGS += ("select", "option", "svg")
 LISTING_PRICES = 3  # this many differently priced blocks: a category page, not one product
+# More price-labelled blocks than this is a listing whatever they say (and reading each of a
+# hostile page's 20,000 would take seconds).
+MAX_PRICE_BLOCKS = 100
 BARE_TAGS = ("p", "span", "div", "strong", "b", "dd", "td", "h2", "h3", "h4", "h5", "h6")
 
 
@@ -106,6 +109,7 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
     """Outermost elements labelled as a price, after the heading when there is one."""
     heading_el = main_heading(region)
     found, after = [], heading_el is None
+    inside: set = set()  # found, for the ancestor test (a list's `in` made it quadratic)
     for el in region.iter():
         if not isinstance(el.tag, str):
             continue
@@ -115,9 +119,12 @@ def price_blocks(region: etree._Element) -> list[etree._Element]:
         label = f"{_label(el)} {el.get('itemprop') or ''}"
         if not after or not PRICE_WORDS.search(label) or label_parts(el) & NOT_PRICE_WORDS:
             continue
-        if is_struck(el) or any(a in found for a in el.iterancestors()):
+        if is_struck(el) or any(a in inside for a in el.iterancestors()):
             continue
         found.append(el)
+        inside.add(el)
+        if len(found) > MAX_PRICE_BLOCKS:  # a listing (read_visible): no need to find the rest
+            break
     return found
 
 
@@ -315,8 +322,17 @@ def read_visible(
     """
     found = Visible(title=heading(tree) or named_title(region), image=image_of(region, page_url))
     blocks = price_blocks(region)
-    listed = {a for el in blocks for a in amounts(shown_text(el), known[1] or "EUR")}
-    if (len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES) or _in_cards(blocks):
+    listed: set = set()
+    for el in blocks[:MAX_PRICE_BLOCKS]:  # enough to tell a listing; each costs a text walk
+        listed.update(amounts(shown_text(el), known[1] or "EUR"))
+        if len(listed) >= LISTING_PRICES:
+            break
+    many = len(blocks) > MAX_PRICE_BLOCKS
+    if (
+        many
+        or (len(blocks) >= LISTING_PRICES and len(listed) >= LISTING_PRICES)
+        or _in_cards(blocks)
+    ):
         found.notes.append(f"visible price skipped: {len(blocks)} priced items (a listing?)")
         blocks = []
     found.price, found.currency = choose_price(blocks, country, known[1], found.notes)
