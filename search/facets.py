@@ -7,6 +7,7 @@ links). Re-exported by `search.selectors`.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from operator import itemgetter
 from typing import NamedTuple
@@ -169,6 +170,8 @@ def price_range_of(rows: dict, product_ids: list[int], filters: SearchFilters) -
 EXAMPLES_TTL_SECONDS = 600.0
 EXAMPLES = 6  # example queries shown
 _examples_cache = TTLCache(4, EXAMPLES_TTL_SECONDS)
+_counting: set[tuple] = set()  # keys a thread is counting now (`_counted_once`)
+_counting_lock = threading.Lock()
 
 
 def example_queries(limit: int = EXAMPLES) -> list[str]:
@@ -182,9 +185,26 @@ def example_queries(limit: int = EXAMPLES) -> list[str]:
     cached = _examples_cache.get(("examples", limit))
     if cached is not None:
         return cached
-    examples = examples_from_db(limit)
-    _examples_cache.put(("examples", limit), examples)
-    return examples
+    return _counted_once(("examples", limit), lambda: examples_from_db(limit), [])
+
+
+def _counted_once(key: tuple, count, meanwhile):
+    """`count()`, cached under `key`; while another thread of this process is counting it,
+    `meanwhile` at once. These counts group the whole catalogue (seconds at 1 M products for
+    a version written before search.catalogue_summary): requests that would all have run the
+    same GROUP BYs at once went past 10 s; the examples and browse links are a page's
+    decoration, so the others show none until the first is done."""
+    with _counting_lock:
+        if key in _counting:
+            return meanwhile
+        _counting.add(key)
+    try:
+        value = count()
+        _examples_cache.put(key, value)
+        return value
+    finally:
+        with _counting_lock:
+            _counting.discard(key)
 
 
 def examples_from_db(limit: int = EXAMPLES) -> list[str]:
@@ -213,11 +233,14 @@ def browse_links(limit: int = 12) -> Facets:
     cached = None if summary is not None else _examples_cache.get(("browse", limit))
     if cached is not None:
         return cached
-    counts = facet_counts(product_ids=[], filters=SearchFilters())
-    links = {name: counts.get(name, [])[:limit] for name in ("category", "store")}
-    if summary is None:
-        _examples_cache.put(("browse", limit), links)
-    return links
+
+    def count() -> Facets:
+        counts = facet_counts(product_ids=[], filters=SearchFilters())
+        return {name: counts.get(name, [])[:limit] for name in ("category", "store")}
+
+    if summary is not None:
+        return count()
+    return _counted_once(("browse", limit), count, {"category": [], "store": []})
 
 
 def clear_examples() -> None:

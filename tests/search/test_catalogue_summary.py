@@ -110,3 +110,33 @@ def test_counts_are_the_builds_until_the_next_build(settings):
     assert "Brand new category" in [
         r.value for r in facets.catalogue_facets_from_db(SearchFilters())["category"]
     ]
+
+
+def test_without_a_summary_one_thread_counts_and_the_others_do_not_wait(monkeypatch):
+    """A version written before the summary: the first request counts in SQL; requests arriving
+    meanwhile get no examples / browse links at once instead of running the same whole-catalogue
+    GROUP BYs side by side (seconds each at 1 M: together they went past 10 s)."""
+    import threading
+
+    services.clear_caches()
+    monkeypatch.setattr(catalogue_summary, "served", lambda: None)
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_count(limit=facets.EXAMPLES):
+        calls.append(limit)
+        started.set()
+        release.wait(10)
+        return ["mugs"]
+
+    monkeypatch.setattr(facets, "examples_from_db", slow_count)
+    first: list = []
+    counting = threading.Thread(target=lambda: first.append(facets.example_queries()))
+    counting.start()
+    assert started.wait(10)
+    assert facets.example_queries() == []  # at once, not after the count
+    release.set()
+    counting.join(10)
+    assert first == [["mugs"]]
+    assert facets.example_queries() == ["mugs"]  # cached now
+    assert calls == [facets.EXAMPLES]
