@@ -13,17 +13,22 @@ import pytest
 
 from bench import extract as bench
 
-# Floors (precision, F1) the parsers must keep on the corpus: issue 9's "done when" (title, price,
-# currency, availability and image at precision >= 0.97 and F1 >= 0.95; SKU/GTIN at >= 0.9).
-# The scores reached are in docs/benchmarks.md, "Extraction"; raise these, never lower them.
+# Floors (precision, F1) the parsers must keep on the corpus. Issue 9's "done when" was title,
+# price, currency, availability and image at precision >= 0.97 and F1 >= 0.95, SKU/GTIN >= 0.9;
+# raised as extraction improved (blind batches 9 and 9b, 2026-12-02: 267 pages, no wrong price,
+# currency, availability or list price). A wrong price is worse than a missing one, so those
+# fields keep precision 1.0. The scores reached are in docs/benchmarks.md, "Extraction"; raise
+# these, never lower them.
 FLOORS = {
-    "title": (0.97, 0.95),
-    "price": (0.97, 0.95),
-    "currency": (0.97, 0.95),
-    "availability": (0.97, 0.95),
-    "image": (0.97, 0.95),
-    "sku": (0.9, 0.9),
-    "gtin": (0.9, 0.9),
+    "title": (0.99, 0.99),
+    "price": (1.0, 0.99),
+    "currency": (1.0, 0.99),
+    "availability": (1.0, 0.99),
+    "image": (0.99, 0.99),
+    "sku": (0.98, 0.98),
+    "gtin": (0.98, 0.98),
+    "list_price": (1.0, 0.97),
+    "brand": (0.99, 0.98),
 }
 MIN_PAGES = 60
 
