@@ -322,8 +322,7 @@ def main():
         from bench import memory_limit
 
         # Catalogue building is not measured: enter the limit after it, around the serving.
-        prepare_only = argparse.Namespace(**{**vars(args), "memory_limit": None})
-        _prepare_catalogue(prepare_only)
+        _prepare_catalogue(args)
         limit = memory_limit.enter(args.memory_limit)
     try:
         result = {**run(args), "machine": machine()}

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.residency import stat_value
+
 ROOT = Path("/sys/fs/cgroup")
 
 
@@ -90,8 +92,7 @@ def _read(path: Path) -> str | None:
 
 
 def _field(path: Path, key: str) -> int:
-    for line in (_read(path) or "").splitlines():
-        name, _, value = line.partition(" ")
-        if name == key:
-            return int(value)
-    return 0
+    try:
+        return stat_value(path, key)
+    except OSError:  # not this kernel's file
+        return 0

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Max, Min
 
-from catalog.models import Product, Store
+from catalog.models import Store
 from search import catalogue_summary
 from search.attributes import ATTRIBUTES, display_label
 from search.caching import TTLCache
@@ -209,17 +209,19 @@ def _counted_once(key: tuple, count, meanwhile):
 
 def examples_from_db(limit: int = EXAMPLES) -> list[str]:
     """`example_queries` counted in SQL (two GROUP BYs over the active products)."""
-    qs = Product.objects.active()
-    by_column = {}
-    for column in ("category", "brand"):
-        rows = (
-            qs.exclude(**{column: ""})
-            .values_list(column)
-            .annotate(n=Count("id"))
-            .order_by("-n", column)
-            .values_list(column, flat=True)[:limit]
-        )
-        by_column[column] = [r.lower() for r in rows]
+    filters = SearchFilters()
+    by_column = catalogue_facets_from_db(filters, only="category")
+    by_column |= catalogue_facets_from_db(filters, only="brand")
+    return examples_from(by_column, limit)
+
+
+def examples_from(facets: Facets, limit: int = EXAMPLES) -> list[str]:
+    """Example queries from whole-catalogue facet rows (most common first, at least `limit`
+    each): half the top categories, then the top brands, then more categories; lower-cased."""
+    by_column = {
+        name: [row.value.lower() for row in facets.get(name, [])[:limit]]
+        for name in ("category", "brand")
+    }
     categories = by_column["category"][: limit // 2]
     brands = [b for b in by_column["brand"] if b not in categories]
     return (categories + brands + by_column["category"][limit // 2 :])[:limit]

@@ -97,7 +97,7 @@ def _rooms_up(group: Path, base: Path, limit_file: str, stat_key: str) -> list[i
         try:
             limit = (group / limit_file).read_text().strip()
             if limit != "max" and int(limit) < NO_LIMIT:
-                used = _stat(group / "memory.stat", stat_key)
+                used = stat_value(group / "memory.stat", stat_key)
                 rooms.append(max(int(limit) - used, 0))
         except (OSError, ValueError):
             pass
@@ -106,7 +106,9 @@ def _rooms_up(group: Path, base: Path, limit_file: str, stat_key: str) -> list[i
         group = group.parent
 
 
-def _stat(path: Path, key: str) -> int:
+def stat_value(path: Path, key: str) -> int:
+    """The value of `key` in a cgroup "key value" file (memory.stat, memory.events,
+    memory.oom_control); 0 when absent. OSError when the file cannot be read."""
     for line in path.read_text().splitlines():
         name, _, value = line.partition(" ")
         if name == key:

@@ -279,7 +279,7 @@ def parse_price(value: object, currency: str = "") -> Decimal | None:
             if currency not in ZERO_DECIMAL and re.fullmatch(r"\s*\d+\.\d{3}\s*", value):
                 amount = _amount_from_text(value, currency)  # "1.299": thousands, say people
         elif isinstance(value, str):
-            amount = _amount_from_text(value.translate(_DIGITS), currency)
+            amount = _amount_from_text(value, currency)  # tidy_amounts reads Arabic digits
         else:
             return None
     except (InvalidOperation, ValueError):

@@ -140,3 +140,16 @@ def test_without_a_summary_one_thread_counts_and_the_others_do_not_wait(monkeypa
     assert first == [["mugs"]]
     assert facets.example_queries() == ["mugs"]  # cached now
     assert calls == [facets.EXAMPLES]
+
+
+def test_examples_are_the_top_categories_then_brands_of_active_products():
+    """What example_queries lists, pinned on a catalogue whose counts are known: half the
+    most common categories, then the most common brands (a brand equal to a shown category
+    once), then more categories; lower-cased; inactive products not counted."""
+    services.clear_caches()
+    for category, brand, n in [("Mugs", "Acme", 3), ("Plates", "Acme", 2), ("Cups", "Zed", 1)]:
+        ProductFactory.create_batch(n, category=category, brand=brand)
+    ProductFactory.create_batch(2, category="Plates", brand="Plates")
+    ProductFactory.create_batch(9, category="Gone", brand="Gone", is_active=False)
+    assert facets.examples_from_db(limit=4) == ["plates", "mugs", "acme", "zed"]
+    assert facets.examples_from_db(limit=6) == ["plates", "mugs", "cups", "acme", "zed"]
